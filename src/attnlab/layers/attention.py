@@ -85,9 +85,16 @@ class MultiHeadAttention(RecordsAttention):
         mask = None
         if not only_causal or self._recording:
             mask = merge_masks(
-                attn_mask, key_padding_mask, is_causal=is_causal, batch=B, heads=H,
-                q_len=Lq, k_len=Lk, dtype=q.dtype, device=q.device,
-            )  # fmt: skip
+                attn_mask,
+                key_padding_mask,
+                is_causal=is_causal,
+                batch=B,
+                heads=H,
+                q_len=Lq,
+                k_len=Lk,
+                dtype=q.dtype,
+                device=q.device,
+            )
         if self._recording_differentiable:
             weights = attention_weights(q, k, mask, self.scale)  # (B, H, Lq, Lk)
             self._record(weights)
@@ -96,9 +103,14 @@ class MultiHeadAttention(RecordsAttention):
             if self._recording:
                 self._record(attention_weights(q, k, mask, self.scale))
             out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=None if only_causal else mask, dropout_p=drop,
-                is_causal=only_causal, scale=self.scale,
-            )  # fmt: skip
+                q,
+                k,
+                v,
+                attn_mask=None if only_causal else mask,
+                dropout_p=drop,
+                is_causal=only_causal,
+                scale=self.scale,
+            )
         out = out.transpose(1, 2).reshape(B, Lq, self.dim)  # (B, Lq, D)
         out = self.proj_drop(self.proj(out))  # (B, Lq, out_dim)
         return out

@@ -1,0 +1,48 @@
+"""Callbacks the engine always installs."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import RichProgressBar
+
+
+def step_seed(seed: int, step: int, micro_batch: int, rank: int) -> int:
+    return (seed * 1_000_003 + step * 1_009 + micro_batch * 101 + rank) % (2**63 - 1)
+
+
+class StepSeeding(L.Callback):
+    """Reseed every RNG from (seed, step, micro-batch, rank) before each training batch.
+
+    Randomness inside a step (dropout, noise, mask sampling) is then a function of
+    the step alone, so a run resumed from a checkpoint continues exactly as an
+    uninterrupted one would, with no RNG state to save.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        micro = batch_idx % trainer.accumulate_grad_batches
+        s = step_seed(self.seed, trainer.global_step, micro, trainer.global_rank)
+        torch.manual_seed(s)
+        random.seed(s)
+        np.random.seed(s % 2**32)
+
+
+class StepProgressBar(RichProgressBar):
+    """Rich progress bar that counts optimiser steps towards ``max_steps`` (training is step-based)."""
+
+    @property
+    def total_train_batches(self) -> int | float:
+        trainer = self.trainer
+        return trainer.max_steps * trainer.accumulate_grad_batches
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        return "train"

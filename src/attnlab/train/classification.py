@@ -1,0 +1,93 @@
+"""Classification: cross-entropy, accuracy, confusion matrix and attention pictures.
+
+Batches are dicts with ``input`` and ``label``; a dataset may add ``evidence``,
+the index of the input token that decides the label. Then the task also reports,
+per attention layer, ``attn_hit/<layer>``: how often that layer's first query
+(the [CLS] token of the usual classifiers) puts its largest head-averaged weight
+on that token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnlab.errors import ConfigError
+from attnlab.explain.capture import attention_layers, capture
+from attnlab.train.config import OptimConfig
+from attnlab.train.figures import plot_attention_rows, plot_confusion
+from attnlab.train.registry import register_task
+from attnlab.train.task import Batch, Task
+
+
+@register_task("classification")
+class ClassificationTask(Task):
+    """Single-label classification with cross-entropy."""
+
+    monitor = "val/acc"
+    monitor_mode = "max"
+
+    def __init__(self, *, model: nn.Module, optim: OptimConfig, label_smoothing: float = 0.0) -> None:
+        super().__init__(model=model, optim=optim)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"task.label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = label_smoothing
+
+    def setup(self, stage: str) -> None:
+        data_classes = getattr(self.trainer.datamodule, "num_classes", None)
+        model_classes = getattr(getattr(self.model, "config", None), "num_classes", None)
+        if None not in (data_classes, model_classes) and data_classes != model_classes:
+            raise ConfigError(
+                f"the dataset has {data_classes} classes but the model predicts {model_classes}; "
+                f"set --model.num_classes {data_classes}"
+            )
+
+    def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        logits = self.model(batch["input"]).logits
+        return {"ce": F.cross_entropy(logits, batch["label"], label_smoothing=self.label_smoothing)}
+
+    def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
+        layers = list(attention_layers(self.model))
+        if "evidence" not in batch or not layers:
+            logits = self.model(batch["input"]).logits
+            return {"acc": (logits.argmax(-1) == batch["label"]).float().mean()}
+        with capture(self.model) as rec:
+            logits = self.model(batch["input"]).logits
+        hits = {f"attn_hit/{name}": _evidence_hits(rec[name], batch).float().mean() for name in layers}
+        return {"acc": (logits.argmax(-1) == batch["label"]).float().mean()} | hits
+
+    @torch.no_grad()
+    def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
+        self.model.eval()
+        preds, labels = [], []
+        for batch in datamodule.test_dataloader():
+            preds.append(self.model(batch["input"].to(self.device)).logits.argmax(-1).cpu())
+            labels.append(batch["label"])
+        figures = {
+            "Confusion matrix (test set)": plot_confusion(
+                torch.cat(labels), torch.cat(preds), out_dir / "confusion.png"
+            )
+        }
+        layers = list(attention_layers(self.model))
+        if layers:
+            sample = next(iter(datamodule.test_dataloader()))
+            sample = {k: v[:8].to(self.device) for k, v in sample.items()}
+            with capture(self.model) as rec:
+                self.model(sample["input"])
+            rows = {name: rec[name][:, :, 0].mean(1).cpu() for name in layers}  # (N, Lk) per layer
+            offset = rows[layers[-1]].shape[-1] - sample["input"].shape[-1]
+            evidence = sample["evidence"].cpu() + offset if "evidence" in sample else None
+            caption = "Attention of the first query ([CLS]) per layer, head mean; x marks the evidence token"
+            figures[caption] = plot_attention_rows(rows, evidence, out_dir / "attention.png")
+        return figures
+
+
+def _evidence_hits(weights: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """(B, H, Lq, Lk) weights -> (B,) bool: does query 0's head-mean argmax hit the evidence token?"""
+    cls_row = weights[:, :, 0].mean(1)  # (B, Lk)
+    offset = cls_row.shape[-1] - batch["input"].shape[-1]  # tokens the model prepended ([CLS])
+    return cls_row.argmax(-1) == batch["evidence"] + offset

@@ -1,0 +1,78 @@
+"""The base LightningDataModule: resumable training batches, plain evaluation loaders."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from attnlab.errors import ConfigError
+from attnlab.train.sampler import ResumableBatchSampler
+
+Split = Literal["train", "val", "test"]
+
+
+class DataModule(L.LightningDataModule):
+    """Subclasses implement :meth:`build`. ``batch_size`` is per device.
+
+    A dataset whose ``procedural`` attribute is True generates sample ``i`` from
+    ``i`` and has no end; the training stream then never repeats a sample.
+    """
+
+    def __init__(self, *, seed: int, batch_size: int = 32, eval_batch_size: int = 256, num_workers: int = 0):
+        super().__init__()
+        if batch_size < 1 or eval_batch_size < 1 or num_workers < 0:
+            raise ConfigError("data.batch_size and data.eval_batch_size must be >= 1, num_workers >= 0")
+        self.seed = seed
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self._sets: dict[Split, Dataset[object]] = {}
+
+    def build(self, split: Split) -> Dataset[object]:
+        raise NotImplementedError
+
+    def dataset(self, split: Split) -> Dataset[object]:
+        if split not in self._sets:
+            self._sets[split] = self.build(split)
+        return self._sets[split]
+
+    def train_dataloader(self) -> DataLoader[object]:
+        data = self.dataset("train")
+        trainer = self.trainer
+        assert trainer is not None, "train_dataloader needs an attached Trainer"
+        sampler = ResumableBatchSampler(
+            num_samples=None if getattr(data, "procedural", False) else len(data),  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            seed=self.seed,
+            start_batch=trainer.global_step * trainer.accumulate_grad_batches,
+            rank=trainer.global_rank,
+            world_size=trainer.world_size,
+        )
+        return self._loader(data, batch_sampler=sampler)
+
+    def val_dataloader(self) -> DataLoader[object]:
+        return self._loader(self.dataset("val"), batch_size=self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader[object]:
+        return self._loader(self.dataset("test"), batch_size=self.eval_batch_size)
+
+    def _loader(
+        self,
+        data: Dataset[object],
+        *,
+        batch_sampler: ResumableBatchSampler | None = None,
+        batch_size: int | None = None,
+    ) -> DataLoader[object]:
+        # An explicit generator keeps DataLoader from drawing its base seed from the
+        # global RNG, which would make a resumed run's randomness differ.
+        batching = {"batch_sampler": batch_sampler} if batch_sampler else {"batch_size": batch_size}
+        return DataLoader(
+            data,
+            **batching,  # type: ignore[arg-type]
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed),
+        )

@@ -1,0 +1,114 @@
+"""The run folder: what it holds, its state, and the rules that protect it.
+
+RUN_DIR/
+  config.yaml           resolved configuration (what `attnlab resume` reads)
+  run.json              state ("running" | "finished"), recipe, command, times
+  checkpoints/last.ckpt  every trainer.checkpoint_every steps (atomic)
+  checkpoints/best.ckpt  best by the task's monitored validation metric
+  model.safetensors     final weights
+  metrics.json          final test metrics
+  report.md, figures/   the report
+  tb/                   TensorBoard logs
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from attnlab.errors import RunDirError
+from attnlab.train.checkpoint_io import atomic_write
+
+WORKER_ENV = "ATTNLAB_RUN_DIR"  # set for processes Lightning launches (DDP workers)
+
+
+def is_worker_process() -> bool:
+    """True in a DDP worker that Lightning (or torchrun) started beside rank 0."""
+    return any(int(os.environ.get(v, "0") or 0) > 0 for v in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints / "best.ckpt"
+
+    @property
+    def weights(self) -> Path:
+        return self.path / "model.safetensors"
+
+    @property
+    def figures(self) -> Path:
+        return self.path / "figures"
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.path / "run.json").read_text()))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"{self.path}/run.json is unreadable: {exc}") from None
+
+    def write_state(self, **updates: Any) -> None:
+        state = self.state() | updates
+        atomic_write(self.path / "run.json", lambda f: f.write(json.dumps(state, indent=2).encode()))
+
+    @property
+    def finished(self) -> bool:
+        return self.state().get("state") == "finished"
+
+
+def default_run_path(recipe: str, seed: int) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path("runs") / Path(recipe).stem / f"{stamp}-seed{seed}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = path.with_name(f"{stamp}-seed{seed}-{n}")
+    return path
+
+
+def create(path: Path) -> RunDir:
+    """A new run folder; refuses to touch a folder that already holds a run."""
+    run = RunDir(path)
+    if run.config.exists():
+        if run.finished:
+            raise RunDirError(
+                f"{path} holds a finished run; nothing was overwritten (choose another --run-dir)"
+            )
+        raise RunDirError(f"{path} holds an unfinished run; continue it with: attnlab resume {path}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"cannot write the run folder {path}: {exc.strerror or exc}") from None
+    return run
+
+
+def existing(path: Path) -> RunDir:
+    run = RunDir(path)
+    if not path.is_dir():
+        raise RunDirError(f"run folder not found: {path}")
+    if not run.config.is_file():
+        raise RunDirError(f"{path} is not an attnlab run folder (no config.yaml)")
+    return run

@@ -1,0 +1,138 @@
+"""A run's configuration: recipe YAML + command-line overrides -> a typed :class:`RunSpec`.
+
+Sections: ``seed``, ``description``, ``task`` / ``model`` / ``data`` (each a
+``name`` plus the typed fields of what that name registered: the model's config
+dataclass, the task's and datamodule's constructor signatures) and ``optim`` /
+``trainer`` (:mod:`attnlab.train.config`). jsonargparse checks every key and type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ArgumentError as JsonArgError
+
+from attnlab.errors import ConfigError, did_you_mean
+from attnlab.models._registry import MODELS
+from attnlab.train.config import OptimConfig, TrainerConfig
+from attnlab.train.registry import TASKS
+
+# Constructor arguments the engine supplies itself, never the recipe.
+ENGINE_ARGS = {"model", "optim", "seed"}
+
+
+@dataclass
+class RunSpec:
+    seed: int
+    description: str
+    task_name: str
+    task_args: dict[str, Any]
+    model_name: str
+    model_config: Any  # the model's config dataclass instance
+    data_name: str
+    data_args: dict[str, Any]
+    optim: OptimConfig
+    trainer: TrainerConfig
+    yaml_text: str  # the resolved configuration, as saved in the run folder
+
+
+def _names(recipe: dict[str, Any], overrides: list[str]) -> dict[str, str]:
+    """The task/model/data names, which decide what the other keys may be."""
+    names = {}
+    for section in ("task", "model", "data"):
+        value = (recipe.get(section) or {}).get("name") if isinstance(recipe.get(section), dict) else None
+        for i, arg in enumerate(overrides):
+            if arg == f"--{section}.name" and i + 1 < len(overrides):
+                value = overrides[i + 1]
+            elif arg.startswith(f"--{section}.name="):
+                value = arg.split("=", 1)[1]
+        if not value:
+            raise ConfigError(f"the recipe names no {section} (set {section}.name)")
+        names[section] = str(value)
+    return names
+
+
+def _parser(names: dict[str, str]) -> ArgumentParser:
+    import attnlab.data
+    import attnlab.models  # noqa: F401  (registers models)
+    from attnlab.data._registry import DATAMODULES
+
+    task, model, data = TASKS.get(names["task"]), MODELS.get(names["model"]), DATAMODULES.get(names["data"])
+    p = ArgumentParser(exit_on_error=False, prog="attnlab run", default_env=False)
+    p.add_argument("--config", action=ActionConfigFile)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--description", type=str, default="")
+    for section, cls in (("task", task.cls), ("data", data.cls)):
+        p.add_argument(f"--{section}.name", type=str, required=True)
+        p.add_class_arguments(cls, section, skip=ENGINE_ARGS, sub_configs=False)
+    p.add_argument("--model.name", type=str, required=True)
+    p.add_class_arguments(type(model.config), "model", sub_configs=False)
+    p.set_defaults(
+        {f"model.{f.name}": getattr(model.config, f.name) for f in dataclasses.fields(model.config)}
+    )
+    p.add_class_arguments(OptimConfig, "optim", sub_configs=False)
+    p.add_class_arguments(TrainerConfig, "trainer", sub_configs=False)
+    return p
+
+
+def _one_line(exc: Exception, parser: ArgumentParser) -> ConfigError:
+    text = " ".join(str(exc).split())
+    match = re.search(r"unrecognized arguments: --?([\w.]+)", text) or re.search(
+        r'[Kk]ey "([\w.]+)" is not expected', text
+    )
+    if match:
+        key = match.group(1)
+        known = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
+        return ConfigError(f"unknown config key '{key}'{did_you_mean(key, known)}")
+    return ConfigError(f"invalid configuration: {text}")
+
+
+def resolve(config_file: Path, overrides: list[str]) -> RunSpec:
+    """Parse a recipe (or a run's saved config.yaml) with overrides into a :class:`RunSpec`."""
+    try:
+        recipe = yaml.safe_load(config_file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config {config_file}: {' '.join(str(exc).split())}") from None
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"config {config_file} must be a YAML mapping")
+    names = _names(recipe, overrides)
+    parser = _parser(names)
+    try:
+        ns = parser.parse_args(["--config", str(config_file), *overrides])
+    except (JsonArgError, SystemExit) as exc:
+        raise _one_line(exc if isinstance(exc, Exception) else ConfigError(str(exc)), parser) from None
+    return _spec(parser, ns)
+
+
+def _section(ns: Namespace, name: str) -> dict[str, Any]:
+    values = ns[name].as_dict()
+    values.pop("name", None)
+    return values
+
+
+def _spec(parser: ArgumentParser, ns: Namespace) -> RunSpec:
+    dump_ns = ns.clone()
+    del dump_ns["config"]
+    model_entry = MODELS.get(ns.model.name)
+    trainer_cfg = TrainerConfig(**_section(ns, "trainer"))
+    optim_values = _section(ns, "optim")
+    optim_values["betas"] = tuple(optim_values["betas"])
+    return RunSpec(
+        seed=ns.seed,
+        description=ns.description,
+        task_name=ns.task.name,
+        task_args=_section(ns, "task"),
+        model_name=ns.model.name,
+        model_config=type(model_entry.config)(**_section(ns, "model")),
+        data_name=ns.data.name,
+        data_args=_section(ns, "data"),
+        optim=OptimConfig(**optim_values),
+        trainer=trainer_cfg,
+        yaml_text=parser.dump(dump_ns, skip_none=False),
+    )

@@ -1,0 +1,232 @@
+"""The run engine end to end through the `attnlab` command."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from attnlab.cli import main
+from tests.train.conftest import SMALL, attnlab, metrics_of
+
+
+def test_run_writes_a_complete_run_folder(finished_run: Path):
+    for name in (
+        "config.yaml",
+        "run.json",
+        "model.safetensors",
+        "metrics.json",
+        "report.md",
+        "checkpoints/last.ckpt",
+        "checkpoints/best.ckpt",
+        "figures/curves.png",
+        "figures/attention.png",
+        "figures/confusion.png",
+    ):
+        assert (finished_run / name).is_file(), name
+    assert list((finished_run / "tb").glob("events.out.tfevents.*"))
+    assert json.loads((finished_run / "run.json").read_text())["state"] == "finished"
+    report = (finished_run / "report.md").read_text()
+    metrics = metrics_of(finished_run)
+    assert {"test/acc", "test/loss"} <= set(metrics)
+    assert f"| test/acc | {metrics['test/acc']:.4f} |" in report
+    assert "attnlab run demo" in report  # the command that reproduces it
+    # checkpoints load without unpickling code
+    ckpt = torch.load(finished_run / "checkpoints/last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 30
+
+
+def test_config_is_saved_resolved_with_overrides(finished_run: Path):
+    text = (finished_run / "config.yaml").read_text()
+    assert "max_steps: 30" in text and "val_size: 64" in text and "depth: 2" in text
+
+
+def test_evaluate_reproduces_the_final_metrics(finished_run: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["evaluate", str(finished_run)]) == 0
+    again = json.loads(next((finished_run / "evaluations").glob("final-*.json")).read_text())
+    expected = metrics_of(finished_run)
+    assert again["test/acc"] == pytest.approx(expected["test/acc"])
+    assert again["test/loss"] == pytest.approx(expected["test/loss"], rel=1e-5)
+    assert main(["evaluate", str(finished_run), "--weights", "best"]) == 0
+
+
+def test_a_finished_run_is_never_overwritten(finished_run: Path, capsys: pytest.CaptureFixture[str]):
+    before = (finished_run / "model.safetensors").stat().st_mtime_ns
+    assert main(["run", "demo", "--run-dir", str(finished_run), *SMALL]) == 2
+    assert main(["resume", str(finished_run)]) == 2
+    err = capsys.readouterr().err
+    assert "finished" in err and "Traceback" not in err
+    assert (finished_run / "model.safetensors").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "demoo"], "unknown recipe 'demoo' (did you mean 'demo'?)"),
+        (
+            ["run", "demo", "--model.dpth", "3"],
+            "unknown config key 'model.dpth' (did you mean 'model.depth'?)",
+        ),
+        (
+            ["run", "demo", "--model.name", "transformer-classifer-tiny"],
+            "did you mean 'transformer-classifier-tiny'",
+        ),
+        (["run", "demo", "--trainer.max_steps", "many"], "trainer.max_steps"),
+        (["run", "demo", "--model.num_classes", "5"], "the dataset has 8 classes but the model predicts 5"),
+        (["run", "demo", "--data.num_noise", "30"], "token ids must lie in [0, 24)"),
+        (["run", "missing.yaml"], "recipe file not found"),
+        (["resume", "/nonexistent/run"], "run folder not found"),
+        (["evaluate", "/tmp"], "not an attnlab run folder"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_2(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    extra = ["--run-dir", str(tmp_path / "r"), *SMALL, "--trainer.max_steps", "2"] if args[0] == "run" else []
+    if "--trainer.max_steps" in args:
+        extra = extra[:-2]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_user_error_in_a_real_process_has_no_traceback(tmp_path: Path):
+    done = attnlab("run", "demo", "--model.dpth", "3", "--run-dir", str(tmp_path / "r"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "attnlab: error: unknown config key 'model.dpth' (did you mean 'model.depth'?)"
+    ]
+    assert not (tmp_path / "r").exists()
+
+
+def test_unwritable_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", "demo", "--run-dir", str(blocker / "run"), *SMALL]) == 2
+    assert "cannot write the run folder" in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    run_dir = tmp_path / "r"
+    assert (
+        main(
+            [
+                "run",
+                "demo",
+                "--run-dir",
+                str(run_dir),
+                "--trainer.max_steps",
+                "10",
+                "--trainer.checkpoint_every",
+                "5",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
+    state = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps(state | {"state": "running"}))
+    (run_dir / "checkpoints/last.ckpt").write_bytes(b"not a checkpoint")
+    assert main(["resume", str(run_dir)]) == 2
+    assert "is corrupt" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_with_step_and_term(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    code = main(
+        [
+            "run",
+            "demo",
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--optim.lr",
+            "1e30",
+            "--optim.warmup_steps",
+            "0",
+            "--trainer.max_steps",
+            "50",
+            *SMALL,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "training stopped at step" in err and "'ce'" in err and "Traceback" not in err
+
+
+def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
+    args = [
+        "run",
+        "demo",
+        "--trainer.max_steps",
+        "300",
+        "--trainer.checkpoint_every",
+        "10",
+        "--trainer.val_every",
+        "100",
+        *SMALL,
+    ]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert attnlab(*args, "--run-dir", str(full)).returncode == 0
+
+    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attnlab.cli", *args, "--run-dir", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while not (killed / "checkpoints/last.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.3))  # somewhere mid-training, maybe mid-checkpoint
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "model.safetensors").exists()
+    step = torch.load(killed / "checkpoints/last.ckpt", weights_only=True)["global_step"]
+    assert 0 < step < 300
+
+    resumed = attnlab("resume", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_file(full / "model.safetensors"), load_file(killed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert metrics_of(full) == metrics_of(killed)
+
+
+def test_ddp_on_two_cpu_processes(tmp_path: Path):
+    run_dir = tmp_path / "ddp"
+    done = attnlab(
+        "run",
+        "demo",
+        "--run-dir",
+        str(run_dir),
+        "--trainer.accelerator",
+        "cpu",
+        "--devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.max_steps",
+        "8",
+        "--trainer.val_every",
+        "4",
+        *SMALL,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "finished"
+    assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 8
+
+
+def test_list_shows_recipes_and_models(capsys: pytest.CaptureFixture[str]):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "demo" in out and "transformer-classifier-tiny" in out and "signal-tokens" in out
