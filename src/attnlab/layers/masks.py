@@ -128,9 +128,10 @@ def attention_weights(
     """softmax(q k^T * scale + mask) over keys, eagerly: (B, H, Lq, D) x (B, H, Lk, D) -> (B, H, Lq, Lk).
 
     This is exactly what ``F.scaled_dot_product_attention`` computes internally;
-    the softmax runs in float32 so low-precision inputs give well-formed weights.
+    the softmax runs in at least float32 so half-precision inputs give well-formed weights.
     """
-    logits = (q @ k.transpose(-2, -1)).float() * scale  # (B, H, Lq, Lk)
+    work = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype  # never downcast float64
+    logits = (q @ k.transpose(-2, -1)).to(work) * scale  # (B, H, Lq, Lk)
     if mask is not None:
         logits = (
             logits.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else logits + mask.float()

@@ -1,0 +1,216 @@
+"""Slot attention and the query-based object extractor of SFA.
+
+:class:`SlotAttention`: Locatello et al., "Object-Centric Learning with Slot
+Attention", NeurIPS 2020, arXiv:2006.15055; reference implementation
+google-research/google-research ``slot_attention/model.py`` (TensorFlow). Per
+iteration, with slots ``s`` (B, K, D) and inputs ``x`` (B, N, D_in)::
+
+    a = softmax_K(q(LN(s)) k(LN(x))^T / sqrt(D))      # competition: over SLOTS
+    u = (a + eps) / sum_N(a + eps) @ v(LN(x))         # weighted mean over inputs
+    s = GRUCell(u, s);  s = s + MLP(LN(s))
+
+Implementation details (as the reference): q/k/v without bias, one LayerNorm each for
+inputs, slots and the MLP, ReLU MLP with hidden size 2 * D (``mlp_ratio=2``), slots
+initialised as ``mu + exp(log_sigma) * N(0, I)`` with ``mu``, ``log_sigma`` of shape
+(1, 1, D) drawn like Keras' ``glorot_uniform`` (bound sqrt(6 / (1 + D))), gradients
+through every iteration. PyTorch's ``GRUCell`` applies the reset gate after the
+hidden matrix product, as Keras' default ``reset_after=True`` does. Additions: explicit
+initial slots (B, K, D) and ``deterministic=True`` (slots start at ``mu``) for
+reproducible evaluation.
+
+:class:`QueryObjectExtractor`: the Object Extractor of SFA (Slots and Frames
+Attention; seed 000 of this project): K learned query vectors, shared by all frames,
+attend to the encoded image through multi-head cross-attention. The paper does not
+give the block layout; we use V-JEPA's pre-norm cross-attention block
+(:class:`attnlab.layers.pooling.CrossAttentionBlock`: ``q = q + MHA(q, LN(x));
+q = q + MLP(LN(q))``), ``num_layers`` of them, and no self-attention between the slots
+(SFA exchanges information across slots and frames in a later attention stage).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from attnlab.errors import InputError
+from attnlab.layers._recording import RecordsAttention
+from attnlab.layers.pooling import CrossAttentionBlock
+
+
+class SlotAttention(RecordsAttention):
+    """Iterative slot attention: inputs (B, N, kv_dim) -> slots (B, K, dim).
+
+    Records, on every iteration, the attention normalised over slots (B, K, N)
+    (before the renormalisation over inputs), so inside ``capture`` ``rec.calls(name)``
+    has ``num_iterations`` entries and ``rec[name]`` is the last iteration's.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        num_slots: int,
+        kv_dim: int | None = None,
+        num_iterations: int = 3,
+        mlp_ratio: float = 2.0,
+        qkv_bias: bool = False,
+        epsilon: float = 1e-8,
+        norm_layer: type[nn.Module] = nn.LayerNorm,
+        act_layer: type[nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        if dim < 1 or num_slots < 1 or num_iterations < 1:
+            raise InputError(
+                f"dim, num_slots and num_iterations must be >= 1, got {dim}, {num_slots}, {num_iterations}"
+            )
+        if mlp_ratio <= 0 or epsilon < 0:
+            raise InputError(f"need mlp_ratio > 0 and epsilon >= 0, got {mlp_ratio}, {epsilon}")
+        self.dim = dim
+        self.kv_dim = kv_dim or dim
+        self.num_slots = num_slots
+        self.num_iterations = num_iterations
+        self.epsilon = epsilon
+        self.scale = dim**-0.5
+        self.norm_inputs = norm_layer(self.kv_dim)
+        self.norm_slots = norm_layer(dim)
+        self.norm_mlp = norm_layer(dim)
+        self.slots_mu = nn.Parameter(torch.empty(1, 1, dim))
+        self.slots_log_sigma = nn.Parameter(torch.empty(1, 1, dim))
+        bound = math.sqrt(6.0 / (1 + dim))  # Keras glorot_uniform of a (1, 1, D) weight
+        nn.init.uniform_(self.slots_mu, -bound, bound)
+        nn.init.uniform_(self.slots_log_sigma, -bound, bound)
+        self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(self.kv_dim, dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(self.kv_dim, dim, bias=qkv_bias)
+        self.gru = nn.GRUCell(dim, dim)
+        hidden = max(1, int(dim * mlp_ratio))
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), act_layer(), nn.Linear(hidden, dim))
+
+    def initial_slots(
+        self,
+        batch: int,
+        *,
+        num_slots: int | None = None,
+        deterministic: bool = False,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor:
+        """Slots (B, K, D) drawn from the learned Gaussian, or its mean if ``deterministic``."""
+        k = self.num_slots if num_slots is None else num_slots
+        if batch < 1 or k < 1:
+            raise InputError(f"initial_slots needs batch >= 1 and num_slots >= 1, got {batch}, {k}")
+        mu = self.slots_mu.to(device=device, dtype=dtype)
+        mu = mu.expand(batch, k, self.dim)  # (B, K, D)
+        if deterministic:
+            return mu
+        noise = torch.randn(batch, k, self.dim, device=mu.device, dtype=mu.dtype)  # (B, K, D)
+        return mu + self.slots_log_sigma.to(mu).exp() * noise
+
+    def _check(self, x: torch.Tensor, slots: torch.Tensor | None) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.kv_dim or x.shape[1] == 0 or not x.is_floating_point():
+            raise InputError(
+                f"inputs must be floating (B, N>0, {self.kv_dim}), got {x.dtype} {tuple(x.shape)}"
+            )
+        if slots is not None and (
+            slots.dim() != 3
+            or slots.shape[0] != x.shape[0]
+            or slots.shape[-1] != self.dim
+            or slots.shape[1] == 0
+            or slots.dtype != x.dtype
+        ):
+            raise InputError(
+                f"slots must be {x.dtype} (B={x.shape[0]}, K>0, {self.dim}), "
+                f"got {slots.dtype} {tuple(slots.shape)}"
+            )
+
+    def _step(self, slots: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        B, K, D = slots.shape
+        q = self.q_proj(self.norm_slots(slots))  # (B, K, D)
+        logits = (q @ k.transpose(1, 2)) * self.scale  # (B, K, N)
+        w = logits.softmax(dim=1)  # over slots: slots compete for each input
+        self._record(w)
+        # the epsilon keeps slots that win no input from dividing by zero
+        weights = w + self.epsilon
+        weights = weights / weights.sum(dim=-1, keepdim=True)  # (B, K, N), mean over inputs
+        updates = weights @ v  # (B, K, D)
+        slots = self.gru(updates.reshape(B * K, D), slots.reshape(B * K, D))  # (B*K, D)
+        slots = slots.view(B, K, D)  # (B, K, D)
+        return slots + self.mlp(self.norm_mlp(slots))
+
+    def forward(
+        self, x: torch.Tensor, *, slots: torch.Tensor | None = None, deterministic: bool = False
+    ) -> torch.Tensor:
+        """Slots (B, K, D) for inputs (B, N, kv_dim); ``slots`` gives the initial slots."""
+        self._check(x, slots)
+        if slots is None:
+            batch = x.shape[0]
+            slots = self.initial_slots(batch, deterministic=deterministic, device=x.device, dtype=x.dtype)
+        x = self.norm_inputs(x)
+        k, v = self.k_proj(x), self.v_proj(x)  # (B, N, D) each
+        for _ in range(self.num_iterations):
+            slots = self._step(slots, k, v)
+        return slots
+
+
+class QueryObjectExtractor(nn.Module):
+    """SFA's object extractor: K learned queries cross-attend to image features.
+
+    Input (B, N, kv_dim) features (positions already added) -> (B, K, dim); video
+    (B, T, N, kv_dim) -> (B, T, K, dim), the same queries for every frame. Attention
+    is recorded by ``blocks.i.attn`` as (B, H, K, N), or (B*T, H, K, N) for video with
+    frames folded into the batch (index b * T + t).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        num_slots: int,
+        kv_dim: int | None = None,
+        num_heads: int = 8,
+        num_layers: int = 1,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        norm_layer: type[nn.Module] = nn.LayerNorm,
+        act_layer: type[nn.Module] = nn.GELU,
+    ) -> None:
+        super().__init__()
+        if num_slots < 1 or num_layers < 1:
+            raise InputError(f"num_slots and num_layers must be >= 1, got {num_slots}, {num_layers}")
+        self.dim = dim
+        self.kv_dim = kv_dim or dim
+        # unit-variance queries (as DETR's nn.Embedding) so the slots differ from the start
+        self.queries = nn.Parameter(torch.randn(1, num_slots, dim))
+        self.blocks = nn.ModuleList(
+            CrossAttentionBlock(
+                dim,
+                num_heads=num_heads,
+                kv_dim=self.kv_dim,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                attn_drop=attn_drop,
+                proj_drop=proj_drop,
+                norm_layer=norm_layer,
+                act_layer=act_layer,
+            )
+            for _ in range(num_layers)
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.dim() not in (3, 4) or features.shape[-1] != self.kv_dim or features.shape[-2] == 0:
+            raise InputError(
+                f"features must be (B, N>0, {self.kv_dim}) or (B, T, N>0, {self.kv_dim}), "
+                f"got {tuple(features.shape)}"
+            )
+        if not features.is_floating_point():
+            raise InputError(f"features must be floating, got {features.dtype}")
+        lead = features.shape[:-2]  # (B,) or (B, T)
+        tokens = features.reshape(-1, *features.shape[-2:])  # (B[*T], N, kv_dim)
+        slots = self.queries.expand(tokens.shape[0], -1, -1)  # (B[*T], K, D)
+        for block in self.blocks:
+            slots = block(slots, tokens)  # (B[*T], K, D)
+        return slots.reshape(*lead, *slots.shape[1:])  # (B, K, D) or (B, T, K, D)

@@ -1,0 +1,249 @@
+"""SlotAttention and QueryObjectExtractor against float64 eager computations and symmetry properties."""
+
+import math
+
+import pytest
+import torch
+
+from attnlab.errors import InputError
+from attnlab.explain import capture
+from attnlab.layers.slot_attention import QueryObjectExtractor, SlotAttention
+
+P = dict[str, torch.Tensor]
+
+
+def params64(m: torch.nn.Module) -> P:
+    return {k: v.double() for k, v in m.state_dict().items()}
+
+
+def ln64(x: torch.Tensor, p: P, name: str) -> torch.Tensor:
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + 1e-5) * p[f"{name}.weight"] + p[f"{name}.bias"]
+
+
+def gru64(x: torch.Tensor, h: torch.Tensor, p: P) -> torch.Tensor:
+    """torch.nn.GRUCell's documented equations; weight rows are stacked [reset | update | new]."""
+    w_ir, w_iz, w_in = p["gru.weight_ih"].chunk(3)
+    w_hr, w_hz, w_hn = p["gru.weight_hh"].chunk(3)
+    b_ir, b_iz, b_in = p["gru.bias_ih"].chunk(3)
+    b_hr, b_hz, b_hn = p["gru.bias_hh"].chunk(3)
+    r = torch.sigmoid(x @ w_ir.T + b_ir + h @ w_hr.T + b_hr)
+    z = torch.sigmoid(x @ w_iz.T + b_iz + h @ w_hz.T + b_hz)
+    n = torch.tanh(x @ w_in.T + b_in + r * (h @ w_hn.T + b_hn))
+    return (1 - z) * n + z * h
+
+
+def slot_attention64(m: SlotAttention, x: torch.Tensor, slots: torch.Tensor, iterations: int):
+    """Algorithm 1 of the paper in float64, softmax over slots written out."""
+    p = params64(m)
+    x, slots = x.double(), slots.double()
+    xn = ln64(x, p, "norm_inputs")
+    k, v = xn @ p["k_proj.weight"].T, xn @ p["v_proj.weight"].T
+    attns = []
+    for _ in range(iterations):
+        q = ln64(slots, p, "norm_slots") @ p["q_proj.weight"].T
+        logits = torch.einsum("bkd,bnd->bkn", q, k) / math.sqrt(m.dim)
+        e = torch.exp(logits - logits.amax(1, keepdim=True))
+        attn = e / e.sum(1, keepdim=True)  # every input distributes one unit over the slots
+        attns.append(attn)
+        weights = (attn + 1e-8) / (attn + 1e-8).sum(2, keepdim=True)
+        updates = torch.einsum("bkn,bnd->bkd", weights, v)
+        slots = gru64(updates, slots, p)
+        hidden = torch.relu(ln64(slots, p, "norm_mlp") @ p["mlp.0.weight"].T + p["mlp.0.bias"])
+        slots = slots + hidden @ p["mlp.2.weight"].T + p["mlp.2.bias"]
+    return slots, attns
+
+
+@pytest.mark.parametrize(("iterations", "kv_dim"), [(1, None), (3, 6)])
+def test_slot_attention_equals_float64_reference(iterations: int, kv_dim: int | None):
+    m = SlotAttention(8, num_slots=4, kv_dim=kv_dim, num_iterations=iterations)
+    x = torch.randn(2, 10, kv_dim or 8)
+    init = torch.randn(2, 4, 8)
+    with capture(m) as rec:
+        out = m(x, slots=init)
+    expected, attns = slot_attention64(m, x, init, iterations)
+    assert out.shape == (2, 4, 8)
+    torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-4)
+    calls = rec.calls("")
+    assert len(calls) == iterations
+    for got, want in zip(calls, attns, strict=True):
+        assert got.shape == (2, 4, 10)
+        torch.testing.assert_close(got.sum(1), torch.ones(2, 10))  # normalised over slots
+        torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=1e-5)
+    assert rec[""] is calls[-1]
+
+
+def test_float64_module_matches_reference_tightly():
+    m = SlotAttention(8, num_slots=3, num_iterations=2).double()
+    x, init = torch.randn(2, 5, 8, dtype=torch.float64), torch.randn(2, 3, 8, dtype=torch.float64)
+    expected, _ = slot_attention64(m, x, init, 2)
+    torch.testing.assert_close(m(x, slots=init), expected, atol=1e-12, rtol=1e-10)
+
+
+def test_equivariant_to_slot_permutation_and_invariant_to_token_permutation():
+    m = SlotAttention(8, num_slots=5)
+    x, init = torch.randn(2, 12, 8), torch.randn(2, 5, 8)
+    with capture(m) as rec:
+        out = m(x, slots=init)
+    attn = rec[""]
+    perm = torch.randperm(5)
+    torch.testing.assert_close(m(x, slots=init[:, perm]), out[:, perm], atol=1e-5, rtol=1e-5)
+    tokens = torch.randperm(12)
+    with capture(m) as rec:
+        torch.testing.assert_close(m(x[:, tokens], slots=init), out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(rec[""], attn[..., tokens], atol=1e-6, rtol=1e-5)
+
+
+def test_slot_initialisation_sampled_from_learned_gaussian_or_mean():
+    m = SlotAttention(4, num_slots=2)
+    with torch.no_grad():
+        m.slots_mu.copy_(torch.tensor([1.0, -2.0, 0.0, 3.0]))
+        m.slots_log_sigma.copy_(torch.log(torch.tensor([0.5, 1.0, 2.0, 0.1])))
+    s = m.initial_slots(20000)
+    assert s.shape == (20000, 2, 4)
+    torch.testing.assert_close(s.mean((0, 1)), torch.tensor([1.0, -2.0, 0.0, 3.0]), atol=0.05, rtol=0)
+    torch.testing.assert_close(s.std((0, 1)), torch.tensor([0.5, 1.0, 2.0, 0.1]), atol=0.05, rtol=0.05)
+    mean = m.initial_slots(3, num_slots=6, deterministic=True)
+    assert torch.equal(mean, torch.tensor([1.0, -2.0, 0.0, 3.0]).expand(3, 6, 4))
+
+
+def test_deterministic_mode_is_reproducible_and_sampling_is_not():
+    m = SlotAttention(8, num_slots=3)
+    x = torch.randn(2, 6, 8)
+    a, b = m(x, deterministic=True), m(x, deterministic=True)
+    assert torch.equal(a, b)
+    torch.testing.assert_close(a, m(x, slots=m.slots_mu.expand(2, 3, 8).detach()))
+    assert not torch.allclose(m(x), m(x))
+
+
+def test_differentiable_capture_gives_gradients_with_respect_to_the_weights():
+    m = SlotAttention(8, num_slots=3, num_iterations=2)
+    x = torch.randn(2, 6, 8)
+    with capture(m, differentiable=True) as rec:
+        out = m(x, deterministic=True)
+    first = rec.calls("")[0]
+    (grad,) = torch.autograd.grad(out.pow(2).sum(), first)
+    assert grad.abs().sum() > 0
+
+
+def test_gradcheck_float64():
+    m = SlotAttention(4, num_slots=2, kv_dim=3, num_iterations=2).double()
+    x = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    init = torch.randn(2, 2, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, s: m(a, slots=s), (x, init))
+
+
+def test_every_parameter_gets_a_gradient():
+    m = SlotAttention(8, num_slots=3, kv_dim=5)
+    m(torch.randn(2, 7, 5)).sum().backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_slot_attention_bad_inputs():
+    m = SlotAttention(8, num_slots=3)
+    with pytest.raises(InputError, match="inputs must be"):
+        m(torch.randn(6, 8))
+    with pytest.raises(InputError, match="inputs must be"):
+        m(torch.randn(2, 6, 7))
+    with pytest.raises(InputError, match="inputs must be"):
+        m(torch.ones(2, 6, 8, dtype=torch.long))
+    with pytest.raises(InputError, match="slots must be"):
+        m(torch.randn(2, 6, 8), slots=torch.randn(3, 3, 8))
+    with pytest.raises(InputError, match="slots must be"):
+        m(torch.randn(2, 6, 8), slots=torch.randn(2, 3, 4))
+    with pytest.raises(InputError, match="slots must be"):
+        m(torch.randn(2, 6, 8), slots=torch.randn(2, 3, 8, dtype=torch.float64))
+    with pytest.raises(InputError, match="num_slots"):
+        SlotAttention(8, num_slots=0)
+    with pytest.raises(InputError, match="num_slots"):
+        m.initial_slots(2, num_slots=0)
+
+
+# --- QueryObjectExtractor ---------------------------------------------------------
+
+H = 2
+
+
+def mha64(q_in: torch.Tensor, kv_in: torch.Tensor, p: P, name: str):
+    dim = p[f"{name}.q_proj.weight"].shape[0]
+    q = q_in @ p[f"{name}.q_proj.weight"].T + p[f"{name}.q_proj.bias"]
+    kv = kv_in @ p[f"{name}.kv_proj.weight"].T + p[f"{name}.kv_proj.bias"]
+    k, v = kv[..., :dim], kv[..., dim:]
+    dh = dim // H
+    heads = []
+    for h in range(H):
+        sl = slice(h * dh, (h + 1) * dh)
+        w = torch.softmax(q[..., sl] @ k[..., sl].transpose(-1, -2) / math.sqrt(dh), -1)
+        heads.append(w @ v[..., sl])
+    return torch.cat(heads, -1) @ p[f"{name}.proj.weight"].T + p[f"{name}.proj.bias"]
+
+
+def extractor64(m: QueryObjectExtractor, x: torch.Tensor) -> torch.Tensor:
+    """Learned queries; per layer q += MHA(q, LN(x)); q += MLP(LN(q)) with exact GELU."""
+    p = params64(m)
+    x = x.double()
+    q = p["queries"].expand(x.shape[0], -1, -1)
+    for i in range(len(m.blocks)):
+        b = f"blocks.{i}"
+        q = q + mha64(q, ln64(x, p, f"{b}.norm1"), p, f"{b}.attn")
+        h = ln64(q, p, f"{b}.norm2") @ p[f"{b}.mlp.fc1.weight"].T + p[f"{b}.mlp.fc1.bias"]
+        h = 0.5 * h * (1 + torch.erf(h / math.sqrt(2)))
+        q = q + h @ p[f"{b}.mlp.fc2.weight"].T + p[f"{b}.mlp.fc2.bias"]
+    return q
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_extractor_equals_float64_reference(num_layers: int):
+    m = QueryObjectExtractor(8, num_slots=3, kv_dim=6, num_heads=H, num_layers=num_layers).eval()
+    x = torch.randn(2, 10, 6)
+    out = m(x)
+    assert out.shape == (2, 3, 8)
+    torch.testing.assert_close(out.double(), extractor64(m, x), atol=1e-5, rtol=1e-4)
+
+
+def test_extractor_video_uses_the_same_queries_for_every_frame():
+    m = QueryObjectExtractor(8, num_slots=3, num_heads=H).eval()
+    video = torch.randn(2, 4, 5, 8)  # (B, T, N, D)
+    with capture(m) as rec:
+        out = m(video)
+    assert out.shape == (2, 4, 3, 8)
+    for t in range(4):
+        torch.testing.assert_close(out[:, t], m(video[:, t]), atol=1e-6, rtol=1e-5)
+    w = rec["blocks.0.attn"]
+    assert w.shape == (2 * 4, H, 3, 5)
+    torch.testing.assert_close(w.sum(-1), torch.ones(8, H, 3))
+
+
+def test_extractor_is_invariant_to_token_permutation_and_slots_differ():
+    m = QueryObjectExtractor(8, num_slots=4, num_heads=H).eval()
+    x = torch.randn(2, 9, 8)
+    perm = torch.randperm(9)
+    out = m(x)
+    torch.testing.assert_close(m(x[:, perm]), out, atol=1e-5, rtol=1e-5)
+    assert (out[:, 0] - out[:, 1]).abs().amax() > 1e-3
+
+
+def test_extractor_gradcheck_and_gradients():
+    m = QueryObjectExtractor(4, num_slots=2, kv_dim=3, num_heads=H, mlp_ratio=1.0).double()
+    x = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(m, (x,))
+    m = QueryObjectExtractor(8, num_slots=3, num_heads=H, num_layers=2)
+    m(torch.randn(2, 2, 5, 8)).sum().backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_extractor_bad_inputs():
+    m = QueryObjectExtractor(8, num_slots=3, kv_dim=6, num_heads=H)
+    with pytest.raises(InputError, match="features must be"):
+        m(torch.randn(5, 6))
+    with pytest.raises(InputError, match="features must be"):
+        m(torch.randn(2, 5, 8))
+    with pytest.raises(InputError, match="features must be"):
+        m(torch.randn(1, 2, 3, 5, 6))
+    with pytest.raises(InputError, match="floating"):
+        m(torch.ones(2, 5, 6, dtype=torch.long))
+    with pytest.raises(InputError, match="num_slots"):
+        QueryObjectExtractor(8, num_slots=0)
