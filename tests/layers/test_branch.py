@@ -13,17 +13,6 @@ from attnlab.errors import InputError
 from attnlab.explain import capture
 from attnlab.layers.branch import AttentionBranchHead, AttentionMechanism, BranchOutput, apply_attention
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are tiny: intra-op threads only add synchronisation, which on a
-    busy 2-core machine makes a float64 gradcheck hundreds of times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 REFERENCE_KEYS = (
     Path(__file__).resolve().parents[3] / "shared" / "reference" / "abn" / "abn_cifar_resnet20_keys.txt"
 )

@@ -9,16 +9,6 @@ from attnlab.explain import capture
 from attnlab.layers.kv_memory import KeyValueMemory
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are tiny: intra-op threads only add synchronisation, which on a
-    busy 2-core machine makes a float64 gradcheck hundreds of times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def memory64(m: KeyValueMemory, query, keys, values, padding=None):
     """Sec. 3 of Miller et al.: per hop p_i = softmax(u . k_i), o = sum_i p_i v_i, u <- R(u + o)."""
     B, M, _ = keys.shape

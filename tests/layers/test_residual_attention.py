@@ -10,16 +10,6 @@ from attnlab.explain import capture
 from attnlab.layers.residual_attention import PreActBottleneck, ResidualAttentionModule
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are tiny: intra-op threads only add synchronisation, which on a
-    busy 2-core machine makes a float64 gradcheck hundreds of times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomize_norms(m: nn.Module) -> nn.Module:
     """Non-trivial BatchNorm statistics and affine parameters, so eval mode is not an identity."""
     with torch.no_grad():

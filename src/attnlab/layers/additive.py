@@ -21,6 +21,7 @@ from torch import nn
 
 from attnlab.errors import InputError
 from attnlab.layers._recording import RecordsAttention
+from attnlab.layers.masks import masked_softmax
 
 
 def _check_sizes(**sizes: int) -> None:
@@ -35,17 +36,6 @@ def _check_padding(mask: torch.Tensor | None, batch: int, length: int) -> None:
             f"key_padding_mask must be bool of shape (B, Lk)=({batch}, {length}), "
             f"got {mask.dtype} {tuple(mask.shape)}"
         )
-
-
-def _masked_softmax(logits: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
-    """Softmax over the last dim with padded entries at exactly 0.
-
-    Refilling with 0 after the softmax turns a row that is all padding (NaN) into
-    zeros, and its backward then sends no NaN into the logits.
-    """
-    if padding is None:
-        return logits.softmax(dim=-1)
-    return logits.masked_fill(padding, float("-inf")).softmax(dim=-1).masked_fill(padding, 0.0)
 
 
 class AdditiveAttention(RecordsAttention):
@@ -130,7 +120,7 @@ class AdditiveAttention(RecordsAttention):
         single = query.dim() == 2
         q = query[:, None, :] if single else query  # (B, Lq, dim)
         padding = None if key_padding_mask is None else key_padding_mask[:, None, :]  # (B, 1, Lk)
-        weights = _masked_softmax(self.logits(q, keys), padding)  # (B, Lq, Lk)
+        weights = masked_softmax(self.logits(q, keys), padding)  # (B, Lq, Lk)
         self._record(weights)
         context: torch.Tensor = self.attn_drop(weights) @ values  # (B, Lq, Dv)
         return context[:, 0] if single else context

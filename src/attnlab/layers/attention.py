@@ -101,7 +101,8 @@ class MultiHeadAttention(RecordsAttention):
             out = F.dropout(weights, drop, self.training) @ v  # (B, H, Lq, Dh)
         else:
             if self._recording:
-                self._record(attention_weights(q, k, mask, self.scale))
+                with torch.no_grad():  # recorded detached: no graph to build or keep
+                    self._record(attention_weights(q, k, mask, self.scale))
             out = F.scaled_dot_product_attention(
                 q,
                 k,

@@ -20,13 +20,7 @@ from torch import nn
 
 from attnlab.errors import InputError
 from attnlab.layers._recording import RecordsAttention
-
-
-def _masked_softmax(logits: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
-    """Softmax over the last dim with padded entries at exactly 0 (an all-padding row: all 0, not NaN)."""
-    if padding is None:
-        return logits.softmax(dim=-1)
-    return logits.masked_fill(padding, float("-inf")).softmax(dim=-1).masked_fill(padding, 0.0)
+from attnlab.layers.masks import masked_softmax
 
 
 class KeyValueMemory(RecordsAttention):
@@ -102,7 +96,7 @@ class KeyValueMemory(RecordsAttention):
         values: torch.Tensor,
         padding: torch.Tensor | None,
     ) -> torch.Tensor:
-        p = _masked_softmax((keys @ u[:, :, None]).squeeze(-1), padding)  # (B, M)
+        p = masked_softmax((keys @ u[:, :, None]).squeeze(-1), padding)  # (B, M)
         self._record(p)
         o = (p[:, None, :] @ values).squeeze(1)  # (B, D)
         u = u + o

@@ -125,15 +125,35 @@ def _bool_to_additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def attention_weights(
     q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, scale: float
 ) -> torch.Tensor:
-    """softmax(q k^T * scale + mask) over keys, eagerly: (B, H, Lq, D) x (B, H, Lk, D) -> (B, H, Lq, Lk).
+    """softmax(q k^T * scale + mask) over keys: (B, H, Lq, D) x (B, H, Lk, D) -> (B, H, Lq, Lk).
 
-    This is exactly what ``F.scaled_dot_product_attention`` computes internally;
-    the softmax runs in at least float32 so half-precision inputs give well-formed weights.
+    This is what ``F.scaled_dot_product_attention`` computes internally. The
+    (Lq, Lk) tensors dominate the cost at long sequences, so the scale goes into q
+    (Lq x D), masks are applied in place and, when no gradient is needed, so is
+    the softmax: one (Lq, Lk) tensor in all.
+    The softmax runs in at least float32 so half-precision inputs give well-formed weights.
     """
     work = torch.float32 if q.dtype in (torch.float16, torch.bfloat16) else q.dtype  # never downcast float64
-    logits = (q @ k.transpose(-2, -1)).to(work) * scale  # (B, H, Lq, Lk)
+    logits = (q.to(work) * scale) @ k.to(work).transpose(-2, -1)  # (B, H, Lq, Lk)
     if mask is not None:
-        logits = (
-            logits.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else logits + mask.float()
-        )
-    return logits.softmax(dim=-1).to(q.dtype)
+        if mask.dtype == torch.bool:
+            logits.masked_fill_(~mask, float("-inf"))
+        else:
+            logits.add_(mask.to(work))
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad):
+        return logits.softmax(dim=-1).to(q.dtype)
+    # Nobody differentiates: softmax in place over the logits buffer. At long
+    # sequences a fresh (B, H, Lq, Lk) allocation's page faults cost more than the
+    # softmax itself (benchmarks/attention.py, docs/performance.md).
+    return torch.ops.aten._softmax.out(logits, -1, False, out=logits).to(q.dtype)
+
+
+def masked_softmax(logits: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+    """Softmax over the last dim with padded entries at exactly 0.
+
+    Refilling with 0 after the softmax turns a row that is all padding (NaN) into
+    zeros, and its backward then sends no NaN into the logits.
+    """
+    if padding is None:
+        return logits.softmax(dim=-1)
+    return logits.masked_fill(padding, float("-inf")).softmax(dim=-1).masked_fill(padding, 0.0)

@@ -79,6 +79,10 @@ class TransformerClassifier(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
+    def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """Valid inputs for ``forward`` (used by the registry-wide tests)."""
+        return {"tokens": torch.randint(self.config.vocab_size, (batch_size, self.config.max_len))}
+
     def _check(self, tokens: torch.Tensor) -> None:
         if tokens.dim() != 2 or tokens.dtype != torch.long:
             raise InputError(f"tokens must be int64 (B, L), got {tokens.dtype} {tuple(tokens.shape)}")

@@ -47,6 +47,7 @@ def _quiet() -> None:
         ".*Checkpoint directory .* exists and is not empty.*",
         ".*is an invalid batch sampler.*",
         ".*Precision 64-true.*",
+        ".*LeafSpec.*is deprecated.*",  # Lightning's own use of a torch API, not ours
     ):
         warnings.filterwarnings("ignore", message=msg)
 

@@ -40,7 +40,7 @@ def plot_confusion(labels: torch.Tensor, preds: torch.Tensor, path: Path) -> Pat
     counts = torch.zeros(n, n, dtype=torch.long)
     counts.index_put_((labels, preds), torch.ones_like(labels), accumulate=True)
     fig, ax = plt.subplots(figsize=(0.45 * n + 2, 0.45 * n + 1.5))
-    im = ax.imshow(counts, cmap="Blues")
+    im = ax.imshow(counts.numpy(), cmap="Blues")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     fig.colorbar(im, ax=ax, fraction=0.046)
@@ -53,9 +53,9 @@ def plot_attention_rows(rows: dict[str, torch.Tensor], evidence: torch.Tensor | 
         len(rows), 1, figsize=(9, 1.6 + 0.35 * next(iter(rows.values())).shape[0] * len(rows))
     )
     for ax, (name, weights) in zip([axes] if len(rows) == 1 else axes, rows.items(), strict=True):
-        ax.imshow(weights, aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.imshow(weights.numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
         if evidence is not None:
-            ax.scatter(evidence, range(len(evidence)), marker="x", color="red", s=30)
+            ax.scatter(evidence.numpy(), range(len(evidence)), marker="x", color="red", s=30)
         ax.set_title(name, fontsize=9)
         ax.set_ylabel("sample", fontsize=8)
     ax.set_xlabel("key position (0 = [CLS])", fontsize=8)
