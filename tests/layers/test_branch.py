@@ -12,6 +12,7 @@ from torch import nn
 from attnlab.errors import InputError
 from attnlab.explain import capture
 from attnlab.layers.branch import AttentionBranchHead, AttentionMechanism, BranchOutput, apply_attention
+from tests.layers._reference import bn64, randomize_norms
 
 REFERENCE_KEYS = (
     Path(__file__).resolve().parents[3] / "shared" / "reference" / "abn" / "abn_cifar_resnet20_keys.txt"
@@ -25,24 +26,6 @@ OFFICIAL_NAMES = {
     "att_conv3": "map_conv",
     "bn_att3": "map_norm",
 }
-
-
-def randomize_norms(m: nn.Module) -> nn.Module:
-    with torch.no_grad():
-        for bn in m.modules():
-            if isinstance(bn, nn.BatchNorm2d):
-                bn.running_mean.normal_(0.0, 0.3)
-                bn.running_var.uniform_(0.5, 1.5)
-                bn.weight.normal_(1.0, 0.2)
-                bn.bias.normal_(0.0, 0.2)
-    return m
-
-
-def bn64(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
-    def c(t: torch.Tensor) -> torch.Tensor:
-        return t.detach().double()[None, :, None, None]
-
-    return (x - c(bn.running_mean)) / torch.sqrt(c(bn.running_var) + bn.eps) * c(bn.weight) + c(bn.bias)
 
 
 def conv1x1_64(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
@@ -110,7 +93,7 @@ def test_apply_attention_bad_inputs_raise(f, m):
 
 @pytest.mark.parametrize("kernel", [3, 1])
 def test_head_matches_float64_rebuild_and_records_the_map(kernel):
-    m = randomize_norms(AttentionBranchHead(8, 5, map_kernel_size=kernel)).eval()
+    m = randomize_norms(AttentionBranchHead(8, 5, map_kernel_size=kernel), mean_std=0.3).eval()
     f = torch.randn(3, 8, 6, 7)
     with capture(m) as rec:
         out = m(f)
@@ -146,7 +129,7 @@ def test_layout_loads_the_official_branch_shapes():
 
 
 def test_head_gradcheck_float64():
-    m = randomize_norms(AttentionBranchHead(3, 2)).double().eval()
+    m = randomize_norms(AttentionBranchHead(3, 2), mean_std=0.3).double().eval()
     f = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
 
     def both(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

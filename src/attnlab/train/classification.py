@@ -51,14 +51,18 @@ class ClassificationTask(Task):
         return {"ce": F.cross_entropy(logits, batch["label"], label_smoothing=self.label_smoothing)}
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
-        layers = list(attention_layers(self.model))
-        if "evidence" not in batch or not layers:
+        layers = list(attention_layers(self.model)) if "evidence" in batch else []
+        hits = {}
+        if layers:
+            with capture(self.model) as rec:
+                logits = self.model(batch["input"]).logits
+            hits = {f"attn_hit/{name}": _evidence_hits(rec[name], batch).float().mean() for name in layers}
+        else:
             logits = self.model(batch["input"]).logits
-            return {"acc": (logits.argmax(-1) == batch["label"]).float().mean()}
-        with capture(self.model) as rec:
-            logits = self.model(batch["input"]).logits
-        hits = {f"attn_hit/{name}": _evidence_hits(rec[name], batch).float().mean() for name in layers}
-        return {"acc": (logits.argmax(-1) == batch["label"]).float().mean()} | hits
+        return {
+            "acc": (logits.argmax(-1) == batch["label"]).float().mean(),
+            "loss": F.cross_entropy(logits, batch["label"], label_smoothing=self.label_smoothing),
+        } | hits
 
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:

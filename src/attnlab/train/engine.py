@@ -151,8 +151,8 @@ def _contiguous(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def run(recipe: str, overrides: list[str], *, run_dir: Path | None, command: str) -> Outcome:
     """Train, evaluate and report a recipe in a new run folder."""
     spec = resolve(recipe_path(recipe), overrides)
-    if rundir.is_worker_process() and rundir.WORKER_ENV in os.environ:
-        run = rundir.existing(Path(os.environ[rundir.WORKER_ENV]))
+    if rundir.is_worker_process():
+        run = rundir.attach_worker(os.environ.get(rundir.WORKER_ENV) or run_dir)
     else:
         run = rundir.create(run_dir or rundir.default_run_path(recipe, spec.seed))
         atomic_write(run.config, lambda f: f.write(spec.yaml_text.encode()))

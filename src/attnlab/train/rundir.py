@@ -23,7 +23,7 @@ from typing import Any
 from attnlab.errors import RunDirError
 from attnlab.train.checkpoint_io import atomic_write
 
-WORKER_ENV = "ATTNLAB_RUN_DIR"  # set for processes Lightning launches (DDP workers)
+WORKER_ENV = "ATTNLAB_RUN_DIR"  # rank 0's run folder, inherited by the workers Lightning launches
 
 
 def is_worker_process() -> bool:
@@ -111,4 +111,17 @@ def existing(path: Path) -> RunDir:
         raise RunDirError(f"run folder not found: {path}")
     if not run.config.is_file():
         raise RunDirError(f"{path} is not an attnlab run folder (no config.yaml)")
+    return run
+
+
+def attach_worker(path: str | Path | None, *, timeout_s: float = 120.0) -> RunDir:
+    """A DDP worker joins rank 0's run folder once rank 0 has written its config."""
+    if path is None:
+        raise RunDirError("a multi-process run started without Lightning's launcher needs --run-dir")
+    run = RunDir(Path(path))
+    deadline = time.monotonic() + timeout_s
+    while not run.config.is_file():
+        if time.monotonic() > deadline:
+            raise RunDirError(f"rank 0 did not create {path}/config.yaml within {timeout_s:.0f} s")
+        time.sleep(0.2)
     return run

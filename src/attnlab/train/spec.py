@@ -81,7 +81,7 @@ def _parser(names: dict[str, str]) -> ArgumentParser:
     return p
 
 
-def _one_line(exc: Exception, parser: ArgumentParser) -> ConfigError:
+def _one_line(exc: BaseException, parser: ArgumentParser) -> ConfigError:
     text = " ".join(str(exc).split())
     match = re.search(r"unrecognized arguments: --?([\w.]+)", text) or re.search(
         r'[Kk]ey "([\w.]+)" is not expected', text
@@ -106,7 +106,7 @@ def resolve(config_file: Path, overrides: list[str]) -> RunSpec:
     try:
         ns = parser.parse_args(["--config", str(config_file), *overrides])
     except (JsonArgError, SystemExit) as exc:
-        raise _one_line(exc if isinstance(exc, Exception) else ConfigError(str(exc)), parser) from None
+        raise _one_line(exc, parser) from None  # jsonargparse may also exit; never let it
     return _spec(parser, ns)
 
 

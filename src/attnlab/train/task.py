@@ -38,7 +38,11 @@ class Task(L.LightningModule):
         raise NotImplementedError
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Per-batch evaluation metrics (averaged over the split, weighted by batch size)."""
+        """Per-batch evaluation metrics (averaged over the split, weighted by batch size).
+
+        Include "loss" when it falls out of the same forward; otherwise the base
+        class computes it from :meth:`loss_terms` with a second forward.
+        """
         raise NotImplementedError
 
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
@@ -73,7 +77,8 @@ class Task(L.LightningModule):
 
     def _log_metrics(self, split: str, batch: Batch) -> None:
         values = self.metrics(batch)
-        values["loss"] = torch.stack(list(self.loss_terms(batch).values())).sum()
+        if "loss" not in values:
+            values["loss"] = torch.stack(list(self.loss_terms(batch).values())).sum()
         for name, value in values.items():
             self.log(f"{split}/{name}", value, batch_size=_batch_size(batch), sync_dist=True)
 
