@@ -14,4 +14,11 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION}"
 .venv/bin/python -m pip install --quiet -e ".[dev,video]"
+
+# Real datasets that Debian packages (no download at run time): Fashion-MNIST's IDX files.
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist; } \
+    >/dev/null 2>&1 || echo "note: could not install dataset-fashion-mnist; pass --data.root to a folder with its IDX files" >&2
+fi
 .venv/bin/python -c 'import torch, attnlab; print(f"attnlab {attnlab.__version__} ready: torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")'
