@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.explain.capture import attention_layers, capture
+from attnlab.explain.capture import AttentionRecord, attention_layers, capture
+from attnlab.explain.render import overlay_grid
 from attnlab.train.config import OptimConfig
 from attnlab.train.figures import plot_attention_rows, plot_confusion
 from attnlab.train.registry import register_task
@@ -82,12 +83,32 @@ class ClassificationTask(Task):
             sample = {k: v[:8].to(self.device) for k, v in sample.items()}
             with capture(self.model) as rec:
                 self.model(sample["input"])
-            rows = {name: rec[name][:, :, 0].mean(1).cpu() for name in layers}  # (N, Lk) per layer
-            offset = rows[layers[-1]].shape[-1] - sample["input"].shape[-1]
-            evidence = sample["evidence"].cpu() + offset if "evidence" in sample else None
-            caption = "Attention of the first query ([CLS]) per layer, head mean; x marks the evidence token"
-            figures[caption] = plot_attention_rows(rows, evidence, out_dir / "attention.png")
+            figures |= _attention_figures(rec, layers, sample, out_dir)
         return figures
+
+
+def _attention_figures(
+    rec: AttentionRecord, layers: list[str], sample: Batch, out_dir: Path
+) -> dict[str, Path]:
+    """Sequences: the first query's weights per layer. Images: spatial maps over the images."""
+    inputs = sample["input"]
+    if inputs.dim() == 2:  # tokens (B, L)
+        rows = {name: rec[name][:, :, 0].mean(1).cpu() for name in layers if rec[name].dim() == 4}
+        if not rows:
+            return {}
+        offset = next(iter(rows.values())).shape[-1] - inputs.shape[-1]  # tokens the model prepended
+        evidence = sample["evidence"].cpu() + offset if "evidence" in sample else None
+        caption = "Attention of the first query ([CLS]) per layer, head mean; x marks the evidence token"
+        return {caption: plot_attention_rows(rows, evidence, out_dir / "attention.png")}
+    maps = {name: rec[name] for name in layers if rec[name].dim() == 4 and rec[name].shape[1] == 1}
+    if inputs.dim() != 4 or not maps:
+        return {}
+    titles = [f"label {int(y)}" for y in sample["label"]]
+    return {
+        "Attention maps over test images": overlay_grid(
+            inputs, maps, out_dir / "attention.png", titles=titles
+        )
+    }
 
 
 def _evidence_hits(weights: torch.Tensor, batch: Batch) -> torch.Tensor:
