@@ -8,7 +8,7 @@ def randomize_norms(m: nn.Module, *, mean_std: float = 0.2) -> nn.Module:
     """Non-trivial BatchNorm statistics and affine parameters, so eval mode is not an identity."""
     with torch.no_grad():
         for bn in m.modules():
-            if isinstance(bn, nn.BatchNorm2d):
+            if isinstance(bn, nn.BatchNorm2d | nn.BatchNorm3d):
                 bn.running_mean.normal_(0.0, mean_std)
                 bn.running_var.uniform_(0.5, 1.5)
                 bn.weight.normal_(1.0, 0.2)

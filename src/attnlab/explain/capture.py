@@ -43,7 +43,11 @@ class _Sink:
 
 @dataclass
 class AttentionRecord(Mapping[str, torch.Tensor]):
-    """Attention weights by qualified module name; ``rec[name]`` is the last call's."""
+    """Attention weights by qualified module name; ``rec[name]`` is the last call's.
+
+    Iterating gives the layer names in the order of their first call, which for a
+    feed-forward model is the order of its layers (attention rollout relies on it).
+    """
 
     layers: tuple[str, ...]
     _store: dict[str, list[torch.Tensor]] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from torch import nn
 from attnlab.errors import InputError
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.models._registry import register_model
+from attnlab.models.outputs import ClassifierOutput
 
 
 @dataclass
@@ -29,12 +30,6 @@ class TransformerClassifierConfig:
     mlp_ratio: float = 2.0
     dropout: float = 0.0
     attn_drop: float = 0.0
-
-
-@dataclass
-class ClassifierOutput:
-    logits: torch.Tensor  # (B, num_classes)
-    features: torch.Tensor  # (B, D), the final [CLS] representation
 
 
 @register_model(

@@ -1,0 +1,1 @@
+"""Losses and training targets as pure functions (no modules, no state)."""
