@@ -1,6 +1,14 @@
 """Dataset generators and loaders; importing this registers every datamodule."""
 
-from attnlab.data import actions, fashion_mnist, signal_tokens
+from attnlab.data import actions, clevrer, fashion_mnist, signal_tokens, sprites
 from attnlab.data._registry import DATAMODULES, register_datamodule
 
-__all__ = ["DATAMODULES", "actions", "fashion_mnist", "register_datamodule", "signal_tokens"]
+__all__ = [
+    "DATAMODULES",
+    "actions",
+    "clevrer",
+    "fashion_mnist",
+    "register_datamodule",
+    "signal_tokens",
+    "sprites",
+]

@@ -1,13 +1,15 @@
 """Models; importing this registers every model preset."""
 
-from attnlab.models import resnet3d, st_abn, transformer_classifier
+from attnlab.models import abn, resnet, resnet3d, st_abn, transformer_classifier
 from attnlab.models._registry import create_model, list_models, model_entry, register_model
 
 __all__ = [
+    "abn",
     "create_model",
     "list_models",
     "model_entry",
     "register_model",
+    "resnet",
     "resnet3d",
     "st_abn",
     "transformer_classifier",
