@@ -18,7 +18,7 @@ from torch import nn
 
 from attnlab.errors import ConfigError
 from attnlab.explain.capture import AttentionRecord, attention_layers, capture
-from attnlab.explain.render import overlay_grid
+from attnlab.explain.render import overlay_grid, video_attention_grid
 from attnlab.train.config import OptimConfig
 from attnlab.train.figures import plot_attention_rows, plot_confusion
 from attnlab.train.registry import register_task
@@ -60,23 +60,27 @@ class ClassificationTask(Task):
             hits = {f"attn_hit/{name}": _evidence_hits(rec[name], batch).float().mean() for name in layers}
         else:
             logits = self.model(batch["input"]).logits
+        self._remember(batch, logits)
         return {
             "acc": (logits.argmax(-1) == batch["label"]).float().mean(),
             "loss": F.cross_entropy(logits, batch["label"], label_smoothing=self.label_smoothing),
         } | hits
 
+    def on_test_epoch_start(self) -> None:
+        self._test_predictions: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def _remember(self, batch: Batch, logits: torch.Tensor) -> None:
+        """Keep test predictions for the confusion matrix: no second pass over the test set."""
+        if self.trainer.testing:
+            self._test_predictions.append((batch["label"].cpu(), logits.detach().argmax(-1).cpu()))
+
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
         self.model.eval()
-        preds, labels = [], []
-        for batch in datamodule.test_dataloader():
-            preds.append(self.model(batch["input"].to(self.device)).logits.argmax(-1).cpu())
-            labels.append(batch["label"])
-        figures = {
-            "Confusion matrix (test set)": plot_confusion(
-                torch.cat(labels), torch.cat(preds), out_dir / "confusion.png"
-            )
-        }
+        figures = {}
+        if getattr(self, "_test_predictions", None):
+            labels, preds = (torch.cat(parts) for parts in zip(*self._test_predictions, strict=True))
+            figures["Confusion matrix (test set)"] = plot_confusion(labels, preds, out_dir / "confusion.png")
         layers = list(attention_layers(self.model))
         if layers:
             sample = next(iter(datamodule.test_dataloader()))
@@ -100,6 +104,8 @@ def _attention_figures(
         evidence = sample["evidence"].cpu() + offset if "evidence" in sample else None
         caption = "Attention of the first query ([CLS]) per layer, head mean; x marks the evidence token"
         return {caption: plot_attention_rows(rows, evidence, out_dir / "attention.png")}
+    if inputs.dim() == 5:  # video (B, C, T, H, W): spatial maps per frame, temporal weights
+        return _video_figures(rec, layers, inputs[:4], out_dir)
     maps = {name: rec[name] for name in layers if rec[name].dim() == 4 and rec[name].shape[1] == 1}
     if inputs.dim() != 4 or not maps:
         return {}
@@ -109,6 +115,19 @@ def _attention_figures(
             inputs, maps, out_dir / "attention.png", titles=titles
         )
     }
+
+
+def _video_figures(
+    rec: AttentionRecord, layers: list[str], video: torch.Tensor, out_dir: Path
+) -> dict[str, Path]:
+    spatial = [rec[n] for n in layers if rec[n].dim() == 5 and rec[n].shape[1] == 1]  # (B, 1, T, h, w)
+    temporal = [rec[n] for n in layers if rec[n].dim() == 2 and rec[n].shape[1] == video.shape[2]]  # (B, T)
+    if not spatial:
+        return {}
+    path = video_attention_grid(
+        video, spatial[0][:4], temporal[0][:4] if temporal else None, out_dir / "attention.png"
+    )
+    return {"Spatial attention per frame (M_t above each frame)": path}
 
 
 def _evidence_hits(weights: torch.Tensor, batch: Batch) -> torch.Tensor:

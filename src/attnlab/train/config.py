@@ -23,6 +23,7 @@ class TrainerConfig:
     gradient_clip_val: float | None = None
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on GPU)
     limit_val_batches: int | None = None
+    limit_test_batches: int | None = None
     progress_bar: bool = True
 
 

@@ -90,6 +90,7 @@ def _trainer(spec: RunSpec, run: RunDir, task: Task) -> L.Trainer:
         val_check_interval=min(cfg.val_every, cfg.max_steps),
         check_val_every_n_epoch=None,
         limit_val_batches=cfg.limit_val_batches,
+        limit_test_batches=cfg.limit_test_batches,
         log_every_n_steps=cfg.log_every,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
@@ -187,7 +188,7 @@ def evaluate(run_dir: Path, *, weights: Literal["final", "best", "last"] = "fina
         enable_progress_bar=False,
         enable_model_summary=False,
         precision=spec.trainer.precision,
-        limit_test_batches=None,
+        limit_test_batches=spec.trainer.limit_test_batches,
     )
     metrics = _test(trainer, task, data)
     out = run.path / "evaluations" / f"{weights}-{time.strftime('%Y%m%d-%H%M%S')}.json"
