@@ -1,6 +1,6 @@
 """Models; importing this registers every model preset."""
 
-from attnlab.models import abn, resnet, resnet3d, st_abn, transformer_classifier
+from attnlab.models import abn, monet, resnet, resnet3d, st_abn, transformer_classifier, vimon
 from attnlab.models._registry import create_model, list_models, model_entry, register_model
 
 __all__ = [
@@ -8,9 +8,11 @@ __all__ = [
     "create_model",
     "list_models",
     "model_entry",
+    "monet",
     "register_model",
     "resnet",
     "resnet3d",
     "st_abn",
     "transformer_classifier",
+    "vimon",
 ]

@@ -1,0 +1,285 @@
+"""ViMON: Video MONet (Weis et al. 2021).
+
+Paper: M. A. Weis et al., "Benchmarking Unsupervised Object Representations for Video
+Sequences", JMLR 2021, arXiv:2006.07034 (first titled "Unmasking the Inductive Biases
+of Unsupervised Object Representations for Video Sequences"). Reference
+implementation: ecker-lab/object-centric-representation-benchmark, ``ocrb/vimon``
+(MIT); :func:`load_official_vimon` loads its published VMDS checkpoint.
+
+Per frame t and slot k (MONet's structure, plus three temporal links):
+
+1. attention: the stick-breaking U-Net (:class:`StickBreakingAttention`) on the frame,
+   the log scope and the log-softmax over slots of the mask logits that frame t - 1
+   predicted for frame t (zeros at t = 0) -> log m_{t,k};
+2. encoder: [frame, log m_{t,k}] -> 32-d feature; a GRU (hidden per slot, weights
+   shared by slots) on feature / 5; Linear(hidden * 5) -> mu, logvar (D each);
+3. z = mu + exp(logvar / 2) * eps (or mu), z_pred = Linear(z): the next frame's latent;
+4. the spatial broadcast decoder maps z and z_pred to RGB means and mask logits of
+   frames t and t + 1.
+
+Losses (:func:`attnlab.objectives.object_centric.vimon_losses`): train on
+``model(video[:, :-1])`` against ``video``; frame T is only a prediction target.
+
+Batching (the reference loops over slots and calls every network per slot): the
+attention U-Net must run slot after slot (each scope depends on the earlier slots)
+and the frames one after another (the attention of frame t reads the masks predicted
+at t - 1), but for each frame the encoder runs once on all B * K slots, the GRU cell
+once on all B * K hidden states, and the decoder once on all 2 * B * K latents (z and
+z_pred together). The decoder's first layer avoids tiling z
+(:class:`BroadcastDecoder`).
+
+Deviations: in eval mode the latent is the posterior mean (deterministic evaluation,
+as the goldens in ``shared/reference/vimon``); the reference also samples at
+evaluation time, which ``model.train()`` reproduces (the model has no dropout or
+batch norm). ``use_mean=True`` takes the mean in training mode too. The reference's
+training mode runs the first T - 1 frames; here the caller slices. Outputs are not
+detached.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from attnlab.errors import InputError
+from attnlab.layers.broadcast_decoder import BroadcastDecoder
+from attnlab.layers.component_vae import ComponentEncoder
+from attnlab.layers.unet_attention import StickBreakingAttention
+from attnlab.models._registry import register_model
+
+
+@dataclass
+class ViMONConfig:
+    num_slots: int = 8
+    latent_dim: int = 16
+    gru_dim: int = 128
+    image_size: int = 64
+    attn_channels: int = 32
+    attn_blocks: int = 5
+    attn_mlp_hidden: int = 128
+    encoder_channels: tuple[int, ...] = (32, 32, 64, 64)
+    encoder_hidden: int = 256
+    decoder_channels: int = 32
+    decoder_layers: int = 4
+    gru_scale: float = 5.0  # the GRU sees feature / scale and its output is multiplied back
+    use_mean: bool = False  # posterior mean instead of a sample in training mode too
+
+
+@dataclass
+class ViMONOutput:
+    """Everything per frame t of the input (T frames, K slots)."""
+
+    curr_masks: torch.Tensor  # (B, T, K, 1, H, W) softmax over slots of the decoder's mask logits
+    next_masks: torch.Tensor  # (B, T, K, 1, H, W) the same for the prediction of frame t + 1
+    attn_masks: torch.Tensor  # (B, T, K, 1, H, W) the attention network's masks
+    recon_vae: torch.Tensor  # (B, T, 3, H, W) sum_k curr_masks * curr_rgb
+    recon_attn: torch.Tensor  # (B, T, 3, H, W) sum_k attn_masks * curr_rgb
+    pred_vae: torch.Tensor  # (B, T, 3, H, W) sum_k next_masks * next_rgb: frame t + 1
+    curr_rgb: torch.Tensor  # (B, T, K, 3, H, W) decoded RGB means
+    next_rgb: torch.Tensor  # (B, T, K, 3, H, W)
+    curr_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    next_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    attn_log_masks: torch.Tensor  # (B, T, K, 1, H, W)
+    mu: torch.Tensor  # (B, T, K, D)
+    logvar: torch.Tensor  # (B, T, K, D)
+    z: torch.Tensor  # (B, T, K, D) the latent decoded for frame t
+    z_pred: torch.Tensor  # (B, T, K, D) the latent decoded for frame t + 1
+
+
+class _Frame(NamedTuple):
+    """What one recurrent step hands on: the frame's tensors and the GRU state."""
+
+    attn_log_masks: torch.Tensor  # (B, K, 1, H, W)
+    decoded: torch.Tensor  # (2, B, K, 4, H, W): decoder output for z and z_pred
+    latents: torch.Tensor  # (4, B, K, D): mu, logvar, z, z_pred
+    hidden: torch.Tensor  # (B*K, G)
+
+
+def check_video(video: torch.Tensor, image_size: int) -> None:
+    """One-line InputErrors for anything but a finite float video (B, T, 3, S, S) in [0, 1]."""
+    if video.dim() != 5 or video.shape[2:] != (3, image_size, image_size):
+        raise InputError(f"video must be (B, T, 3, {image_size}, {image_size}), got {tuple(video.shape)}")
+    if not video.is_floating_point():
+        raise InputError(f"video must be a float tensor in [0, 1], got {video.dtype}")
+    if video.shape[0] == 0 or video.shape[1] == 0:
+        raise InputError(f"video must have at least one clip and one frame, got {tuple(video.shape)}")
+    if not torch.isfinite(video).all():
+        raise InputError("video contains NaN or inf")
+    low, high = video.min().item(), video.max().item()
+    if low < 0 or high > 1:
+        raise InputError(f"video values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
+
+
+@register_model(
+    "vimon-vmds-official",
+    config=ViMONConfig(num_slots=6),
+    description="ViMON as the authors' VMDS checkpoint: 6 slots, latent 16, GRU 128, 64x64",
+)
+@register_model(
+    "vimon",
+    config=ViMONConfig(),
+    description="ViMON as in seed 000's experiment: 8 slots, latent 16, GRU 128, 64x64",
+)
+class ViMON(nn.Module):
+    """Video (B, T, 3, H, W) in [0, 1] -> :class:`ViMONOutput`."""
+
+    def __init__(self, config: ViMONConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.attention = StickBreakingAttention(
+            num_slots=c.num_slots,
+            extra_chans=1,
+            image_size=c.image_size,
+            channels=c.attn_channels,
+            num_blocks=c.attn_blocks,
+            mlp_hidden=c.attn_mlp_hidden,
+        )
+        feature_dim = 2 * c.latent_dim
+        self.encoder = ComponentEncoder(
+            out_dim=feature_dim, image_size=c.image_size, channels=c.encoder_channels, hidden=c.encoder_hidden
+        )
+        self.gru = nn.GRUCell(feature_dim, c.gru_dim)
+        self.posterior = nn.Linear(c.gru_dim, 2 * c.latent_dim)
+        self.transition = nn.Linear(c.latent_dim, c.latent_dim)
+        self.decoder = BroadcastDecoder(
+            c.latent_dim,
+            out_chans=4,
+            image_size=c.image_size,
+            channels=c.decoder_channels,
+            num_layers=c.decoder_layers,
+        )
+
+    def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """Valid inputs for ``forward`` (used by the registry-wide tests): 2 frames."""
+        size = self.config.image_size
+        return {"video": torch.rand(batch_size, 2, 3, size, size)}
+
+    def _latent(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        if self.config.use_mean or not self.training:
+            return mu
+        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+    def _step(self, frame: torch.Tensor, prev_log_masks: torch.Tensor, hidden: torch.Tensor) -> _Frame:
+        """One frame (B, 3, H, W), all slots at once."""
+        c = self.config
+        B, K = frame.shape[0], c.num_slots
+        attn_log_masks = self.attention(frame, extra=prev_log_masks)  # (B, K, 1, H, W)
+        frames = frame[:, None].expand(-1, K, -1, -1, -1)  # (B, K, 3, H, W)
+        enc_in = torch.cat([frames, attn_log_masks], dim=2).flatten(0, 1)  # (B*K, 4, H, W)
+        hidden = self.gru(self.encoder(enc_in) / c.gru_scale, hidden)  # (B*K, G)
+        mu, logvar = self.posterior(hidden * c.gru_scale).chunk(2, dim=-1)  # (B*K, D) each
+        z = self._latent(mu, logvar)
+        z_pred = self.transition(z)
+        decoded = self.decoder(torch.cat([z, z_pred]))  # (2*B*K, 4, H, W)
+        decoded = decoded.view(2, B, K, *decoded.shape[1:])  # (2, B, K, 4, H, W)
+        latents = torch.stack([mu, logvar, z, z_pred]).view(4, B, K, -1)  # (4, B, K, D)
+        return _Frame(attn_log_masks=attn_log_masks, decoded=decoded, latents=latents, hidden=hidden)
+
+    def forward(self, video: torch.Tensor) -> ViMONOutput:
+        c = self.config
+        check_video(video, c.image_size)
+        B, T, _, H, W = video.shape
+        hidden = video.new_zeros(B * c.num_slots, c.gru_dim)
+        prev_log_masks = video.new_zeros(B, c.num_slots, 1, H, W)  # no prediction for frame 0
+        steps = []
+        for t in range(T):
+            step = self._step(video[:, t], prev_log_masks, hidden)
+            hidden = step.hidden
+            prev_log_masks = step.decoded[1, :, :, 3:].log_softmax(dim=1)  # (B, K, 1, H, W)
+            steps.append(step)
+        return self._assemble(steps)
+
+    @staticmethod
+    def _assemble(steps: list[_Frame]) -> ViMONOutput:
+        attn_log_masks = torch.stack([s.attn_log_masks for s in steps], dim=1)  # (B, T, K, 1, H, W)
+        decoded = torch.stack([s.decoded for s in steps], dim=2)  # (2, B, T, K, 4, H, W)
+        mu, logvar, z, z_pred = torch.stack([s.latents for s in steps], dim=2)  # (B, T, K, D) each
+        curr_rgb, next_rgb = decoded[0, :, :, :, :3], decoded[1, :, :, :, :3]  # (B, T, K, 3, H, W)
+        curr_logits, next_logits = decoded[0, :, :, :, 3:], decoded[1, :, :, :, 3:]  # (B, T, K, 1, H, W)
+        curr_masks, next_masks = curr_logits.softmax(dim=2), next_logits.softmax(dim=2)
+        attn_masks = attn_log_masks.exp()
+        return ViMONOutput(
+            curr_masks=curr_masks,
+            next_masks=next_masks,
+            attn_masks=attn_masks,
+            recon_vae=(curr_masks * curr_rgb).sum(dim=2),
+            recon_attn=(attn_masks * curr_rgb).sum(dim=2),
+            pred_vae=(next_masks * next_rgb).sum(dim=2),
+            curr_rgb=curr_rgb,
+            next_rgb=next_rgb,
+            curr_mask_logits=curr_logits,
+            next_mask_logits=next_logits,
+            attn_log_masks=attn_log_masks,
+            mu=mu,
+            logvar=logvar,
+            z=z,
+            z_pred=z_pred,
+        )
+
+
+# The reference's parameter names -> ours (regex, replacement), applied in order.
+_OFFICIAL_KEYS: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
+    (r"^attn_module\.encoder\.blocks\.(\d+)\.conv\.", r"attention.unet.down.\1.conv."),
+    (r"^attn_module\.decoder\.blocks\.(\d+)\.conv\.", r"attention.unet.up.\1.conv."),
+    (r"^attn_module\.decoder\.conv\.", "attention.unet.head."),
+    (r"^attn_module\.mlp\.(\d+)\.", lambda m: f"attention.unet.bottleneck.{int(m[1]) - 1}."),  # no Flatten
+    (r"^gru\.(weight|bias)_(ih|hh)_l0$", r"gru.\1_\2"),  # nn.GRU -> nn.GRUCell
+    (r"^mlp\.", "posterior."),
+    (r"^linear\.", "transition."),
+    (r"^vae_encoder\.f\.([0246])\.", r"encoder.convs.\1."),
+    (r"^vae_encoder\.f\.(9|11)\.", lambda m: f"encoder.mlp.{int(m[1]) - 9}."),  # no Resize
+    (r"^vae_decoder\.g\.([0246])\.", r"decoder.convs.\1."),
+    (r"^vae_decoder\.g\.8\.", "decoder.head."),
+]
+
+
+def official_to_attnlab(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the reference checkpoint's keys to :class:`ViMON`'s; unknown keys raise."""
+    renamed = {}
+    for key, value in state.items():
+        for pattern, replacement in _OFFICIAL_KEYS:
+            new, hits = re.subn(pattern, replacement, key)
+            if hits:
+                renamed[new] = value
+                break
+        else:
+            raise InputError(f"unexpected key '{key}' in the ViMON checkpoint")
+    return renamed
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise InputError(f"ViMON checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a truncated or foreign file
+        raise InputError(f"cannot read the ViMON checkpoint {path}: {type(error).__name__}") from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InputError(f"{path} is not a state dict of tensors")
+    return state
+
+
+def load_official_vimon(path: str | Path, *, config: ViMONConfig | None = None) -> ViMON:
+    """A :class:`ViMON` with the weights of the reference's ``ckpt_vimon_vmds.pt``.
+
+    ``config`` defaults to the ``vimon-vmds-official`` preset (6 slots); the weights do
+    not fix the number of slots. Missing, unexpected or mis-shaped keys raise InputError.
+    """
+    model = ViMON(config or ViMONConfig(num_slots=6))
+    state = official_to_attnlab(_read_state_dict(Path(path)))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    if missing:
+        raise InputError(f"the ViMON checkpoint lacks {len(missing)} weights, e.g. '{missing[0]}'")
+    for key, value in state.items():
+        if key not in own or value.shape != own[key].shape:
+            want = tuple(own[key].shape) if key in own else "no such weight"
+            raise InputError(f"checkpoint weight '{key}' has shape {tuple(value.shape)}, model: {want}")
+    model.load_state_dict(state)
+    return model

@@ -1,0 +1,208 @@
+"""Losses of the mask-based object-centric models (MONet, ViMON and their descendants).
+
+Pure functions on tensors; shapes use N for leading "image" dimensions (B or B, T),
+K for slots, C for channels.
+
+- :func:`mixture_nll`: ``-sum log max(sum_k w_k N(x; mu_k, sigma_k^2), 1e-5) / prod(N)``,
+  a per-pixel, per-channel Gaussian mixture over slots with one sigma per slot, as
+  ViMON's ``decoder_loglikelihood`` (ecker-lab/object-centric-representation-benchmark).
+  We evaluate it in log space (logsumexp of log-weights plus log-densities, then the
+  clamp as a maximum with log 1e-5): the same value, without the underflow of
+  ``exp(-d^2 / 2 sigma^2)`` that the reference then clamps away.
+- :func:`mask_kl`: ``KLDivLoss(reduction='batchmean')`` — the sum over everything of
+  ``q (log q - log p)`` divided by the size of the first dimension. It takes the target
+  as log-probabilities: the reference passes probabilities ``exp(log m)``, whose
+  ``q log q`` has an infinite derivative where a mask underflows to 0 (NaN gradients);
+  terms with q = 0 contribute 0 with a zero gradient.
+- :func:`gaussian_kl`: ``KL(N(mu, exp(logvar)) || N(0, I))`` summed over the last dim.
+- :func:`vimon_losses` and :func:`monet_losses` assemble the terms of each model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from attnlab.errors import InputError
+
+
+def slot_sigmas(
+    num_slots: int,
+    *,
+    background: float = 0.09,
+    foreground: float = 0.11,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """(K,): the likelihood scale of each slot; slot 0 models the background."""
+    sigmas = torch.full((num_slots,), foreground, device=device, dtype=dtype)
+    sigmas[0] = background
+    return sigmas
+
+
+def mixture_nll(
+    target: torch.Tensor,
+    means: torch.Tensor,
+    log_weights: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    min_likelihood: float = 1e-5,
+) -> torch.Tensor:
+    """Negative log-likelihood of ``target`` under a per-pixel mixture, summed, / prod(N).
+
+    target (*N, C, H, W); means (*N, K, C, H, W); log_weights (*N, K, 1 or C, H, W),
+    normalised over K; sigmas (K,). The likelihood of each pixel channel is clamped
+    below at ``min_likelihood`` before the log, as the reference does.
+    """
+    if means.dim() != target.dim() + 1 or means.shape[:-4] != target.shape[:-3]:
+        raise InputError(f"means {tuple(means.shape)} must be target {tuple(target.shape)} with a slot dim")
+    if means.shape[-3:] != target.shape[-3:] or sigmas.shape != means.shape[-4:-3]:
+        raise InputError(
+            f"means {tuple(means.shape)}, target {tuple(target.shape)} and sigmas "
+            f"{tuple(sigmas.shape)} disagree"
+        )
+    sigma = sigmas[:, None, None, None]  # (K, 1, 1, 1)
+    log_density = -(means - target.unsqueeze(-4)).square() / (2 * sigma**2) - torch.log(
+        sigma * math.sqrt(2 * math.pi)
+    )  # (*N, K, C, H, W)
+    log_mixture = torch.logsumexp(log_weights + log_density, dim=-4)  # (*N, C, H, W)
+    log_mixture = log_mixture.clamp_min(math.log(min_likelihood))
+    return -log_mixture.sum() / math.prod(target.shape[:-3])
+
+
+def mask_kl(log_pred: torch.Tensor, log_target: torch.Tensor) -> torch.Tensor:
+    """``KLDivLoss(reduction='batchmean')(log_pred, exp(log_target))``: sum q (log q - log p) / N0."""
+    if log_pred.shape != log_target.shape:
+        raise InputError(f"log_pred {tuple(log_pred.shape)} and log_target {tuple(log_target.shape)} differ")
+    q = log_target.exp()
+    # 0 log 0 = 0; masking the difference (not the product) keeps the gradient finite there too.
+    difference = torch.where(q > 0, log_target - log_pred, torch.zeros_like(q))
+    return (q * difference).sum() / log_pred.shape[0]
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) for each vector: (..., D) -> (...)."""
+    return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=-1)
+
+
+class ViMONTerms(Protocol):
+    """What :func:`vimon_losses` reads from a ViMON output (shapes with T encoded frames)."""
+
+    curr_rgb: torch.Tensor  # (B, T, K, 3, H, W)
+    curr_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    next_rgb: torch.Tensor  # (B, T, K, 3, H, W), predictions of frame t + 1
+    next_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    attn_log_masks: torch.Tensor  # (B, T, K, 1, H, W)
+    mu: torch.Tensor  # (B, T, K, D)
+    logvar: torch.Tensor  # (B, T, K, D)
+
+
+class MONetTerms(Protocol):
+    """What :func:`monet_losses` reads from a MONet output."""
+
+    rgb: torch.Tensor  # (B, T, K, 3, H, W)
+    mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    attn_log_masks: torch.Tensor  # (B, T, K, 1, H, W)
+    mu: torch.Tensor  # (B, T, K, D)
+    logvar: torch.Tensor  # (B, T, K, D)
+
+
+@dataclass
+class ViMONLosses:
+    recon: torch.Tensor
+    pred: torch.Tensor
+    curr_mask: torch.Tensor
+    next_mask: torch.Tensor
+    kl: torch.Tensor
+    total: torch.Tensor  # recon + pred + beta * kl + gamma * (curr_mask + next_mask)
+
+
+@dataclass
+class MONetLosses:
+    recon: torch.Tensor
+    kl: torch.Tensor
+    mask: torch.Tensor
+    total: torch.Tensor  # recon + beta * kl + gamma * mask
+
+
+def _check_video(video: torch.Tensor, rgb: torch.Tensor, encoded: int) -> None:
+    if (
+        video.dim() != 5
+        or rgb.dim() != 6
+        or video.shape[0] != rgb.shape[0]
+        or video.shape[2:] != rgb.shape[3:]
+    ):
+        raise InputError(f"video {tuple(video.shape)} does not match the outputs {tuple(rgb.shape)}")
+    if video.shape[1] != encoded:
+        raise InputError(f"video has {video.shape[1]} frames, the output needs {encoded}")
+
+
+def vimon_losses(
+    output: ViMONTerms,
+    video: torch.Tensor,
+    *,
+    sigmas: tuple[float, float] = (0.09, 0.11),
+    beta: float = 1.0,
+    gamma: float = 2.0,
+) -> ViMONLosses:
+    """ViMON's training loss on ``video`` (B, T, 3, H, W), T >= 3.
+
+    ``output`` must come from the first T - 1 frames (``model(video[:, :-1])``): frame T
+    is only a prediction target. As the reference: the reconstruction over frames
+    1..T-1, the prediction of frames 3..T (the prediction made at the first frame is
+    not scored), the mask KLs divided by T - 1 and T - 2, the Gaussian KL averaged over
+    batch and frames and summed over slots; mixture weights are the decoder's masks.
+    """
+    steps = output.curr_rgb.shape[1]
+    _check_video(video, output.curr_rgb, steps + 1)
+    if steps < 2:
+        raise InputError(f"ViMON's loss needs a video of at least 3 frames, got {steps + 1}")
+    sigma = slot_sigmas(
+        output.curr_rgb.shape[2],
+        background=sigmas[0],
+        foreground=sigmas[1],
+        device=video.device,
+        dtype=output.curr_rgb.dtype,
+    )
+    curr_log_masks = output.curr_mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
+    next_log_masks = output.next_mask_logits.log_softmax(dim=2)
+    recon = mixture_nll(video[:, :-1], output.curr_rgb, curr_log_masks, sigma)
+    pred = mixture_nll(video[:, 2:], output.next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
+    curr_mask = mask_kl(curr_log_masks, output.attn_log_masks) / steps
+    next_mask = mask_kl(next_log_masks[:, 1:-1], output.attn_log_masks[:, 2:]) / (steps - 1)
+    kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
+    total = recon + pred + beta * kl + gamma * (curr_mask + next_mask)
+    return ViMONLosses(recon=recon, pred=pred, curr_mask=curr_mask, next_mask=next_mask, kl=kl, total=total)
+
+
+def monet_losses(
+    output: MONetTerms,
+    video: torch.Tensor,
+    *,
+    sigmas: tuple[float, float] = (0.09, 0.11),
+    beta: float = 0.5,
+    gamma: float = 0.5,
+) -> MONetLosses:
+    """MONet's loss (Burgess et al. 2019, eq. 3) on ``video`` (B, T, 3, H, W), per image.
+
+    Mixture weights are the attention masks; the mask term is KL(attention masks ||
+    softmax of the decoder's mask logits); every term is summed over pixels and slots
+    and averaged over the B * T images.
+    """
+    _check_video(video, output.rgb, output.rgb.shape[1])
+    sigma = slot_sigmas(
+        output.rgb.shape[2],
+        background=sigmas[0],
+        foreground=sigmas[1],
+        device=video.device,
+        dtype=output.rgb.dtype,
+    )
+    recon = mixture_nll(video, output.rgb, output.attn_log_masks, sigma)
+    decoder_log_masks = output.mask_logits.log_softmax(dim=2).flatten(0, 1)  # (B*T, K, 1, H, W)
+    mask = mask_kl(decoder_log_masks, output.attn_log_masks.flatten(0, 1))
+    kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
+    total = recon + beta * kl + gamma * mask
+    return MONetLosses(recon=recon, kl=kl, mask=mask, total=total)

@@ -1,0 +1,226 @@
+"""The MONet/ViMON losses against hand-computed values and float64 eager loops."""
+
+import math
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from attnlab.errors import InputError
+from attnlab.objectives.object_centric import (
+    gaussian_kl,
+    mask_kl,
+    mixture_nll,
+    monet_losses,
+    slot_sigmas,
+    vimon_losses,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def gauss(x: float, mean: float, sigma: float) -> float:
+    return math.exp(-((x - mean) ** 2) / (2 * sigma**2)) / math.sqrt(2 * math.pi * sigma**2)
+
+
+def pixel(value: float) -> torch.Tensor:
+    return torch.full((1, 1, 1, 1), value, dtype=torch.float64)  # (N=1, C=1, H=1, W=1)
+
+
+def test_slot_sigmas_background_first():
+    assert slot_sigmas(3).tolist() == pytest.approx([0.09, 0.11, 0.11])
+    assert slot_sigmas(2, background=0.5, foreground=0.7).tolist() == pytest.approx([0.5, 0.7])
+
+
+def test_mixture_nll_one_pixel_by_hand():
+    target = pixel(0.3)
+    means = torch.tensor([0.0, 0.5], dtype=torch.float64).view(1, 2, 1, 1, 1)  # (N, K, C, H, W)
+    weights = torch.tensor([0.25, 0.75], dtype=torch.float64).view(1, 2, 1, 1, 1)
+    sigmas = torch.tensor([0.09, 0.11], dtype=torch.float64)
+    expected = -math.log(0.25 * gauss(0.3, 0.0, 0.09) + 0.75 * gauss(0.3, 0.5, 0.11))
+    assert mixture_nll(target, means, weights.log(), sigmas).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_mixture_nll_clamps_the_likelihood():
+    # 1.0 is 11 sigmas from the only component: the density underflows the 1e-5 floor.
+    means = torch.zeros(1, 1, 1, 1, 1, dtype=torch.float64)
+    nll = mixture_nll(pixel(1.0), means, torch.zeros_like(means), torch.tensor([0.09], dtype=torch.float64))
+    assert nll.item() == pytest.approx(-math.log(1e-5), rel=1e-12)
+
+
+def eager_mixture_nll(target, means, weights, sigmas):
+    """ViMON's decoder_loglikelihood as loops: probabilities, clamp, log, / (B * T)."""
+    B, T, K, C, H, W = means.shape
+    total = 0.0
+    for b, t, c, h, w in torch.cartesian_prod(*(torch.arange(n) for n in (B, T, C, H, W))).tolist():
+        x = target[b, t, c, h, w].item()
+        p = sum(
+            weights[b, t, k, 0, h, w].item() * gauss(x, means[b, t, k, c, h, w].item(), sigmas[k].item())
+            for k in range(K)
+        )
+        total -= math.log(max(p, 1e-5))
+    return total / (B * T)
+
+
+def test_mixture_nll_matches_an_eager_loop():
+    B, T, K, C, H, W = 2, 2, 3, 2, 3, 3
+    target = torch.rand(B, T, C, H, W, dtype=torch.float64)
+    means = torch.rand(B, T, K, C, H, W, dtype=torch.float64) * 1.6 - 0.3  # some pixels hit the clamp
+    logits = torch.randn(B, T, K, 1, H, W, dtype=torch.float64) * 2
+    sigmas = slot_sigmas(K, dtype=torch.float64)
+    ours = mixture_nll(target, means, logits.log_softmax(dim=2), sigmas)
+    expected = eager_mixture_nll(target, means, logits.softmax(dim=2), sigmas)
+    assert ours.item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_mixture_nll_rejects_mismatched_shapes():
+    with pytest.raises(InputError, match="slot dim"):
+        mixture_nll(torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4), torch.rand(2, 1, 4, 4), torch.rand(2))
+    with pytest.raises(InputError, match="disagree"):
+        mixture_nll(
+            torch.rand(2, 3, 4, 4), torch.rand(2, 5, 3, 4, 4), torch.rand(2, 5, 1, 4, 4), torch.rand(4)
+        )
+
+
+def test_mask_kl_by_hand_and_batchmean():
+    q = torch.tensor([[0.5, 0.5], [1.0, 0.0]], dtype=torch.float64)  # (N=2, K=2)
+    p = torch.tensor([[0.25, 0.75], [0.5, 0.5]], dtype=torch.float64)
+    expected = (0.5 * math.log(2) + 0.5 * math.log(0.5 / 0.75) + math.log(2)) / 2  # 0 log 0 = 0
+    assert mask_kl(p.log(), q.log()).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_mask_kl_equals_kldivloss_with_probability_targets():
+    log_p = torch.randn(3, 4, 5, 1, 6, 6, dtype=torch.float64).log_softmax(dim=2)
+    log_q = torch.randn(3, 4, 5, 1, 6, 6, dtype=torch.float64).log_softmax(dim=2)
+    official = torch.nn.KLDivLoss(reduction="batchmean")(log_p, log_q.exp())
+    assert mask_kl(log_p, log_q).item() == pytest.approx(official.item(), rel=1e-12)
+
+
+def test_mask_kl_gradient_is_finite_where_a_mask_underflows():
+    # exp(-800) underflows to 0; -inf is an exact 0
+    log_q = torch.tensor([[0.0, -800.0], [0.0, -math.inf]], dtype=torch.float64, requires_grad=True)
+    log_p = torch.tensor([[-0.1, -2.3], [-0.2, -1.7]], dtype=torch.float64, requires_grad=True)
+    mask_kl(log_p, log_q).backward()
+    assert torch.isfinite(log_q.grad).all() and torch.isfinite(log_p.grad).all()
+
+
+def test_gaussian_kl_by_hand_and_against_torch_distributions():
+    mu = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    logvar = torch.tensor([[0.0, 0.0], [0.0, 0.0], [math.log(2.0), 0.0]], dtype=torch.float64)
+    assert gaussian_kl(mu, logvar).tolist() == pytest.approx([0.0, 0.5, 0.5 * (1 - math.log(2))], abs=1e-12)
+    mu, logvar = torch.randn(4, 3, 7, dtype=torch.float64), torch.randn(4, 3, 7, dtype=torch.float64)
+    posterior = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    reference = torch.distributions.kl_divergence(posterior, torch.distributions.Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), reference)
+
+
+@dataclass
+class FakeViMON:
+    curr_rgb: torch.Tensor
+    curr_mask_logits: torch.Tensor
+    next_rgb: torch.Tensor
+    next_mask_logits: torch.Tensor
+    attn_log_masks: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+
+
+def fake_vimon(B: int, steps: int, K: int, size: int, D: int) -> FakeViMON:
+    f64 = torch.float64
+    return FakeViMON(
+        curr_rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64),
+        curr_mask_logits=torch.randn(B, steps, K, 1, size, size, dtype=f64),
+        next_rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64),
+        next_mask_logits=torch.randn(B, steps, K, 1, size, size, dtype=f64),
+        attn_log_masks=torch.randn(B, steps, K, 1, size, size, dtype=f64).log_softmax(dim=2),
+        mu=torch.randn(B, steps, K, D, dtype=f64),
+        logvar=torch.randn(B, steps, K, D, dtype=f64),
+    )
+
+
+def eager_kl_masks(log_p, q):
+    """sum over everything of q (log q - log p), divided by the first dimension."""
+    pairs = zip(q.flatten().tolist(), log_p.flatten().tolist(), strict=True)
+    return sum(qi * (math.log(qi) - lp) for qi, lp in pairs if qi > 0) / q.shape[0]
+
+
+def eager_kl_sum(mu, logvar):
+    """sum over every latent vector of KL(N(mu, exp(logvar)) || N(0, 1)), one number at a time."""
+    pairs = zip(mu.flatten().tolist(), logvar.flatten().tolist(), strict=True)
+    return sum(-0.5 * (1 + lv - m * m - math.exp(lv)) for m, lv in pairs)
+
+
+def test_vimon_losses_follow_the_reference_frame_bookkeeping():
+    B, T, K, S, D = 2, 4, 3, 3, 2
+    out, video = fake_vimon(B, T - 1, K, S, D), torch.rand(B, T, 3, S, S, dtype=torch.float64)
+    losses = vimon_losses(out, video, beta=0.7, gamma=1.3)
+    sig = slot_sigmas(K, dtype=torch.float64)
+    recon = eager_mixture_nll(video[:, :-1], out.curr_rgb, out.curr_mask_logits.softmax(2), sig)
+    pred = eager_mixture_nll(video[:, 2:], out.next_rgb[:, 1:], out.next_mask_logits[:, 1:].softmax(2), sig)
+    attn = out.attn_log_masks.exp()
+    curr_mask = eager_kl_masks(out.curr_mask_logits.log_softmax(2), attn) / (T - 1)
+    next_mask = eager_kl_masks(out.next_mask_logits.log_softmax(2)[:, 1:-1], attn[:, 2:]) / (T - 2)
+    kl = eager_kl_sum(out.mu, out.logvar) / (B * (T - 1))  # mean over batch and frames, sum over slots
+    for name, value in [
+        ("recon", recon),
+        ("pred", pred),
+        ("curr_mask", curr_mask),
+        ("next_mask", next_mask),
+        ("kl", kl),
+    ]:
+        assert getattr(losses, name).item() == pytest.approx(value, rel=1e-10), name
+    total = recon + pred + 0.7 * kl + 1.3 * (curr_mask + next_mask)
+    assert losses.total.item() == pytest.approx(total, rel=1e-10)
+
+
+def test_vimon_losses_the_last_frame_is_only_a_prediction_target():
+    out, video = fake_vimon(1, 3, 2, 3, 2), torch.rand(1, 4, 3, 3, 3, dtype=torch.float64)
+    changed = video.clone()
+    changed[:, -1] = 1 - changed[:, -1]
+    first, second = vimon_losses(out, video), vimon_losses(out, changed)
+    assert first.recon == second.recon and first.pred != second.pred
+
+
+def test_vimon_losses_reject_a_video_of_the_wrong_length():
+    out = fake_vimon(1, 3, 2, 3, 2)
+    with pytest.raises(InputError, match="needs 4"):
+        vimon_losses(out, torch.rand(1, 3, 3, 3, 3, dtype=torch.float64))
+    with pytest.raises(InputError, match="at least 3 frames"):
+        vimon_losses(fake_vimon(1, 1, 2, 3, 2), torch.rand(1, 2, 3, 3, 3, dtype=torch.float64))
+
+
+@dataclass
+class FakeMONet:
+    rgb: torch.Tensor
+    mask_logits: torch.Tensor
+    attn_log_masks: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+
+
+def test_monet_losses_against_an_eager_loop():
+    B, T, K, S, D = 2, 2, 3, 3, 2
+    f64 = torch.float64
+    out = FakeMONet(
+        rgb=torch.rand(B, T, K, 3, S, S, dtype=f64),
+        mask_logits=torch.randn(B, T, K, 1, S, S, dtype=f64),
+        attn_log_masks=torch.randn(B, T, K, 1, S, S, dtype=f64).log_softmax(dim=2),
+        mu=torch.randn(B, T, K, D, dtype=f64),
+        logvar=torch.randn(B, T, K, D, dtype=f64),
+    )
+    video = torch.rand(B, T, 3, S, S, dtype=f64)
+    losses = monet_losses(out, video, beta=0.5, gamma=0.25)
+    attn = out.attn_log_masks.exp()
+    recon = eager_mixture_nll(video, out.rgb, attn, slot_sigmas(K, dtype=f64))  # weights: attention masks
+    mask = eager_kl_masks(out.mask_logits.log_softmax(2).flatten(0, 1), attn.flatten(0, 1))  # / (B * T)
+    kl = eager_kl_sum(out.mu, out.logvar) / (B * T)
+    assert losses.recon.item() == pytest.approx(recon, rel=1e-10)
+    assert losses.mask.item() == pytest.approx(mask, rel=1e-10)
+    assert losses.kl.item() == pytest.approx(kl, rel=1e-10)
+    assert losses.total.item() == pytest.approx(recon + 0.5 * kl + 0.25 * mask, rel=1e-10)
