@@ -10,18 +10,42 @@ from attnlab.explain.capture import (
     features,
 )
 from attnlab.explain.guided import guided_backprop, guided_grad_cam
+from attnlab.explain.metrics import (
+    PerturbationCurve,
+    RoadCurve,
+    box_masks,
+    deletion,
+    energy_in_region,
+    insertion,
+    inversion_drop,
+    pointing_game,
+    road,
+)
+from attnlab.explain.odam import InstanceExplanation, guided_odam, odam
 
 __all__ = [
     "AttentionRecord",
     "Explanation",
     "FeatureRecord",
+    "InstanceExplanation",
+    "PerturbationCurve",
+    "RoadCurve",
     "attention_layers",
     "attention_relevance",
     "attention_rollout",
+    "box_masks",
     "capture",
     "class_activation_maps",
+    "deletion",
+    "energy_in_region",
     "features",
     "guided_backprop",
     "guided_grad_cam",
+    "guided_odam",
+    "insertion",
+    "inversion_drop",
+    "odam",
+    "pointing_game",
+    "road",
     "rollout",
 ]

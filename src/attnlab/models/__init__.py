@@ -1,6 +1,6 @@
 """Models; importing this registers every model preset."""
 
-from attnlab.models import abn, monet, resnet, resnet3d, st_abn, transformer_classifier, vimon
+from attnlab.models import abn, monet, resnet, resnet3d, sfa, st_abn, transformer_classifier, vimon
 from attnlab.models._registry import create_model, list_models, model_entry, register_model
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "register_model",
     "resnet",
     "resnet3d",
+    "sfa",
     "st_abn",
     "transformer_classifier",
     "vimon",

@@ -1,0 +1,112 @@
+"""Explanation throughput and ABN's training overhead (issue 4).
+
+    python -m benchmarks.explain                 # CPU
+    python -m benchmarks.explain --device cuda
+
+1. Grad-CAM on a ResNet-50 (ImageNet layout, 1000 classes), batch 64: ours on the
+   whole batch (one forward, one backward) against a loop that explains one image
+   at a time, the way the popular grad-cam package is usually called. Target: at
+   least 5x throughput on CPU.
+2. One training step (forward, L_att + L_per or cross-entropy, backward, SGD step)
+   of ABN against its backbone alone, and of ST-ABN against its 3D ResNet: the
+   attention branch's cost, as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from attnlab.explain import class_activation_maps
+from attnlab.models import create_model
+from benchmarks.harness import Result, device_info, measure, report
+
+
+def gradcam_variants(device: torch.device, batch: int, size: int) -> dict[str, Callable[[], object]]:
+    model = create_model("resnet50").to(device).eval()
+    images = torch.randn(batch, 3, size, size, device=device)
+    layer = "stages.3"  # the last stage: where Grad-CAM is usually taken
+
+    def batched() -> object:
+        return class_activation_maps(model, images, layer, method="gradcam").maps
+
+    def per_image() -> object:
+        return torch.cat(
+            [class_activation_maps(model, x[None], layer, method="gradcam").maps for x in images]
+        )
+
+    return {"ours, batched": batched, "per-image loop": per_image}
+
+
+def train_step(name: str, overrides: dict[str, object], shape: tuple[int, ...], device: torch.device):
+    model = create_model(name, **overrides).to(device).train()
+    x = torch.randn(*shape, device=device)
+    y = torch.randint(int(overrides["num_classes"]), (shape[0],), device=device)  # type: ignore[call-overload]
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step() -> object:
+        out = model(x)
+        loss = F.cross_entropy(out.logits, y)
+        if hasattr(out, "att_logits"):
+            loss = loss + F.cross_entropy(out.att_logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return None
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/explain.json"))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    results: list[Result] = []
+    case = f"Grad-CAM resnet50 B={args.batch} {args.size}px"
+    results += measure(
+        case,
+        gradcam_variants(device, args.batch, args.size),
+        baseline="ours, batched",
+        device=device,
+        repeats=args.repeats,
+        warmup=1,
+    )
+    cifar = {"in_chans": 1, "num_classes": 10}
+    steps = {
+        "resnet20 (projection)": train_step(
+            "resnet20-cifar", cifar | {"shortcut": "projection"}, (128, 1, 28, 28), device
+        ),
+        "abn-resnet20": train_step("abn-resnet20-cifar", cifar, (128, 1, 28, 28), device),
+    }
+    results += measure(
+        "train step, B=128 28x28",
+        steps,
+        baseline="resnet20 (projection)",
+        device=device,
+        repeats=args.repeats * 3,
+    )
+    video = {"num_classes": 9}
+    steps = {
+        "r3d-tiny": train_step("r3d-tiny", video, (16, 3, 16, 48, 48), device),
+        "st-abn-r3d-tiny": train_step("st-abn-r3d-tiny", video, (16, 3, 16, 48, 48), device),
+    }
+    results += measure(
+        "train step, B=16 16x48x48", steps, baseline="r3d-tiny", device=device, repeats=args.repeats * 3
+    )
+    report("Explanations and ABN overhead", results, device_info(device), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""SFA: Slots and Frames Attention (Nakada & Asoh 2023).
+
+Paper: H. Nakada and H. Asoh, "Object-Centric Representation Learning with Attention
+Mechanism" (seed 000 of this project, section 3.2, fig. 5, eq. 3). No reference
+implementation is published; SFA is built on ViMON (Weis et al., arXiv:2006.07034;
+ecker-lab/object-centric-representation-benchmark, ``ocrb/vimon``), whose spatial
+broadcast decoder and mixture likelihood it shares (``shared/reference/vimon``).
+
+SFA drops ViMON's mask network and GRU. For every frame t and slot k, all in parallel:
+
+1. a CNN encodes each frame x_t (all B * T frames as one batch) into feature tokens
+   with fixed 2D sine-cosine positions;
+2. the Object Extractor (:class:`attnlab.layers.slot_attention.QueryObjectExtractor`):
+   K learned queries Q_k, the same at every frame, cross-attend to the frame's
+   tokens -> one vector per (t, k);
+3. one attention stage over all slots x frames, with slot and time positions, causal
+   in time (token (t, k) sees every slot of frames t' <= t,
+   :func:`attnlab.layers.masks.video_block_mask`);
+4. per token a VAE head: mu, logvar; z = mu + exp(logvar / 2) * eps (or mu);
+   z_pred = Linear(z) is the latent of frame t + 1;
+5. ViMON's spatial broadcast decoder maps z and z_pred to RGB means and a mask logit;
+   the masks are the softmax over slots of the logits (no separate mask network).
+
+Loss (:func:`attnlab.objectives.sfa.sfa_losses`, eq. 3): sum over frames of
+L_recon + L_pred + beta * L_prior; train on ``model(video[:, :-1])`` against ``video``.
+
+Choices where the seed is silent (all in :class:`SFAConfig`):
+
+* Encoder: ViMON's component-encoder widths (32, 32, 64, 64), 3x3 convs with ReLU,
+  strides (1, 2, 1, 2) so a 64x64 frame gives a 16x16 map (256 tokens; ViMON's
+  all-stride-2 encoder would leave 16 tokens for 8 slots to share); a linear map to
+  ``dim`` and the 2D sine-cosine positions of :mod:`attnlab.layers.pos_embed`.
+* Width ``dim`` = 128 (ViMON's GRU width, the state the attention replaces), 4 heads.
+  The Extractor is one pre-norm cross-attention block (the seed: "a multi-head
+  attention network"); the slot-frame stage is one pre-norm transformer block (the
+  seed describes one attention mechanism), then a LayerNorm; ``depth`` and
+  ``extractor_layers`` add more.
+* Positions of the slot-frame stage: a learned embedding per slot (K, dim) and the
+  fixed 1D sine-cosine embedding of the frame index, both added to the Extractor's
+  output, so any number of frames works.
+* Prediction latent: ``z_pred = Linear(z)`` as ViMON's, because the seed predicts
+  x_{t+1} "from the VAE output" as ViMON does. z_t depends only on frames <= t (the
+  Extractor is per frame, the attention causal), so the prediction does too.
+* Loss weights (``sfa_losses``): beta = 1 and sigmas (0.09, 0.11), as ViMON.
+
+Deviations: in eval mode the latent is the posterior mean (deterministic evaluation);
+``use_mean=True`` takes the mean in training mode too. Every slot and frame is
+computed in parallel: one encoder call on B * T frames, one Extractor call, one
+attention call per block on (B, T * K) tokens, one decoder call on 2 * B * T * K latents.
+
+Attention capture (:func:`attnlab.explain.capture`): ``extractor.blocks.{i}.attn``
+records (B * T, H, K, N) (index b * T + t), ``transformer.{i}.attn`` records
+(B, H, T * K, T * K) over frame-major tokens t * K + k, zero on future frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from attnlab.errors import ConfigError, InputError
+from attnlab.layers.broadcast_decoder import BroadcastDecoder
+from attnlab.layers.masks import video_block_mask
+from attnlab.layers.pos_embed import SinusoidalPositionEmbedding, sincos_pos_embed_1d
+from attnlab.layers.slot_attention import QueryObjectExtractor
+from attnlab.layers.transformer import TransformerBlock
+from attnlab.models._registry import register_model
+
+
+@dataclass
+class SFAConfig:
+    num_slots: int = 8
+    latent_dim: int = 16
+    image_size: int = 64
+    encoder_channels: tuple[int, ...] = (32, 32, 64, 64)
+    encoder_strides: tuple[int, ...] = (1, 2, 1, 2)
+    encoder_kernel: int = 3
+    dim: int = 128  # width of the slot vectors (divisible by 4 and by num_heads)
+    num_heads: int = 4
+    extractor_layers: int = 1  # cross-attention blocks of the Object Extractor
+    depth: int = 1  # transformer blocks over slots x frames
+    mlp_ratio: float = 4.0
+    attn_drop: float = 0.0
+    proj_drop: float = 0.0
+    decoder_channels: int = 32
+    decoder_layers: int = 4
+    use_mean: bool = False  # posterior mean instead of a sample in training mode too
+
+
+@dataclass
+class SFAOutput:
+    """Everything per frame t of the input (T frames, K slots); ``next_*`` is frame t + 1."""
+
+    masks: torch.Tensor  # (B, T, K, 1, H, W) softmax over slots of mask_logits
+    next_masks: torch.Tensor  # (B, T, K, 1, H, W) the same for the prediction of frame t + 1
+    recon: torch.Tensor  # (B, T, 3, H, W) sum_k masks * rgb
+    pred: torch.Tensor  # (B, T, 3, H, W) sum_k next_masks * next_rgb: frame t + 1
+    rgb: torch.Tensor  # (B, T, K, 3, H, W) decoded RGB means
+    next_rgb: torch.Tensor  # (B, T, K, 3, H, W)
+    mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    next_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    mu: torch.Tensor  # (B, T, K, D)
+    logvar: torch.Tensor  # (B, T, K, D)
+    z: torch.Tensor  # (B, T, K, D) the latent decoded for frame t
+    z_pred: torch.Tensor  # (B, T, K, D) the latent decoded for frame t + 1
+    slots: torch.Tensor  # (B, T, K, dim) the slot-frame attention's output (object embeddings)
+
+
+def check_video(video: torch.Tensor, image_size: int) -> None:
+    """One-line InputErrors for anything but a finite float video (B, T, 3, S, S) in [0, 1]."""
+    if video.dim() != 5 or video.shape[2:] != (3, image_size, image_size):
+        raise InputError(f"video must be (B, T, 3, {image_size}, {image_size}), got {tuple(video.shape)}")
+    if not video.is_floating_point():
+        raise InputError(f"video must be a float tensor in [0, 1], got {video.dtype}")
+    if video.shape[0] == 0 or video.shape[1] == 0:
+        raise InputError(f"video must have at least one clip and one frame, got {tuple(video.shape)}")
+    if not torch.isfinite(video).all():
+        raise InputError("video contains NaN or inf")
+    low, high = video.min().item(), video.max().item()
+    if low < 0 or high > 1:
+        raise InputError(f"video values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
+
+
+class FrameEncoder(nn.Module):
+    """Frames (N, 3, S, S) -> tokens (N, h * w, dim) in row-major order, positions added."""
+
+    def __init__(self, config: SFAConfig) -> None:
+        super().__init__()
+        c = config
+        if len(c.encoder_channels) != len(c.encoder_strides) or not c.encoder_channels:
+            raise ConfigError(
+                f"encoder_channels {c.encoder_channels} and encoder_strides {c.encoder_strides} "
+                "must be non-empty and of the same length"
+            )
+        pad = c.encoder_kernel // 2
+        layers: list[nn.Module] = []
+        size, chans = c.image_size, 3
+        for width, stride in zip(c.encoder_channels, c.encoder_strides, strict=True):
+            layers += [nn.Conv2d(chans, width, c.encoder_kernel, stride, pad), nn.ReLU()]
+            size, chans = (size + 2 * pad - c.encoder_kernel) // stride + 1, width
+        if size < 1:
+            raise ConfigError(f"the encoder shrinks a {c.image_size}-pixel frame to nothing")
+        self.grid = (size, size)
+        self.convs = nn.Sequential(*layers)
+        self.proj = nn.Linear(chans, c.dim)
+        self.pos_embed = SinusoidalPositionEmbedding(c.dim, grid=self.grid)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        maps = self.convs(frames)  # (N, C, h, w)
+        tokens = maps.flatten(2).transpose(1, 2)  # (N, h*w, C), row-major like the position table
+        return self.pos_embed(self.proj(tokens))  # (N, h*w, dim)
+
+
+@register_model(
+    "sfa",
+    config=SFAConfig(),
+    description="SFA (Slots and Frames Attention) as in seed 000's experiment: 8 slots, latent 16, 64x64",
+)
+class SFA(nn.Module):
+    """Video (B, T, 3, H, W) in [0, 1] -> :class:`SFAOutput`, every slot and frame at once."""
+
+    def __init__(self, config: SFAConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.encoder = FrameEncoder(c)
+        self.extractor = QueryObjectExtractor(
+            c.dim,
+            num_slots=c.num_slots,
+            num_heads=c.num_heads,
+            num_layers=c.extractor_layers,
+            mlp_ratio=c.mlp_ratio,
+            attn_drop=c.attn_drop,
+            proj_drop=c.proj_drop,
+        )
+        self.slot_embed = nn.Parameter(torch.empty(c.num_slots, c.dim))
+        nn.init.trunc_normal_(self.slot_embed, std=0.02)
+        self.transformer = nn.ModuleList(
+            TransformerBlock(
+                c.dim,
+                num_heads=c.num_heads,
+                mlp_ratio=c.mlp_ratio,
+                attn_drop=c.attn_drop,
+                proj_drop=c.proj_drop,
+            )
+            for _ in range(c.depth)
+        )
+        self.norm = nn.LayerNorm(c.dim)
+        self.posterior = nn.Linear(c.dim, 2 * c.latent_dim)
+        self.transition = nn.Linear(c.latent_dim, c.latent_dim)
+        self.decoder = BroadcastDecoder(
+            c.latent_dim,
+            out_chans=4,
+            image_size=c.image_size,
+            channels=c.decoder_channels,
+            num_layers=c.decoder_layers,
+        )
+
+    def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """Valid inputs for ``forward`` (used by the registry-wide tests): 2 frames."""
+        size = self.config.image_size
+        return {"video": torch.rand(batch_size, 2, 3, size, size)}
+
+    def extract(self, video: torch.Tensor) -> torch.Tensor:
+        """The Object Extractor's slots (B, T, K, dim): each frame on its own."""
+        B, T = video.shape[:2]
+        tokens = self.encoder(video.flatten(0, 1))  # (B*T, N, dim)
+        tokens = tokens.view(B, T, *tokens.shape[1:])  # (B, T, N, dim)
+        return self.extractor(tokens)  # (B, T, K, dim)
+
+    def attend(self, slots: torch.Tensor) -> torch.Tensor:
+        """Slots x frames attention, causal in time: (B, T, K, dim) -> (B, T, K, dim)."""
+        B, T, K, D = slots.shape
+        # the table is tiny; built on the CPU in float64 so every device and dtype works
+        time = sincos_pos_embed_1d(T, D).to(slots)  # (T, D)
+        x = slots + self.slot_embed + time[:, None]  # (B, T, K, D)
+        x = x.reshape(B, T * K, D)  # (B, T*K, D), frame-major: token t*K + k
+        mask = video_block_mask(T, K, causal=True, same_slot=False, device=slots.device)  # (T*K, T*K)
+        for block in self.transformer:
+            x = block(x, attn_mask=mask)
+        return self.norm(x).view(B, T, K, D)  # (B, T, K, D)
+
+    def _latent(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        if self.config.use_mean or not self.training:
+            return mu
+        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+    def forward(self, video: torch.Tensor) -> SFAOutput:
+        check_video(video, self.config.image_size)
+        slots = self.attend(self.extract(video))  # (B, T, K, dim)
+        mu, logvar = self.posterior(slots).chunk(2, dim=-1)  # (B, T, K, D) each
+        z = self._latent(mu, logvar)
+        z_pred = self.transition(z)
+        latents = torch.stack([z, z_pred])  # (2, B, T, K, D)
+        decoded = self.decoder(latents.flatten(0, 3))  # (2*B*T*K, 4, H, W)
+        decoded = decoded.view(*latents.shape[:4], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)
+        return self._assemble(decoded, slots, torch.stack([mu, logvar, z, z_pred]))
+
+    @staticmethod
+    def _assemble(decoded: torch.Tensor, slots: torch.Tensor, latents: torch.Tensor) -> SFAOutput:
+        """decoded (2, B, T, K, 4, H, W) for z and z_pred; latents (4, B, T, K, D)."""
+        rgb, next_rgb = decoded[0, :, :, :, :3], decoded[1, :, :, :, :3]  # (B, T, K, 3, H, W)
+        logits, next_logits = decoded[0, :, :, :, 3:], decoded[1, :, :, :, 3:]  # (B, T, K, 1, H, W)
+        masks, next_masks = logits.softmax(dim=2), next_logits.softmax(dim=2)
+        mu, logvar, z, z_pred = latents
+        return SFAOutput(
+            masks=masks,
+            next_masks=next_masks,
+            recon=(masks * rgb).sum(dim=2),
+            pred=(next_masks * next_rgb).sum(dim=2),
+            rgb=rgb,
+            next_rgb=next_rgb,
+            mask_logits=logits,
+            next_mask_logits=next_logits,
+            mu=mu,
+            logvar=logvar,
+            z=z,
+            z_pred=z_pred,
+            slots=slots,
+        )

@@ -1,0 +1,96 @@
+"""The loss of SFA (Slots and Frames Attention; seed 000, eq. 3).
+
+``L = sum_t (L_recon + L_pred + beta * L_prior)``: SFA has no mask network, so ViMON's
+two mask terms are gone and the mixture weights are the softmax over slots of the
+decoder's mask logits. Every term is computed as in
+:func:`attnlab.objectives.object_centric.vimon_losses` (same likelihood, clamp and
+normalisations), so SFA's numbers are comparable with ViMON's, as the seed compares
+them (figs. 6-10):
+
+- recon: :func:`mixture_nll` of frames 1..T-1, summed over pixels, / (B * (T - 1));
+- pred: :func:`mixture_nll` of frames 3..T from the predictions made at frames
+  2..T-1, / (B * (T - 2)); the prediction made at the first frame (from one frame,
+  with no motion to go on) is not scored, as in ViMON's reference;
+- kl: :func:`gaussian_kl` summed over latent dims, averaged over batch and frames,
+  summed over slots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from attnlab.errors import InputError
+from attnlab.objectives.object_centric import gaussian_kl, mixture_nll, slot_sigmas
+
+
+class SFATerms(Protocol):
+    """What :func:`sfa_losses` reads from an SFA output (shapes with T encoded frames)."""
+
+    rgb: torch.Tensor  # (B, T, K, 3, H, W)
+    mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    next_rgb: torch.Tensor  # (B, T, K, 3, H, W), predictions of frame t + 1
+    next_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
+    mu: torch.Tensor  # (B, T, K, D)
+    logvar: torch.Tensor  # (B, T, K, D)
+
+
+@dataclass
+class SFALosses:
+    recon: torch.Tensor
+    pred: torch.Tensor
+    kl: torch.Tensor
+    total: torch.Tensor  # recon + pred + beta * kl
+
+
+def _check(output: SFATerms, video: torch.Tensor) -> None:
+    rgb = output.rgb
+    if rgb.dim() != 6 or rgb.shape[3] != 3:
+        raise InputError(f"output.rgb must be (B, T, K, 3, H, W), got {tuple(rgb.shape)}")
+    B, T, K, _, H, W = rgb.shape
+    if video.dim() != 5 or (video.shape[0], *video.shape[2:]) != (B, 3, H, W):
+        raise InputError(f"video {tuple(video.shape)} does not match the outputs {tuple(rgb.shape)}")
+    if video.shape[1] != T + 1:
+        raise InputError(
+            f"video has {video.shape[1]} frames, the output needs {T + 1} (train on model(video[:, :-1]))"
+        )
+    if T < 2:
+        raise InputError(f"SFA's loss needs a video of at least 3 frames, got {T + 1}")
+    for name in ("mask_logits", "next_mask_logits", "next_rgb"):
+        want = (B, T, K, 3 if name == "next_rgb" else 1, H, W)
+        if tuple(getattr(output, name).shape) != want:
+            raise InputError(f"output.{name} must be {want}, got {tuple(getattr(output, name).shape)}")
+    if output.mu.shape != output.logvar.shape or output.mu.shape[:3] != (B, T, K):
+        raise InputError(f"output.mu and output.logvar must be ({B}, {T}, {K}, D)")
+
+
+def sfa_losses(
+    output: SFATerms,
+    video: torch.Tensor,
+    *,
+    sigmas: tuple[float, float] = (0.09, 0.11),
+    beta: float = 1.0,
+) -> SFALosses:
+    """SFA's training loss on ``video`` (B, T, 3, H, W), T >= 3.
+
+    ``output`` must come from the first T - 1 frames (``model(video[:, :-1])``): frame
+    T is only a prediction target. ``sigmas``: the likelihood scale of slot 0 (the
+    background) and of the other slots. ``beta``: the weight of the KL (1, as ViMON;
+    the seed does not give SFA's).
+    """
+    _check(output, video)
+    sigma = slot_sigmas(
+        output.rgb.shape[2],
+        background=sigmas[0],
+        foreground=sigmas[1],
+        device=video.device,
+        dtype=output.rgb.dtype,
+    )
+    log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
+    next_log_masks = output.next_mask_logits.log_softmax(dim=2)
+    recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma)
+    pred = mixture_nll(video[:, 2:], output.next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
+    kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
+    return SFALosses(recon=recon, pred=pred, kl=kl, total=recon + pred + beta * kl)

@@ -1,0 +1,259 @@
+"""SFA (Slots and Frames Attention) on a tiny configuration, and its loss."""
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from attnlab.errors import ConfigError, InputError
+from attnlab.explain.capture import capture
+from attnlab.models.sfa import SFA, SFAConfig, SFAOutput
+from attnlab.objectives.sfa import sfa_losses
+
+SMALL = dict(
+    num_slots=3,
+    latent_dim=4,
+    image_size=16,
+    encoder_channels=(8, 8),
+    encoder_strides=(2, 1),
+    dim=16,
+    num_heads=2,
+    mlp_ratio=2.0,
+    decoder_channels=8,
+    decoder_layers=2,
+)
+PER_SLOT = ["masks", "next_masks", "rgb", "next_rgb", "mask_logits", "next_mask_logits"]
+PER_SLOT += ["mu", "logvar", "z", "z_pred", "slots"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small(use_mean: bool = False, **changes) -> SFA:
+    return SFA(SFAConfig(**{**SMALL, **changes}, use_mean=use_mean))
+
+
+def video(B: int = 2, T: int = 4, size: int = 16) -> torch.Tensor:
+    return torch.rand(B, T, 3, size, size)
+
+
+def fields(out: SFAOutput) -> dict[str, torch.Tensor]:
+    return {f.name: getattr(out, f.name) for f in dataclasses.fields(out)}
+
+
+def test_shapes_and_masks_sum_to_one():
+    B, T, K = 2, 4, SMALL["num_slots"]
+    out = small()(video(B, T))
+    assert out.masks.shape == out.next_masks.shape == (B, T, K, 1, 16, 16)
+    assert out.recon.shape == out.pred.shape == (B, T, 3, 16, 16)
+    assert out.rgb.shape == out.next_rgb.shape == (B, T, K, 3, 16, 16)
+    assert out.mu.shape == out.z_pred.shape == (B, T, K, SMALL["latent_dim"])
+    assert out.slots.shape == (B, T, K, SMALL["dim"])
+    for masks in (out.masks, out.next_masks):
+        torch.testing.assert_close(masks.sum(dim=2), torch.ones(B, T, 1, 16, 16))
+    torch.testing.assert_close(out.recon, (out.masks * out.rgb).sum(dim=2))
+    torch.testing.assert_close(out.pred, (out.next_masks * out.next_rgb).sum(dim=2))
+
+
+def test_eval_uses_the_mean_and_training_samples():
+    model, clip = small(), video()
+    assert not torch.equal(model(clip).z, model(clip).mu)
+    torch.testing.assert_close(model.eval()(clip).z, model(clip).mu, rtol=0, atol=0)
+    mean_model = small(use_mean=True)
+    out = mean_model(clip)
+    assert mean_model.training and torch.equal(out.z, out.mu)
+
+
+@pytest.mark.parametrize("t", [0, 1, 2])
+def test_outputs_up_to_frame_t_ignore_later_frames(t):
+    model, clip = small().eval(), video(T=4)
+    changed = clip.clone()
+    changed[:, t + 1 :] = torch.rand_like(changed[:, t + 1 :])
+    with torch.no_grad():
+        first, second = fields(model(clip)), fields(model(changed))
+        prefix = fields(model(clip[:, : t + 1]))
+    for name in first:
+        torch.testing.assert_close(first[name][:, : t + 1], second[name][:, : t + 1], msg=name)
+        torch.testing.assert_close(prefix[name], first[name][:, : t + 1], msg=name)
+    # not vacuous: the changed frames themselves do change
+    assert not torch.allclose(first["recon"][:, t + 1 :], second["recon"][:, t + 1 :])
+
+
+def test_no_gradient_from_the_future_and_the_past_reaches_the_present():
+    model, T = small(), 4  # training mode: the sampling path too
+    clip = video(T=T).requires_grad_(True)
+    out = model(clip)
+    t = 1
+    score = sum(v[:, : t + 1].square().sum() for v in fields(out).values())
+    (grad,) = torch.autograd.grad(score, clip, retain_graph=True)
+    assert torch.all(grad[:, t + 1 :] == 0)
+    assert all(grad[:, s].abs().sum() > 0 for s in range(t + 1))
+    # the slots x frames attention carries frame 0 into the last frame's outputs
+    (grad_last,) = torch.autograd.grad(out.recon[:, -1].sum(), clip)
+    assert grad_last[:, 0].abs().sum() > 0
+
+
+def test_permuting_the_slot_queries_permutes_the_slots():
+    model, clip = small().eval(), video()
+    perm = torch.tensor([2, 0, 1])
+    permuted = copy.deepcopy(model)
+    with torch.no_grad():
+        # every per-slot parameter: the Extractor's queries and the slot position embedding
+        permuted.extractor.queries.copy_(model.extractor.queries[:, perm])
+        permuted.slot_embed.copy_(model.slot_embed[perm])
+        out, out_perm = fields(model(clip)), fields(permuted(clip))
+    assert not torch.allclose(out["masks"], out["masks"][:, :, perm])  # the slots differ
+    for name in PER_SLOT:
+        torch.testing.assert_close(out_perm[name], out[name][:, :, perm], msg=name)
+    for name in ("recon", "pred"):
+        torch.testing.assert_close(out_perm[name], out[name], msg=name)
+
+
+def test_capture_records_the_extractor_and_the_causal_slot_frame_attention():
+    model, (B, T) = small().eval(), (2, 3)
+    K, H, N = SMALL["num_slots"], SMALL["num_heads"], 8 * 8  # 16 px, one stride 2: 8 x 8 tokens
+    clip = video(B, T)
+    with torch.no_grad():
+        plain = model(clip)
+        with capture(model) as rec:
+            captured = model(clip)
+    torch.testing.assert_close(captured.recon, plain.recon)
+    extractor, slot_time = rec["extractor.blocks.0.attn"], rec["transformer.0.attn"]
+    assert extractor.shape == (B * T, H, K, N)
+    assert slot_time.shape == (B, H, T * K, T * K)
+    frame = torch.arange(T * K) // K  # frame-major tokens: index t * K + k
+    future = frame[None, :] > frame[:, None]  # (query, key)
+    assert torch.all(slot_time[:, :, future] == 0)
+    assert torch.all(slot_time[:, :, ~future] > 0)
+    torch.testing.assert_close(slot_time.sum(-1), torch.ones(B, H, T * K))
+
+
+def test_every_parameter_gets_a_gradient_through_the_loss():
+    model, clip = small(), video(T=4)
+    losses = sfa_losses(model(clip[:, :-1]), clip)
+    losses.total.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+BAD_VIDEOS = [
+    (torch.rand(2, 3, 3, 15, 15), r"\(B, T, 3, 16, 16\)"),
+    (torch.rand(2, 3, 1, 16, 16), r"\(B, T, 3, 16, 16\)"),
+    (torch.rand(3, 3, 16, 16), r"\(B, T, 3, 16, 16\)"),
+    (torch.zeros(2, 0, 3, 16, 16), "at least one clip and one frame"),
+    (torch.zeros(2, 3, 3, 16, 16, dtype=torch.uint8), "float tensor"),
+    (torch.full((1, 2, 3, 16, 16), math.nan), "NaN"),
+    (torch.full((1, 2, 3, 16, 16), 1.5), r"\[0, 1\]"),
+    (torch.full((1, 2, 3, 16, 16), -0.1), r"\[0, 1\]"),
+]
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_VIDEOS)
+def test_the_model_rejects_bad_videos(bad, message):
+    with pytest.raises(InputError, match=message):
+        small()(bad)
+
+
+def test_the_config_is_checked():
+    with pytest.raises(ConfigError, match="same length"):
+        small(encoder_strides=(2,))
+
+
+# ---- the loss against a float64 computation, one number at a time ----
+
+
+@dataclass
+class FakeSFA:
+    rgb: torch.Tensor
+    mask_logits: torch.Tensor
+    next_rgb: torch.Tensor
+    next_mask_logits: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+
+
+def fake_output(B: int, steps: int, K: int, size: int, D: int) -> FakeSFA:
+    f64 = torch.float64
+    return FakeSFA(
+        rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64) * 1.6 - 0.3,  # some pixels hit the clamp
+        mask_logits=torch.randn(B, steps, K, 1, size, size, dtype=f64) * 2,
+        next_rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64) * 1.6 - 0.3,
+        next_mask_logits=torch.randn(B, steps, K, 1, size, size, dtype=f64) * 2,
+        mu=torch.randn(B, steps, K, D, dtype=f64),
+        logvar=torch.randn(B, steps, K, D, dtype=f64),
+    )
+
+
+def normal_pdf(x: float, mean: float, sigma: float) -> float:
+    return math.exp(-((x - mean) ** 2) / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))
+
+
+def eager_nll(target, means, logits, sigmas) -> float:
+    """-sum over pixels and channels of log max(sum_k softmax_k(logits) N(x; mean_k, sigma_k), 1e-5)."""
+    B, T, K, C, H, W = means.shape
+    total = 0.0
+    for b in range(B):
+        for t in range(T):
+            for h in range(H):
+                for w in range(W):
+                    exps = [math.exp(logits[b, t, k, 0, h, w].item()) for k in range(K)]
+                    weights = [e / sum(exps) for e in exps]
+                    for c in range(C):
+                        x = target[b, t, c, h, w].item()
+                        p = sum(
+                            weights[k] * normal_pdf(x, means[b, t, k, c, h, w].item(), sigmas[k])
+                            for k in range(K)
+                        )
+                        total -= math.log(max(p, 1e-5))
+    return total
+
+
+def eager_kl(mu, logvar) -> float:
+    pairs = zip(mu.flatten().tolist(), logvar.flatten().tolist(), strict=True)
+    return sum(-0.5 * (1 + lv - m * m - math.exp(lv)) for m, lv in pairs)
+
+
+def test_the_loss_matches_a_float64_eager_computation():
+    B, T, K, S, D = 2, 4, 3, 3, 2
+    out, clip = fake_output(B, T - 1, K, S, D), torch.rand(B, T, 3, S, S, dtype=torch.float64)
+    losses = sfa_losses(out, clip, sigmas=(0.2, 0.15), beta=0.3)
+    sigmas = [0.2] + [0.15] * (K - 1)
+    # frames 1..T-1 reconstructed; frames 3..T predicted from frames 2..T-1
+    recon = eager_nll(clip[:, :-1], out.rgb, out.mask_logits, sigmas) / (B * (T - 1))
+    pred = eager_nll(clip[:, 2:], out.next_rgb[:, 1:], out.next_mask_logits[:, 1:], sigmas) / (B * (T - 2))
+    kl = eager_kl(out.mu, out.logvar) / (B * (T - 1))  # mean over batch and frames, sum over slots
+    assert losses.recon.item() == pytest.approx(recon, rel=1e-10)
+    assert losses.pred.item() == pytest.approx(pred, rel=1e-10)
+    assert losses.kl.item() == pytest.approx(kl, rel=1e-10)
+    assert losses.total.item() == pytest.approx(recon + pred + 0.3 * kl, rel=1e-10)
+
+
+def test_the_last_frame_is_only_a_prediction_target_and_the_first_prediction_is_not_scored():
+    out, clip = fake_output(1, 3, 2, 3, 2), torch.rand(1, 4, 3, 3, 3, dtype=torch.float64)
+    changed = clip.clone()
+    changed[:, -1] = 1 - changed[:, -1]
+    first, second = sfa_losses(out, clip), sfa_losses(out, changed)
+    assert first.recon == second.recon and first.pred != second.pred
+    out.next_rgb[:, 0] += 1.0
+    assert sfa_losses(out, clip).pred == first.pred
+
+
+def test_the_loss_rejects_mismatched_inputs():
+    out = fake_output(1, 3, 2, 3, 2)
+    with pytest.raises(InputError, match="needs 4"):
+        sfa_losses(out, torch.rand(1, 3, 3, 3, 3, dtype=torch.float64))
+    with pytest.raises(InputError, match="at least 3 frames"):
+        sfa_losses(fake_output(1, 1, 2, 3, 2), torch.rand(1, 2, 3, 3, 3, dtype=torch.float64))
+    with pytest.raises(InputError, match="does not match"):
+        sfa_losses(out, torch.rand(1, 4, 3, 5, 5, dtype=torch.float64))
+    out.mask_logits = out.mask_logits[:, :, :1]
+    with pytest.raises(InputError, match="mask_logits"):
+        sfa_losses(out, torch.rand(1, 4, 3, 3, 3, dtype=torch.float64))
