@@ -1,6 +1,7 @@
 """Every shipped recipe runs end to end: a two-step smoke run through the real command."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,8 @@ def test_recipe_smoke_run(recipe: str, tmp_path: Path):
     run_dir = tmp_path / recipe
     assert main(["run", recipe, "--run-dir", str(run_dir), *SMOKE]) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert "test/acc" in metrics and "test/loss" in metrics
-    assert (run_dir / "report.md").is_file() and (run_dir / "figures" / "confusion.png").is_file()
+    assert math.isfinite(metrics["test/loss"])
+    assert (run_dir / "report.md").is_file() and any((run_dir / "figures").glob("*.png"))
 
 
 def test_every_recipe_has_a_description():

@@ -1,0 +1,69 @@
+"""Training-step time and peak memory of the object-centric video models (issue 3).
+
+    python -m benchmarks.object_centric                  # CPU, the seed's configuration
+    python -m benchmarks.object_centric --device cuda
+
+The seed's Table 1 (4 V100s, whole training): ViMON 76,107 s, AttnViMON 42,507 s,
+SFA 27,116 s. Here: one optimiser step (the family's forward and loss, backward,
+Adam) of each model at the seed's configuration (8 slots, latent 16, 10 frames,
+64x64, batch 16), interleaved in one process, as ratios to ViMON.
+Targets: SFA at least 3x faster per step than our ViMON on CPU, at least 5x on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from attnlab.models import create_model
+from attnlab.train.object_centric import FAMILIES
+from benchmarks.harness import device_info, measure, report
+
+MODELS = ("vimon", "attn-vimon", "sfa", "monet")
+
+
+def training_step(
+    name: str, device: torch.device, batch: int, frames: int, slots: int
+) -> Callable[[], object]:
+    model = create_model(name, num_slots=slots).to(device).train()
+    family = FAMILIES[type(model)]
+    video = torch.rand(batch, frames, 3, 64, 64, device=device)  # content does not change the cost
+    optimizer = torch.optim.Adam(model.parameters(), lr=4e-4)
+
+    def step() -> object:
+        out = model(video[:, :-1] if family.drop_last else video)
+        terms = family.terms(out, video, family.beta, family.gamma, (0.09, 0.11))
+        loss = torch.stack(list(terms.values())).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return None
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--slots", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/object_centric.json"))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    steps = {name: training_step(name, device, args.batch, args.frames, args.slots) for name in args.models}
+    case = f"train step B={args.batch} T={args.frames} K={args.slots} 64x64"
+    results = measure(case, steps, baseline=args.models[0], device=device, repeats=args.repeats, warmup=1)
+    report("Object-centric models: one training step", results, device_info(device), args.out)
+
+
+if __name__ == "__main__":
+    main()
