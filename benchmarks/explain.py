@@ -39,7 +39,38 @@ def gradcam_variants(device: torch.device, batch: int, size: int) -> dict[str, C
             [class_activation_maps(model, x[None], layer, method="gradcam").maps for x in images]
         )
 
-    return {"ours, batched": batched, "per-image loop": per_image}
+    def package_style() -> object:
+        return hooked_full_backward(model, images, layer)
+
+    return {
+        "ours, batched": batched,
+        "ours, per-image loop": per_image,
+        "hooks + full backward, per image": package_style,
+    }
+
+
+def hooked_full_backward(model: torch.nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
+    """The usual grad-cam package pattern, one image at a time: hooks keep the layer's output
+    and gradient, ``score.backward()`` runs through the whole network (parameters included)."""
+    module = dict(model.named_modules())[layer]
+    kept: dict[str, torch.Tensor] = {}
+
+    def keep(_m: torch.nn.Module, _args: object, out: torch.Tensor) -> None:
+        kept["acts"] = out
+        out.register_hook(lambda g: kept.__setitem__("grads", g))
+
+    handle = module.register_forward_hook(keep)
+    maps = []
+    try:
+        for x in images:
+            model.zero_grad(set_to_none=True)
+            logits = model(x[None]).logits
+            logits[0, logits[0].argmax()].backward()
+            weights = kept["grads"].mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
+            maps.append(torch.relu((weights * kept["acts"]).sum(1)).detach())
+    finally:
+        handle.remove()
+    return torch.cat(maps)
 
 
 def train_step(name: str, overrides: dict[str, object], shape: tuple[int, ...], device: torch.device):
@@ -69,6 +100,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only-gradcam", action="store_true", help="skip the training-step comparison")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/explain.json"))
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -83,6 +115,9 @@ def main() -> None:
         repeats=args.repeats,
         warmup=1,
     )
+    if args.only_gradcam:
+        report("Explanations", results, device_info(device), args.out)
+        return
     cifar = {"in_chans": 1, "num_classes": 10}
     steps = {
         "resnet20 (projection)": train_step(

@@ -82,7 +82,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnlab.errors import ConfigError, InputError
+from attnlab.errors import ConfigError
 from attnlab.layers._recording import RecordsAttention
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.layers.broadcast_decoder import BroadcastDecoder
@@ -91,6 +91,7 @@ from attnlab.layers.masks import video_block_mask
 from attnlab.layers.pos_embed import sincos_pos_embed
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.layers.unet_attention import UNet
+from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
 from attnlab.models.outputs import ViMONOutput
 
@@ -133,21 +134,6 @@ def _check_config(c: AttnViMONConfig) -> None:
         raise ConfigError(
             f"mask_attn_dim={c.mask_attn_dim} must be even and divisible by mask_num_heads={c.mask_num_heads}"
         )
-
-
-def check_video(video: torch.Tensor, image_size: int) -> None:
-    """One-line InputErrors for anything but a finite float video (B, T, 3, S, S) in [0, 1]."""
-    if video.dim() != 5 or video.shape[2:] != (3, image_size, image_size):
-        raise InputError(f"video must be (B, T, 3, {image_size}, {image_size}), got {tuple(video.shape)}")
-    if not video.is_floating_point():
-        raise InputError(f"video must be a float tensor in [0, 1], got {video.dtype}")
-    if video.shape[0] == 0 or video.shape[1] == 0:
-        raise InputError(f"video must have at least one clip and one frame, got {tuple(video.shape)}")
-    if not torch.isfinite(video).all():
-        raise InputError("video contains NaN or inf")
-    low, high = video.min().item(), video.max().item()
-    if low < 0 or high > 1:
-        raise InputError(f"video values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
 
 
 def per_sample(module: nn.Module, x: torch.Tensor) -> torch.Tensor:

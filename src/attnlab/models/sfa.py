@@ -60,12 +60,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attnlab.errors import ConfigError, InputError
+from attnlab.errors import ConfigError
 from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.masks import video_block_mask
 from attnlab.layers.pos_embed import SinusoidalPositionEmbedding, sincos_pos_embed_1d
 from attnlab.layers.slot_attention import QueryObjectExtractor
 from attnlab.layers.transformer import TransformerBlock
+from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
 
 
@@ -106,21 +107,6 @@ class SFAOutput:
     z: torch.Tensor  # (B, T, K, D) the latent decoded for frame t
     z_pred: torch.Tensor  # (B, T, K, D) the latent decoded for frame t + 1
     slots: torch.Tensor  # (B, T, K, dim) the slot-frame attention's output (object embeddings)
-
-
-def check_video(video: torch.Tensor, image_size: int) -> None:
-    """One-line InputErrors for anything but a finite float video (B, T, 3, S, S) in [0, 1]."""
-    if video.dim() != 5 or video.shape[2:] != (3, image_size, image_size):
-        raise InputError(f"video must be (B, T, 3, {image_size}, {image_size}), got {tuple(video.shape)}")
-    if not video.is_floating_point():
-        raise InputError(f"video must be a float tensor in [0, 1], got {video.dtype}")
-    if video.shape[0] == 0 or video.shape[1] == 0:
-        raise InputError(f"video must have at least one clip and one frame, got {tuple(video.shape)}")
-    if not torch.isfinite(video).all():
-        raise InputError("video contains NaN or inf")
-    low, high = video.min().item(), video.max().item()
-    if low < 0 or high > 1:
-        raise InputError(f"video values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
 
 
 class FrameEncoder(nn.Module):

@@ -51,6 +51,7 @@ from attnlab.errors import InputError
 from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention
+from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
 from attnlab.models.outputs import ViMONOutput
 
@@ -79,21 +80,6 @@ class _Frame(NamedTuple):
     decoded: torch.Tensor  # (2, B, K, 4, H, W): decoder output for z and z_pred
     latents: torch.Tensor  # (4, B, K, D): mu, logvar, z, z_pred
     hidden: torch.Tensor  # (B*K, G)
-
-
-def check_video(video: torch.Tensor, image_size: int) -> None:
-    """One-line InputErrors for anything but a finite float video (B, T, 3, S, S) in [0, 1]."""
-    if video.dim() != 5 or video.shape[2:] != (3, image_size, image_size):
-        raise InputError(f"video must be (B, T, 3, {image_size}, {image_size}), got {tuple(video.shape)}")
-    if not video.is_floating_point():
-        raise InputError(f"video must be a float tensor in [0, 1], got {video.dtype}")
-    if video.shape[0] == 0 or video.shape[1] == 0:
-        raise InputError(f"video must have at least one clip and one frame, got {tuple(video.shape)}")
-    if not torch.isfinite(video).all():
-        raise InputError("video contains NaN or inf")
-    low, high = video.min().item(), video.max().item()
-    if low < 0 or high > 1:
-        raise InputError(f"video values must lie in [0, 1], got [{low:.4g}, {high:.4g}]")
 
 
 @register_model(
