@@ -10,7 +10,7 @@ import torch
 
 from attnlab.errors import InputError
 from attnlab.explain.capture import capture
-from attnlab.layers.broadcast_decoder import BroadcastDecoder, coordinate_grid
+from attnlab.layers.broadcast_decoder import CPU_CHUNK, BroadcastDecoder, coordinate_grid
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention, UNet
 from attnlab.models.monet import MONet, MONetConfig
@@ -204,6 +204,12 @@ def test_broadcast_decoder_shortcut_equals_tiling():
     out = decoder(z)
     assert out.shape == (7, 4, 12, 10)
     torch.testing.assert_close(out, decoder.forward_tiled(z), rtol=1e-12, atol=1e-12)
+
+
+def test_broadcast_decoder_in_cpu_chunks_equals_tiling():
+    decoder = BroadcastDecoder(5, out_chans=4, image_size=(12, 10), channels=6, num_layers=3).double()
+    z = torch.randn(2 * CPU_CHUNK + 6, 5, dtype=torch.float64)  # three chunks, the last one short
+    torch.testing.assert_close(decoder(z), decoder.forward_tiled(z), rtol=1e-12, atol=1e-12)
 
 
 def test_coordinate_grid_first_channel_varies_along_rows():
