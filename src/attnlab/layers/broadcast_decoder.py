@@ -83,7 +83,7 @@ class BroadcastDecoder(nn.Module):
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise InputError(f"z must be (N, {self.latent_dim}), got {tuple(z.shape)}")
         if z.device.type == "cpu" and z.shape[0] > CPU_CHUNK:
-            return torch.cat([self._decode(part) for part in z.split(CPU_CHUNK)])
+            return torch.cat([self._decode(part) for part in torch.split(z, CPU_CHUNK)])
         return self._decode(z)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:

@@ -134,5 +134,5 @@ def _spec(parser: ArgumentParser, ns: Namespace) -> RunSpec:
         data_args=_section(ns, "data"),
         optim=OptimConfig(**optim_values),
         trainer=trainer_cfg,
-        yaml_text=parser.dump(dump_ns, skip_none=False),
+        yaml_text=parser.dump(dump_ns, skip_unset=False),  # keep None fields visible
     )
