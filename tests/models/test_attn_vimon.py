@@ -9,7 +9,7 @@ from attnlab.errors import ConfigError, InputError
 from attnlab.explain.capture import capture
 from attnlab.layers.unet_attention import UNet
 from attnlab.models._registry import create_model
-from attnlab.models.attn_vimon import AttnViMON, AttnViMONConfig, per_sample, unet_down, unet_up
+from attnlab.models.attn_vimon import AttnViMON, AttnViMONConfig, unet_down, unet_up
 from attnlab.models.outputs import ViMONOutput
 from attnlab.objectives.object_centric import vimon_losses
 
@@ -80,10 +80,12 @@ def test_the_unet_split_is_the_unet():
     torch.testing.assert_close(unet_up(unet, *unet_down(unet, x)), unet(x), rtol=0, atol=0)
 
 
-def test_chunked_decoding_is_one_call():
+def test_chunked_encoding_equals_one_sample_at_a_time():
     model = small()
-    z = torch.randn(70, SMALL["latent_dim"])  # more than one CPU chunk, with a remainder
-    torch.testing.assert_close(per_sample(model.decoder, z), model.decoder(z))
+    x = torch.rand(
+        70, 4, SMALL["image_size"], SMALL["image_size"]
+    )  # two chunks and a remainder
+    torch.testing.assert_close(model.encoder(x), torch.cat([model.encoder(xi[None]) for xi in x]))
 
 
 def test_outputs_up_to_frame_t_ignore_later_frames():

@@ -10,7 +10,8 @@ import torch
 
 from attnlab.errors import InputError
 from attnlab.explain.capture import capture
-from attnlab.layers.broadcast_decoder import CPU_CHUNK, BroadcastDecoder, coordinate_grid
+from attnlab.layers._chunking import CPU_CHUNK
+from attnlab.layers.broadcast_decoder import BroadcastDecoder, coordinate_grid
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention, UNet
 from attnlab.models.monet import MONet, MONetConfig

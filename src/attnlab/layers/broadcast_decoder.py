@@ -27,18 +27,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import InputError
+from attnlab.layers._chunking import cpu_chunked
 
 
 def coordinate_grid(height: int, width: int) -> torch.Tensor:
     """(2, height, width): channel 0 varies along rows, channel 1 along columns, in [-1, 1]."""
     rows, cols = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
     return torch.stack([rows, cols])  # (2, H, W)
-
-
-# Latents decoded per call on CPU. The (N, 32, ~70, ~70) activations of a larger batch
-# fall out of cache: one call on 288 latents took 2.5x the time of chunks of 32
-# (docs/object_centric.md). On GPUs one call is fastest.
-CPU_CHUNK = 32
 
 
 class BroadcastDecoder(nn.Module):
@@ -82,9 +77,7 @@ class BroadcastDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise InputError(f"z must be (N, {self.latent_dim}), got {tuple(z.shape)}")
-        if z.device.type == "cpu" and z.shape[0] > CPU_CHUNK:
-            return torch.cat([self._decode(part) for part in torch.split(z, CPU_CHUNK)])
-        return self._decode(z)
+        return cpu_chunked(self._decode, z)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         x = self.first_layer(z)

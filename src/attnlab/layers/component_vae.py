@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import InputError
+from attnlab.layers._chunking import cpu_chunked
 
 
 class ComponentEncoder(nn.Module):
@@ -44,4 +45,7 @@ class ComponentEncoder(nn.Module):
         want = (self.in_chans, self.image_size, self.image_size)
         if x.dim() != 4 or x.shape[1:] != want:
             raise InputError(f"encoder input must be (N, {', '.join(map(str, want))}), got {tuple(x.shape)}")
+        return cpu_chunked(self._encode, x)
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.convs(x).flatten(1))  # (N, C * s * s) -> (N, out_dim)

@@ -62,7 +62,7 @@ depends on the earlier slots: stick-breaking), each on all B * T frames at once,
 with one attention call over the T frames of that slot. Then the encoder runs once on
 all B * T * K (frame, mask) pairs, the latent attention once on all T * K tokens per
 clip, and the decoder once on all 2 * B * T * K latents (on CPU the encoder and
-decoder take chunks of 32, which the caches prefer: :func:`per_sample`). Nothing is
+decoder take chunks of 32 themselves, which the caches prefer). Nothing is
 sequential over time: causality comes from the masks, not from the order of
 computation, so frame t never waits for frame t - 1 (ViMON runs T * (K - 1) U-Net
 calls and T GRU steps in sequence; AttnViMON runs K - 1 U-Net calls). What stays
@@ -94,11 +94,6 @@ from attnlab.layers.unet_attention import UNet
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
 from attnlab.models.outputs import ViMONOutput
-
-# On CPU one convolution over hundreds of 64x64 maps falls out of the caches: the
-# decoder runs 2-6x faster in chunks of 32 latents there (1 thread; 288 and 2304
-# latents), while a GPU wants one large call.
-_CPU_CHUNK = 32
 
 
 @dataclass
@@ -134,13 +129,6 @@ def _check_config(c: AttnViMONConfig) -> None:
         raise ConfigError(
             f"mask_attn_dim={c.mask_attn_dim} must be even and divisible by mask_num_heads={c.mask_num_heads}"
         )
-
-
-def per_sample(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``module(x)`` for a module that treats samples independently; in chunks on CPU."""
-    if x.device.type != "cpu" or x.shape[0] <= _CPU_CHUNK:
-        return module(x)
-    return torch.cat([module(x[i : i + _CPU_CHUNK]) for i in range(0, x.shape[0], _CPU_CHUNK)])
 
 
 def unet_down(unet: UNet, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -338,7 +326,7 @@ class AttnViMON(nn.Module):
         B, T, K = attn_log_masks.shape[:3]
         frames = video[:, :, None].expand(-1, -1, K, -1, -1, -1)  # (B, T, K, 3, H, W)
         enc_in = torch.cat([frames, attn_log_masks], dim=3).flatten(0, 2)  # (B*T*K, 4, H, W)
-        return per_sample(self.encoder, enc_in).view(B, T, K, -1)  # (B, T, K, 2D)
+        return self.encoder(enc_in).view(B, T, K, -1)  # (B, T, K, 2D)
 
     def forward(self, video: torch.Tensor) -> ViMONOutput:
         check_video(video, self.config.image_size)
@@ -346,6 +334,6 @@ class AttnViMON(nn.Module):
         mu, logvar = self.latent(self._encode(video, attn_log_masks)).chunk(2, dim=-1)  # (B, T, K, D) each
         z = self._latent(mu, logvar)
         z_pred = self.transition(z)
-        decoded = per_sample(self.decoder, torch.stack([z, z_pred]).flatten(0, 3))  # (2*B*T*K, 4, H, W)
+        decoded = self.decoder(torch.stack([z, z_pred]).flatten(0, 3))  # (2*B*T*K, 4, H, W)
         decoded = decoded.view(2, *z.shape[:3], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)
         return assemble_output(attn_log_masks, decoded, torch.stack([mu, logvar, z, z_pred]))
