@@ -82,9 +82,7 @@ def test_the_unet_split_is_the_unet():
 
 def test_chunked_encoding_equals_one_sample_at_a_time():
     model = small()
-    x = torch.rand(
-        70, 4, SMALL["image_size"], SMALL["image_size"]
-    )  # two chunks and a remainder
+    x = torch.rand(70, 4, SMALL["image_size"], SMALL["image_size"])  # two chunks and a remainder
     torch.testing.assert_close(model.encoder(x), torch.cat([model.encoder(xi[None]) for xi in x]))
 
 
