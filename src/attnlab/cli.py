@@ -6,8 +6,12 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attnlab.errors import AttnlabError, ConfigError, NonFiniteLossError
+
+if TYPE_CHECKING:
+    from attnlab.train.engine import Outcome
 
 # Short forms a user reaches for first; they stand for the full config keys.
 ALIASES = {
@@ -37,7 +41,34 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="test a run's weights again")
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--weights", choices=["final", "best", "last"], default="final")
+    _abn_maps_parser(sub)
     return p
+
+
+def _abn_maps_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    maps = sub.add_parser("abn-maps", help="edit ABN attention maps by hand and fine-tune on them")
+    steps = maps.add_subparsers(dest="action", required=True)
+    ex = steps.add_parser("export", help="write a finished run's maps as PNGs to edit (white = attend)")
+    ex.add_argument("run_dir", type=Path)
+    ex.add_argument("--out", type=Path, required=True, help="a new folder for the maps")
+    ex.add_argument("--count", type=int, default=64, help="how many training examples")
+    ex.add_argument(
+        "--prefill",
+        choices=["model", "foreground"],
+        default="model",
+        help="start from the model's maps, or from the images' foreground (a stand-in edit)",
+    )
+    ft = steps.add_parser(
+        "finetune",
+        help="fine-tune with L_att + L_per + lambda ||M - M'|| on edited maps, as a new run",
+        epilog="Override any config key of the new run: --trainer.max_steps 100",
+    )
+    ft.add_argument("run_dir", type=Path)
+    ft.add_argument("--maps", type=Path, required=True, help="the exported folder, maps edited")
+    ft.add_argument("--map-weight", type=float, default=1.0, help="lambda")
+    ft.add_argument("--steps", type=int, default=300)
+    ft.add_argument("--lr-factor", type=float, default=0.1, help="times the original learning rate")
+    ft.add_argument("--run-dir", dest="new_run_dir", type=Path, default=None, help="the new run folder")
 
 
 def _list(what: str | None) -> None:
@@ -80,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, extra = _parser().parse_known_args(argv)
     try:
-        if args.command != "run" and extra:
+        if args.command not in ("run", "abn-maps") and extra:
             raise ConfigError(f"unexpected arguments for '{args.command}': {' '.join(extra)}")
         if args.command == "list":
             _list(args.what)
@@ -91,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             metrics = engine.evaluate(args.run_dir, weights=args.weights)
             print("  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
             return 0
+        command = shlex.join(["attnlab", *argv])
+        if args.command == "abn-maps":
+            return _abn_maps(args, extra, command)
         if args.command == "run":
-            command = shlex.join(["attnlab", *argv])
             outcome = engine.run(args.recipe, _overrides(extra), run_dir=args.run_dir, command=command)
         else:
             outcome = engine.resume(args.run_dir)
@@ -102,6 +135,27 @@ def main(argv: list[str] | None = None) -> int:
     except AttnlabError as exc:
         print(f"attnlab: error: {exc}", file=sys.stderr)
         return 2
+    return _finished(outcome)
+
+
+def _abn_maps(args: argparse.Namespace, extra: list[str], command: str) -> int:
+    from attnlab.train import human_maps
+
+    if args.action == "export":
+        if extra:
+            raise ConfigError(f"unexpected arguments for 'abn-maps export': {' '.join(extra)}")
+        count = human_maps.export(args.run_dir, args.out, count=args.count, prefill=args.prefill)
+        print(f"wrote {count} maps to {args.out / 'maps'}; edit them (white = attend), then:")
+        print(f"  attnlab abn-maps finetune {args.run_dir} --maps {args.out}")
+        return 0
+    options = human_maps.FinetuneOptions(args.map_weight, args.steps, args.lr_factor)
+    outcome = human_maps.finetune(
+        args.run_dir, args.maps, options, overrides=_overrides(extra), out=args.new_run_dir, command=command
+    )
+    return _finished(outcome)
+
+
+def _finished(outcome: Outcome) -> int:
     if outcome.interrupted:
         print(f"attnlab: interrupted; continue with: attnlab resume {outcome.run.path}", file=sys.stderr)
         return 130

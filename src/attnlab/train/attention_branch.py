@@ -4,6 +4,10 @@ Both branches are trained with cross-entropy; the prediction is the perception
 branch's. For models with ``invert_spatial`` / ``invert_temporal`` switches (ST-ABN)
 the test set is also scored with each attention inverted (``M -> 1 - M``) and with
 both: the seed's attention-inversion table (test/acc_inv_spatial, ...).
+
+Batches with an ``attention`` map M' (1, H, W) at the input's size (the
+``edited-maps`` dataset) add Mitsuhara et al.'s ``map_weight * ||M - M'||_2``, with
+M' area-averaged down to M's resolution.
 """
 
 from __future__ import annotations
@@ -12,9 +16,12 @@ import inspect
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from attnlab.errors import ConfigError
 from attnlab.objectives.abn import abn_loss
 from attnlab.train.classification import ClassificationTask
+from attnlab.train.config import OptimConfig
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch
 
@@ -29,10 +36,26 @@ INVERSIONS = {
 class AttentionBranchTask(ClassificationTask):
     """ABN-style models whose output has ``att_logits`` and ``logits`` (perception)."""
 
+    def __init__(
+        self, *, model: nn.Module, optim: OptimConfig, label_smoothing: float = 0.0, map_weight: float = 1.0
+    ) -> None:
+        super().__init__(model=model, optim=optim, label_smoothing=label_smoothing)
+        if map_weight < 0:
+            raise ConfigError(f"task.map_weight must be >= 0, got {map_weight}")
+        self.map_weight = map_weight
+
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         out = self.model(batch["input"])
-        loss = abn_loss(out.att_logits, out.logits, batch["label"])
-        return {"att": loss.attention_branch, "per": loss.perception_branch}
+        if "attention" not in batch:
+            loss = abn_loss(out.att_logits, out.logits, batch["label"])
+            return {"att": loss.attention_branch, "per": loss.perception_branch}
+        edited = F.adaptive_avg_pool2d(batch["attention"], out.attention.shape[-2:])  # (B, 1, h, w)
+        loss = abn_loss(
+            out.att_logits, out.logits, batch["label"], attention=out.attention, target_attention=edited
+        )
+        assert loss.map is not None
+        terms = {"att": loss.attention_branch, "per": loss.perception_branch}
+        return {**terms, "map": self.map_weight * loss.map}
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, y = batch["input"], batch["label"]

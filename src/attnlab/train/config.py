@@ -25,6 +25,11 @@ class TrainerConfig:
     limit_val_batches: int | None = None
     limit_test_batches: int | None = None
     progress_bar: bool = True
+    # Start from these weights (a run folder or its weights.safetensors) instead of a fresh init;
+    # ignored on resume, where the checkpoint holds the weights.
+    init_from: str | None = None
+    channels_last: bool = False  # NHWC / NDHWC weights: faster convolutions on recent GPUs
+    compile: bool = False  # torch.compile the model in place (its parameter names are kept)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from attnlab.train import rundir
 from attnlab.train.callbacks import StepProgressBar, StepSeeding
 from attnlab.train.checkpoint_io import AtomicCheckpointIO, atomic_write, safe_torch_load
 from attnlab.train.datamodule import DataModule
+from attnlab.train.model_options import prepare_model
 from attnlab.train.registry import TASKS
 from attnlab.train.report import write_report
 from attnlab.train.rundir import RunDir
@@ -113,6 +114,7 @@ def _train(run: RunDir, spec: RunSpec, ckpt: Path | None, title: str) -> Outcome
     _quiet()
     os.environ[rundir.WORKER_ENV] = str(run.path)  # DDP workers attach to this folder
     task, data = build(spec)
+    prepare_model(task.model, spec.trainer, resuming=ckpt is not None)
     trainer = _trainer(spec, run, task)
     start = time.perf_counter()
     trainer.fit(task, datamodule=data, ckpt_path=ckpt, weights_only=True)
@@ -149,18 +151,21 @@ def _contiguous(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
 
 
-def run(recipe: str, overrides: list[str], *, run_dir: Path | None, command: str) -> Outcome:
-    """Train, evaluate and report a recipe in a new run folder."""
+def run(
+    recipe: str, overrides: list[str], *, run_dir: Path | None, command: str, name: str | None = None
+) -> Outcome:
+    """Train, evaluate and report a recipe in a new run folder; ``name`` titles it (default: the recipe)."""
     spec = resolve(recipe_path(recipe), overrides)
+    name = name or recipe
     if rundir.is_worker_process():
         run = rundir.attach_worker(os.environ.get(rundir.WORKER_ENV) or run_dir)
     else:
-        run = rundir.create(run_dir or rundir.default_run_path(recipe, spec.seed))
+        run = rundir.create(run_dir or rundir.default_run_path(name, spec.seed))
         atomic_write(run.config, lambda f: f.write(spec.yaml_text.encode()))
         run.write_state(
-            state="running", recipe=recipe, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S")
+            state="running", recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S")
         )
-    return _train(run, spec, None, title=f"{recipe} — attnlab run")
+    return _train(run, spec, None, title=f"{name} — attnlab run")
 
 
 def resume(run_dir: Path) -> Outcome:

@@ -24,6 +24,7 @@ from attnlab.errors import RunDirError
 from attnlab.train.checkpoint_io import atomic_write
 
 WORKER_ENV = "ATTNLAB_RUN_DIR"  # rank 0's run folder, inherited by the workers Lightning launches
+WEIGHTS_FILE = "model.safetensors"  # the final weights
 
 
 def is_worker_process() -> bool:
@@ -53,7 +54,7 @@ class RunDir:
 
     @property
     def weights(self) -> Path:
-        return self.path / "model.safetensors"
+        return self.path / WEIGHTS_FILE
 
     @property
     def figures(self) -> Path:
