@@ -101,3 +101,18 @@ class AttentionBranchHead(RecordsAttention):
         self._record(attention)
         logits = self.class_conv(responses).mean(dim=(2, 3))  # (B, K)
         return BranchOutput(logits=logits, attention=attention)
+
+
+def check_attention_override(override: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """An edited map M' for features (B, C, h, w): floating (B, 1, h, w) in [0, 1], cast to their dtype."""
+    expected = (features.shape[0], 1, *features.shape[2:])
+    if tuple(override.shape) != expected or not override.is_floating_point():
+        raise InputError(
+            f"attention_override must be floating {expected} (the attention map's shape), "
+            f"got {override.dtype} {tuple(override.shape)}"
+        )
+    override = override.to(features)
+    # one check for NaN and range: NaN fails both comparisons
+    if not bool(((override >= 0) & (override <= 1)).all()):
+        raise InputError("attention_override values must lie in [0, 1] (M is a sigmoid output)")
+    return override

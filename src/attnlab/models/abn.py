@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError
-from attnlab.layers.branch import AttentionBranchHead, apply_attention
+from attnlab.layers.branch import AttentionBranchHead, apply_attention, check_attention_override
 from attnlab.layers.residual import (
     ResNetConfig,
     ResNetStem,
@@ -47,6 +47,7 @@ from attnlab.layers.residual import (
     stage_specs,
 )
 from attnlab.models._registry import register_model
+from attnlab.models.outputs import ABNOutput
 
 
 @dataclass
@@ -54,13 +55,6 @@ class ABNConfig(ResNetConfig):
     """A ResNet-ABN; the ResNet fields as :class:`ResNetConfig`, plus the head's map conv."""
 
     map_kernel_size: int = 3  # the reference's 3x3; the paper's figure shows 1x1
-
-
-@dataclass
-class ABNOutput:
-    att_logits: torch.Tensor  # (B, num_classes), attention branch
-    logits: torch.Tensor  # (B, num_classes), perception branch: the prediction
-    attention: torch.Tensor  # (B, 1, h, w) in (0, 1), the branch's own M (never the override)
 
 
 def _cifar(depth: int) -> ABNConfig:
@@ -124,24 +118,12 @@ class AttentionBranchNetwork(nn.Module):
         for stage in self.stages:
             f = stage(f)  # (B, C, h, w)
         branch = self.head(self.attention_stage(f))  # logits (B, K), attention (B, 1, h, w)
-        m = branch.attention if attention_override is None else _checked_override(attention_override, f)
+        m = branch.attention
+        if attention_override is not None:
+            m = check_attention_override(attention_override, f)
         x = self.perception_stage(apply_attention(f, m))  # (B, C', h / 2, w / 2)
         logits = self.fc(x.mean(dim=(2, 3)))  # (B, K)
         return ABNOutput(att_logits=branch.logits, logits=logits, attention=branch.attention)
-
-
-def _checked_override(override: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-    expected = (features.shape[0], 1, *features.shape[2:])
-    if tuple(override.shape) != expected or not override.is_floating_point():
-        raise InputError(
-            f"attention_override must be floating {expected} (the attention map's shape), "
-            f"got {override.dtype} {tuple(override.shape)}"
-        )
-    override = override.to(features)
-    # one check for NaN and range: NaN fails both comparisons
-    if not bool(((override >= 0) & (override <= 1)).all()):
-        raise InputError("attention_override values must lie in [0, 1] (M is a sigmoid output)")
-    return override
 
 
 # official top-level module name -> ours; block internals (conv1, bn1, ..., downsample.*) are shared

@@ -32,3 +32,12 @@ class ViMONOutput:
     logvar: torch.Tensor  # (B, T, K, D)
     z: torch.Tensor  # (B, T, K, D) the latent decoded for frame t
     z_pred: torch.Tensor  # (B, T, K, D) the latent decoded for frame t + 1
+
+
+@dataclass
+class ABNOutput:
+    """Attention Branch Networks (ResNet, WRN, DenseNet-BC, ResNeXt backbones)."""
+
+    att_logits: torch.Tensor  # (B, num_classes), attention branch
+    logits: torch.Tensor  # (B, num_classes), perception branch: the prediction
+    attention: torch.Tensor  # (B, 1, h, w) in (0, 1), the branch's own M (never the override)

@@ -1,0 +1,193 @@
+"""Attention Branch Network on a CIFAR Wide ResNet (Fukui et al., CVPR 2019, arXiv:1812.10025).
+
+Backbone: WRN-d-k of Zagoruyko & Komodakis (BMVC 2016, arXiv:1605.07146): a 3x3 conv
+to 16 channels, then three stages of n = (d - 4) / 6 pre-activation basic blocks
+(BN-ReLU-conv3x3 [-dropout] -BN-ReLU-conv3x3) of widths 16k, 32k, 64k at strides
+1, 2, 2. Where width or stride changes, the shortcut is a 1x1 conv applied to the
+block's pre-activated input.
+
+ABN layout, as the reference (machine-perception-robotics-group/attention_branch_network,
+``models/cifar/wrn.py``): the attention branch is a stride-1 copy of stage 3 run on
+stage 2's output f, followed by :class:`attnlab.layers.branch.AttentionBranchHead`
+(its BN reads the stage's raw pre-activation sum). The perception branch runs stage 3
+on ``(1 + M) * f``, then BN-ReLU, global average pool and a linear layer. M is at
+f's resolution (16 x 16 on CIFAR). Weight init as the reference: convs
+N(0, 2 / (k * k * out_channels)), BN scale 1 and shift 0, linear bias 0.
+
+Deviations: the reference's fixed ``AvgPool2d(16)`` / ``avg_pool2d(8)`` are global
+means (equal on 32 x 32 inputs, valid on any size); ``in_chans`` widens the stem;
+``map_kernel_size`` (the reference's 3) selects the map conv; ``attention_override``
+replaces M in the perception branch as in :class:`attnlab.models.abn.AttentionBranchNetwork`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from attnlab.errors import ConfigError
+from attnlab.layers.branch import AttentionBranchHead, apply_attention, check_attention_override
+from attnlab.layers.residual import check_images
+from attnlab.models._registry import register_model
+from attnlab.models.outputs import ABNOutput
+
+STEM_WIDTH = 16
+STAGE_WIDTHS = (16, 32, 64)  # times widen_factor
+STAGE_STRIDES = (1, 2, 2)
+
+
+@dataclass
+class ABNWideResNetConfig:
+    """WRN-depth-widen_factor with an attention branch."""
+
+    depth: int = 28  # 6n + 4: n blocks per stage
+    widen_factor: int = 10
+    drop_rate: float = 0.0  # dropout between a block's convs (the reference's --drop)
+    num_classes: int = 10
+    in_chans: int = 3
+    map_kernel_size: int = 3  # the reference's 3x3; the paper's figure shows 1x1
+
+
+def blocks_per_stage(config: ABNWideResNetConfig) -> int:
+    """n = (depth - 4) / 6; raises ConfigError for an impossible config."""
+    c = config
+    if c.depth < 10 or (c.depth - 4) % 6:
+        raise ConfigError(f"a Wide ResNet's depth must be 6n + 4 with n >= 1, got {c.depth}")
+    if c.widen_factor < 1 or c.num_classes < 1 or c.in_chans < 1:
+        raise ConfigError(
+            f"widen_factor, num_classes and in_chans must be >= 1, "
+            f"got {c.widen_factor}, {c.num_classes}, {c.in_chans}"
+        )
+    if not 0.0 <= c.drop_rate < 1.0:
+        raise ConfigError(f"drop_rate must lie in [0, 1), got {c.drop_rate}")
+    if c.map_kernel_size < 1 or c.map_kernel_size % 2 == 0:
+        raise ConfigError(f"map_kernel_size must be odd (to keep H, W), got {c.map_kernel_size}")
+    return (c.depth - 4) // 6
+
+
+class WideBasicBlock(nn.Module):
+    """Pre-activation block: conv2(drop(relu(bn2(conv1(relu(bn1(x))))))) + skip.
+
+    The skip is x itself, or a 1x1 conv of relu(bn1(x)) where width or stride change.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, *, stride: int = 1, drop_rate: float = 0.0) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_chs)
+        self.conv1 = nn.Conv2d(in_chs, out_chs, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_chs)
+        self.conv2 = nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=False)
+        self.act = nn.ReLU()
+        self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+        needs_projection = in_chs != out_chs or stride != 1
+        self.shortcut = nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False) if needs_projection else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.act(self.bn1(x))
+        skip = x if self.shortcut is None else self.shortcut(pre)
+        out = self.drop(self.act(self.bn2(self.conv1(pre))))
+        return self.conv2(out) + skip
+
+
+def wide_stage(in_chs: int, out_chs: int, num_blocks: int, stride: int, drop_rate: float) -> nn.Sequential:
+    """Only the first block strides and changes width."""
+    return nn.Sequential(
+        *(
+            WideBasicBlock(
+                in_chs if i == 0 else out_chs, out_chs, stride=stride if i == 0 else 1, drop_rate=drop_rate
+            )
+            for i in range(num_blocks)
+        )
+    )
+
+
+def init_wrn_(model: nn.Module) -> None:
+    """The reference's init: convs N(0, 2 / fan_out), BN 1 / 0, linear bias 0 (weight left as torch's)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)
+
+
+@register_model(
+    "abn-wrn28-10-cifar",
+    config=ABNWideResNetConfig(depth=28, widen_factor=10, drop_rate=0.3),
+    description="ABN on WRN-28-10 with dropout 0.3 (the reference's WRN-28-10-drop)",
+)
+@register_model(
+    "abn-wrn16-2-cifar",
+    config=ABNWideResNetConfig(depth=16, widen_factor=2),
+    description="ABN on a small WRN-16-2 (reference layout)",
+)
+class ABNWideResNet(nn.Module):
+    """WRN-ABN: images (B, in_chans, H, W) -> :class:`ABNOutput`."""
+
+    def __init__(self, config: ABNWideResNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        n = blocks_per_stage(config)
+        w1, w2, w3 = (w * config.widen_factor for w in STAGE_WIDTHS)
+        s1, s2, s3 = STAGE_STRIDES
+        drop = config.drop_rate
+        self.stem = nn.Conv2d(config.in_chans, STEM_WIDTH, 3, padding=1, bias=False)
+        self.stages = nn.ModuleList(
+            [wide_stage(STEM_WIDTH, w1, n, s1, drop), wide_stage(w1, w2, n, s2, drop)]
+        )
+        self.attention_stage = wide_stage(w2, w3, n, 1, drop)  # keeps f's resolution for M
+        self.head = AttentionBranchHead(w3, config.num_classes, map_kernel_size=config.map_kernel_size)
+        self.perception_stage = wide_stage(w2, w3, n, s3, drop)
+        self.norm = nn.BatchNorm2d(w3)
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(w3, config.num_classes)
+        init_wrn_(self)
+
+    def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """Valid inputs for ``forward`` (used by the registry-wide tests)."""
+        return {"images": torch.randn(batch_size, self.config.in_chans, 32, 32)}
+
+    def forward(self, images: torch.Tensor, *, attention_override: torch.Tensor | None = None) -> ABNOutput:
+        """``attention_override`` (B, 1, h, w) in [0, 1], h, w as ``attention``: replaces M for the
+        perception branch; the attention branch still runs for att_logits."""
+        check_images(images, self.config.in_chans)
+        f = self.stem(images)
+        for stage in self.stages:
+            f = stage(f)  # (B, 32k, H / 2, W / 2)
+        branch = self.head(self.attention_stage(f))  # logits (B, K), attention (B, 1, H / 2, W / 2)
+        m = branch.attention
+        if attention_override is not None:
+            m = check_attention_override(attention_override, f)
+        x = self.act(self.norm(self.perception_stage(apply_attention(f, m))))  # (B, 64k, H / 4, W / 4)
+        logits = self.fc(x.mean(dim=(2, 3)))  # (B, K)
+        return ABNOutput(att_logits=branch.logits, logits=logits, attention=branch.attention)
+
+
+# official top-level module name -> ours; inside a block only convShortcut is renamed
+_OFFICIAL_PREFIXES = {
+    "conv1.": "stem.",
+    "block1.layer.": "stages.0.",
+    "block2.layer.": "stages.1.",
+    "att_block3.layer.": "attention_stage.",
+    "bn_att.": "head.norm.",
+    "att_conv.": "head.to_classes.",
+    "bn_att2.": "head.norm_classes.",
+    "att_conv2.": "head.class_conv.",
+    "att_conv3.": "head.map_conv.",
+    "bn_att3.": "head.map_norm.",
+    "block3.layer.": "perception_stage.",
+    "bn1.": "norm.",
+    "fc.": "fc.",
+}
+
+
+def official_key(name: str) -> str | None:
+    """Our state-dict key for an official ``WideResNet`` one (None: not an official key)."""
+    for prefix, ours in _OFFICIAL_PREFIXES.items():
+        if name.startswith(prefix):
+            return ours + name[len(prefix) :].replace("convShortcut.", "shortcut.")
+    return None
