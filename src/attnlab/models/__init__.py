@@ -2,7 +2,12 @@
 
 from attnlab.models import (
     abn,
+    abn_densenet,
+    abn_resnext,
+    abn_wrn,
+    aloe,
     attn_vimon,
+    frame_encoder,
     monet,
     resnet,
     resnet3d,
@@ -15,8 +20,13 @@ from attnlab.models._registry import create_model, list_models, model_entry, reg
 
 __all__ = [
     "abn",
+    "abn_densenet",
+    "abn_resnext",
+    "abn_wrn",
+    "aloe",
     "attn_vimon",
     "create_model",
+    "frame_encoder",
     "list_models",
     "model_entry",
     "monet",
