@@ -63,7 +63,7 @@ def annotation(scene: int, num_frames: int = T) -> dict:
         "video_filename": f"video_{scene:05d}.mp4",
         "object_property": objects,
         "motion_trajectory": trajectory,
-        "collision": [{"object": [0, 1], "frame_id": 7, "location": [0.0, 0.1, 0.2]}],
+        "collision": [{"object_ids": [0, 1], "frame_id": 7, "location": [0.0, 0.1, 0.2]}],
     }
 
 

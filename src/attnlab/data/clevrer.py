@@ -8,7 +8,7 @@ Reasoning", arXiv:1910.01442) ships
 * ``annotation_XXXXX.json`` with ``object_property`` (``object_id``, ``color``,
   ``material``, ``shape``), ``motion_trajectory`` (one entry per frame:
   ``frame_id`` and ``objects`` with ``object_id``, ``location`` [x, y, z],
-  ``inside_camera_view``, ...) and ``collision`` (``object`` [id, id],
+  ``inside_camera_view``, ...) and ``collision`` (``object_ids`` [id, id],
   ``frame_id``, ``location``);
 * question files (``train.json``, ...): a list of ``{"scene_index", "questions":
   [...]}``.
@@ -128,7 +128,7 @@ def _trajectory(data: dict[str, Any], path: Path, ids: list[int]) -> tuple[np.nd
 def _collisions(data: dict[str, Any], path: Path) -> tuple[Collision, ...]:
     out = []
     for i, rec in enumerate(data.get("collision", [])):
-        pair = _field(rec, "object", path, f"collision[{i}]")
+        pair = _field(rec, "object_ids", path, f"collision[{i}]")
         out.append(
             Collision(
                 tuple(pair), _field(rec, "frame_id", path, f"collision[{i}]"), tuple(rec.get("location", ()))
