@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--weights", choices=["final", "best", "last"], default="final")
     _abn_maps_parser(sub)
+    gen = sub.add_parser("generate", help="write a synthetic dataset to a folder (clevrer-lite)")
+    gen.add_argument("dataset", choices=["clevrer-lite"])
+    gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--videos", type=int, default=1000)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--workers", type=int, default=1, help="processes")
+    gen.add_argument("--frames", type=int, default=32, help="frames shown (16 more are simulated)")
+    gen.add_argument("--width", type=int, default=64)
+    gen.add_argument("--height", type=int, default=64)
     return p
 
 
@@ -122,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             metrics = engine.evaluate(args.run_dir, weights=args.weights)
             print("  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
             return 0
+        if args.command == "generate":
+            return _generate(args)
         command = shlex.join(["attnlab", *argv])
         if args.command == "abn-maps":
             return _abn_maps(args, extra, command)
@@ -136,6 +147,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"attnlab: error: {exc}", file=sys.stderr)
         return 2
     return _finished(outcome)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from attnlab.data.clevrer_lite import ClevrerLiteConfig, generate_dataset
+
+    config = ClevrerLiteConfig(width=args.width, height=args.height, num_frames=args.frames)
+    summary = generate_dataset(config, args.out, args.videos, args.seed, args.workers)
+    questions = ", ".join(f"{n} {kind}" for kind, n in summary.num_questions.items())
+    print(f"{args.out}: {summary.num_videos} videos, questions: {questions} ({summary.seconds:.0f} s)")
+    return 0
 
 
 def _abn_maps(args: argparse.Namespace, extra: list[str], command: str) -> int:
