@@ -55,6 +55,10 @@ def export(run_dir: Path, out: Path, *, count: int, prefill: Prefill = "model") 
     count = min(count, len(train))  # type: ignore[arg-type]
     items = [train[i] for i in range(count)]
     inputs = torch.stack([item["input"] for item in items])  # (N, C, H, W)
+    if inputs.dim() != 4:
+        raise InputError(
+            f"abn-maps edits image maps; this run's inputs are {tuple(inputs.shape[1:])}, not (C, H, W)"
+        )
     labels = torch.stack([item["label"] for item in items])  # (N,)
     maps = _model_maps(task.model, inputs) if prefill == "model" else foreground(inputs)
     for sub in ("maps", "images"):
