@@ -42,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--weights", choices=["final", "best", "last"], default="final")
     _abn_maps_parser(sub)
+    ex = sub.add_parser("explain", help="score explanation methods on a finished run's test set")
+    ex.add_argument("run_dir", type=Path)
+    ex.add_argument("--methods", nargs="+", default=None, help="default: all (abn, gradcam, rollout, ...)")
+    ex.add_argument("--metrics", nargs="+", default=None, help="default: deletion insertion pointing energy")
+    ex.add_argument("--limit", type=int, default=100, help="test examples")
+    ex.add_argument("--layer", default=None, help="CAM target layer (default: the last feature map)")
+    ex.add_argument("--targets", choices=["predicted", "label"], default="predicted")
+    ex.add_argument("--out", type=Path, default=None, help="default: the run folder")
     gen = sub.add_parser("generate", help="write a synthetic dataset to a folder (clevrer-lite)")
     gen.add_argument("dataset", choices=["clevrer-lite"])
     gen.add_argument("--out", type=Path, required=True)
@@ -133,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "generate":
             return _generate(args)
+        if args.command == "explain":
+            return _explain(args)
         command = shlex.join(["attnlab", *argv])
         if args.command == "abn-maps":
             return _abn_maps(args, extra, command)
@@ -147,6 +157,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"attnlab: error: {exc}", file=sys.stderr)
         return 2
     return _finished(outcome)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from attnlab.explain.evaluate import METHODS, METRICS, explain_run
+
+    table = explain_run(
+        args.run_dir,
+        methods=args.methods or METHODS,
+        metrics=args.metrics or METRICS,
+        limit=args.limit,
+        layer=args.layer,
+        targets=args.targets,
+        out=args.out,
+    )
+    print(table.read_text())
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from attnlab.models import (
     st_abn,
     transformer_classifier,
     vimon,
+    vit,
 )
 from attnlab.models._registry import create_model, list_models, model_entry, register_model
 
@@ -37,4 +38,5 @@ __all__ = [
     "st_abn",
     "transformer_classifier",
     "vimon",
+    "vit",
 ]
