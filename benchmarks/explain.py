@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from unittest.mock import patch
 
 import torch
 import torch.nn.functional as F
 
-from attnlab.explain import class_activation_maps
+from attnlab.explain import cam, class_activation_maps
 from attnlab.models import create_model
 from benchmarks.harness import Result, device_info, measure, report
 
@@ -34,6 +35,10 @@ def gradcam_variants(device: torch.device, batch: int, size: int) -> dict[str, C
     def batched() -> object:
         return class_activation_maps(model, images, layer, method="gradcam").maps
 
+    def batched_as_given() -> object:  # before inputs went NHWC: the layout change's effect alone
+        with patch.object(cam, "_channels_last", lambda x: x):
+            return batched()
+
     def per_image() -> object:
         return torch.cat(
             [class_activation_maps(model, x[None], layer, method="gradcam").maps for x in images]
@@ -44,6 +49,7 @@ def gradcam_variants(device: torch.device, batch: int, size: int) -> dict[str, C
 
     return {
         "ours, batched": batched,
+        "ours, batched, inputs as given (NCHW)": batched_as_given,
         "ours, per-image loop": per_image,
         "hooks + full backward, per image": package_style,
     }

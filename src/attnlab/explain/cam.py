@@ -245,6 +245,14 @@ def _gradient_from(model: nn.Module, layer: str) -> Iterator[dict[str, torch.Ten
             param.requires_grad_(True)
 
 
+def _channels_last(inputs: torch.Tensor) -> torch.Tensor:
+    """Images and videos in NHWC / NDHWC layout, the same values: oneDNN's CPU convolutions run a
+    ResNet-50 forward about 1.3x faster on them (benchmarks/explain.py), as do cuDNN's under autocast."""
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+    fmt = formats.get(inputs.dim())
+    return inputs if fmt is None else inputs.contiguous(memory_format=fmt)
+
+
 def _gradient_maps(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -254,7 +262,7 @@ def _gradient_maps(
     score_fn: ScoreFn | None,
 ) -> Explanation:
     with _gradient_from(model, layer) as leaf:
-        picked, chosen = target_scores(model(inputs), score_fn, targets, inputs.shape[0])
+        picked, chosen = target_scores(model(_channels_last(inputs)), score_fn, targets, inputs.shape[0])
         if "acts" not in leaf:
             raise InputError(f"layer '{layer}' was not called by the model's forward")
         acts = leaf["acts"]
