@@ -218,3 +218,45 @@ def test_monet_losses_against_an_eager_loop():
     assert losses.mask.item() == pytest.approx(mask, rel=1e-10)
     assert losses.kl.item() == pytest.approx(kl, rel=1e-10)
     assert losses.total.item() == pytest.approx(recon + 0.5 * kl + 0.25 * mask, rel=1e-10)
+
+
+def autograd_mixture_nll(target, means, log_weights, sigmas, min_likelihood=1e-5):
+    """The formula as plain autograd ops: the reference for mixture_nll's hand-written backward."""
+    sigma = sigmas[:, None, None, None]
+    log_density = -(means - target.unsqueeze(-4)).square() / (2 * sigma**2) - torch.log(
+        sigma * math.sqrt(2 * math.pi)
+    )
+    log_mixture = torch.logsumexp(log_weights + log_density, dim=-4).clamp_min(math.log(min_likelihood))
+    return -log_mixture.sum() / math.prod(target.shape[:-3])
+
+
+@pytest.mark.parametrize("weight_chans", [1, 2])
+def test_mixture_nll_gradients_match_autograd(weight_chans):
+    gen = torch.Generator().manual_seed(0)
+    B, T, K, C, H, W = 2, 3, 4, 2, 5, 5
+    f64 = torch.float64
+    target = torch.rand(B, T, C, H, W, dtype=f64, generator=gen)
+    means = torch.rand(B, T, K, C, H, W, dtype=f64, generator=gen) * 1.6 - 0.3  # some pixels clamped
+    logits = torch.randn(B, T, K, weight_chans, H, W, dtype=f64, generator=gen) * 2
+    log_weights = logits.log_softmax(dim=2)
+    log_weights[0, 0, 1:] = -math.inf  # one frame with a single live slot (masks that underflowed)
+    sigmas = slot_sigmas(K, dtype=f64)
+    grads = []
+    for loss_fn in (mixture_nll, autograd_mixture_nll):
+        inputs = [t.clone().requires_grad_() for t in (target, means, log_weights)]
+        loss = loss_fn(*inputs, sigmas)
+        grads.append((loss.detach(), *torch.autograd.grad(loss, inputs)))
+    clamped = (means - target.unsqueeze(2)).abs().amin(dim=2) > 0.6
+    assert clamped.any() and not clamped.all()  # both branches of the floor are exercised
+    for ours, expected in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_mixture_nll_passes_gradcheck():
+    gen = torch.Generator().manual_seed(1)
+    f64 = torch.float64
+    target = torch.rand(1, 2, 3, 3, dtype=f64, generator=gen).requires_grad_()
+    means = torch.rand(1, 3, 2, 3, 3, dtype=f64, generator=gen).requires_grad_()
+    log_weights = torch.randn(1, 3, 1, 3, 3, dtype=f64, generator=gen).log_softmax(dim=1).requires_grad_()
+    sigmas = slot_sigmas(3, dtype=f64)
+    assert torch.autograd.gradcheck(lambda *x: mixture_nll(*x, sigmas), (target, means, log_weights))

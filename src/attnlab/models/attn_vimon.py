@@ -249,34 +249,6 @@ class SlotFrameAttention(nn.Module):
         return self.head(self.norm(x)).view(B, T, K, -1)  # (B, T, K, out_dim)
 
 
-def assemble_output(
-    attn_log_masks: torch.Tensor, decoded: torch.Tensor, latents: torch.Tensor
-) -> ViMONOutput:
-    """ViMONOutput from log masks (B, T, K, 1, H, W), decoded (2, B, T, K, 4, H, W) and
-    latents (4, B, T, K, D): mu, logvar, z, z_pred."""
-    curr_rgb, next_rgb = decoded[0, ..., :3, :, :], decoded[1, ..., :3, :, :]  # (B, T, K, 3, H, W)
-    curr_logits, next_logits = decoded[0, ..., 3:, :, :], decoded[1, ..., 3:, :, :]  # (B, T, K, 1, H, W)
-    curr_masks, next_masks = curr_logits.softmax(dim=2), next_logits.softmax(dim=2)
-    attn_masks = attn_log_masks.exp()
-    return ViMONOutput(
-        curr_masks=curr_masks,
-        next_masks=next_masks,
-        attn_masks=attn_masks,
-        recon_vae=(curr_masks * curr_rgb).sum(dim=2),
-        recon_attn=(attn_masks * curr_rgb).sum(dim=2),
-        pred_vae=(next_masks * next_rgb).sum(dim=2),
-        curr_rgb=curr_rgb,
-        next_rgb=next_rgb,
-        curr_mask_logits=curr_logits,
-        next_mask_logits=next_logits,
-        attn_log_masks=attn_log_masks,
-        mu=latents[0],
-        logvar=latents[1],
-        z=latents[2],
-        z_pred=latents[3],
-    )
-
-
 @register_model(
     "attn-vimon",
     config=AttnViMONConfig(),
@@ -336,4 +308,4 @@ class AttnViMON(nn.Module):
         z_pred = self.transition(z)
         decoded = self.decoder(torch.stack([z, z_pred]).flatten(0, 3))  # (2*B*T*K, 4, H, W)
         decoded = decoded.view(2, *z.shape[:3], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)
-        return assemble_output(attn_log_masks, decoded, torch.stack([mu, logvar, z, z_pred]))
+        return ViMONOutput.from_decoded(attn_log_masks, decoded, torch.stack([mu, logvar, z, z_pred]))

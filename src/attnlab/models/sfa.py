@@ -226,10 +226,12 @@ class SFA(nn.Module):
     @staticmethod
     def _assemble(decoded: torch.Tensor, slots: torch.Tensor, latents: torch.Tensor) -> SFAOutput:
         """decoded (2, B, T, K, 4, H, W) for z and z_pred; latents (4, B, T, K, D)."""
-        rgb, next_rgb = decoded[0, :, :, :, :3], decoded[1, :, :, :, :3]  # (B, T, K, 3, H, W)
-        logits, next_logits = decoded[0, :, :, :, 3:], decoded[1, :, :, :, 3:]  # (B, T, K, 1, H, W)
+        # unbind and split rather than indexing (see ViMONOutput.from_decoded)
+        current, following = decoded.unbind(0)  # (B, T, K, 4, H, W) each
+        rgb, logits = current.split([3, 1], dim=3)  # (B, T, K, 3 | 1, H, W)
+        next_rgb, next_logits = following.split([3, 1], dim=3)
         masks, next_masks = logits.softmax(dim=2), next_logits.softmax(dim=2)
-        mu, logvar, z, z_pred = latents
+        mu, logvar, z, z_pred = latents.unbind(0)
         return SFAOutput(
             masks=masks,
             next_masks=next_masks,

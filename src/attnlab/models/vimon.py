@@ -165,28 +165,8 @@ class ViMON(nn.Module):
     def _assemble(steps: list[_Frame]) -> ViMONOutput:
         attn_log_masks = torch.stack([s.attn_log_masks for s in steps], dim=1)  # (B, T, K, 1, H, W)
         decoded = torch.stack([s.decoded for s in steps], dim=2)  # (2, B, T, K, 4, H, W)
-        mu, logvar, z, z_pred = torch.stack([s.latents for s in steps], dim=2)  # (B, T, K, D) each
-        curr_rgb, next_rgb = decoded[0, :, :, :, :3], decoded[1, :, :, :, :3]  # (B, T, K, 3, H, W)
-        curr_logits, next_logits = decoded[0, :, :, :, 3:], decoded[1, :, :, :, 3:]  # (B, T, K, 1, H, W)
-        curr_masks, next_masks = curr_logits.softmax(dim=2), next_logits.softmax(dim=2)
-        attn_masks = attn_log_masks.exp()
-        return ViMONOutput(
-            curr_masks=curr_masks,
-            next_masks=next_masks,
-            attn_masks=attn_masks,
-            recon_vae=(curr_masks * curr_rgb).sum(dim=2),
-            recon_attn=(attn_masks * curr_rgb).sum(dim=2),
-            pred_vae=(next_masks * next_rgb).sum(dim=2),
-            curr_rgb=curr_rgb,
-            next_rgb=next_rgb,
-            curr_mask_logits=curr_logits,
-            next_mask_logits=next_logits,
-            attn_log_masks=attn_log_masks,
-            mu=mu,
-            logvar=logvar,
-            z=z,
-            z_pred=z_pred,
-        )
+        latents = torch.stack([s.latents for s in steps], dim=2)  # (4, B, T, K, D)
+        return ViMONOutput.from_decoded(attn_log_masks, decoded, latents)
 
 
 # The reference's parameter names -> ours (regex, replacement), applied in order.
