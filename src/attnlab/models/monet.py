@@ -120,7 +120,7 @@ class MONet(nn.Module):
         mu, logvar = self.encoder(enc_in.flatten(0, 1)).chunk(2, dim=-1)  # (B*T*K, D) each
         z = mu if c.use_mean or not self.training else mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         decoded = self.decoder(z).view(B, T, K, 4, H, W)  # (B, T, K, 4, H, W)
-        rgb, mask_logits = decoded.split([3, 1], dim=3)  # not indexing: see ViMONOutput.from_decoded
+        rgb, mask_logits = decoded.split([3, 1], dim=3)  # not indexing: see outputs.split_decoded
         attn_log_masks = attn_log_masks.view(B, T, K, 1, H, W)
         masks, attn_masks = mask_logits.softmax(dim=2), attn_log_masks.exp()
         return MONetOutput(

@@ -13,6 +13,17 @@ class ClassifierOutput:
     features: torch.Tensor  # (B, D), the representation the head reads
 
 
+def split_decoded(decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decoder output (2, B, T, K, 4, H, W) for z and z_pred -> rgb, mask logits, next rgb,
+    next mask logits: (B, T, K, 3 | 1, H, W)."""
+    # unbind and split, not indexing: each index's backward would write its gradient
+    # into a zero-filled copy of the whole decoded tensor (0.4 s of a CPU training step).
+    current, following = decoded.unbind(0)  # (B, T, K, 4, H, W) each
+    rgb, logits = current.split([3, 1], dim=3)
+    next_rgb, next_logits = following.split([3, 1], dim=3)
+    return rgb, logits, next_rgb, next_logits
+
+
 @dataclass
 class ViMONOutput:
     """Everything per frame t of the input (T frames, K slots)."""
@@ -39,11 +50,7 @@ class ViMONOutput:
     ) -> ViMONOutput:
         """From log masks (B, T, K, 1, H, W), decoded (2, B, T, K, 4, H, W) for z and z_pred,
         and latents (4, B, T, K, D): mu, logvar, z, z_pred."""
-        # unbind and split, not indexing: each index's backward would write its gradient
-        # into a zero-filled copy of the whole decoded tensor (0.4 s of a CPU training step).
-        current, following = decoded.unbind(0)  # (B, T, K, 4, H, W) each
-        curr_rgb, curr_logits = current.split([3, 1], dim=3)  # (B, T, K, 3 | 1, H, W)
-        next_rgb, next_logits = following.split([3, 1], dim=3)
+        curr_rgb, curr_logits, next_rgb, next_logits = split_decoded(decoded)
         curr_masks, next_masks = curr_logits.softmax(dim=2), next_logits.softmax(dim=2)
         attn_masks = attn_log_masks.exp()
         mu, logvar, z, z_pred = latents.unbind(0)

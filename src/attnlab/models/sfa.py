@@ -68,6 +68,7 @@ from attnlab.layers.slot_attention import QueryObjectExtractor
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
+from attnlab.models.outputs import split_decoded
 
 
 @dataclass
@@ -226,10 +227,7 @@ class SFA(nn.Module):
     @staticmethod
     def _assemble(decoded: torch.Tensor, slots: torch.Tensor, latents: torch.Tensor) -> SFAOutput:
         """decoded (2, B, T, K, 4, H, W) for z and z_pred; latents (4, B, T, K, D)."""
-        # unbind and split rather than indexing (see ViMONOutput.from_decoded)
-        current, following = decoded.unbind(0)  # (B, T, K, 4, H, W) each
-        rgb, logits = current.split([3, 1], dim=3)  # (B, T, K, 3 | 1, H, W)
-        next_rgb, next_logits = following.split([3, 1], dim=3)
+        rgb, logits, next_rgb, next_logits = split_decoded(decoded)  # (B, T, K, 3 | 1, H, W)
         masks, next_masks = logits.softmax(dim=2), next_logits.softmax(dim=2)
         mu, logvar, z, z_pred = latents.unbind(0)
         return SFAOutput(
