@@ -16,6 +16,7 @@ to 3x (an SFA training step: 36.6 s against 11.7 s).
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import json
 import platform
@@ -44,6 +45,27 @@ class Result:
     # median over repetitions of (this / baseline) within a repetition: the pair ran back to
     # back, so slow drifts of a shared machine cancel that the ratio of medians still carries
     paired_ratio: float
+
+
+def add_speed_flags(parser: argparse.ArgumentParser) -> None:
+    """The GPU options the object-centric benchmarks share."""
+    parser.add_argument("--channels-last", action="store_true", help="NHWC weights and frames")
+    parser.add_argument("--bf16", action="store_true", help="forward and loss under bfloat16 autocast")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each variant's forward")
+
+
+def speed_flags(args: argparse.Namespace) -> list[str]:
+    """The speed flags that are on, for the case name and the JSON."""
+    return [flag for flag in ("channels_last", "bf16", "compile") if getattr(args, flag)]
+
+
+def random_video(
+    batch: int, frames: int, size: int, device: torch.device, *, channels_last: bool
+) -> torch.Tensor:
+    """(B, T, 3, H, W) uniform frames (content does not change the cost); NHWC per frame if asked."""
+    if channels_last:  # (B, T, H, W, 3) viewed as (B, T, 3, H, W)
+        return torch.rand(batch, frames, size, size, 3, device=device).permute(0, 1, 4, 2, 3)
+    return torch.rand(batch, frames, 3, size, size, device=device)
 
 
 def device_info(device: torch.device) -> dict[str, object]:

@@ -35,7 +35,7 @@ from attnlab.models._checks import check_video
 from attnlab.models.outputs import ViMONOutput
 from attnlab.models.vimon import ViMON, _Frame
 from attnlab.objectives.object_centric import vimon_losses
-from benchmarks.harness import device_info, measure, report
+from benchmarks.harness import add_speed_flags, device_info, measure, random_video, report, speed_flags
 
 VARIANTS = ("batched", "loop", "loop-tiled")
 Forward = Callable[[torch.Tensor], ViMONOutput]
@@ -138,14 +138,6 @@ def _forwards(model: ViMON, names: list[str], compile_: bool) -> dict[str, Forwa
     return {name: torch.compile(table[name]) if compile_ else table[name] for name in names}
 
 
-def _video(args: argparse.Namespace, device: torch.device) -> torch.Tensor:
-    """Random frames (content does not change the cost); channels-last per frame if asked."""
-    size = args.image_size
-    if args.channels_last:  # (B, T, H, W, 3) viewed as (B, T, 3, H, W): each frame is NHWC in memory
-        return torch.rand(args.batch, args.frames, size, size, 3, device=device).permute(0, 1, 4, 2, 3)
-    return torch.rand(args.batch, args.frames, 3, size, size, device=device)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,9 +150,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=["batched", "loop"], choices=VARIANTS)
-    parser.add_argument("--channels-last", action="store_true", help="NHWC weights and frames")
-    parser.add_argument("--bf16", action="store_true", help="forward and loss under bfloat16 autocast")
-    parser.add_argument("--compile", action="store_true", help="torch.compile each variant's forward")
+    add_speed_flags(parser)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/vimon_loop.json"))
     return parser.parse_args(argv)
@@ -175,14 +165,14 @@ def main(argv: list[str] | None = None) -> None:
     model = create_model("vimon", num_slots=args.slots, image_size=args.image_size).to(device).train()
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    video = _video(args, device)
+    video = random_video(args.batch, args.frames, args.image_size, device, channels_last=args.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     forwards = _forwards(model, args.variants, args.compile)
     # Every variant trains the same model: the steps change the weights, never the cost.
     steps = {
         name: training_step(forward, video, optimizer, bf16=args.bf16) for name, forward in forwards.items()
     }
-    flags = [f for f in ("channels_last", "bf16", "compile") if getattr(args, f)]
+    flags = speed_flags(args)
     size = args.image_size
     case = f"train step B={args.batch} T={args.frames} K={args.slots} {size}x{size}"
     if flags:

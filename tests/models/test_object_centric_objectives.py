@@ -260,3 +260,20 @@ def test_mixture_nll_passes_gradcheck():
     log_weights = torch.randn(1, 3, 1, 3, 3, dtype=f64, generator=gen).log_softmax(dim=1).requires_grad_()
     sigmas = slot_sigmas(3, dtype=f64)
     assert torch.autograd.gradcheck(lambda *x: mixture_nll(*x, sigmas), (target, means, log_weights))
+
+
+def test_mixture_nll_takes_bf16_means_in_the_targets_precision():
+    # What autocast hands the loss: bf16 decoder means, fp32 targets and log-weights.
+    gen = torch.Generator().manual_seed(2)
+    target = torch.rand(2, 3, 4, 4, generator=gen)
+    means = (torch.rand(2, 3, 3, 4, 4, generator=gen) * 1.2 - 0.1).bfloat16().requires_grad_()
+    log_weights = torch.randn(2, 3, 1, 4, 4, generator=gen).log_softmax(dim=1).requires_grad_()
+    sigmas = slot_sigmas(3)
+    loss = mixture_nll(target, means, log_weights, sigmas)
+    loss.backward()
+    upcast = means.detach().double().requires_grad_()
+    expected = autograd_mixture_nll(target.double(), upcast, log_weights.detach().double(), sigmas.double())
+    expected.backward()
+    assert loss.dtype == torch.float32 and means.grad.dtype == torch.bfloat16
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    torch.testing.assert_close(means.grad.double(), upcast.grad, rtol=1e-2, atol=1e-4)
