@@ -4,9 +4,10 @@
     python -m benchmarks.explain --device cuda
 
 1. Grad-CAM on a ResNet-50 (ImageNet layout, 1000 classes), batch 64: ours on the
-   whole batch (one forward, one backward) against a loop that explains one image
-   at a time, the way the popular grad-cam package is usually called. Target: at
-   least 5x throughput on CPU.
+   batch (one forward and one backward per chunk of ``cam.CPU_CHUNK`` images on CPU,
+   for the whole batch on a GPU) against a loop that explains one image at a time,
+   the way the popular grad-cam package is usually called. Target: at least 5x
+   throughput on CPU.
 2. One training step (forward, L_att + L_per or cross-entropy, backward, SGD step)
    of ABN against its backbone alone, and of ST-ABN against its 3D ResNet: the
    attention branch's cost, as a ratio.

@@ -6,6 +6,7 @@ from captum.attr import LayerGradCam
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError
+from attnlab.explain import cam
 from attnlab.explain.cam import METHODS, class_activation_maps
 
 
@@ -164,7 +165,9 @@ def test_batch_equals_each_example_and_model_state_is_restored(method: str):
     assert_no_hooks(model)
 
 
-def test_one_forward_and_one_backward_for_the_batch():
+@pytest.mark.parametrize(("chunk", "calls"), [(8, 1), (2, 3)])
+def test_one_forward_and_one_backward_per_chunk(monkeypatch, chunk, calls):
+    monkeypatch.setattr(cam, "CPU_CHUNK", chunk)
     counts = {"forward": 0, "backward": 0}
 
     class CountBackward(torch.autograd.Function):
@@ -183,7 +186,25 @@ def test_one_forward_and_one_backward_for_the_batch():
             return CountBackward.apply(super().forward(x))
 
     class_activation_maps(Counted(), torch.randn(5, 3, 8, 8), "features.3", method="gradcam++")
-    assert counts == {"forward": 1, "backward": 1}
+    assert counts == {"forward": calls, "backward": calls}
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_chunks_give_the_maps_of_the_whole_batch(monkeypatch, method):
+    torch.manual_seed(0)
+    model, images = SmallCNN(), torch.randn(7, 3, 8, 8)
+    targets = torch.tensor([0, 2, 1, 1, 0, 2, 1])
+    monkeypatch.setattr(cam, "CPU_CHUNK", 64)
+    whole = class_activation_maps(model, images, "features.3", method=method, targets=targets)
+    monkeypatch.setattr(cam, "CPU_CHUNK", 3)  # chunks of 3, 3 and 1
+    chunked = class_activation_maps(model, images, "features.3", method=method, targets=targets)
+    for field in ("maps", "targets", "scores"):
+        torch.testing.assert_close(getattr(chunked, field), getattr(whole, field))
+    assert chunked.targets.tolist() == targets.tolist()
+    with pytest.raises(InputError, match=r"shape \(B=7,\)"):
+        class_activation_maps(model, images, "features.3", targets=targets[:6])
+    with pytest.raises(InputError, match="no examples"):
+        class_activation_maps(model, images[:0], "features.3")
 
 
 def test_hooks_and_flags_are_restored_after_an_exception():
