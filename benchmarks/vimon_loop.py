@@ -35,6 +35,7 @@ from attnlab.models._checks import check_video
 from attnlab.models.outputs import ViMONOutput
 from attnlab.models.vimon import ViMON, _Frame
 from attnlab.objectives.object_centric import vimon_losses
+from attnlab.train.model_options import to_channels_last
 from benchmarks.harness import add_speed_flags, device_info, measure, random_video, report, speed_flags
 
 VARIANTS = ("batched", "loop", "loop-tiled")
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     model = create_model("vimon", num_slots=args.slots, image_size=args.image_size).to(device).train()
     if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        to_channels_last(model)
     video = random_video(args.batch, args.frames, args.image_size, device, channels_last=args.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     forwards = _forwards(model, args.variants, args.compile)

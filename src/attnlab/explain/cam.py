@@ -145,12 +145,14 @@ def _check_target_shape(chosen: torch.Tensor, batch: int) -> None:
 def _chunks(inputs: torch.Tensor, targets: Targets) -> Iterator[tuple[torch.Tensor, Targets]]:
     """(inputs, targets) in chunks of ``CPU_CHUNK`` on CPU, whole elsewhere; per-example targets are split."""
     size = CPU_CHUNK if inputs.device.type == "cpu" else len(inputs)
-    per_example = targets is not None and torch.as_tensor(targets).dim() > 0
-    if per_example:  # checked against the whole batch, so the message names its size
-        _check_target_shape(torch.as_tensor(targets), len(inputs))
+    chosen = None if targets is None else torch.as_tensor(targets)  # converted once, not per chunk
+    if chosen is not None and chosen.dim() > 0:  # per example: checked against the whole batch
+        _check_target_shape(chosen, len(inputs))  # so that the message names its size
+    else:
+        chosen = None
     for start in range(0, len(inputs), size):
         part = slice(start, start + size)
-        yield inputs[part], torch.as_tensor(targets)[part] if per_example else targets
+        yield inputs[part], targets if chosen is None else chosen[part]
 
 
 def target_scores(
