@@ -2,6 +2,7 @@
 
     python -m benchmarks.explain                 # CPU
     python -m benchmarks.explain --device cuda
+    python -m benchmarks.explain --chunk-sweep 64 1 2 4 8 16 --repeats 3   # the CPU chunk size
 
 1. Grad-CAM on a ResNet-50 (ImageNet layout, 1000 classes), batch 64: ours on the
    batch (one forward and one backward per chunk of ``cam.CPU_CHUNK`` images on CPU,
@@ -56,6 +57,23 @@ def gradcam_variants(device: torch.device, batch: int, size: int) -> dict[str, C
     }
 
 
+def chunk_variants(
+    device: torch.device, batch: int, size: int, chunks: list[int]
+) -> dict[str, Callable[[], object]]:
+    """Our batched Grad-CAM with ``cam.CPU_CHUNK`` set to each size: the sweep behind its value."""
+    model = create_model("resnet50").to(device).eval()
+    images = torch.randn(batch, 3, size, size, device=device)
+
+    def with_chunk(chunk: int) -> Callable[[], object]:
+        def run() -> object:
+            with patch.object(cam, "CPU_CHUNK", chunk):
+                return class_activation_maps(model, images, "stages.3", method="gradcam").maps
+
+        return run
+
+    return {f"chunks of {chunk}": with_chunk(chunk) for chunk in chunks}
+
+
 def hooked_full_backward(model: torch.nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
     """The usual grad-cam package pattern, one image at a time: hooks keep the layer's output
     and gradient, ``score.backward()`` runs through the whole network (parameters included)."""
@@ -108,12 +126,21 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only-gradcam", action="store_true", help="skip the training-step comparison")
+    parser.add_argument(
+        "--chunk-sweep", type=int, nargs="+", help="only time our Grad-CAM with these CPU chunk sizes"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/explain.json"))
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
     results: list[Result] = []
     case = f"Grad-CAM resnet50 B={args.batch} {args.size}px"
+    if args.chunk_sweep:
+        sweep = chunk_variants(device, args.batch, args.size, args.chunk_sweep)
+        baseline = f"chunks of {args.chunk_sweep[0]}"
+        results = measure(case, sweep, baseline=baseline, device=device, repeats=args.repeats, warmup=1)
+        report("Grad-CAM: CPU chunk sizes", results, device_info(device), args.out)
+        return
     results += measure(
         case,
         gradcam_variants(device, args.batch, args.size),
