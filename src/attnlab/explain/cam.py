@@ -55,8 +55,9 @@ from attnlab.explain.capture import features
 
 METHODS = ("cam", "gradcam", "gradcam++", "hirescam", "layercam")
 # On CPU the batch runs in chunks of this many examples: a ResNet-50 Grad-CAM at batch 64
-# took 2.65 s in chunks of 4 against 5.11 s in one call (2 threads; activations of 4
-# images stay in cache), with identical maps. GPUs take the whole batch in one call.
+# took 2.27 s in chunks of 4 against 7.35 s in one call (2 threads; activations of 4
+# images stay in cache; `python -m benchmarks.explain --chunk-sweep`), with identical
+# maps. GPUs take the whole batch in one call.
 CPU_CHUNK = 4
 ScoreFn = Callable[[object], torch.Tensor]
 Targets = int | Sequence[int] | torch.Tensor | None
