@@ -5,16 +5,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 import attnlab.data.clevrer_lite_data
 import attnlab.data.clevrer_qa
 import attnlab.models.aloe_frames
 import attnlab.models.aloe_slots  # registers the models, datamodules and task
 from attnlab.cli import main
-from attnlab.errors import ConfigError
+from attnlab.errors import ConfigError, InputError
 from attnlab.models.aloe import Aloe, AloeConfig
 from attnlab.models.aloe_frames import AloeFrames, AloeFramesConfig
-from attnlab.models.aloe_slots import AloeSlots, AloeSlotsConfig
+from attnlab.models.aloe_slots import AloeSlots, AloeSlotsConfig, repeated_clips
 from attnlab.train.config import OptimConfig
 from attnlab.train.registry import TASKS
 from attnlab.train.video_qa import METRICS, VideoQATask, accuracies, check_data_fits_model, qa_counts
@@ -140,6 +141,58 @@ def test_slot_recipe_on_a_trained_sfa_run_and_end_to_end(tmp_path, cache, capsys
     # end to end: the encoder inside the model, trained by the question loss
     e2e = ["--model.name", "aloe-slots", "--model.encoder", str(sfa), "--data.encoder", "frames"]
     run("aloe-sfa-clevrer_lite", tmp_path / "e2e", *cache, *TINY_ALOE, "--model.object_dim", "7", *e2e)
+    # fine-tuning: Aloe starts from the run trained on the frozen latents
+    tuned = run(
+        "aloe-sfa-clevrer_lite",
+        tmp_path / "tuned",
+        *cache,
+        *slots,
+        *e2e,
+        "--model.aloe_init",
+        str(tmp_path / "aloe_sfa"),
+    )
+    assert 0 <= tuned["test/acc"] <= 1
+
+
+def test_repeated_clips_keeps_one_clip_per_run():
+    a, b = torch.zeros(2, 3), torch.ones(2, 3)
+    unique, inverse = repeated_clips(torch.stack([a, a, b, a]))
+    assert torch.equal(unique, torch.stack([a, b, a])) and inverse.tolist() == [0, 0, 1, 2]
+    empty, index = repeated_clips(torch.zeros(0, 2, 3))
+    assert empty.shape == (0, 2, 3) and index.shape == (0,)
+
+
+def test_aloe_slots_encodes_each_repeated_clip_once():
+    model = AloeSlots(AloeSlotsConfig(encoder="sfa", width=16, depth=1, num_heads=2, head_hidden=16)).eval()
+    inputs = model.example_inputs(batch_size=3)
+    video = inputs["video"][[0, 0, 1, 2, 2]]  # questions 0-1 and 3-4 share a video
+    question, choices = inputs["question"][[0, 1, 2, 0, 1]], inputs["choices"][[0, 1, 2, 0, 1]]
+    seen = []
+    model.encoder.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    with torch.no_grad():
+        batched = model(video, question, choices=choices).choice_logits
+        alone = torch.cat(
+            [
+                model(video[i : i + 1], question[i : i + 1], choices=choices[i : i + 1]).choice_logits
+                for i in range(5)
+            ]
+        )
+    assert seen[0] == 3  # three distinct clips, not five
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-6)
+
+
+def test_aloe_slots_starts_from_an_aloe_run(tmp_path):
+    sizes = {"width": 16, "depth": 1, "num_heads": 2, "head_hidden": 16}
+    trained = Aloe(AloeConfig(object_dim=19, **sizes))
+    (tmp_path / "config.yaml").write_text("model:\n  name: aloe\n")
+    save_file(trained.state_dict(), tmp_path / "model.safetensors")
+    model = AloeSlots(AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **sizes))
+    for name, value in trained.state_dict().items():
+        assert torch.equal(model.aloe.state_dict()[name], value), name
+    with pytest.raises(InputError, match=r"model\.aloe_init: .* does not fit the model"):
+        AloeSlots(AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **(sizes | {"width": 32})))
+    with pytest.raises(InputError, match=r"model\.aloe_init: no run folder"):
+        AloeSlots(AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path / "missing")))
 
 
 def test_aloe_slots_trains_the_encoder(tmp_path):

@@ -263,7 +263,7 @@ def _encoder_source(encoder: str) -> str:
     """``encoder`` checked: a keyword or an existing run folder (a recipe name says how to make one)."""
     if encoder in KEYWORDS:
         return encoder
-    from attnlab.models.aloe_slots import check_encoder_run
+    from attnlab.models.aloe_slots import check_run_folder
     from attnlab.recipes import list_recipes
 
     if not Path(encoder).expanduser().exists() and encoder in list_recipes():
@@ -272,7 +272,7 @@ def _encoder_source(encoder: str) -> str:
             f"with `attnlab run {encoder} --run-dir runs/{encoder}/main`, "
             f"then pass --data.encoder runs/{encoder}/main"
         )
-    return str(check_encoder_run(encoder, f"data.encoder '{encoder}' (oracle, frames or a run folder)"))
+    return str(check_run_folder(encoder, f"data.encoder '{encoder}' (oracle, frames or a run folder)"))
 
 
 @register_datamodule("clevrer-qa")

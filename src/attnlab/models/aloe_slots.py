@@ -17,6 +17,10 @@ preset name (a fresh encoder: the no-pretraining ablation). Use it with raw fram
 
     attnlab run aloe-sfa-clevrer_lite --model.name aloe-slots --model.encoder RUN --data.encoder frames
 
+``config.aloe_init`` fine-tunes instead of starting Aloe afresh: a finished ``aloe`` run
+trained on ``RUN``'s extracted latents gives Aloe's starting weights (its tokens are the
+ones this model makes), so encoder and Aloe continue together from the frozen pipeline.
+
 Deviations: the encoder runs in training mode in training (sampled latents for its
 masks; the tokens use the mean either way), and it gets no loss of its own (no
 reconstruction term keeps it an auto-encoder while Aloe trains it).
@@ -81,7 +85,7 @@ def weights_digest(run_dir: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-def check_encoder_run(run_dir: str | Path, what: str) -> Path:
+def check_run_folder(run_dir: str | Path, what: str) -> Path:
     """A finished run folder, or a one-line InputError."""
     path = Path(run_dir).expanduser()
     if not path.is_dir():
@@ -98,7 +102,7 @@ def load_object_encoder(run_dir: str | Path, *, what: str = "encoder") -> nn.Mod
     from attnlab.train.model_options import load_initial_weights  # train imports models: import late
     from attnlab.train.spec import resolve
 
-    path = check_encoder_run(run_dir, what)
+    path = check_run_folder(run_dir, what)
     spec = resolve(path / "config.yaml", [])
     model = MODELS.get(spec.model_name).cls(spec.model_config)
     if not isinstance(model, ENCODERS):
@@ -106,7 +110,7 @@ def load_object_encoder(run_dir: str | Path, *, what: str = "encoder") -> nn.Mod
         raise InputError(
             f"{what}: {path} trained {type(model).__name__}; an object encoder ({names}) is needed"
         )
-    load_initial_weights(model, path)
+    load_initial_weights(model, path, what)
     return model
 
 
@@ -127,6 +131,22 @@ def build_encoder(source: str) -> nn.Module:
     return load_object_encoder(source, what="model.encoder")
 
 
+def load_aloe_run(aloe: Aloe, run_dir: str) -> None:
+    """An ``aloe`` run's final weights into ``aloe`` (same sizes), or a one-line InputError."""
+    from attnlab.train.model_options import load_initial_weights  # train imports models: import late
+
+    load_initial_weights(aloe, check_run_folder(run_dir, "model.aloe_init"), "model.aloe_init")
+
+
+def repeated_clips(video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``video`` (B, ...) without runs of identical consecutive clips, and the (B,) index that
+    restores it. An evaluation batch holds a video's questions one after another, so the
+    encoder, which costs far more than Aloe, runs once per video instead of once per question."""
+    same = (video[1:] == video[:-1]).flatten(1).all(1)  # (B - 1,) clip b + 1 repeats clip b
+    starts = torch.cat([same.new_ones(min(1, video.shape[0])), ~same])  # (B,) a new clip begins here
+    return video[starts], starts.cumsum(0) - 1
+
+
 # ---------------------------------------------------------------- model
 
 
@@ -136,6 +156,7 @@ class AloeSlotsConfig(AloeConfig):
 
     object_dim: int = 16 + SUMMARY_DIM
     encoder: str = "sfa"  # a finished object-centric run folder or an encoder preset name
+    aloe_init: str | None = None  # a finished aloe run on the encoder's latents: Aloe's starting weights
 
 
 @dataclass
@@ -166,6 +187,8 @@ class AloeSlots(nn.Module):
                 f"model.object_dim must be {dim} for this encoder (latent_dim + 3), got {config.object_dim}"
             )
         self.aloe = Aloe(aloe_fields(config))
+        if config.aloe_init is not None:
+            load_aloe_run(self.aloe, config.aloe_init)
 
     @property
     def image_size(self) -> int:
@@ -184,9 +207,10 @@ class AloeSlots(nn.Module):
         mask_ratio: float | None = None,
         generator: torch.Generator | None = None,
     ) -> AloeSlotsOutput:
-        objects, enc = object_latents(self.encoder, video)  # (B, T, K, D + 3)
+        unique, inverse = repeated_clips(video)  # (U, T, 3, S, S), (B,)
+        objects, enc = object_latents(self.encoder, unique)  # (U, T, K, D + 3)
         out = self.aloe(
-            objects,
+            objects[inverse],  # (B, T, K, D + 3)
             question,
             choices=choices,
             object_mask=object_mask,
@@ -198,6 +222,6 @@ class AloeSlots(nn.Module):
         pred = getattr(enc, "pred_vae", getattr(enc, "pred", None))
         return AloeSlotsOutput(
             **{f.name: getattr(out, f.name) for f in dataclasses.fields(AloeOutput)},
-            encoder_recon=recon,
-            encoder_pred=pred,
+            encoder_recon=None if recon is None else recon[inverse],
+            encoder_pred=None if pred is None else pred[inverse],
         )

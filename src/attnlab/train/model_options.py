@@ -14,23 +14,24 @@ from attnlab.train.config import TrainerConfig
 from attnlab.train.rundir import WEIGHTS_FILE
 
 
-def load_initial_weights(model: nn.Module, source: str | Path) -> None:
-    """Load a run folder's final weights, or a .safetensors file, into ``model`` (every key must match)."""
+def load_initial_weights(model: nn.Module, source: str | Path, what: str = "trainer.init_from") -> None:
+    """Load a run folder's final weights, or a .safetensors file, into ``model`` (every key must match);
+    errors name the setting ``what``."""
     path = Path(source)
     if path.is_dir():
         path = path / WEIGHTS_FILE
     if not path.is_file():
-        raise InputError(f"trainer.init_from: no weights at {path} (a finished run folder or a .safetensors)")
+        raise InputError(f"{what}: no weights at {path} (a finished run folder or a .safetensors)")
     try:
         state = load_file(path)
     except (SafetensorError, OSError) as exc:
-        raise InputError(f"trainer.init_from: cannot read {path}: {exc}") from None
+        raise InputError(f"{what}: cannot read {path}: {exc}") from None
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or wrong:
         raise InputError(
-            f"trainer.init_from: {path} does not fit the model: {len(missing)} missing {missing[:3]}, "
+            f"{what}: {path} does not fit the model: {len(missing)} missing {missing[:3]}, "
             f"{len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of another shape {wrong[:3]}"
         )
     model.load_state_dict(state)
