@@ -1,6 +1,7 @@
 """The video-qa task: metrics on hand-made logits, model/data checks, and smoke runs of the Aloe recipes."""
 
 import json
+import runpy
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,8 @@ TINY_SFA = ["--model.num_slots", "3", "--model.latent_dim", "4", "--model.encode
 TINY_SFA += ["--model.encoder_strides", "[2, 2]", "--model.dim", "16", "--model.num_heads", "2"]
 TINY_SFA += ["--model.decoder_channels", "8", "--model.decoder_layers", "2"]
 
+
+BREAKDOWN = Path(__file__).parents[2] / "scripts" / "qa_breakdown.py"
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small models: threads only add overhead
 
@@ -118,6 +121,11 @@ def test_frame_tokens_are_masked_per_frame_not_all():
 def test_oracle_and_frames_recipes_smoke_run(tmp_path, cache):
     oracle = run("aloe-oracle-clevrer_lite", tmp_path / "oracle", *cache, *TINY_ALOE)
     assert {"test/loss", "test/acc", "test/acc/descriptive"} <= set(oracle)
+    # scripts/qa_breakdown.py re-reads the question file: its totals must be the task's metrics
+    total, right = runpy.run_path(str(BREAKDOWN))["tally"]([tmp_path / "oracle"])
+    for metric, prefix in (("test/acc/descriptive", "descriptive "), ("test/option_acc", "")):
+        kinds = [k for k in total if k.startswith(prefix) and (prefix or " option: " in k)]
+        assert sum(right[k][1] for k in kinds) / sum(total[k] for k in kinds) == pytest.approx(oracle[metric])
     tiny_frames = ["--model.channels", "[4, 4, 4]", "--model.object_dim", "8"]
     frames = run("aloe-frames-clevrer_lite", tmp_path / "frames", *cache, *TINY_ALOE, *tiny_frames)
     assert 0 <= frames["test/acc"] <= 1

@@ -175,7 +175,7 @@ class VideoQATask(Task):
         check_data_fits_model(self.trainer.datamodule, self.model, self.input_kind)
 
     # -- forward ---------------------------------------------------------------
-    def _parts(self, batch: Batch) -> tuple[AloeOutput | None, AloeOutput | None]:
+    def outputs(self, batch: Batch) -> tuple[AloeOutput | None, AloeOutput | None]:
         """The model's outputs on the descriptive rows and on the multiple-choice rows."""
         x, question = batch[self.input_kind], batch["question"]
         desc = batch["question_type"] == 0
@@ -213,11 +213,11 @@ class VideoQATask(Task):
         return terms
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return self._terms(batch, *self._parts(batch))
+        return self._terms(batch, *self.outputs(batch))
 
     def _evaluate(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, counts) of one batch."""
-        desc, mc = self._parts(batch)
+        desc, mc = self.outputs(batch)
         loss = torch.stack(list(self._terms(batch, desc, mc).values())).sum()
         counts = qa_counts(
             batch["question_type"],

@@ -1,0 +1,131 @@
+"""Accuracy of finished Aloe runs per kind of question, beside the answer priors (docs/video_reasoning.md).
+
+A question's kind is read from its program: for descriptive questions the query (colour,
+shape, material, exist, count) and the event it filters objects by (collision, entering,
+exiting, stationary, moving, none); for multiple choice the question type and the event
+its option names (a collision, or an object entering / exiting). The prior is the most
+common answer (or option label) of that kind in the training split, scored on the test
+split: what a model that ignores the video gets.
+
+    python scripts/qa_breakdown.py RUN [RUN ...]
+
+The runs must share their questions (the same data settings, any encoder).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader
+
+from attnlab.data.clevrer_lite.vocab import ANSWERS
+from attnlab.data.clevrer_qa import ClevrerQAData, questions_by_scene
+from attnlab.errors import InputError
+from attnlab.train.engine import build
+from attnlab.train.rundir import WEIGHTS_FILE
+from attnlab.train.spec import resolve
+from attnlab.train.video_qa import VideoQATask
+
+EVENTS = ("filter_collision", "filter_in", "filter_out", "filter_stationary", "filter_moving")
+
+
+def event_of(program: list[str]) -> str:
+    """The first event filter of a program ("collision", "in", ...), or "none"."""
+    return next((op.removeprefix("filter_") for op in program if op in EVENTS), "none")
+
+
+def kinds_and_targets(data: ClevrerQAData, split: str) -> list[list[tuple[str, Any]]]:
+    """Per row of ``split``: [(kind, target)] (one pair for a descriptive question, one per option)."""
+    items = data.dataset(split).questions  # type: ignore[attr-defined]
+    raw = {scene: questions for scene, (_, questions) in questions_by_scene(data.source.folder.root).items()}
+    seen: Counter[int] = Counter()
+    out = []
+    for scene in items["scene_index"].tolist():
+        q = raw[scene][seen[scene]]  # generated data has no broken questions: rows follow the file
+        seen[scene] += 1
+        if q["question_type"] == "descriptive":
+            out.append([(f"descriptive {q['program'][-1]}, {event_of(q['program'])}", q["answer"])])
+        else:
+            out.append(
+                [
+                    (f"{q['question_type']} option: {event_of(c['program'])}", c["answer"] == "correct")
+                    for c in q["choices"]
+                ]
+            )
+    if sum(seen.values()) != len(items["scene_index"]):
+        raise InputError(f"{split}: the question file and the dataset disagree")
+    return out
+
+
+def priors(train: list[list[tuple[str, Any]]]) -> dict[str, Any]:
+    """The most common training target of each kind."""
+    counts: dict[str, Counter[Any]] = defaultdict(Counter)
+    for row in train:
+        for kind, target in row:
+            counts[kind][target] += 1
+    return {kind: c.most_common(1)[0][0] for kind, c in counts.items()}
+
+
+def load(run: Path) -> tuple[VideoQATask, ClevrerQAData]:
+    """A finished Aloe run's task (final weights, eval mode) and datamodule."""
+    task, data = build(resolve(run / "config.yaml", []))
+    if not isinstance(task, VideoQATask) or not isinstance(data, ClevrerQAData):
+        raise InputError(f"{run} is not a video-qa run on clevrer-qa data")
+    task.model.load_state_dict(load_file(run / WEIGHTS_FILE))
+    task.model.eval()
+    return task, data
+
+
+@torch.no_grad()
+def predictions(task: VideoQATask, data: ClevrerQAData) -> list[list[Any]]:
+    """Per test row: [answer word] (descriptive) or [option is true, ...] (multiple choice)."""
+    out: list[list[Any]] = []
+    for batch in DataLoader(data.dataset("test"), batch_size=64):
+        desc, mc = task.outputs(batch)
+        desc_answers = iter([] if desc is None else desc.answer_logits.argmax(-1).tolist())
+        mc_options = iter([] if mc is None else (mc.choice_logits > 0).tolist())
+        for qtype in batch["question_type"].tolist():
+            out.append([ANSWERS[next(desc_answers)]] if qtype == 0 else next(mc_options))
+    return out
+
+
+def tally(runs: list[Path]) -> tuple[Counter[str], dict[str, list[int]]]:
+    """Test items per kind, and per kind the right answers of [the prior, run 1, run 2, ...]."""
+    right: dict[str, list[int]] = defaultdict(lambda: [0] * (len(runs) + 1))
+    total: Counter[str] = Counter()
+    for i, run in enumerate(runs):
+        task, data = load(run)
+        if i == 0:
+            test = kinds_and_targets(data, "test")
+            prior = priors(kinds_and_targets(data, "train"))
+        for row, predicted in zip(test, predictions(task, data), strict=True):
+            # a batch's choice logits cover its longest option list: zip stops at this row's real ones
+            for (kind, target), guess in zip(row, predicted, strict=False):
+                right[kind][i + 1] += int(guess == target)
+                if i == 0:
+                    total[kind] += 1
+                    right[kind][0] += int(prior.get(kind) == target)
+    return total, right
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("runs", type=Path, nargs="+")
+    args = parser.parse_args()
+    total, right = tally(args.runs)
+    print("| kind | test items | prior | " + " | ".join(run.name for run in args.runs) + " |")
+    print("| --- | ---: | ---: | " + " | ".join("---:" for _ in args.runs) + " |")
+    for kind in sorted(total):
+        cells = " | ".join(f"{r / total[kind]:.2f}" for r in right[kind])
+        print(f"| {kind} | {total[kind]} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()
