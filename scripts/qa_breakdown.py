@@ -122,9 +122,17 @@ def main() -> None:
     total, right = tally(args.runs)
     print("| kind | test items | prior | " + " | ".join(run.name for run in args.runs) + " |")
     print("| --- | ---: | ---: | " + " | ".join("---:" for _ in args.runs) + " |")
-    for kind in sorted(total):
-        cells = " | ".join(f"{r / total[kind]:.2f}" for r in right[kind])
-        print(f"| {kind} | {total[kind]} | {cells} |")
+    groups = {
+        "all descriptive": [k for k in total if k.startswith("descriptive")],
+        "all options": [k for k in total if " option: " in k],
+    }
+    rows = [(kind, [kind]) for kind in sorted(total)] + list(groups.items())
+    for name, kinds in rows:
+        count = sum(total[k] for k in kinds)
+        cells = " | ".join(
+            f"{sum(right[k][i] for k in kinds) / count:.3f}" for i in range(len(args.runs) + 1)
+        )
+        print(f"| {name} | {count} | {cells} |")
 
 
 if __name__ == "__main__":
