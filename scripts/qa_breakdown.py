@@ -3,9 +3,10 @@
 A question's kind is read from its program: for descriptive questions the query (colour,
 shape, material, exist, count) and the event it filters objects by (collision, entering,
 exiting, stationary, moving, none); for multiple choice the question type and the event
-its option names (a collision, or an object entering / exiting). The prior is the most
-common answer (or option label) of that kind in the training split, scored on the test
-split: what a model that ignores the video gets.
+its option names (a collision, or an object entering / exiting). The prior is what a
+model that ignores the video can learn: the most common training answer (or option
+label) of the same question text (and option text), or of the same kind when the text
+never occurs in training (none when the kind never does), scored on the test split.
 
     python scripts/qa_breakdown.py RUN [RUN ...]
 
@@ -39,8 +40,11 @@ def event_of(program: list[str]) -> str:
     return next((op.removeprefix("filter_") for op in program if op in EVENTS), "none")
 
 
-def kinds_and_targets(data: ClevrerQAData, split: str) -> list[list[tuple[str, Any]]]:
-    """Per row of ``split``: [(kind, target)] (one pair for a descriptive question, one per option)."""
+Item = tuple[str, str, Any]  # kind, text, target (the answer word, or whether the option is true)
+
+
+def kinds_and_targets(data: ClevrerQAData, split: str) -> list[list[Item]]:
+    """Per row of ``split``: its items (one for a descriptive question, one per option)."""
     items = data.dataset(split).questions  # type: ignore[attr-defined]
     raw = {scene: questions for scene, (_, questions) in questions_by_scene(data.source.folder.root).items()}
     seen: Counter[int] = Counter()
@@ -49,11 +53,16 @@ def kinds_and_targets(data: ClevrerQAData, split: str) -> list[list[tuple[str, A
         q = raw[scene][seen[scene]]  # generated data has no broken questions: rows follow the file
         seen[scene] += 1
         if q["question_type"] == "descriptive":
-            out.append([(f"descriptive {q['program'][-1]}, {event_of(q['program'])}", q["answer"])])
+            kind = f"descriptive {q['program'][-1]}, {event_of(q['program'])}"
+            out.append([(kind, q["question"], q["answer"])])
         else:
             out.append(
                 [
-                    (f"{q['question_type']} option: {event_of(c['program'])}", c["answer"] == "correct")
+                    (
+                        f"{q['question_type']} option: {event_of(c['program'])}",
+                        f"{q['question']} | {c['choice']}",
+                        c["answer"] == "correct",
+                    )
                     for c in q["choices"]
                 ]
             )
@@ -62,13 +71,14 @@ def kinds_and_targets(data: ClevrerQAData, split: str) -> list[list[tuple[str, A
     return out
 
 
-def priors(train: list[list[tuple[str, Any]]]) -> dict[str, Any]:
-    """The most common training target of each kind."""
+def priors(train: list[list[Item]]) -> dict[str, Any]:
+    """The most common training target of each text and of each kind (keys are texts and kinds)."""
     counts: dict[str, Counter[Any]] = defaultdict(Counter)
     for row in train:
-        for kind, target in row:
+        for kind, text, target in row:
+            counts[text][target] += 1
             counts[kind][target] += 1
-    return {kind: c.most_common(1)[0][0] for kind, c in counts.items()}
+    return {key: c.most_common(1)[0][0] for key, c in counts.items()}
 
 
 def load(run: Path) -> tuple[VideoQATask, ClevrerQAData]:
@@ -105,11 +115,11 @@ def tally(runs: list[Path]) -> tuple[Counter[str], dict[str, list[int]]]:
             prior = priors(kinds_and_targets(data, "train"))
         for row, predicted in zip(test, predictions(task, data), strict=True):
             # a batch's choice logits cover its longest option list: zip stops at this row's real ones
-            for (kind, target), guess in zip(row, predicted, strict=False):
+            for (kind, text, target), guess in zip(row, predicted, strict=False):
                 right[kind][i + 1] += int(guess == target)
                 if i == 0:
                     total[kind] += 1
-                    right[kind][0] += int(prior.get(kind) == target)
+                    right[kind][0] += int(prior.get(text, prior.get(kind)) == target)
     return total, right
 
 
