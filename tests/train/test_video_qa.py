@@ -212,3 +212,10 @@ def test_aloe_slots_trains_the_encoder(tmp_path):
     assert model.encoder.posterior.weight.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match=r"model\.object_dim must be 19"):
         AloeSlots(AloeSlotsConfig(encoder="sfa", object_dim=16))
+
+
+def test_qa_breakdown_prior_is_per_question_text_then_per_kind():
+    priors = runpy.run_path(str(BREAKDOWN))["priors"]
+    colour, shape = ("kind", "What colour?", "red"), ("kind", "What shape?", "cube")
+    prior = priors([[colour], [colour], [shape], [shape], [shape]])
+    assert prior["What colour?"] == "red" and prior["What shape?"] == "cube" and prior["kind"] == "cube"
