@@ -1,4 +1,4 @@
-"""Accuracy of finished Aloe runs per kind of question, beside the answer priors (docs/video_reasoning.md).
+"""Accuracy of Aloe runs per kind of question, beside the question-only prior (docs/video_reasoning.md).
 
 A question's kind is read from its program: for descriptive questions the query (colour,
 shape, material, exist, count) and the event it filters objects by (collision, entering,
@@ -25,8 +25,8 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from attnlab.data.clevrer_lite.vocab import ANSWERS
-from attnlab.data.clevrer_qa import ClevrerQAData, questions_by_scene
-from attnlab.errors import InputError
+from attnlab.data.clevrer_qa import ClevrerQAData, questions_by_scene, word_ids
+from attnlab.errors import AttnlabError, InputError
 from attnlab.train.engine import build
 from attnlab.train.rundir import WEIGHTS_FILE
 from attnlab.train.spec import resolve
@@ -49,9 +49,11 @@ def kinds_and_targets(data: ClevrerQAData, split: str) -> list[list[Item]]:
     raw = {scene: questions for scene, (_, questions) in questions_by_scene(data.source.folder.root).items()}
     seen: Counter[int] = Counter()
     out = []
-    for scene in items["scene_index"].tolist():
+    for row, scene in enumerate(items["scene_index"].tolist()):
         q = raw[scene][seen[scene]]  # generated data has no broken questions: rows follow the file
         seen[scene] += 1
+        if word_ids(q["question"], data.lengths.question, "question") != items["question"][row].tolist():
+            raise InputError(f"{split} row {row}: the question file and the dataset disagree")
         if q["question_type"] == "descriptive":
             kind = f"descriptive {q['program'][-1]}, {event_of(q['program'])}"
             out.append([(kind, q["question"], q["answer"])])
@@ -66,8 +68,6 @@ def kinds_and_targets(data: ClevrerQAData, split: str) -> list[list[Item]]:
                     for c in q["choices"]
                 ]
             )
-    if sum(seen.values()) != len(items["scene_index"]):
-        raise InputError(f"{split}: the question file and the dataset disagree")
     return out
 
 
@@ -113,7 +113,10 @@ def tally(runs: list[Path]) -> tuple[Counter[str], dict[str, list[int]]]:
         if i == 0:
             test = kinds_and_targets(data, "test")
             prior = priors(kinds_and_targets(data, "train"))
-        for row, predicted in zip(test, predictions(task, data), strict=True):
+        predicted_rows = predictions(task, data)
+        if len(predicted_rows) != len(test):
+            raise InputError(f"{run} has {len(predicted_rows)} test questions, {runs[0]} {len(test)}")
+        for row, predicted in zip(test, predicted_rows, strict=True):
             # a batch's choice logits cover its longest option list: zip stops at this row's real ones
             for (kind, text, target), guess in zip(row, predicted, strict=False):
                 right[kind][i + 1] += int(guess == target)
@@ -129,7 +132,10 @@ def main() -> None:
     )
     parser.add_argument("runs", type=Path, nargs="+")
     args = parser.parse_args()
-    total, right = tally(args.runs)
+    try:
+        total, right = tally(args.runs)
+    except AttnlabError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print("| kind | test items | prior | " + " | ".join(run.name for run in args.runs) + " |")
     print("| --- | ---: | ---: | " + " | ".join("---:" for _ in args.runs) + " |")
     groups = {
