@@ -43,32 +43,38 @@ def event_of(program: list[str]) -> str:
 Item = tuple[str, str, Any]  # kind, text, target (the answer word, or whether the option is true)
 
 
-def kinds_and_targets(data: ClevrerQAData, split: str) -> list[list[Item]]:
-    """Per row of ``split``: its items (one for a descriptive question, one per option)."""
-    items = data.dataset(split).questions  # type: ignore[attr-defined]
-    raw = {scene: questions for scene, (_, questions) in questions_by_scene(data.source.folder.root).items()}
+def items_of(q: dict[str, Any]) -> list[Item]:
+    """A question's items: one for a descriptive question, one per option."""
+    if q["question_type"] == "descriptive":
+        return [(f"descriptive {q['program'][-1]}, {event_of(q['program'])}", q["question"], q["answer"])]
+    return [
+        (
+            f"{q['question_type']} option: {event_of(c['program'])}",
+            f"{q['question']} | {c['choice']}",
+            c["answer"] == "correct",
+        )
+        for c in q["choices"]
+    ]
+
+
+def test_items(data: ClevrerQAData, raw: dict[int, list[dict[str, Any]]]) -> list[list[Item]]:
+    """The items of every row of the test dataset, in its order (checked word by word)."""
+    rows = data.dataset("test").questions  # type: ignore[attr-defined]
     seen: Counter[int] = Counter()
     out = []
-    for row, scene in enumerate(items["scene_index"].tolist()):
+    for row, scene in enumerate(rows["scene_index"].tolist()):
         q = raw[scene][seen[scene]]  # generated data has no broken questions: rows follow the file
         seen[scene] += 1
-        if word_ids(q["question"], data.lengths.question, "question") != items["question"][row].tolist():
-            raise InputError(f"{split} row {row}: the question file and the dataset disagree")
-        if q["question_type"] == "descriptive":
-            kind = f"descriptive {q['program'][-1]}, {event_of(q['program'])}"
-            out.append([(kind, q["question"], q["answer"])])
-        else:
-            out.append(
-                [
-                    (
-                        f"{q['question_type']} option: {event_of(c['program'])}",
-                        f"{q['question']} | {c['choice']}",
-                        c["answer"] == "correct",
-                    )
-                    for c in q["choices"]
-                ]
-            )
+        if word_ids(q["question"], data.lengths.question, "question") != rows["question"][row].tolist():
+            raise InputError(f"test row {row}: the question file and the dataset disagree")
+        out.append(items_of(q))
     return out
+
+
+def train_items(data: ClevrerQAData, raw: dict[int, list[dict[str, Any]]]) -> list[list[Item]]:
+    """The items of the training split's questions, read from the file alone (no inputs built)."""
+    wanted = data.source.ranges["train"]
+    return [items_of(q) for scene, questions in raw.items() if scene in wanted for q in questions]
 
 
 def priors(train: list[list[Item]]) -> dict[str, Any]:
@@ -111,8 +117,9 @@ def tally(runs: list[Path]) -> tuple[Counter[str], dict[str, list[int]]]:
     for i, run in enumerate(runs):
         task, data = load(run)
         if i == 0:
-            test = kinds_and_targets(data, "test")
-            prior = priors(kinds_and_targets(data, "train"))
+            raw = {scene: qs for scene, (_, qs) in questions_by_scene(data.source.folder.root).items()}
+            test = test_items(data, raw)
+            prior = priors(train_items(data, raw))
         predicted_rows = predictions(task, data)
         if len(predicted_rows) != len(test):
             raise InputError(f"{run} has {len(predicted_rows)} test questions, {runs[0]} {len(test)}")
