@@ -135,7 +135,7 @@ def test_slot_latents_are_extracted_once_cached_and_keyed_by_the_run(root, tmp_p
     encoder = aloe_slots.load_object_encoder(run).eval()
     video = qa(root, encoder="frames").dataset("val")[0]["video"]
     with torch.no_grad():
-        expected = object_latents(encoder, video[None])[0]  # (T, K, D + 3) posterior means
+        expected = object_latents(encoder, video[None])[0][0]  # (T, K, D + 3) posterior means
     torch.testing.assert_close(val[0]["objects"], expected, atol=1e-5, rtol=1e-4)
     cached = sorted((root / ".attnlab-cache").glob("latents-*.safetensors"))
     assert len(cached) == 1

@@ -493,7 +493,7 @@ class ClevrerQAData(DataModule):
             parts = []
             for lo in range(0, len(rows), self.encoder_batch_size):
                 video = torch.stack([clips.video(r) for r in rows[lo : lo + self.encoder_batch_size]])
-                parts.append(object_latents(encoder, video.to(device)).float().cpu())
+                parts.append(object_latents(encoder, video.to(device))[0].float().cpu())
             return {"objects": torch.cat(parts).contiguous()}
 
         return _cached(clips.path.parent / f"latents-{key}.safetensors", compute)["objects"]

@@ -28,6 +28,7 @@ reconstruction term keeps it an auto-encoder while Aloe trains it).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,10 +64,10 @@ def _decoded_masks(out: Any) -> torch.Tensor:
     return out.curr_masks if hasattr(out, "curr_masks") else out.masks
 
 
-def object_latents(encoder: nn.Module, video: torch.Tensor) -> torch.Tensor:
-    """Object tokens (B, T, K, D + 3) of ``video`` (B, T, 3, S, S)."""
+def object_latents(encoder: nn.Module, video: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    """Object tokens (B, T, K, D + 3) of ``video`` (B, T, 3, S, S) and the encoder's full output."""
     out = encoder(video)
-    return append_mask_summary(out.mu, _decoded_masks(out))
+    return append_mask_summary(out.mu, _decoded_masks(out)), out
 
 
 def token_dim(encoder_config: Any) -> int:
@@ -158,13 +159,21 @@ class AloeSlotsConfig(AloeConfig):
     aloe_init: str | None = None  # a finished aloe run on the encoder's latents: Aloe's starting weights
 
 
+@dataclass
+class AloeSlotsOutput(AloeOutput):
+    """Aloe's output plus the encoder's own reconstruction and next-frame prediction (None if it has none)."""
+
+    encoder_recon: torch.Tensor | None = None  # (B, T, 3, H, W)
+    encoder_pred: torch.Tensor | None = None  # (B, T, 3, H, W)
+
+
 @register_model(
     "aloe-slots",
     config=AloeSlotsConfig(),
     description="Aloe on an object-centric encoder's slots (a run folder or preset), trained end to end",
 )
 class AloeSlots(nn.Module):
-    """video (B, T, 3, S, S), question (B, L) [, choices (B, C, Lc)] -> :class:`AloeOutput`."""
+    """video (B, T, 3, S, S), question (B, L) [, choices (B, C, Lc)] -> :class:`AloeSlotsOutput`."""
 
     input_kind = "video"
 
@@ -197,14 +206,22 @@ class AloeSlots(nn.Module):
         object_mask: torch.Tensor | None = None,
         mask_ratio: float | None = None,
         generator: torch.Generator | None = None,
-    ) -> AloeOutput:
+    ) -> AloeSlotsOutput:
         unique, inverse = repeated_clips(video)  # (U, T, 3, S, S), (B,)
-        objects = object_latents(self.encoder, unique)  # (U, T, K, D + 3)
-        return self.aloe(
+        objects, enc = object_latents(self.encoder, unique)  # (U, T, K, D + 3)
+        out = self.aloe(
             objects[inverse],  # (B, T, K, D + 3)
             question,
             choices=choices,
             object_mask=object_mask,
             mask_ratio=mask_ratio,
             generator=generator,
+        )
+        recon = getattr(enc, "recon_vae", None)
+        recon = getattr(enc, "recon", None) if recon is None else recon
+        pred = getattr(enc, "pred_vae", getattr(enc, "pred", None))
+        return AloeSlotsOutput(
+            **{f.name: getattr(out, f.name) for f in dataclasses.fields(AloeOutput)},
+            encoder_recon=None if recon is None else recon[inverse],
+            encoder_pred=None if pred is None else pred[inverse],
         )
