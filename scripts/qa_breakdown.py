@@ -3,10 +3,11 @@
 A question's kind is read from its program: for descriptive questions the query (colour,
 shape, material, exist, count) and the event it filters objects by (collision, entering,
 exiting, stationary, moving, none); for multiple choice the question type and the event
-its option names (a collision, or an object entering / exiting). The prior is what a
-model that ignores the video can learn: the most common training answer (or option
-label) of the same question text (and option text), or of the same kind when the text
-never occurs in training (none when the kind never does), scored on the test split.
+its option names (a collision, or an object entering / exiting); and per multiple-choice
+type, whole questions (right when every option is). The prior is what a model that
+ignores the video can learn: the most common training answer (or option label) of the
+same question text (and option text), or of the same kind when the text never occurs in
+training (none when the kind never does), scored on the test split.
 
     python scripts/qa_breakdown.py RUN [RUN ...]
 
@@ -114,6 +115,13 @@ def tally(runs: list[Path]) -> tuple[Counter[str], dict[str, list[int]]]:
     """Test items per kind, and per kind the right answers of [the prior, run 1, run 2, ...]."""
     right: dict[str, list[int]] = defaultdict(lambda: [0] * (len(runs) + 1))
     total: Counter[str] = Counter()
+
+    def count(kind: str, hit: bool, prior_hit: bool, run: int) -> None:
+        right[kind][run + 1] += int(hit)
+        if run == 0:
+            total[kind] += 1
+            right[kind][0] += int(prior_hit)
+
     for i, run in enumerate(runs):
         task, data = load(run)
         if i == 0:
@@ -125,11 +133,12 @@ def tally(runs: list[Path]) -> tuple[Counter[str], dict[str, list[int]]]:
             raise InputError(f"{run} has {len(predicted_rows)} test questions, {runs[0]} {len(test)}")
         for row, predicted in zip(test, predicted_rows, strict=True):
             # a batch's choice logits cover its longest option list: zip stops at this row's real ones
-            for (kind, text, target), guess in zip(row, predicted, strict=False):
-                right[kind][i + 1] += int(guess == target)
-                if i == 0:
-                    total[kind] += 1
-                    right[kind][0] += int(prior.get(text, prior.get(kind)) == target)
+            hits = [guess == target for (_, _, target), guess in zip(row, predicted, strict=False)]
+            prior_hits = [prior.get(text, prior.get(kind)) == target for kind, text, target in row]
+            for (kind, _, _), hit, prior_hit in zip(row, hits, prior_hits, strict=True):
+                count(kind, hit, prior_hit, i)
+            if row and " option: " in row[0][0]:  # a multiple-choice question: right when all its options are
+                count(row[0][0].split(" option: ")[0] + " question", all(hits), all(prior_hits), i)
     return total, right
 
 
@@ -148,6 +157,7 @@ def main() -> None:
     groups = {
         "all descriptive": [k for k in total if k.startswith("descriptive")],
         "all options": [k for k in total if " option: " in k],
+        "all multiple-choice questions": [k for k in total if k.endswith(" question")],
     }
     rows = [(kind, [kind]) for kind in sorted(total)] + list(groups.items())
     for name, kinds in rows:

@@ -4,6 +4,7 @@ import json
 import runpy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -13,6 +14,7 @@ import attnlab.data.clevrer_qa
 import attnlab.models.aloe_frames
 import attnlab.models.aloe_slots  # registers the models, datamodules and task
 from attnlab.cli import main
+from attnlab.data.clevrer import ClevrerAnnotation, ClevrerObject, Collision
 from attnlab.errors import ConfigError, InputError
 from attnlab.models.aloe import Aloe, AloeConfig
 from attnlab.models.aloe_frames import AloeFrames, AloeFramesConfig
@@ -51,6 +53,7 @@ TINY_SFA += ["--model.decoder_channels", "8", "--model.decoder_layers", "2"]
 
 
 BREAKDOWN = Path(__file__).parents[2] / "scripts" / "qa_breakdown.py"
+VISIBILITY = Path(__file__).parents[2] / "scripts" / "collision_visibility.py"
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small models: threads only add overhead
 
@@ -120,12 +123,23 @@ def test_frame_tokens_are_masked_per_frame_not_all():
 
 def test_oracle_and_frames_recipes_smoke_run(tmp_path, cache):
     oracle = run("aloe-oracle-clevrer_lite", tmp_path / "oracle", *cache, *TINY_ALOE)
-    assert {"test/loss", "test/acc", "test/acc/descriptive"} <= set(oracle)
+    assert {"test/loss", "test/acc", "test/acc/descriptive", "test/question_acc"} <= set(oracle)
     # scripts/qa_breakdown.py re-reads the question file: its totals must be the task's metrics
     total, right = runpy.run_path(str(BREAKDOWN))["tally"]([tmp_path / "oracle"])
-    for metric, prefix in (("test/acc/descriptive", "descriptive "), ("test/option_acc", "")):
-        kinds = [k for k in total if k.startswith(prefix) and (prefix or " option: " in k)]
-        assert sum(right[k][1] for k in kinds) / sum(total[k] for k in kinds) == pytest.approx(oracle[metric])
+    groups = {
+        "test/acc/descriptive": [k for k in total if k.startswith("descriptive ")],
+        "test/option_acc": [k for k in total if " option: " in k],
+        "test/question_acc": [k for k in total if k.endswith(" question")],
+    }
+    groups |= {f"test/acc/{t}": [f"{t} question"] for t in ("explanatory", "predictive", "counterfactual")}
+    for metric, kinds in groups.items():
+        counted = sum(total[k] for k in kinds)
+        assert (metric in oracle) == (counted > 0)  # the task leaves out a metric with nothing to count
+        if counted:
+            assert sum(right[k][1] for k in kinds) / counted == pytest.approx(oracle[metric])
+    # scripts/collision_visibility.py reads the same run: discs of radius 0.5 barely overlap
+    pairs = runpy.run_path(str(VISIBILITY))["split_pairs"](tmp_path / "oracle")
+    assert set(pairs) == {"train", "test"} and all(len(p) and p[:, 0].min() > 0.8 for p in pairs.values())
     tiny_frames = ["--model.channels", "[4, 4, 4]", "--model.object_dim", "8"]
     frames = run("aloe-frames-clevrer_lite", tmp_path / "frames", *cache, *TINY_ALOE, *tiny_frames)
     assert 0 <= frames["test/acc"] <= 1
@@ -219,3 +233,30 @@ def test_qa_breakdown_prior_is_per_question_text_then_per_kind():
     colour, shape = ("kind", "What colour?", "red"), ("kind", "What shape?", "cube")
     prior = priors([[colour], [colour], [shape], [shape], [shape]])
     assert prior["What colour?"] == "red" and prior["What shape?"] == "cube" and prior["kind"] == "cube"
+
+
+def test_collision_visibility_pairs_on_a_hand_made_annotation():
+    # A still at the origin; B slides in and hits A at frame 4; C is hidden (at 1.1 from A) in
+    # frames 0 and 2 and shown at (0, 3) in frame 4; B hits C at frame 5, after the clip;
+    # D is never shown. The clip is frames 0, 2, 4.
+    objects = tuple(ClevrerObject(i, "red", "metal", "cube") for i in (5, 7, 9, 11))
+    locations = np.zeros((6, 4, 3), np.float32)
+    locations[:, 1, 0] = [4, 3, 2, 1.5, 1.2, 1.0]
+    locations[:, 2, 1] = [1.1, 1.1, 1.1, 1.1, 3, 3]
+    in_view = np.ones((6, 4), bool)
+    in_view[[0, 2], 2] = False
+    in_view[:, 3] = False
+    collisions = (Collision((5, 7), 4, (0, 0, 0)), Collision((9, 7), 5, (0, 0, 0)))
+    annotation = ClevrerAnnotation(0, None, objects, locations, in_view, collisions)
+    pairs = runpy.run_path(str(VISIBILITY))["pair_distances"](annotation, [0, 2, 4])
+    np.testing.assert_allclose(pairs, [[1.2, 1], [3, 0], [np.hypot(1.2, 3), 0]], rtol=1e-6)
+
+
+def test_collision_visibility_threshold_and_auc_on_hand_values():
+    script = runpy.run_path(str(VISIBILITY))
+    pairs = np.array([[1.0, 1], [1.5, 1], [1.5, 0], [2.0, 0], [3.0, 0]])
+    # t = 1.0 and t = 1.5 (the tie, both said collided) are right 4 of 5 times: the smaller wins
+    assert script["fit_threshold"](pairs) == 1.0
+    assert script["rule_accuracy"](pairs, 1.0) == 0.8 and script["rule_accuracy"](pairs, 2.0) == 0.6
+    assert script["auc"](pairs) == pytest.approx(5.5 / 6)
+    assert script["fit_threshold"](np.array([[2.0, 1], [1.0, 0]])) == -np.inf  # no t beats "never"
