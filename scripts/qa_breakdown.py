@@ -104,8 +104,10 @@ def predictions(task: VideoQATask, data: ClevrerQAData) -> list[list[Any]]:
     out: list[list[Any]] = []
     for batch in DataLoader(data.dataset("test"), batch_size=64):
         desc, mc = task.outputs(batch)
-        desc_answers = iter([] if desc is None else desc.answer_logits.argmax(-1).tolist())
-        mc_options = iter([] if mc is None else (mc.choice_logits > 0).tolist())
+        answers = None if desc is None else desc.answer_logits
+        options = None if mc is None else mc.choice_logits
+        desc_answers = iter([] if answers is None else answers.argmax(-1).tolist())
+        mc_options = iter([] if options is None else options.gt(0).tolist())
         for qtype in batch["question_type"].tolist():
             out.append([ANSWERS[next(desc_answers)]] if qtype == 0 else next(mc_options))
     return out
