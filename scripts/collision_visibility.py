@@ -50,10 +50,11 @@ def fit_threshold(pairs: Pairs) -> float:
     """The t maximising the accuracy of "collided iff closest <= t" (the smallest such t)."""
     order = np.argsort(pairs[:, 0], kind="stable")
     distance, collided = pairs[order, 0], pairs[order, 1]
+    missed = 1 - collided
     # rule with t = distance[k]: pairs 0..k say collided, the rest say not
-    right = np.cumsum(collided) + ((1 - collided).sum() - np.cumsum(1 - collided))
+    right = np.cumsum(collided) + (missed.sum() - np.cumsum(missed))
     candidates = np.flatnonzero(np.r_[distance[1:] != distance[:-1], True])  # the last of each tie
-    if (1 - collided).sum() >= right[candidates].max():
+    if missed.sum() >= right[candidates].max():
         return -np.inf  # no pair said collided is as good as any t
     return float(distance[candidates[right[candidates].argmax()]])
 
@@ -83,6 +84,8 @@ def split_pairs(run: Path) -> dict[str, Pairs]:
             raise InputError(f"{len(missing)} {split} videos have no annotation, e.g. scene {missing[0]}")
         pairs = [pair_distances(read_annotation(annotations[s]), data.spec.indices) for s in scenes]
         out[split] = np.concatenate(pairs)
+        if not len(out[split]):
+            raise InputError(f"no {split} video shows two objects together")
     return out
 
 

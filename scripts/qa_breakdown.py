@@ -113,34 +113,37 @@ def predictions(task: VideoQATask, data: ClevrerQAData) -> list[list[Any]]:
     return out
 
 
+def kinds_and_hits(row: list[Item], hits: list[bool]) -> list[tuple[str, bool]]:
+    """(kind, right) per item of a row, and for a multiple-choice question one for the whole question."""
+    out = [(kind, hit) for (kind, _, _), hit in zip(row, hits, strict=True)]
+    if row and " option: " in row[0][0]:  # right when all its options are
+        out.append((row[0][0].split(" option: ")[0] + " question", all(hits)))
+    return out
+
+
 def tally(runs: list[Path]) -> tuple[Counter[str], dict[str, list[int]]]:
     """Test items per kind, and per kind the right answers of [the prior, run 1, run 2, ...]."""
     right: dict[str, list[int]] = defaultdict(lambda: [0] * (len(runs) + 1))
     total: Counter[str] = Counter()
-
-    def count(kind: str, hit: bool, prior_hit: bool, run: int) -> None:
-        right[kind][run + 1] += int(hit)
-        if run == 0:
-            total[kind] += 1
-            right[kind][0] += int(prior_hit)
-
     for i, run in enumerate(runs):
         task, data = load(run)
         if i == 0:
             raw = {scene: qs for scene, (_, qs) in questions_by_scene(data.source.folder.root).items()}
             test = test_items(data, raw)
             prior = priors(train_items(data, raw))
+            for row in test:
+                prior_hits = [prior.get(text, prior.get(kind)) == target for kind, text, target in row]
+                for kind, hit in kinds_and_hits(row, prior_hits):
+                    total[kind] += 1
+                    right[kind][0] += int(hit)
         predicted_rows = predictions(task, data)
         if len(predicted_rows) != len(test):
             raise InputError(f"{run} has {len(predicted_rows)} test questions, {runs[0]} {len(test)}")
         for row, predicted in zip(test, predicted_rows, strict=True):
             # a batch's choice logits cover its longest option list: zip stops at this row's real ones
             hits = [guess == target for (_, _, target), guess in zip(row, predicted, strict=False)]
-            prior_hits = [prior.get(text, prior.get(kind)) == target for kind, text, target in row]
-            for (kind, _, _), hit, prior_hit in zip(row, hits, prior_hits, strict=True):
-                count(kind, hit, prior_hit, i)
-            if row and " option: " in row[0][0]:  # a multiple-choice question: right when all its options are
-                count(row[0][0].split(" option: ")[0] + " question", all(hits), all(prior_hits), i)
+            for kind, hit in kinds_and_hits(row, hits):
+                right[kind][i + 1] += int(hit)
     return total, right
 
 
