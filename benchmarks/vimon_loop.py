@@ -8,7 +8,7 @@ The reference (ecker-lab/object-centric-representation-benchmark, ``ocrb/vimon/n
 model.py``) runs, for every frame and for every slot in turn, the attention U-Net, the
 VAE encoder, the GRU, and the decoder twice (z, then z_pred), each on the B clips of the
 batch. :func:`vimon_loop` does the same with the submodules of an attnlab
-:class:`~attnlab.models.vimon.ViMON` (the same parameters, nothing copied), so that it
+:class:`~attnlab.models.object_centric.vimon.ViMON` (the same parameters, nothing copied), so that it
 returns the same :class:`~attnlab.models.outputs.ViMONOutput` as ``model(video)`` (equal
 up to float rounding in posterior-mean mode; ``tests/models/test_vimon_loop.py``).
 
@@ -32,8 +32,8 @@ import torch
 
 from attnlab.models import create_model
 from attnlab.models._checks import check_video
+from attnlab.models.object_centric.vimon import ViMON, _Frame
 from attnlab.models.outputs import ViMONOutput
-from attnlab.models.vimon import ViMON, _Frame
 from attnlab.objectives.object_centric import vimon_losses
 from attnlab.train.model_options import to_channels_last
 from benchmarks.harness import add_speed_flags, device_info, measure, random_video, report, speed_flags

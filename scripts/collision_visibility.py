@@ -24,8 +24,8 @@ import numpy as np
 from attnlab.data.clevrer import ClevrerAnnotation, read_annotation
 from attnlab.data.clevrer_qa import ClevrerQAData, oracle_features
 from attnlab.errors import AttnlabError, InputError
+from attnlab.runs.spec import resolve
 from attnlab.train.engine import build
-from attnlab.train.spec import resolve
 
 Pairs = np.ndarray  # (P, 2) float64: closest distance, collided (0/1)
 

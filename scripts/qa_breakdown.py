@@ -28,9 +28,9 @@ from torch.utils.data import DataLoader
 from attnlab.data.clevrer_lite.vocab import ANSWERS
 from attnlab.data.clevrer_qa import ClevrerQAData, questions_by_scene, word_ids
 from attnlab.errors import AttnlabError, InputError
+from attnlab.runs.rundir import WEIGHTS_FILE
+from attnlab.runs.spec import resolve
 from attnlab.train.engine import build
-from attnlab.train.rundir import WEIGHTS_FILE
-from attnlab.train.spec import resolve
 from attnlab.train.video_qa import VideoQATask
 
 EVENTS = ("filter_collision", "filter_in", "filter_out", "filter_stationary", "filter_moving")

@@ -9,7 +9,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-import attnlab.models.aloe_slots as aloe_slots
+import attnlab.models.video_qa.aloe_slots as aloe_slots
 from attnlab.data._registry import DATAMODULES
 from attnlab.data.clevrer import COLORS, MATERIALS, SHAPES, read_annotation
 from attnlab.data.clevrer_lite import QUESTION_WORDS, annotation_path, generate_video, tokenize, video_path
@@ -19,8 +19,8 @@ from attnlab.data.clevrer_lite.writer import write_video
 from attnlab.data.clevrer_lite_data import generator_config
 from attnlab.data.clevrer_qa import ORACLE_DIM, ClevrerQAData
 from attnlab.errors import ConfigError, InputError
-from attnlab.models.aloe_slots import object_latents
-from attnlab.models.sfa import SFA, SFAConfig
+from attnlab.models.object_centric.sfa import SFA, SFAConfig
+from attnlab.models.video_qa.aloe_slots import object_latents
 
 SIZES = dict(train_size=3, val_size=1, test_size=1)
 TINY_SFA = dict(

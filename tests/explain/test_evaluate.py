@@ -24,10 +24,10 @@ from attnlab.explain.evaluate import (
 from attnlab.explain.metrics import box_masks
 from attnlab.explain.regions import box_regions, foreground_regions
 from attnlab.layers.residual import ResNetConfig
-from attnlab.models.abn import ABNConfig, AttentionBranchNetwork
-from attnlab.models.resnet import ResNet
-from attnlab.models.st_abn import STABN, STABNConfig
-from attnlab.models.vit import VisionTransformer, ViTConfig
+from attnlab.models.abn.resnet_abn import ABNConfig, AttentionBranchNetwork
+from attnlab.models.abn.st_abn import STABN, STABNConfig
+from attnlab.models.classifiers.resnet import ResNet
+from attnlab.models.classifiers.vit import VisionTransformer, ViTConfig
 
 BOX = (2, 3, 6, 7)  # x1, y1, x2, y2: rows 3-6, columns 2-5
 OUTSIDE = (8, 0, 12, 2)  # disjoint from BOX and far from it

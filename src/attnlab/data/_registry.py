@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from attnlab.data.datamodule import DataModule
 from attnlab.registry import Registry
-from attnlab.train.datamodule import DataModule
 
 DATAMODULES: Registry[DataModule] = Registry("dataset")
 

@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
+from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError
-from attnlab.train.datamodule import DataModule, Split
 
 ACTIONS = (
     "moving left to right",

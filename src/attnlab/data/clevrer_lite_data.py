@@ -57,8 +57,8 @@ from attnlab.data.clevrer_lite import ClevrerLiteConfig, generate_dataset, read_
 from attnlab.data.clevrer_lite.generate import FORMAT_VERSION
 from attnlab.data.clevrer_lite.questions import QuestionConfig
 from attnlab.data.clevrer_lite.writer import CONFIG_FILE, QUESTION_FILE
+from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError
-from attnlab.train.datamodule import DataModule, Split
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from the folder's ``questions.json`` (CLEVRER: ``train.json``, ``validation.json
     themselves (``aloe-frames``, ``aloe-slots``);
   * a finished object-centric run folder (ViMON, AttnViMON, SFA, MONet): ``objects``
     (T, K, D + 3), per slot its posterior mean and its mask's centroid and area
-    (:func:`attnlab.models.aloe_slots.object_latents`), extracted once per split in
+    (:func:`attnlab.models.video_qa.aloe_slots.object_latents`), extracted once per split in
     batches under ``torch.no_grad`` and cached in ``latents-<key>.safetensors`` next to
     the data; the key covers the run's weights, so another run extracts again;
 
@@ -62,9 +62,9 @@ from attnlab.data.clevrer_lite_data import (
     ClipSpec,
     check_sizes,
 )
+from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError
-from attnlab.train.checkpoint_io import atomic_write
-from attnlab.train.datamodule import DataModule, Split
+from attnlab.runs.checkpoint_io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ def _encoder_source(encoder: str) -> str:
     """``encoder`` checked: a keyword or an existing run folder (a recipe name says how to make one)."""
     if encoder in KEYWORDS:
         return encoder
-    from attnlab.models.aloe_slots import check_run_folder
+    from attnlab.models.video_qa.aloe_slots import check_run_folder
     from attnlab.recipes import list_recipes
 
     if not Path(encoder).expanduser().exists() and encoder in list_recipes():
@@ -347,8 +347,8 @@ class ClevrerQAData(DataModule):
         if self.encoder == "oracle":
             return ORACLE_DIM
         if self._object_dim is None:
-            from attnlab.models.aloe_slots import token_dim
-            from attnlab.train.spec import resolve
+            from attnlab.models.video_qa.aloe_slots import token_dim
+            from attnlab.runs.spec import resolve
 
             self._object_dim = token_dim(resolve(Path(self.encoder) / "config.yaml", []).model_config)
         return self._object_dim
@@ -475,7 +475,7 @@ class ClevrerQAData(DataModule):
 
     def _latents(self, clips: ClipCache) -> torch.Tensor:
         """(N, T, K, D + 3) the encoder run's object tokens of every clip, extracted once and cached."""
-        from attnlab.models.aloe_slots import load_object_encoder, object_latents, weights_digest
+        from attnlab.models.video_qa.aloe_slots import load_object_encoder, object_latents, weights_digest
 
         key = self._key("latents", weights_digest(self.encoder), clips.path.name)
 

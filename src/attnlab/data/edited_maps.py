@@ -28,8 +28,8 @@ from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
 from attnlab.data._registry import DATAMODULES, register_datamodule
+from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError
-from attnlab.train.datamodule import DataModule, Split
 
 EXAMPLES_FILE = "examples.safetensors"
 MAP_NAME = re.compile(r"train_(\d+)\.png")

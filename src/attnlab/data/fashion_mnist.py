@@ -15,9 +15,9 @@ import torch
 from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
+from attnlab.data.datamodule import DataModule, Split
 from attnlab.data.idx import find_idx, read_idx
 from attnlab.errors import ConfigError, InputError
-from attnlab.train.datamodule import DataModule, Split
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 CLASSES = (

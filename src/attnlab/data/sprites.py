@@ -42,8 +42,8 @@ import torch
 from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
+from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError, unknown
-from attnlab.train.datamodule import DataModule, Split
 
 SHAPES = ("square", "disc", "ellipse", "heart", "diamond", "triangle")
 CACHE_VERSION = 1

@@ -680,10 +680,10 @@ def explain_run(
     test examples, each method's map; a video's middle frame) into the run folder,
     or into ``out``, replacing earlier ones. ``device``: default CUDA when
     available. Other arguments as :func:`evaluate_explanations`."""
-    from attnlab.train import rundir
+    from attnlab.runs import rundir
+    from attnlab.runs.spec import resolve
     from attnlab.train.engine import build
     from attnlab.train.model_options import load_initial_weights
-    from attnlab.train.spec import resolve
 
     _check_methods(methods, metrics, {})  # before the model and the data are built
     if targets not in TARGETS:
@@ -775,7 +775,7 @@ def _figure(
 def _write_reports(
     folder: Path, info: dict[str, Any], results: Mapping[str, Mapping[str, Score]], figure: Path | None
 ) -> Path:
-    from attnlab.train.checkpoint_io import atomic_write
+    from attnlab.runs.checkpoint_io import atomic_write
 
     baselines = info["baselines"]
     layer = f" CAM layer: `{info['cam_layer']}`." if info["cam_layer"] else ""

@@ -20,8 +20,8 @@ from torch import nn
 
 from attnlab.errors import ConfigError
 from attnlab.objectives.abn import abn_loss
+from attnlab.runs.config import OptimConfig
 from attnlab.train.classification import ClassificationTask
-from attnlab.train.config import OptimConfig
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch
 

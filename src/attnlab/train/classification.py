@@ -19,7 +19,7 @@ from torch import nn
 from attnlab.errors import ConfigError
 from attnlab.explain.capture import AttentionRecord, attention_layers, capture
 from attnlab.explain.render import overlay_grid, video_attention_grid
-from attnlab.train.config import OptimConfig
+from attnlab.runs.config import OptimConfig
 from attnlab.train.figures import plot_attention_rows, plot_confusion
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task

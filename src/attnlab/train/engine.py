@@ -17,18 +17,18 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from safetensors.torch import load_file, save
 
+from attnlab.data.datamodule import DataModule
 from attnlab.errors import RunDirError
 from attnlab.models._registry import MODELS
 from attnlab.recipes import recipe_path
-from attnlab.train import rundir
+from attnlab.runs import rundir
+from attnlab.runs.checkpoint_io import AtomicCheckpointIO, atomic_write, safe_torch_load
+from attnlab.runs.rundir import RunDir
+from attnlab.runs.spec import RunSpec, resolve
 from attnlab.train.callbacks import StepProgressBar, StepSeeding
-from attnlab.train.checkpoint_io import AtomicCheckpointIO, atomic_write, safe_torch_load
-from attnlab.train.datamodule import DataModule
 from attnlab.train.model_options import prepare_model
 from attnlab.train.registry import TASKS
 from attnlab.train.report import write_report
-from attnlab.train.rundir import RunDir
-from attnlab.train.spec import RunSpec, resolve
 from attnlab.train.task import Task
 
 

@@ -26,9 +26,10 @@ from safetensors.torch import save_file
 from attnlab.data.edited_maps import EXAMPLES_FILE, EditedMaps, map_file_name
 from attnlab.errors import ConfigError, InputError, RunDirError
 from attnlab.explain.regions import foreground
-from attnlab.train import engine, rundir
+from attnlab.runs import rundir
+from attnlab.runs.spec import resolve
+from attnlab.train import engine
 from attnlab.train.model_options import load_initial_weights
-from attnlab.train.spec import resolve
 
 Prefill = Literal["model", "foreground"]
 # data keys of the original run that the fine-tuning run sets itself

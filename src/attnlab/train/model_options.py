@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from attnlab.errors import InputError
-from attnlab.train.config import TrainerConfig
-from attnlab.train.rundir import WEIGHTS_FILE
+from attnlab.runs.config import TrainerConfig
+from attnlab.runs.rundir import WEIGHTS_FILE
 
 
 def load_initial_weights(model: nn.Module, source: str | Path, what: str = "trainer.init_from") -> None:

@@ -30,13 +30,13 @@ from torch import nn
 from attnlab.errors import ConfigError
 from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
-from attnlab.models.attn_vimon import AttnViMON
-from attnlab.models.monet import MONet
-from attnlab.models.sfa import SFA
-from attnlab.models.vimon import ViMON
+from attnlab.models.object_centric.attn_vimon import AttnViMON
+from attnlab.models.object_centric.monet import MONet
+from attnlab.models.object_centric.sfa import SFA
+from attnlab.models.object_centric.vimon import ViMON
 from attnlab.objectives.object_centric import monet_losses, vimon_losses
 from attnlab.objectives.sfa import sfa_losses
-from attnlab.train.config import OptimConfig
+from attnlab.runs.config import OptimConfig
 from attnlab.train.object_centric_figures import plot_decomposition, write_decomposition_gif
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.train.config import OptimConfig
+from attnlab.runs.config import OptimConfig
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from attnlab.runs.rundir import RunDir
 from attnlab.train.figures import plot_curves
-from attnlab.train.rundir import RunDir
 
 
 def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import NonFiniteLossError
-from attnlab.train.config import OptimConfig
+from attnlab.runs.config import OptimConfig
 from attnlab.train.optim import build_optimizer, build_scheduler
 
 Batch = dict[str, torch.Tensor]

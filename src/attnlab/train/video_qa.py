@@ -40,9 +40,9 @@ from torch import nn
 
 from attnlab.data.clevrer_lite.questions import QUESTION_TYPES
 from attnlab.errors import ConfigError
-from attnlab.models.aloe import Aloe, AloeOutput
+from attnlab.models.video_qa.aloe import Aloe, AloeOutput
 from attnlab.objectives.aloe import aloe_loss_terms
-from attnlab.train.config import OptimConfig
+from attnlab.runs.config import OptimConfig
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task
 

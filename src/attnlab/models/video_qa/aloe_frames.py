@@ -3,8 +3,8 @@
 Aloe's ablations (Ding et al., NeurIPS 2021, arXiv:2012.08508) ask how much the
 object-level input matters by giving the same transformer one embedding per frame
 instead of one per object. :class:`AloeFrames` holds a
-:class:`~attnlab.models.frame_encoder.FrameEncoder` and an
-:class:`~attnlab.models.aloe.Aloe` and trains both end to end on raw video: every
+:class:`~attnlab.models.video_qa.frame_encoder.FrameEncoder` and an
+:class:`~attnlab.models.video_qa.aloe.Aloe` and trains both end to end on raw video: every
 frame becomes one token (K = 1) of ``object_dim`` numbers.
 
 The masked-token auxiliary task masks objects within a frame; with one token per
@@ -22,7 +22,7 @@ from torch import nn
 
 from attnlab.errors import InputError
 from attnlab.models._registry import register_model
-from attnlab.models.aloe import (
+from attnlab.models.video_qa.aloe import (
     Aloe,
     AloeConfig,
     AloeOutput,
@@ -30,7 +30,7 @@ from attnlab.models.aloe import (
     sample_object_mask,
     video_example_inputs,
 )
-from attnlab.models.frame_encoder import FrameEncoder, FrameEncoderConfig
+from attnlab.models.video_qa.frame_encoder import FrameEncoder, FrameEncoderConfig
 
 
 @dataclass

@@ -9,7 +9,7 @@ import torch
 from attnlab.errors import ConfigError, InputError
 from attnlab.explain import capture
 from attnlab.models import create_model, model_entry
-from attnlab.models.aloe import (
+from attnlab.models.video_qa.aloe import (
     Aloe,
     AloeConfig,
     AloeOutput,
@@ -20,7 +20,7 @@ from attnlab.models.aloe import (
     shuffle_objects,
     subsample_frames,
 )
-from attnlab.models.frame_encoder import FrameEncoder, FrameEncoderConfig
+from attnlab.models.video_qa.frame_encoder import FrameEncoder, FrameEncoderConfig
 from attnlab.objectives.aloe import aloe_loss_terms, masked_object_nce
 
 TINY = AloeConfig(

@@ -17,7 +17,7 @@ import pytest
 import torch
 from benchmarks.vimon_loop import main, vimon_loop
 
-from attnlab.models.vimon import ViMON, ViMONConfig
+from attnlab.models.object_centric.vimon import ViMON, ViMONConfig
 from attnlab.objectives.object_centric import vimon_losses
 
 # 11 clips x 3 slots = 33 > CPU_CHUNK, so the batched encoder also runs in chunks.

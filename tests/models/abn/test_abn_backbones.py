@@ -8,12 +8,15 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError
-from attnlab.models import abn_densenet, abn_resnext, abn_wrn, create_model
-from attnlab.models.abn_densenet import ABNDenseNet, ABNDenseNetConfig
-from attnlab.models.abn_resnext import ABNResNeXt, ABNResNeXtConfig
-from attnlab.models.abn_wrn import ABNWideResNet, ABNWideResNetConfig
+from attnlab.models import create_model
+from attnlab.models.abn import densenet_abn as abn_densenet
+from attnlab.models.abn import resnext_abn as abn_resnext
+from attnlab.models.abn import wrn_abn as abn_wrn
+from attnlab.models.abn.densenet_abn import ABNDenseNet, ABNDenseNetConfig
+from attnlab.models.abn.resnext_abn import ABNResNeXt, ABNResNeXtConfig
+from attnlab.models.abn.wrn_abn import ABNWideResNet, ABNWideResNetConfig
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "abn_official"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "abn_official"
 OfficialKey = Callable[[str], str | None]
 # small presets with seeded official outputs (<name>.pt)
 GOLDEN: dict[str, OfficialKey] = {

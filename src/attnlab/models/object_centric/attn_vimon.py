@@ -5,7 +5,7 @@ mechanism" (AIST; section 3.1, figure 4; table 1: ViMON 76,107 s, AttnViMON 42,5
 training on CLEVRER). Base model: ViMON, M. A. Weis et al., "Benchmarking Unsupervised
 Object Representations for Video Sequences", JMLR 2021, arXiv:2006.07034 (reference
 implementation ecker-lab/object-centric-representation-benchmark, ``ocrb/vimon``; ours
-is :mod:`attnlab.models.vimon`). The authors of AttnViMON published no code; what the
+is :mod:`attnlab.models.object_centric.vimon`). The authors of AttnViMON published no code; what the
 seed does not state is listed under "Choices" below.
 
 ViMON carries information forward in time twice: a GRU per slot between the VAE's

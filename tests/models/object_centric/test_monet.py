@@ -14,8 +14,8 @@ from attnlab.layers._chunking import CPU_CHUNK
 from attnlab.layers.broadcast_decoder import BroadcastDecoder, coordinate_grid
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention, UNet
-from attnlab.models.monet import MONet, MONetConfig
-from attnlab.models.vimon import ViMON, ViMONConfig
+from attnlab.models.object_centric.monet import MONet, MONetConfig
+from attnlab.models.object_centric.vimon import ViMON, ViMONConfig
 
 SMALL = dict(
     num_slots=3,

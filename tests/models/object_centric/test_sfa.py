@@ -10,7 +10,7 @@ import torch
 
 from attnlab.errors import ConfigError, InputError
 from attnlab.explain.capture import capture
-from attnlab.models.sfa import SFA, SFAConfig, SFAOutput
+from attnlab.models.object_centric.sfa import SFA, SFAConfig, SFAOutput
 from attnlab.objectives.sfa import sfa_losses
 
 SMALL = dict(

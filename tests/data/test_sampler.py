@@ -3,8 +3,8 @@ from itertools import chain
 
 import pytest
 
+from attnlab.data.sampler import ResumableBatchSampler
 from attnlab.errors import ConfigError
-from attnlab.train.sampler import ResumableBatchSampler
 
 
 def take(sampler: ResumableBatchSampler, n: int) -> list[list[int]]:

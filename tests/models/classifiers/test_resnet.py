@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from attnlab.errors import ConfigError, InputError
 from attnlab.layers.residual import ResNetConfig, ZeroPadShortcut
 from attnlab.models import create_model
-from attnlab.models.abn import ABNConfig, AttentionBranchNetwork
-from attnlab.models.resnet import ResNet
+from attnlab.models.abn.resnet_abn import ABNConfig, AttentionBranchNetwork
+from attnlab.models.classifiers.resnet import ResNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small models: threads only add overhead
 

@@ -25,7 +25,7 @@ and can only build widen_factor 4 (its classifier is hard-wired to 1024 inputs);
 field. Its fixed ``AvgPool2d(16)`` / ``avg_pool2d(8, 1)`` are global means (equal
 on 32 x 32 inputs); ``in_chans`` widens the stem; ``map_kernel_size`` (the
 reference's 3) selects the map conv; ``attention_override`` replaces M as in
-:class:`attnlab.models.abn.AttentionBranchNetwork`.
+:class:`attnlab.models.abn.resnet_abn.AttentionBranchNetwork`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from attnlab.errors import ConfigError, InputError
 from attnlab.explain.capture import capture
 from attnlab.layers.unet_attention import UNet
 from attnlab.models._registry import create_model
-from attnlab.models.attn_vimon import AttnViMON, AttnViMONConfig, unet_down, unet_up
+from attnlab.models.object_centric.attn_vimon import AttnViMON, AttnViMONConfig, unet_down, unet_up
 from attnlab.models.outputs import ViMONOutput
 from attnlab.objectives.object_centric import vimon_losses
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from attnlab.errors import InputError
-from attnlab.models.abn import AttentionBranchNetwork, load_official_abn_cifar, official_cifar_key
+from attnlab.models.abn.resnet_abn import AttentionBranchNetwork, load_official_abn_cifar, official_cifar_key
 from attnlab.objectives.abn import abn_loss, attention_map_distance
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "abn"
+REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "abn"
 needs_reference = pytest.mark.skipif(
     not (REFERENCE / "abn_cifar_golden.pt").is_file(),
     reason=f"official ABN reference files not found in {REFERENCE}",

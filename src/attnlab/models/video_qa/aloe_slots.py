@@ -8,7 +8,7 @@ AttnViMON, SFA or MONet) and Aloe, takes raw video, and the question loss trains
 encoder too (gradients flow through the posterior means and the decoded masks).
 
 Per frame and slot the object token is the posterior mean ``mu`` (D) with the slot's
-decoded-mask centroid and area appended (:func:`attnlab.models.aloe.append_mask_summary`),
+decoded-mask centroid and area appended (:func:`attnlab.models.video_qa.aloe.append_mask_summary`),
 D + 3 numbers: the same tokens as the extracted latents, so weights carry over.
 
 ``config.encoder`` is a finished object-centric run folder (its config.yaml gives the
@@ -39,7 +39,11 @@ from torch import nn
 
 from attnlab.errors import ConfigError, InputError
 from attnlab.models._registry import MODELS, register_model
-from attnlab.models.aloe import (
+from attnlab.models.object_centric.attn_vimon import AttnViMON
+from attnlab.models.object_centric.monet import MONet
+from attnlab.models.object_centric.sfa import SFA
+from attnlab.models.object_centric.vimon import ViMON
+from attnlab.models.video_qa.aloe import (
     Aloe,
     AloeConfig,
     AloeOutput,
@@ -47,10 +51,6 @@ from attnlab.models.aloe import (
     append_mask_summary,
     video_example_inputs,
 )
-from attnlab.models.attn_vimon import AttnViMON
-from attnlab.models.monet import MONet
-from attnlab.models.sfa import SFA
-from attnlab.models.vimon import ViMON
 
 ENCODERS = (ViMON, AttnViMON, SFA, MONet)  # outputs with mu (B, T, K, D) and decoded masks
 SUMMARY_DIM = 3  # mask centroid x, y and area
@@ -99,8 +99,8 @@ def check_run_folder(run_dir: str | Path, what: str) -> Path:
 
 def load_object_encoder(run_dir: str | Path, *, what: str = "encoder") -> nn.Module:
     """The object-centric model of a finished run, built from its config.yaml with its final weights."""
+    from attnlab.runs.spec import resolve
     from attnlab.train.model_options import load_initial_weights  # train imports models: import late
-    from attnlab.train.spec import resolve
 
     path = check_run_folder(run_dir, what)
     spec = resolve(path / "config.yaml", [])

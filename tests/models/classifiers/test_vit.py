@@ -6,10 +6,10 @@ import torch
 from attnlab.errors import ConfigError, InputError
 from attnlab.explain.capture import capture
 from attnlab.models import create_model
+from attnlab.models.classifiers.vit import VisionTransformer, ViTConfig
 from attnlab.models.outputs import ClassifierOutput
-from attnlab.models.vit import VisionTransformer, ViTConfig
 from attnlab.recipes import recipe_path
-from attnlab.train.spec import resolve
+from attnlab.runs.spec import resolve
 
 SMALL = ViTConfig(image_size=8, patch_size=2, in_chans=1, num_classes=3, dim=8, depth=2, num_heads=2)
 

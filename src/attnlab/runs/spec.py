@@ -3,7 +3,7 @@
 Sections: ``seed``, ``description``, ``task`` / ``model`` / ``data`` (each a
 ``name`` plus the typed fields of what that name registered: the model's config
 dataclass, the task's and datamodule's constructor signatures) and ``optim`` /
-``trainer`` (:mod:`attnlab.train.config`). jsonargparse checks every key and type.
+``trainer`` (:mod:`attnlab.runs.config`). jsonargparse checks every key and type.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from jsonargparse import ArgumentError as JsonArgError
 
 from attnlab.errors import ConfigError, did_you_mean
 from attnlab.models._registry import MODELS
-from attnlab.train.config import OptimConfig, TrainerConfig
+from attnlab.runs.config import OptimConfig, TrainerConfig
 from attnlab.train.registry import TASKS
 
 # Constructor arguments the engine supplies itself, never the recipe.

@@ -24,7 +24,7 @@ the reference's ``C // 2``); only the BC (bottleneck) variant, the one the refer
 training script builds; depth must be 6n + 4 (the reference asserts 3n + 4 and then
 floors (L - 4) / 6). The fixed ``AvgPool2d(8)`` are global means; ``in_chans`` widens
 the stem; ``map_kernel_size`` (the reference's 3) selects the map conv;
-``attention_override`` replaces M as in :class:`attnlab.models.abn.AttentionBranchNetwork`.
+``attention_override`` replaces M as in :class:`attnlab.models.abn.resnet_abn.AttentionBranchNetwork`.
 """
 
 from __future__ import annotations

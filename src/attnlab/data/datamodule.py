@@ -8,8 +8,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from attnlab.data.sampler import ResumableBatchSampler
 from attnlab.errors import ConfigError
-from attnlab.train.sampler import ResumableBatchSampler
 
 Split = Literal["train", "val", "test"]
 

@@ -17,7 +17,7 @@ N(0, 2 / (k * k * out_channels)), BN scale 1 and shift 0, linear bias 0.
 Deviations: the reference's fixed ``AvgPool2d(16)`` / ``avg_pool2d(8)`` are global
 means (equal on 32 x 32 inputs, valid on any size); ``in_chans`` widens the stem;
 ``map_kernel_size`` (the reference's 3) selects the map conv; ``attention_override``
-replaces M in the perception branch as in :class:`attnlab.models.abn.AttentionBranchNetwork`.
+replaces M in the perception branch as in :class:`attnlab.models.abn.resnet_abn.AttentionBranchNetwork`.
 """
 
 from __future__ import annotations

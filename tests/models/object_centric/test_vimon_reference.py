@@ -22,12 +22,12 @@ import pytest
 import torch
 
 from attnlab.errors import InputError
-from attnlab.models.vimon import ViMON, ViMONConfig, load_official_vimon, official_to_attnlab
+from attnlab.models.object_centric.vimon import ViMON, ViMONConfig, load_official_vimon, official_to_attnlab
 from attnlab.objectives.object_centric import vimon_losses
 
 
 def reference_dir() -> Path | None:
-    candidates = [Path(__file__).resolve().parents[3] / "shared" / "reference" / "vimon"]
+    candidates = [Path(__file__).resolve().parents[4] / "shared" / "reference" / "vimon"]
     if os.environ.get("ATTNLAB_REFERENCE"):
         root = Path(os.environ["ATTNLAB_REFERENCE"])
         candidates += [root / "vimon", root]
