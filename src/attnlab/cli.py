@@ -98,16 +98,14 @@ def _list(what: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from attnlab.data import DATAMODULES
-    from attnlab.models._registry import MODELS
+    from attnlab.catalog import DATAMODULES, MODELS, TASKS
     from attnlab.recipes import list_recipes
-    from attnlab.train import TASKS
 
     tables = {
         "recipes": list_recipes(),
-        "models": {e.name: e.description for e in MODELS.entries()},
-        "tasks": {e.name: e.description for e in TASKS.entries()},
-        "datasets": {e.name: e.description for e in DATAMODULES.entries()},
+        "models": MODELS.descriptions(),
+        "tasks": TASKS.descriptions(),
+        "datasets": DATAMODULES.descriptions(),
     }
 
     console = Console()

@@ -13,6 +13,7 @@ import attnlab.data.clevrer_lite_data
 import attnlab.data.clevrer_qa
 import attnlab.models.video_qa.aloe_frames
 import attnlab.models.video_qa.aloe_slots  # registers the models, datamodules and task
+from attnlab.catalog import TASKS
 from attnlab.cli import main
 from attnlab.data.clevrer import ClevrerAnnotation, ClevrerObject, Collision
 from attnlab.errors import ConfigError, InputError
@@ -20,7 +21,6 @@ from attnlab.models.video_qa.aloe import Aloe, AloeConfig
 from attnlab.models.video_qa.aloe_frames import AloeFrames, AloeFramesConfig
 from attnlab.models.video_qa.aloe_slots import AloeSlots, AloeSlotsConfig, repeated_clips
 from attnlab.runs.config import OptimConfig
-from attnlab.train.registry import TASKS
 from attnlab.train.video_qa import METRICS, VideoQATask, accuracies, check_data_fits_model, qa_counts
 
 QUIET = ["--trainer.progress_bar", "false", "--trainer.limit_val_batches", "1"]

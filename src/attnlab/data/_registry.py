@@ -1,16 +1,14 @@
-"""The datamodule registry (``data.name`` in a recipe)."""
+"""The datamodule registry (``data.name`` in a recipe; listed in :mod:`attnlab.catalog`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from attnlab.catalog import DATAMODULES
 from attnlab.data.datamodule import DataModule
-from attnlab.registry import Registry
 
-DATAMODULES: Registry[DataModule] = Registry("dataset")
+__all__ = ["DATAMODULES", "register_datamodule"]
 
 
-def register_datamodule(
-    name: str, *, description: str = ""
-) -> Callable[[type[DataModule]], type[DataModule]]:
-    return DATAMODULES.register(name, description=description)
+def register_datamodule(name: str) -> Callable[[type[DataModule]], type[DataModule]]:
+    return DATAMODULES.register(name)

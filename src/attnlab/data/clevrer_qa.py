@@ -64,7 +64,7 @@ from attnlab.data.clevrer_lite_data import (
 )
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError
-from attnlab.runs.checkpoint_io import atomic_write
+from attnlab.files import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -101,9 +101,7 @@ def _known(name: str, position: dict[int, int]) -> bool:
     return match is not None and int(match.group(1)) in position
 
 
-@register_datamodule(
-    "edited-maps", description="fine-tune on human-edited ABN maps; validate and test on the base dataset"
-)
+@register_datamodule("edited-maps")
 class EditedMapsData(DataModule):
     """Training split: :class:`EditedMaps` from ``maps``; val and test: the ``base`` datamodule's."""
 

@@ -7,16 +7,15 @@ from typing import Any
 
 from torch import nn
 
-from attnlab.registry import Entry, Registry, replace_config
+from attnlab.catalog import MODELS
+from attnlab.registry import Entry, replace_config
 
-MODELS: Registry[nn.Module] = Registry("model")
+__all__ = ["MODELS", "create_model", "list_models", "model_entry", "register_model"]
 
 
-def register_model(
-    name: str, *, config: Any, description: str = ""
-) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Register ``cls`` under ``name`` with the preset ``config`` (a dataclass instance)."""
-    return MODELS.register(name, config=config, description=description)
+def register_model(name: str, *, config: Any) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Register ``cls`` under ``name`` (listed in :mod:`attnlab.catalog`) with the preset ``config``."""
+    return MODELS.register(name, config=config)
 
 
 def create_model(name: str, **overrides: Any) -> nn.Module:

@@ -18,10 +18,9 @@ import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from jsonargparse import ArgumentError as JsonArgError
 
+from attnlab.catalog import DATAMODULES, MODELS, TASKS
 from attnlab.errors import ConfigError, did_you_mean
-from attnlab.models._registry import MODELS
 from attnlab.runs.config import OptimConfig, TrainerConfig
-from attnlab.train.registry import TASKS
 
 # Constructor arguments the engine supplies itself, never the recipe.
 ENGINE_ARGS = {"model", "optim", "seed"}
@@ -59,10 +58,6 @@ def _names(recipe: dict[str, Any], overrides: list[str]) -> dict[str, str]:
 
 
 def _parser(names: dict[str, str]) -> ArgumentParser:
-    import attnlab.data
-    import attnlab.models  # noqa: F401  (registers models)
-    from attnlab.data._registry import DATAMODULES
-
     task, model, data = TASKS.get(names["task"]), MODELS.get(names["model"]), DATAMODULES.get(names["data"])
     p = ArgumentParser(exit_on_error=False, prog="attnlab run", default_env=False)
     p.add_argument("--config", action=ActionConfigFile)

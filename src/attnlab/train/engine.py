@@ -17,9 +17,9 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from safetensors.torch import load_file, save
 
+from attnlab.catalog import DATAMODULES, MODELS, TASKS
 from attnlab.data.datamodule import DataModule
 from attnlab.errors import RunDirError
-from attnlab.models._registry import MODELS
 from attnlab.recipes import recipe_path
 from attnlab.runs import rundir
 from attnlab.runs.checkpoint_io import AtomicCheckpointIO, atomic_write, safe_torch_load
@@ -27,7 +27,6 @@ from attnlab.runs.rundir import RunDir
 from attnlab.runs.spec import RunSpec, resolve
 from attnlab.train.callbacks import StepProgressBar, StepSeeding
 from attnlab.train.model_options import prepare_model
-from attnlab.train.registry import TASKS
 from attnlab.train.report import write_report
 from attnlab.train.task import Task
 
@@ -54,8 +53,6 @@ def _quiet() -> None:
 
 
 def build(spec: RunSpec) -> tuple[Task, DataModule]:
-    import attnlab.data  # noqa: F401  (registers datamodules)
-    from attnlab.data._registry import DATAMODULES
 
     L.seed_everything(spec.seed, verbose=False)
     model = MODELS.get(spec.model_name).cls(spec.model_config)

@@ -1,14 +1,14 @@
-"""The task registry (``task.name`` in a recipe)."""
+"""The task registry (``task.name`` in a recipe; listed in :mod:`attnlab.catalog`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from attnlab.registry import Registry
+from attnlab.catalog import TASKS
 from attnlab.train.task import Task
 
-TASKS: Registry[Task] = Registry("task")
+__all__ = ["TASKS", "register_task"]
 
 
-def register_task(name: str, *, description: str = "") -> Callable[[type[Task]], type[Task]]:
-    return TASKS.register(name, description=description)
+def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
+    return TASKS.register(name)

@@ -129,12 +129,10 @@ def init_densenet_(model: nn.Module) -> None:
 @register_model(
     "abn-densenet-bc100-12-cifar",
     config=ABNDenseNetConfig(depth=100, growth_rate=12),
-    description="ABN on DenseNet-BC (L=100, k=12) (reference layout)",
 )
 @register_model(
     "abn-densenet-bc40-12-cifar",
     config=ABNDenseNetConfig(depth=40, growth_rate=12),
-    description="ABN on a small DenseNet-BC (L=40, k=12) (reference layout)",
 )
 class ABNDenseNet(nn.Module):
     """DenseNet-BC-ABN: images (B, in_chans, H, W) -> :class:`ABNOutput`."""

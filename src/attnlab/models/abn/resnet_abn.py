@@ -61,33 +61,26 @@ def _cifar(depth: int) -> ABNConfig:
     return ABNConfig(depth=depth, block=official_cifar_block(depth))
 
 
-@register_model(
-    "abn-resnet20-cifar", config=_cifar(20), description="ABN on CIFAR ResNet-20 (reference layout)"
-)
+@register_model("abn-resnet20-cifar", config=_cifar(20))
 @register_model(
     "abn-resnet56-cifar",
     config=_cifar(56),
-    description="ABN on CIFAR ResNet-56 (reference: 9 bottlenecks/stage)",
 )
 @register_model(
     "abn-resnet110-cifar",
     config=_cifar(110),
-    description="ABN on CIFAR ResNet-110 (reference: 18 bottlenecks/stage)",
 )
 @register_model(
     "abn-resnet18",
     config=ABNConfig(style="imagenet", depth=18, num_classes=1000),
-    description="ABN on ImageNet ResNet-18 (attention branch = stride-1 copy of stage 4)",
 )
 @register_model(
     "abn-resnet50",
     config=ABNConfig(style="imagenet", depth=50, block="bottleneck", num_classes=1000),
-    description="ABN on ImageNet ResNet-50 (attention branch = stride-1 copy of stage 4)",
 )
 @register_model(
     "abn-resnet101",
     config=ABNConfig(style="imagenet", depth=101, block="bottleneck", num_classes=1000),
-    description="ABN on ImageNet ResNet-101 (attention branch = stride-1 copy of stage 4)",
 )
 class AttentionBranchNetwork(nn.Module):
     """ResNet-ABN: images (B, in_chans, H, W) -> :class:`ABNOutput`."""

@@ -149,12 +149,10 @@ def init_resnext_(model: nn.Module) -> None:
 @register_model(
     "abn-resnext29-8x64d-cifar",
     config=ABNResNeXtConfig(depth=29, cardinality=8, base_width=64, widen_factor=4),
-    description="ABN on ResNeXt-29, 8x64d (reference layout)",
 )
 @register_model(
     "abn-resnext11-2x64d-cifar",
     config=ABNResNeXtConfig(depth=11, cardinality=2, base_width=64, widen_factor=4),
-    description="ABN on a small ResNeXt-11, 2x64d: one bottleneck per stage (reference layout)",
 )
 class ABNResNeXt(nn.Module):
     """ResNeXt-ABN: images (B, in_chans, H, W) -> :class:`ABNOutput`."""

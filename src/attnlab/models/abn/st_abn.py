@@ -47,13 +47,10 @@ class STABNOutput:
     temporal: torch.Tensor  # (B, T) M_t, before any inversion
 
 
-@register_model(
-    "st-abn-r3d50", config=STABNConfig(), description="ST-ABN on 3D ResNet-50, 32 frames (the seed's)"
-)
+@register_model("st-abn-r3d50", config=STABNConfig())
 @register_model(
     "st-abn-r3d-tiny",
     config=STABNConfig(num_classes=9, depth=10, width=16, num_frames=16, stem_pool=False, temporal_hidden=32),
-    description="ST-ABN on a 3D ResNet-10, width 16, 16 frames: for the synthetic actions on CPU",
 )
 class STABN(nn.Module):
     """Video (B, C, T, H, W) -> :class:`STABNOutput`."""

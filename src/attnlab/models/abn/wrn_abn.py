@@ -118,12 +118,10 @@ def init_wrn_(model: nn.Module) -> None:
 @register_model(
     "abn-wrn28-10-cifar",
     config=ABNWideResNetConfig(depth=28, widen_factor=10, drop_rate=0.3),
-    description="ABN on WRN-28-10 with dropout 0.3 (the reference's WRN-28-10-drop)",
 )
 @register_model(
     "abn-wrn16-2-cifar",
     config=ABNWideResNetConfig(depth=16, widen_factor=2),
-    description="ABN on a small WRN-16-2 (reference layout)",
 )
 class ABNWideResNet(nn.Module):
     """WRN-ABN: images (B, in_chans, H, W) -> :class:`ABNOutput`."""

@@ -32,32 +32,26 @@ class ResNetOutput:
 @register_model(
     "resnet20-cifar",
     config=ResNetConfig(depth=20, shortcut="zero_pad"),
-    description="CIFAR ResNet-20 of He et al. 2016 (basic blocks, option A shortcuts, 0.27M)",
 )
 @register_model(
     "resnet56-cifar",
     config=ResNetConfig(depth=56, shortcut="zero_pad"),
-    description="CIFAR ResNet-56 of He et al. 2016 (basic blocks, option A shortcuts, 0.85M)",
 )
 @register_model(
     "resnet110-cifar",
     config=ResNetConfig(depth=110, shortcut="zero_pad"),
-    description="CIFAR ResNet-110 of He et al. 2016 (basic blocks, option A shortcuts, 1.7M)",
 )
 @register_model(
     "resnet18",
     config=ResNetConfig(style="imagenet", depth=18, num_classes=1000),
-    description="ImageNet ResNet-18 (torchvision layout, 11.7M)",
 )
 @register_model(
     "resnet50",
     config=ResNetConfig(style="imagenet", depth=50, block="bottleneck", num_classes=1000),
-    description="ImageNet ResNet-50 (torchvision layout, 25.6M)",
 )
 @register_model(
     "resnet101",
     config=ResNetConfig(style="imagenet", depth=101, block="bottleneck", num_classes=1000),
-    description="ImageNet ResNet-101 (torchvision layout, 44.5M)",
 )
 class ResNet(nn.Module):
     """ResNet classifier: images (B, in_chans, H, W) -> :class:`ResNetOutput`."""

@@ -36,12 +36,11 @@ def check_video(video: torch.Tensor, in_chans: int) -> None:
         )
 
 
-@register_model("r3d-50", config=ResNet3dConfig(), description="3D ResNet-50 video classifier")
-@register_model("r3d-18", config=ResNet3dConfig(depth=18), description="3D ResNet-18 video classifier")
+@register_model("r3d-50", config=ResNet3dConfig())
+@register_model("r3d-18", config=ResNet3dConfig(depth=18))
 @register_model(
     "r3d-tiny",
     config=ResNet3dConfig(num_classes=9, depth=10, width=16, stem_pool=False),
-    description="3D ResNet-10, width 16: the CPU baseline for the synthetic actions",
 )
 class ResNet3d(nn.Module):
     """Video (B, C, T, H, W) -> :class:`ClassifierOutput`."""

@@ -35,12 +35,10 @@ class TransformerClassifierConfig:
 @register_model(
     "transformer-classifier-tiny",
     config=TransformerClassifierConfig(),
-    description="2-layer, 64-wide transformer classifier over token sequences",
 )
 @register_model(
     "transformer-classifier-small",
     config=TransformerClassifierConfig(dim=192, depth=6, num_heads=6, mlp_ratio=4.0, max_len=512),
-    description="6-layer, 192-wide transformer classifier over token sequences",
 )
 class TransformerClassifier(nn.Module):
     """Sequence classifier: tokens (B, L) long -> :class:`ClassifierOutput`."""

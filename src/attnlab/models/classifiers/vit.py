@@ -48,7 +48,6 @@ class ViTConfig:
     config=ViTConfig(
         image_size=28, patch_size=4, in_chans=1, num_classes=10, dim=64, depth=4, num_heads=4, mlp_ratio=2.0
     ),
-    description="ViT for 28x28 grey images: patch 4 (7x7 tokens + [CLS]), dim 64, depth 4, 4 heads",
 )
 class VisionTransformer(nn.Module):
     """ViT: images (B, in_chans, H, W), H and W multiples of patch_size -> :class:`ClassifierOutput`."""

@@ -252,7 +252,6 @@ class SlotFrameAttention(nn.Module):
 @register_model(
     "attn-vimon",
     config=AttnViMONConfig(),
-    description="AttnViMON (seed 000): ViMON with causal attention over time; 8 slots, latent 16, 64x64",
 )
 class AttnViMON(nn.Module):
     """Video (B, T, 3, H, W) in [0, 1] -> :class:`ViMONOutput`, every frame at once."""

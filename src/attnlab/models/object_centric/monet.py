@@ -73,7 +73,6 @@ class MONetOutput:
 @register_model(
     "monet",
     config=MONetConfig(),
-    description="MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",
 )
 class MONet(nn.Module):
     """Video or image sequence (B, T, 3, H, W) in [0, 1] -> :class:`MONetOutput`."""

@@ -143,7 +143,6 @@ class FrameEncoder(nn.Module):
 @register_model(
     "sfa",
     config=SFAConfig(),
-    description="SFA (Slots and Frames Attention) as in seed 000's experiment: 8 slots, latent 16, 64x64",
 )
 class SFA(nn.Module):
     """Video (B, T, 3, H, W) in [0, 1] -> :class:`SFAOutput`, every slot and frame at once."""

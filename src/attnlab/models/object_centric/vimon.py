@@ -85,12 +85,10 @@ class _Frame(NamedTuple):
 @register_model(
     "vimon-vmds-official",
     config=ViMONConfig(num_slots=6),
-    description="ViMON as the authors' VMDS checkpoint: 6 slots, latent 16, GRU 128, 64x64",
 )
 @register_model(
     "vimon",
     config=ViMONConfig(),
-    description="ViMON as in seed 000's experiment: 8 slots, latent 16, GRU 128, 64x64",
 )
 class ViMON(nn.Module):
     """Video (B, T, 3, H, W) in [0, 1] -> :class:`ViMONOutput`."""

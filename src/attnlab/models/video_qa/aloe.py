@@ -282,12 +282,10 @@ def sample_object_mask(
 @register_model(
     "aloe",
     config=AloeConfig(),
-    description="Aloe video QA transformer over object latents, 4 layers x 128 (CPU-sized)",
 )
 @register_model(
     "aloe-paper",
     config=AloeConfig(width=180, depth=28, num_heads=10, mlp_ratio=1024 / 180),
-    description="Aloe at the paper's size: 28 layers x 180 (10 heads), MLP 1024",
 )
 class Aloe(nn.Module):
     """objects (B, T, K, D_obj), question (B, L) int64 [, choices (B, C, Lc) int64] -> :class:`AloeOutput`."""

@@ -45,7 +45,6 @@ class AloeFramesConfig(AloeConfig):
 @register_model(
     "aloe-frames",
     config=AloeFramesConfig(),
-    description="Aloe on one frame-CNN token per frame (the no-objects baseline), trained end to end",
 )
 class AloeFrames(nn.Module):
     """video (B, T, 3, S, S), question (B, L) [, choices (B, C, Lc)] -> :class:`AloeOutput`."""

@@ -170,7 +170,6 @@ class AloeSlotsOutput(AloeOutput):
 @register_model(
     "aloe-slots",
     config=AloeSlotsConfig(),
-    description="Aloe on an object-centric encoder's slots (a run folder or preset), trained end to end",
 )
 class AloeSlots(nn.Module):
     """video (B, T, 3, S, S), question (B, L) [, choices (B, C, Lc)] -> :class:`AloeSlotsOutput`."""

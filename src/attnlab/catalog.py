@@ -1,0 +1,220 @@
+"""What attnlab offers, by name, without importing it: the lazy registries.
+
+Each entry names the ``"module:Class"`` that implements it, a one-line description and
+the pip extra its module needs. ``attnlab list`` reads this file alone; ``get(name)``
+imports the one module, whose ``@register_*`` decorators attach the class and its preset
+config. A decorator whose name is not listed here is an error, so this table is complete.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from attnlab.registry import Lazy, Registry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+MODELS: Registry[nn.Module] = Registry(
+    "model",
+    {
+        "abn-densenet-bc100-12-cifar": Lazy(
+            "attnlab.models.abn.densenet_abn:ABNDenseNet",
+            "ABN on DenseNet-BC (L=100, k=12) (reference layout)",
+        ),
+        "abn-densenet-bc40-12-cifar": Lazy(
+            "attnlab.models.abn.densenet_abn:ABNDenseNet",
+            "ABN on a small DenseNet-BC (L=40, k=12) (reference layout)",
+        ),
+        "abn-resnet101": Lazy(
+            "attnlab.models.abn.resnet_abn:AttentionBranchNetwork",
+            "ABN on ImageNet ResNet-101 (attention branch = stride-1 copy of stage 4)",
+        ),
+        "abn-resnet110-cifar": Lazy(
+            "attnlab.models.abn.resnet_abn:AttentionBranchNetwork",
+            "ABN on CIFAR ResNet-110 (reference: 18 bottlenecks/stage)",
+        ),
+        "abn-resnet18": Lazy(
+            "attnlab.models.abn.resnet_abn:AttentionBranchNetwork",
+            "ABN on ImageNet ResNet-18 (attention branch = stride-1 copy of stage 4)",
+        ),
+        "abn-resnet20-cifar": Lazy(
+            "attnlab.models.abn.resnet_abn:AttentionBranchNetwork",
+            "ABN on CIFAR ResNet-20 (reference layout)",
+        ),
+        "abn-resnet50": Lazy(
+            "attnlab.models.abn.resnet_abn:AttentionBranchNetwork",
+            "ABN on ImageNet ResNet-50 (attention branch = stride-1 copy of stage 4)",
+        ),
+        "abn-resnet56-cifar": Lazy(
+            "attnlab.models.abn.resnet_abn:AttentionBranchNetwork",
+            "ABN on CIFAR ResNet-56 (reference: 9 bottlenecks/stage)",
+        ),
+        "abn-resnext11-2x64d-cifar": Lazy(
+            "attnlab.models.abn.resnext_abn:ABNResNeXt",
+            "ABN on a small ResNeXt-11, 2x64d: one bottleneck per stage (reference layout)",
+        ),
+        "abn-resnext29-8x64d-cifar": Lazy(
+            "attnlab.models.abn.resnext_abn:ABNResNeXt",
+            "ABN on ResNeXt-29, 8x64d (reference layout)",
+        ),
+        "abn-wrn16-2-cifar": Lazy(
+            "attnlab.models.abn.wrn_abn:ABNWideResNet",
+            "ABN on a small WRN-16-2 (reference layout)",
+        ),
+        "abn-wrn28-10-cifar": Lazy(
+            "attnlab.models.abn.wrn_abn:ABNWideResNet",
+            "ABN on WRN-28-10 with dropout 0.3 (the reference's WRN-28-10-drop)",
+        ),
+        "aloe": Lazy(
+            "attnlab.models.video_qa.aloe:Aloe",
+            "Aloe video QA transformer over object latents, 4 layers x 128 (CPU-sized)",
+        ),
+        "aloe-frames": Lazy(
+            "attnlab.models.video_qa.aloe_frames:AloeFrames",
+            "Aloe on one frame-CNN token per frame (the no-objects baseline), trained end to end",
+        ),
+        "aloe-paper": Lazy(
+            "attnlab.models.video_qa.aloe:Aloe",
+            "Aloe at the paper's size: 28 layers x 180 (10 heads), MLP 1024",
+        ),
+        "aloe-slots": Lazy(
+            "attnlab.models.video_qa.aloe_slots:AloeSlots",
+            "Aloe on an object-centric encoder's slots (a run folder or preset), trained end to end",
+        ),
+        "attn-vimon": Lazy(
+            "attnlab.models.object_centric.attn_vimon:AttnViMON",
+            "AttnViMON (seed 000): ViMON with causal attention over time; 8 slots, latent 16, 64x64",
+        ),
+        "monet": Lazy(
+            "attnlab.models.object_centric.monet:MONet",
+            "MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",
+        ),
+        "r3d-18": Lazy("attnlab.models.classifiers.resnet3d:ResNet3d", "3D ResNet-18 video classifier"),
+        "r3d-50": Lazy("attnlab.models.classifiers.resnet3d:ResNet3d", "3D ResNet-50 video classifier"),
+        "r3d-tiny": Lazy(
+            "attnlab.models.classifiers.resnet3d:ResNet3d",
+            "3D ResNet-10, width 16: the CPU baseline for the synthetic actions",
+        ),
+        "resnet101": Lazy(
+            "attnlab.models.classifiers.resnet:ResNet",
+            "ImageNet ResNet-101 (torchvision layout, 44.5M)",
+        ),
+        "resnet110-cifar": Lazy(
+            "attnlab.models.classifiers.resnet:ResNet",
+            "CIFAR ResNet-110 of He et al. 2016 (basic blocks, option A shortcuts, 1.7M)",
+        ),
+        "resnet18": Lazy(
+            "attnlab.models.classifiers.resnet:ResNet",
+            "ImageNet ResNet-18 (torchvision layout, 11.7M)",
+        ),
+        "resnet20-cifar": Lazy(
+            "attnlab.models.classifiers.resnet:ResNet",
+            "CIFAR ResNet-20 of He et al. 2016 (basic blocks, option A shortcuts, 0.27M)",
+        ),
+        "resnet50": Lazy(
+            "attnlab.models.classifiers.resnet:ResNet",
+            "ImageNet ResNet-50 (torchvision layout, 25.6M)",
+        ),
+        "resnet56-cifar": Lazy(
+            "attnlab.models.classifiers.resnet:ResNet",
+            "CIFAR ResNet-56 of He et al. 2016 (basic blocks, option A shortcuts, 0.85M)",
+        ),
+        "sfa": Lazy(
+            "attnlab.models.object_centric.sfa:SFA",
+            "SFA (Slots and Frames Attention) as in seed 000's experiment: 8 slots, latent 16, 64x64",
+        ),
+        "st-abn-r3d-tiny": Lazy(
+            "attnlab.models.abn.st_abn:STABN",
+            "ST-ABN on a 3D ResNet-10, width 16, 16 frames: for the synthetic actions on CPU",
+        ),
+        "st-abn-r3d50": Lazy(
+            "attnlab.models.abn.st_abn:STABN",
+            "ST-ABN on 3D ResNet-50, 32 frames (the seed's)",
+        ),
+        "transformer-classifier-small": Lazy(
+            "attnlab.models.classifiers.transformer_classifier:TransformerClassifier",
+            "6-layer, 192-wide transformer classifier over token sequences",
+        ),
+        "transformer-classifier-tiny": Lazy(
+            "attnlab.models.classifiers.transformer_classifier:TransformerClassifier",
+            "2-layer, 64-wide transformer classifier over token sequences",
+        ),
+        "vimon": Lazy(
+            "attnlab.models.object_centric.vimon:ViMON",
+            "ViMON as in seed 000's experiment: 8 slots, latent 16, GRU 128, 64x64",
+        ),
+        "vimon-vmds-official": Lazy(
+            "attnlab.models.object_centric.vimon:ViMON",
+            "ViMON as the authors' VMDS checkpoint: 6 slots, latent 16, GRU 128, 64x64",
+        ),
+        "vit-tiny-fashion": Lazy(
+            "attnlab.models.classifiers.vit:VisionTransformer",
+            "ViT for 28x28 grey images: patch 4 (7x7 tokens + [CLS]), dim 64, depth 4, 4 heads",
+        ),
+    },
+)
+
+DATAMODULES: Registry[Any] = Registry(
+    "dataset",
+    {
+        "actions": Lazy(
+            "attnlab.data.actions:ActionsData",
+            "Synthetic action clips (3, T, H, W); 9 classes told apart only by motion and its order.",
+        ),
+        "clevrer-lite": Lazy(
+            "attnlab.data.clevrer_lite_data:ClevrerLiteData",
+            "CLEVRER-lite collision videos (generated on first use, or CLEVRER from root), object-centric",
+            extra="video",
+        ),
+        "clevrer-qa": Lazy(
+            "attnlab.data.clevrer_qa:ClevrerQAData",
+            "CLEVRER-lite questions (generated on first use, or CLEVRER from ``root``) for Aloe.",
+            extra="video",
+        ),
+        "edited-maps": Lazy(
+            "attnlab.data.edited_maps:EditedMapsData",
+            "fine-tune on human-edited ABN maps; validate and test on the base dataset",
+        ),
+        "fashion-mnist": Lazy(
+            "attnlab.data.fashion_mnist:FashionMNISTData",
+            "Fashion-MNIST 28x28 grey images, 10 classes; validation = the last ``val_size`` training images",
+        ),
+        "signal-tokens": Lazy(
+            "attnlab.data.signal_tokens:SignalTokensData",
+            "Generated sequences with one class-bearing token among noise.",
+        ),
+        "spmot": Lazy(
+            "attnlab.data.sprites:SpMOTData",
+            "Sprites-MOT style clips (0-3 sprites, straight lines at constant speed).",
+        ),
+        "vmds": Lazy(
+            "attnlab.data.sprites:VMDSData",
+            "Video Multi-dSprites style clips (1-4 sprites, curved paths, occlusion).",
+        ),
+    },
+)
+
+TASKS: Registry[Any] = Registry(
+    "task",
+    {
+        "attention-branch": Lazy(
+            "attnlab.train.attention_branch:AttentionBranchTask",
+            "ABN-style models whose output has ``att_logits`` and ``logits`` (perception).",
+        ),
+        "classification": Lazy(
+            "attnlab.train.classification:ClassificationTask",
+            "Single-label classification with cross-entropy.",
+        ),
+        "object-centric": Lazy(
+            "attnlab.train.object_centric:ObjectCentricTask",
+            "Unsupervised object-centric video learning; beta/gamma default to the published ones",
+            extra="video",
+        ),
+        "video-qa": Lazy(
+            "attnlab.train.video_qa:VideoQATask",
+            "Video question answering: descriptive answers and multiple-choice options with Aloe.",
+            extra="video",
+        ),
+    },
+)
