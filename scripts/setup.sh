@@ -13,12 +13,21 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION}"
-.venv/bin/python -m pip install --quiet -e ".[dev,video]"
+.venv/bin/python -m pip install --quiet -e ".[dev,video,rl]"
 
 # Real datasets that Debian packages (no download at run time): Fashion-MNIST's IDX files.
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+# The tests need them; without them the ABN recipes cannot run, so a failed install stops here.
+FASHION=/usr/share/datasets/fashion-mnist
+if [ ! -d "$FASHION" ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
-  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist; } \
-    >/dev/null 2>&1 || echo "note: could not install dataset-fashion-mnist; pass --data.root to a folder with its IDX files" >&2
+  if ! command -v apt-get >/dev/null; then
+    echo "setup: $FASHION is missing and this machine has no apt-get; install Debian's dataset-fashion-mnist" >&2
+    exit 1
+  fi
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist; } \
+    >/tmp/attnlab-setup-apt.log 2>&1 || [ ! -d "$FASHION" ]; then
+    echo "setup: could not install Debian's dataset-fashion-mnist (see /tmp/attnlab-setup-apt.log)" >&2
+    exit 1
+  fi
 fi
 .venv/bin/python -c 'import torch, attnlab; print(f"attnlab {attnlab.__version__} ready: torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")'

@@ -43,10 +43,14 @@ def needs_missing_data(recipe: str) -> str | None:
     data = recipe_data(recipe)
     if data.get("name") == "fashion-mnist" and not Path(DEFAULT_ROOT).is_dir():
         return f"{DEFAULT_ROOT} is missing (scripts/setup.sh installs Debian's dataset-fashion-mnist)"
-    if data.get("name") == "clevrer-qa" and data.get("encoder", "oracle") not in ("oracle", "frames"):
-        # tests/train/test_video_qa.py runs a slot recipe on an SFA run it trains
-        return f"needs a trained encoder run (data.encoder: {data['encoder']}); covered by test_video_qa.py"
     return None
+
+
+def needs_a_trained_run(recipe: str) -> bool:
+    """Slot recipes read an encoder run's latents; tests/train/test_video_qa.py runs one on an SFA
+    run it trains, so the smoke runs leave them out instead of skipping them."""
+    data = recipe_data(recipe)
+    return data.get("name") == "clevrer-qa" and data.get("encoder", "oracle") not in ("oracle", "frames")
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +58,7 @@ def clevrer_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("clevrer_lite")
 
 
-@pytest.mark.parametrize("recipe", sorted(list_recipes()))
+@pytest.mark.parametrize("recipe", sorted(r for r in list_recipes() if not needs_a_trained_run(r)))
 def test_recipe_smoke_run(recipe: str, tmp_path: Path, clevrer_cache: Path):
     reason = needs_missing_data(recipe)
     if reason:
