@@ -112,14 +112,15 @@ def check_state_dict(
     """One-line InputError when ``state`` does not fit a model whose state dict is ``expected``.
 
     Missing keys carry the model's names; unexpected and mis-shaped ones the names
-    ``origin`` gives (the checkpoint's own, before renaming), or their own.
+    ``origin`` gives (the checkpoint's own, before renaming), or their own; each kind
+    is sorted by the names it shows.
     """
     names = {k: k for k in state} | dict(origin or {})
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(names[k] for k in set(state) - set(expected))
     wrong = [
         f"{names[k]} has shape {tuple(state[k].shape)}, expected {tuple(expected[k].shape)}"
-        for k in sorted(set(state) & set(expected))
+        for k in sorted(set(state) & set(expected), key=names.__getitem__)
         if state[k].shape != expected[k].shape
     ]
     if missing or unexpected or wrong:

@@ -8,9 +8,39 @@ rename, check every key and shape, load; user errors are one-line InputErrors.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
+from attnlab.errors import ConfigError, InputError
+from attnlab.layers.residual import official_cifar_block
+from attnlab.models.abn.branch_network import BranchNetwork
+from attnlab.models.abn.resnet_abn import ABNConfig, AttentionBranchNetwork
 from attnlab.models.object_centric import vimon
 from attnlab.runs.convert import load_foreign
+
+ABN = TypeVar("ABN", bound=BranchNetwork)
+
+
+def load_official_abn(model: ABN, path: str | Path) -> ABN:
+    """``model`` (any ABN backbone, built with the checkpoint's config) holding an official
+    machine-perception-robotics-group/attention_branch_network state dict, in place.
+
+    Accepts the bare state dict or the training script's checkpoint (``{"state_dict": ...}``
+    with DataParallel's ``module.`` prefixes); the model's ``official_keys`` rename.
+    """
+    what = f"official {type(model).__name__} checkpoint"
+    load_foreign(model, path, model.official_keys, what, unwrap=("state_dict",), strip=("module.",))
+    return model
+
+
+def load_official_abn_cifar(path: str | Path, depth: int, num_classes: int) -> AttentionBranchNetwork:
+    """An official CIFAR ResNet-ABN checkpoint of that depth and number of classes (training mode,
+    like a freshly built model)."""
+    config = ABNConfig(depth=depth, block=official_cifar_block(depth), num_classes=num_classes)
+    try:
+        model = AttentionBranchNetwork(config)
+    except ConfigError as err:
+        raise InputError(f"cannot build the official CIFAR ResNet-ABN: {err}") from None
+    return load_official_abn(model, path)
 
 
 def load_official_vimon(path: str | Path, *, config: vimon.ViMONConfig | None = None) -> vimon.ViMON:
