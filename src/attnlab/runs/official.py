@@ -27,6 +27,10 @@ def load_official_abn(model: ABN, path: str | Path) -> ABN:
     Accepts the bare state dict or the training script's checkpoint (``{"state_dict": ...}``
     with DataParallel's ``module.`` prefixes); the model's ``official_keys`` rename.
     """
+    if not isinstance(model, BranchNetwork):
+        raise InputError(
+            f"load_official_abn takes an ABN (resnet/wrn/densenet/resnext), got {type(model).__name__}"
+        )
     what = f"official {type(model).__name__} checkpoint"
     load_foreign(model, path, model.official_keys, what, unwrap=("state_dict",), strip=("module.",))
     return model

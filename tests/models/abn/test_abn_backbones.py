@@ -151,6 +151,11 @@ def test_official_checkpoints_load_through_runs_official(name: str, tmp_path: Pa
     assert "\n" not in str(err.value)
 
 
+def test_official_loading_refuses_a_model_that_is_no_abn(tmp_path: Path):
+    with pytest.raises(InputError, match=r"takes an ABN .* got Linear"):
+        load_official_abn(nn.Linear(2, 2), tmp_path / "any.pt")  # type: ignore[type-var]
+
+
 @pytest.mark.parametrize("name", FULL)
 def test_backbones_have_the_papers_sizes_and_the_branch_its_hand_count(name: str):
     with torch.device("meta"):
