@@ -12,23 +12,33 @@ from attnlab.models import create_model
 from attnlab.models.abn import densenet_abn as abn_densenet
 from attnlab.models.abn import resnext_abn as abn_resnext
 from attnlab.models.abn import wrn_abn as abn_wrn
+from attnlab.models.abn.branch_network import KeyRule
 from attnlab.models.abn.densenet_abn import ABNDenseNet, ABNDenseNetConfig
 from attnlab.models.abn.resnext_abn import ABNResNeXt, ABNResNeXtConfig
 from attnlab.models.abn.wrn_abn import ABNWideResNet, ABNWideResNetConfig
+from attnlab.runs.convert import rename_key
+from attnlab.runs.official import load_official_abn
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "abn_official"
 OfficialKey = Callable[[str], str | None]
+
+
+def by_rules(rules: list[KeyRule]) -> OfficialKey:
+    """Our key for an official one (None: a tensor the model does not use)."""
+    return lambda name: rename_key(name, rules)
+
+
 # small presets with seeded official outputs (<name>.pt)
 GOLDEN: dict[str, OfficialKey] = {
-    "abn-wrn16-2-cifar": abn_wrn.official_key,
-    "abn-densenet-bc40-12-cifar": abn_densenet.official_key,
-    "abn-resnext11-2x64d-cifar": abn_resnext.official_key,
+    "abn-wrn16-2-cifar": by_rules(abn_wrn.OFFICIAL_KEYS),
+    "abn-densenet-bc40-12-cifar": by_rules(abn_densenet.OFFICIAL_KEYS),
+    "abn-resnext11-2x64d-cifar": by_rules(abn_resnext.OFFICIAL_KEYS),
 }
 # the official default configurations: official layout (<name>.keys.txt), backbone size in the papers
 FULL: dict[str, tuple[OfficialKey, int]] = {
-    "abn-wrn28-10-cifar": (abn_wrn.official_key, 36_500_000),  # Zagoruyko & Komodakis: 36.5M
-    "abn-densenet-bc100-12-cifar": (abn_densenet.official_key, 800_000),  # Huang et al.: 0.8M
-    "abn-resnext29-8x64d-cifar": (abn_resnext.official_key, 34_400_000),  # Xie et al.: 34.4M
+    "abn-wrn28-10-cifar": (by_rules(abn_wrn.OFFICIAL_KEYS), 36_500_000),  # Zagoruyko & Komodakis: 36.5M
+    "abn-densenet-bc100-12-cifar": (by_rules(abn_densenet.OFFICIAL_KEYS), 800_000),  # Huang et al.: 0.8M
+    "abn-resnext29-8x64d-cifar": (by_rules(abn_resnext.OFFICIAL_KEYS), 34_400_000),  # Xie et al.: 34.4M
 }
 # the official ResNeXt builds bn_att and never applies it; nothing else may go unmapped
 UNUSED_OFFICIAL = {"bn_att.weight", "bn_att.bias", "bn_att.running_mean", "bn_att.running_var"}
@@ -46,6 +56,13 @@ def seeded_tensor(index: int, name: str, shape: list[int]) -> torch.Tensor:
     if len(shape) > 1:  # conv / linear weight: std 1 / sqrt(fan_in)
         return noise / (torch.Size(shape[1:]).numel() ** 0.5)
     return noise * 0.1 + 1 if name.endswith("weight") else noise * 0.1
+
+
+def official_tensor(index: int, name: str, shape: list[int]) -> torch.Tensor:
+    """What the official model holds under ``name`` in the goldens' seeded state."""
+    if name.endswith("num_batches_tracked"):
+        return torch.zeros(shape, dtype=torch.long)
+    return seeded_tensor(index, name, shape)
 
 
 def official_layout(name: str) -> dict[str, list[int]]:
@@ -110,6 +127,33 @@ def test_eval_outputs_match_the_official_code(name: str):
     # guards the comparison: M must matter on these weights, far above the tolerance
     assert (blind.logits - golden["logits"]).abs().max() > 1e-3
     assert golden["attention"].std() > 1e-2
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_official_checkpoints_load_through_runs_official(name: str, tmp_path: Path):
+    """The training script's checkpoint format, official names: the goldens' outputs in float32."""
+    golden = torch.load(FIXTURES / f"{name}.pt", weights_only=True)
+    layout = official_layout(name)
+    state = {
+        f"module.{key}": official_tensor(index, key, layout[key]) for index, key in enumerate(sorted(layout))
+    }
+    torch.save({"epoch": 1, "state_dict": state}, tmp_path / "checkpoint.pth.tar")
+    model = load_official_abn(create_model(name), tmp_path / "checkpoint.pth.tar").eval()
+    with torch.no_grad():
+        out = model(golden["input"].float())
+    for field in ("att_logits", "logits", "attention"):
+        assert_matches(getattr(out, field), golden[field], f"float32 {field}", rtol=1e-5)
+    del state[f"module.{sorted(layout)[-1]}"]
+    state["module.extra.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "damaged.pt")
+    with pytest.raises(InputError, match=r"1 missing keys .*, 1 unexpected keys \(extra\.weight\)") as err:
+        load_official_abn(create_model(name), tmp_path / "damaged.pt")
+    assert "\n" not in str(err.value)
+
+
+def test_official_loading_refuses_a_model_that_is_no_abn(tmp_path: Path):
+    with pytest.raises(InputError, match=r"takes an ABN .* got Linear"):
+        load_official_abn(nn.Linear(2, 2), tmp_path / "any.pt")  # type: ignore[type-var]
 
 
 @pytest.mark.parametrize("name", FULL)

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from attnlab.errors import InputError
-from attnlab.models.abn.resnet_abn import AttentionBranchNetwork, load_official_abn_cifar, official_cifar_key
+from attnlab.models.abn.resnet_abn import OFFICIAL_KEYS, AttentionBranchNetwork
 from attnlab.objectives.abn import abn_loss, attention_map_distance
+from attnlab.runs.convert import rename_key
+from attnlab.runs.official import load_official_abn_cifar
 
 REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "reference" / "abn"
 needs_reference = pytest.mark.skipif(
@@ -45,7 +47,7 @@ def test_layout_is_the_official_one(depth: int):
     official_shapes = {}
     for line in filter(None, keys):
         name, shape = line.split(" ", 1)
-        official_shapes[official_cifar_key(name)] = shape
+        official_shapes[rename_key(name, OFFICIAL_KEYS)] = shape
     model = official(depth)
     ours = {k: str(tuple(v.shape)) for k, v in model.state_dict().items()}
     assert ours == official_shapes

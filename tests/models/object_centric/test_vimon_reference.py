@@ -22,8 +22,10 @@ import pytest
 import torch
 
 from attnlab.errors import InputError
-from attnlab.models.object_centric.vimon import ViMON, ViMONConfig, load_official_vimon, official_to_attnlab
+from attnlab.models.object_centric.vimon import OFFICIAL_KEYS, ViMON, ViMONConfig
 from attnlab.objectives.object_centric import vimon_losses
+from attnlab.runs.convert import rename_keys
+from attnlab.runs.official import load_official_vimon
 
 
 def reference_dir() -> Path | None:
@@ -99,7 +101,7 @@ def test_every_checkpoint_key_is_mapped_with_its_shape():
     state = torch.load(REFERENCE / "ckpt_vimon_vmds.pt", weights_only=True)
     assert {k: tuple(v.shape) for k, v in state.items()} == listed
     ours = ViMON(ViMONConfig(num_slots=6)).state_dict()
-    renamed = official_to_attnlab(state)
+    renamed, _ = rename_keys(state, OFFICIAL_KEYS)
     assert {k: tuple(v.shape) for k, v in renamed.items()} == {k: tuple(v.shape) for k, v in ours.items()}
 
 
@@ -158,6 +160,11 @@ def test_loader_rejects_a_damaged_checkpoint(damage, tmp_path):
     else:
         state["linear.weight"] = torch.zeros(8, 16)
     torch.save(state, tmp_path / "damaged.pt")
-    match = {"drop": "lacks 1 weights", "extra": "unexpected key", "shape": "transition.weight"}[damage]
-    with pytest.raises(InputError, match=match):
+    match = {
+        "drop": r"1 missing keys \(gru\.bias_hh\)",
+        "extra": r"1 unexpected keys \(attn_module\.extra\.weight\)",
+        "shape": r"linear\.weight has shape \(8, 16\), expected \(16, 16\)",
+    }[damage]
+    with pytest.raises(InputError, match=match) as err:
         load_official_vimon(tmp_path / "damaged.pt")
+    assert "\n" not in str(err.value)

@@ -24,7 +24,9 @@ the reference's ``C // 2``); only the BC (bottleneck) variant, the one the refer
 training script builds; depth must be 6n + 4 (the reference asserts 3n + 4 and then
 floors (L - 4) / 6). The fixed ``AvgPool2d(8)`` are global means; ``in_chans`` widens
 the stem; ``map_kernel_size`` (the reference's 3) selects the map conv;
-``attention_override`` replaces M as in :class:`attnlab.models.abn.resnet_abn.AttentionBranchNetwork`.
+``attention_override`` replaces M in the perception branch. The forward is
+:class:`attnlab.models.abn.branch_network.BranchNetwork`'s; ``OFFICIAL_KEYS`` maps the
+reference's parameter names to ours.
 """
 
 from __future__ import annotations
@@ -36,10 +38,9 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.layers.branch import AttentionBranchHead, apply_attention, check_attention_override
-from attnlab.layers.residual import check_images
+from attnlab.layers.residual import init_resnet_
 from attnlab.models._registry import register_model
-from attnlab.models.outputs import ABNOutput
+from attnlab.models.abn.branch_network import OFFICIAL_HEAD_KEYS, ABNBackbone, BranchNetwork, KeyRule
 
 BOTTLENECK_EXPANSION = 4  # the 1x1 conv of a dense layer outputs 4k channels
 
@@ -71,8 +72,6 @@ def layers_per_block(config: ABNDenseNetConfig) -> int:
         raise ConfigError(f"compression (theta) must lie in (0, 1], got {c.compression}")
     if not 0.0 <= c.drop_rate < 1.0:
         raise ConfigError(f"drop_rate must lie in [0, 1), got {c.drop_rate}")
-    if c.map_kernel_size < 1 or c.map_kernel_size % 2 == 0:
-        raise ConfigError(f"map_kernel_size must be odd (to keep H, W), got {c.map_kernel_size}")
     return (c.depth - 4) // 6
 
 
@@ -116,14 +115,38 @@ def dense_block(in_chs: int, num_layers: int, growth_rate: int, drop_rate: float
     )
 
 
-def init_densenet_(model: nn.Module) -> None:
-    """The reference's init: convs N(0, 2 / fan_out), BN 1 / 0; linear layers keep torch's default."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+def densenet_backbone(config: ABNDenseNetConfig) -> ABNBackbone:
+    """Stem and (dense block + transition) twice; dense block 3 twice, for either branch."""
+    n, k, drop = layers_per_block(config), config.growth_rate, config.drop_rate
+    channels = 2 * k
+    stem = nn.Conv2d(config.in_chans, channels, 3, padding=1, bias=False)
+    stages = nn.ModuleList()
+    for _ in range(2):  # dense block + transition, twice
+        block = dense_block(channels, n, k, drop)
+        out_chs = math.floor(config.compression * (channels + n * k))
+        stages.append(nn.Sequential(block, Transition(channels + n * k, out_chs)))
+        channels = out_chs
+    return ABNBackbone(
+        stem=stem,
+        stages=stages,
+        attention_stage=dense_block(channels, n, k, drop),
+        perception_stage=dense_block(channels, n, k, drop),
+        channels=channels + n * k,
+        init=init_resnet_,  # the reference's: convs N(0, 2 / fan_out), BN 1 / 0, linear as torch's
+        final_norm=True,  # pre-activation layers: BN-ReLU before the pool
+    )
+
+
+# official DenseNet (models/cifar/densenet.py) -> ours; dense layers and transitions keep their names
+OFFICIAL_KEYS: list[KeyRule] = [
+    (r"^conv1\.", "stem."),
+    (r"^dense([12])\.", lambda m: f"stages.{int(m[1]) - 1}.0."),
+    (r"^trans([12])\.", lambda m: f"stages.{int(m[1]) - 1}.1."),
+    (r"^att_dense3\.", "attention_stage."),
+    (r"^dense3\.", "perception_stage."),
+    *OFFICIAL_HEAD_KEYS,
+    (r"^bn\.", "norm."),
+]  # fc.* keeps its name
 
 
 @register_model(
@@ -134,73 +157,10 @@ def init_densenet_(model: nn.Module) -> None:
     "abn-densenet-bc40-12-cifar",
     config=ABNDenseNetConfig(depth=40, growth_rate=12),
 )
-class ABNDenseNet(nn.Module):
+class ABNDenseNet(BranchNetwork):
     """DenseNet-BC-ABN: images (B, in_chans, H, W) -> :class:`ABNOutput`."""
 
+    official_keys = OFFICIAL_KEYS
+
     def __init__(self, config: ABNDenseNetConfig) -> None:
-        super().__init__()
-        self.config = config
-        n, k, drop = layers_per_block(config), config.growth_rate, config.drop_rate
-        channels = 2 * k
-        self.stem = nn.Conv2d(config.in_chans, channels, 3, padding=1, bias=False)
-        self.stages = nn.ModuleList()
-        for _ in range(2):  # dense block + transition, twice
-            block = dense_block(channels, n, k, drop)
-            out_chs = math.floor(config.compression * (channels + n * k))
-            self.stages.append(nn.Sequential(block, Transition(channels + n * k, out_chs)))
-            channels = out_chs
-        self.attention_stage = dense_block(channels, n, k, drop)
-        self.perception_stage = dense_block(channels, n, k, drop)
-        channels += n * k
-        self.head = AttentionBranchHead(channels, config.num_classes, map_kernel_size=config.map_kernel_size)
-        self.norm = nn.BatchNorm2d(channels)
-        self.act = nn.ReLU()
-        self.fc = nn.Linear(channels, config.num_classes)
-        init_densenet_(self)
-
-    def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
-        """Valid inputs for ``forward`` (used by the registry-wide tests)."""
-        return {"images": torch.randn(batch_size, self.config.in_chans, 32, 32)}
-
-    def forward(self, images: torch.Tensor, *, attention_override: torch.Tensor | None = None) -> ABNOutput:
-        """``attention_override`` (B, 1, h, w) in [0, 1], h, w as ``attention``: replaces M for the
-        perception branch; the attention branch still runs for att_logits."""
-        check_images(images, self.config.in_chans)
-        f = self.stem(images)
-        for stage in self.stages:
-            f = stage(f)  # (B, C, H / 4, W / 4) after both
-        branch = self.head(self.attention_stage(f))  # logits (B, K), attention (B, 1, H / 4, W / 4)
-        m = branch.attention
-        if attention_override is not None:
-            m = check_attention_override(attention_override, f)
-        x = self.act(self.norm(self.perception_stage(apply_attention(f, m))))  # (B, C + n k, H / 4, W / 4)
-        logits = self.fc(x.mean(dim=(2, 3)))  # (B, K)
-        return ABNOutput(att_logits=branch.logits, logits=logits, attention=branch.attention)
-
-
-# official top-level module name -> ours; dense layers and transitions keep bn1, conv1, bn2, conv2
-_OFFICIAL_PREFIXES = {
-    "conv1.": "stem.",
-    "dense1.": "stages.0.0.",
-    "trans1.": "stages.0.1.",
-    "dense2.": "stages.1.0.",
-    "trans2.": "stages.1.1.",
-    "att_dense3.": "attention_stage.",
-    "bn_att.": "head.norm.",
-    "att_conv.": "head.to_classes.",
-    "bn_att2.": "head.norm_classes.",
-    "att_conv2.": "head.class_conv.",
-    "att_conv3.": "head.map_conv.",
-    "bn_att3.": "head.map_norm.",
-    "dense3.": "perception_stage.",
-    "bn.": "norm.",
-    "fc.": "fc.",
-}
-
-
-def official_key(name: str) -> str | None:
-    """Our state-dict key for an official ``DenseNet`` one (None: not an official key)."""
-    for prefix, ours in _OFFICIAL_PREFIXES.items():
-        if name.startswith(prefix):
-            return ours + name[len(prefix) :]
-    return None
+        super().__init__(config, densenet_backbone(config))

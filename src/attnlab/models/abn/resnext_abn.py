@@ -24,8 +24,9 @@ and can only build widen_factor 4 (its classifier is hard-wired to 1024 inputs);
 (64, 4). The reference accepts ``dropRate`` and ignores it, so there is no dropout
 field. Its fixed ``AvgPool2d(16)`` / ``avg_pool2d(8, 1)`` are global means (equal
 on 32 x 32 inputs); ``in_chans`` widens the stem; ``map_kernel_size`` (the
-reference's 3) selects the map conv; ``attention_override`` replaces M as in
-:class:`attnlab.models.abn.resnet_abn.AttentionBranchNetwork`.
+reference's 3) selects the map conv; ``attention_override`` replaces M in the
+perception branch. The forward is :class:`attnlab.models.abn.branch_network.BranchNetwork`'s;
+``OFFICIAL_KEYS`` maps the reference's parameter names to ours.
 """
 
 from __future__ import annotations
@@ -36,10 +37,9 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.layers.branch import AttentionBranchHead, apply_attention, check_attention_override
-from attnlab.layers.residual import check_images
+from attnlab.layers.residual import init_resnet_
 from attnlab.models._registry import register_model
-from attnlab.models.outputs import ABNOutput
+from attnlab.models.abn.branch_network import OFFICIAL_HEAD_KEYS, ABNBackbone, BranchNetwork, KeyRule
 
 STEM_WIDTH = 64
 STAGE_STRIDES = (1, 2, 2)
@@ -73,8 +73,6 @@ def blocks_per_stage(config: ABNResNeXtConfig) -> int:
     for name, value in sizes.items():
         if value < 1:
             raise ConfigError(f"ResNeXt {name} must be >= 1, got {value}")
-    if c.map_kernel_size < 1 or c.map_kernel_size % 2 == 0:
-        raise ConfigError(f"map_kernel_size must be odd (to keep H, W), got {c.map_kernel_size}")
     return (c.depth - 2) // 9
 
 
@@ -135,15 +133,51 @@ class ResNeXtStem(nn.Module):
 def init_resnext_(model: nn.Module) -> None:
     """The reference's init: convs He-normal (fan_out), linear weights He-normal (fan_in),
     BN scale 1, every bias 0."""
+    init_resnet_(model)  # the linear layer comes last, as in the reference's single loop
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.Linear):
+        if isinstance(m, nn.Linear):
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+
+
+def resnext_backbone(config: ABNResNeXtConfig) -> ABNBackbone:
+    """Stem and stages 1-2; stage 3 twice: at stride 1 (attention) and at stride 2 (perception)."""
+    n, card = blocks_per_stage(config), config.cardinality
+    w1, w2, w3 = (STEM_WIDTH * config.widen_factor * 2**s for s in range(3))
+    d1, d2, d3 = (card * config.base_width * 2**s for s in range(3))
+    s1, s2, s3 = STAGE_STRIDES
+    stages = [resnext_stage(STEM_WIDTH, w1, d1, card, n, s1), resnext_stage(w1, w2, d2, card, n, s2)]
+    return ABNBackbone(
+        stem=ResNeXtStem(config.in_chans),
+        stages=nn.ModuleList(stages),
+        attention_stage=resnext_stage(w2, w3, d3, card, n, 1),  # keeps f's resolution for M
+        perception_stage=resnext_stage(w2, w3, d3, card, n, s3),
+        channels=w3,
+        init=init_resnext_,
+        head_norm=False,  # the reference defines bn_att but never applies it
+    )
+
+
+# official CifarResNeXt (models/cifar/resnext.py) -> ours; the unused bn_att maps to nothing
+OFFICIAL_KEYS: list[KeyRule] = [
+    (r"^conv_1_3x3\.", "stem.conv."),
+    (r"^bn_1\.", "stem.norm."),
+    (r"^stage_([12])\.stage_\1_bottleneck_", lambda m: f"stages.{int(m[1]) - 1}."),
+    (r"^stage_att\.stage_att_bottleneck_", "attention_stage."),
+    (r"^stage_3\.stage_3_bottleneck_", "perception_stage."),
+    (r"^bn_att\.", None),
+    *OFFICIAL_HEAD_KEYS,
+    (r"^classifier\.", "fc."),
+    # inside a bottleneck
+    (r"\.conv_reduce\.", ".conv1."),
+    (r"\.bn_reduce\.", ".bn1."),
+    (r"\.conv_conv\.", ".conv2."),
+    (r"\.bn\.", ".bn2."),
+    (r"\.conv_expand\.", ".conv3."),
+    (r"\.bn_expand\.", ".bn3."),
+    (r"\.shortcut\.shortcut_conv\.", ".downsample.0."),
+    (r"\.shortcut\.shortcut_bn\.", ".downsample.1."),
+]
 
 
 @register_model(
@@ -154,87 +188,10 @@ def init_resnext_(model: nn.Module) -> None:
     "abn-resnext11-2x64d-cifar",
     config=ABNResNeXtConfig(depth=11, cardinality=2, base_width=64, widen_factor=4),
 )
-class ABNResNeXt(nn.Module):
+class ABNResNeXt(BranchNetwork):
     """ResNeXt-ABN: images (B, in_chans, H, W) -> :class:`ABNOutput`."""
 
+    official_keys = OFFICIAL_KEYS
+
     def __init__(self, config: ABNResNeXtConfig) -> None:
-        super().__init__()
-        self.config = config
-        n, card = blocks_per_stage(config), config.cardinality
-        w1, w2, w3 = (STEM_WIDTH * config.widen_factor * 2**s for s in range(3))
-        d1, d2, d3 = (card * config.base_width * 2**s for s in range(3))
-        s1, s2, s3 = STAGE_STRIDES
-        self.stem = ResNeXtStem(config.in_chans)
-        self.stages = nn.ModuleList(
-            [resnext_stage(STEM_WIDTH, w1, d1, card, n, s1), resnext_stage(w1, w2, d2, card, n, s2)]
-        )
-        self.attention_stage = resnext_stage(w2, w3, d3, card, n, 1)  # keeps f's resolution for M
-        self.head = AttentionBranchHead(w3, config.num_classes, map_kernel_size=config.map_kernel_size)
-        self.head.norm = nn.Identity()  # the reference defines bn_att but never applies it
-        self.perception_stage = resnext_stage(w2, w3, d3, card, n, s3)
-        self.fc = nn.Linear(w3, config.num_classes)
-        init_resnext_(self)
-
-    def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
-        """Valid inputs for ``forward`` (used by the registry-wide tests)."""
-        return {"images": torch.randn(batch_size, self.config.in_chans, 32, 32)}
-
-    def forward(self, images: torch.Tensor, *, attention_override: torch.Tensor | None = None) -> ABNOutput:
-        """``attention_override`` (B, 1, h, w) in [0, 1], h, w as ``attention``: replaces M for the
-        perception branch; the attention branch still runs for att_logits."""
-        check_images(images, self.config.in_chans)
-        f = self.stem(images)
-        for stage in self.stages:
-            f = stage(f)  # (B, 128w, H / 2, W / 2)
-        branch = self.head(self.attention_stage(f))  # logits (B, K), attention (B, 1, H / 2, W / 2)
-        m = branch.attention
-        if attention_override is not None:
-            m = check_attention_override(attention_override, f)
-        x = self.perception_stage(apply_attention(f, m))  # (B, 256w, H / 4, W / 4)
-        logits = self.fc(x.mean(dim=(2, 3)))  # (B, K)
-        return ABNOutput(att_logits=branch.logits, logits=logits, attention=branch.attention)
-
-
-# official names -> ours; None: the unused bn_att (see the module docstring)
-_OFFICIAL_PREFIXES: dict[str, str | None] = {
-    "conv_1_3x3.": "stem.conv.",
-    "bn_1.": "stem.norm.",
-    "stage_1.stage_1_bottleneck_": "stages.0.",
-    "stage_2.stage_2_bottleneck_": "stages.1.",
-    "stage_att.stage_att_bottleneck_": "attention_stage.",
-    "bn_att.": None,
-    "att_conv.": "head.to_classes.",
-    "bn_att2.": "head.norm_classes.",
-    "att_conv2.": "head.class_conv.",
-    "att_conv3.": "head.map_conv.",
-    "bn_att3.": "head.map_norm.",
-    "stage_3.stage_3_bottleneck_": "perception_stage.",
-    "classifier.": "fc.",
-}
-# inside a bottleneck (after "<index>.")
-_OFFICIAL_BLOCK_NAMES = {
-    "conv_reduce.": "conv1.",
-    "bn_reduce.": "bn1.",
-    "conv_conv.": "conv2.",
-    "bn.": "bn2.",
-    "conv_expand.": "conv3.",
-    "bn_expand.": "bn3.",
-    "shortcut.shortcut_conv.": "downsample.0.",
-    "shortcut.shortcut_bn.": "downsample.1.",
-}
-
-
-def official_key(name: str) -> str | None:
-    """Our state-dict key for an official ``CifarResNeXt`` one (None: unused ``bn_att.*`` or not official)."""
-    for prefix, ours in _OFFICIAL_PREFIXES.items():
-        if name.startswith(prefix):
-            return None if ours is None else ours + _block_key(name[len(prefix) :])
-    return None
-
-
-def _block_key(rest: str) -> str:
-    index, _, inner = rest.partition(".")  # "0.conv_reduce.weight" -> "0", "conv_reduce.weight"
-    for official, ours in _OFFICIAL_BLOCK_NAMES.items():
-        if inner.startswith(official):
-            return f"{index}.{ours}{inner[len(official) :]}"
-    return rest
+        super().__init__(config, resnext_backbone(config))

@@ -17,7 +17,9 @@ N(0, 2 / (k * k * out_channels)), BN scale 1 and shift 0, linear bias 0.
 Deviations: the reference's fixed ``AvgPool2d(16)`` / ``avg_pool2d(8)`` are global
 means (equal on 32 x 32 inputs, valid on any size); ``in_chans`` widens the stem;
 ``map_kernel_size`` (the reference's 3) selects the map conv; ``attention_override``
-replaces M in the perception branch as in :class:`attnlab.models.abn.resnet_abn.AttentionBranchNetwork`.
+replaces M in the perception branch. The forward is
+:class:`attnlab.models.abn.branch_network.BranchNetwork`'s; ``OFFICIAL_KEYS`` maps the
+reference's parameter names to ours.
 """
 
 from __future__ import annotations
@@ -28,10 +30,9 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.layers.branch import AttentionBranchHead, apply_attention, check_attention_override
-from attnlab.layers.residual import check_images
+from attnlab.layers.residual import init_resnet_
 from attnlab.models._registry import register_model
-from attnlab.models.outputs import ABNOutput
+from attnlab.models.abn.branch_network import OFFICIAL_HEAD_KEYS, ABNBackbone, BranchNetwork, KeyRule
 
 STEM_WIDTH = 16
 STAGE_WIDTHS = (16, 32, 64)  # times widen_factor
@@ -62,8 +63,6 @@ def blocks_per_stage(config: ABNWideResNetConfig) -> int:
         )
     if not 0.0 <= c.drop_rate < 1.0:
         raise ConfigError(f"drop_rate must lie in [0, 1), got {c.drop_rate}")
-    if c.map_kernel_size < 1 or c.map_kernel_size % 2 == 0:
-        raise ConfigError(f"map_kernel_size must be odd (to keep H, W), got {c.map_kernel_size}")
     return (c.depth - 4) // 6
 
 
@@ -105,14 +104,38 @@ def wide_stage(in_chs: int, out_chs: int, num_blocks: int, stride: int, drop_rat
 
 def init_wrn_(model: nn.Module) -> None:
     """The reference's init: convs N(0, 2 / fan_out), BN 1 / 0, linear bias 0 (weight left as torch's)."""
+    init_resnet_(model)
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
+        if isinstance(m, nn.Linear):
             nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.zeros_(m.bias)
+
+
+def wide_resnet_backbone(config: ABNWideResNetConfig) -> ABNBackbone:
+    """Stem and stages 1-2; stage 3 twice: at stride 1 (attention) and at stride 2 (perception)."""
+    n, drop = blocks_per_stage(config), config.drop_rate
+    w1, w2, w3 = (w * config.widen_factor for w in STAGE_WIDTHS)
+    s1, s2, s3 = STAGE_STRIDES
+    return ABNBackbone(
+        stem=nn.Conv2d(config.in_chans, STEM_WIDTH, 3, padding=1, bias=False),
+        stages=nn.ModuleList([wide_stage(STEM_WIDTH, w1, n, s1, drop), wide_stage(w1, w2, n, s2, drop)]),
+        attention_stage=wide_stage(w2, w3, n, 1, drop),  # keeps f's resolution for M
+        perception_stage=wide_stage(w2, w3, n, s3, drop),
+        channels=w3,
+        init=init_wrn_,
+        final_norm=True,  # pre-activation blocks: BN-ReLU before the pool
+    )
+
+
+# official WideResNet (models/cifar/wrn.py) -> ours; inside a block only convShortcut is renamed
+OFFICIAL_KEYS: list[KeyRule] = [
+    (r"^conv1\.", "stem."),
+    (r"^block([12])\.layer\.", lambda m: f"stages.{int(m[1]) - 1}."),
+    (r"^att_block3\.layer\.", "attention_stage."),
+    (r"^block3\.layer\.", "perception_stage."),
+    *OFFICIAL_HEAD_KEYS,
+    (r"^bn1\.", "norm."),
+    (r"\.convShortcut\.", ".shortcut."),
+]  # fc.* keeps its name
 
 
 @register_model(
@@ -123,69 +146,10 @@ def init_wrn_(model: nn.Module) -> None:
     "abn-wrn16-2-cifar",
     config=ABNWideResNetConfig(depth=16, widen_factor=2),
 )
-class ABNWideResNet(nn.Module):
+class ABNWideResNet(BranchNetwork):
     """WRN-ABN: images (B, in_chans, H, W) -> :class:`ABNOutput`."""
 
+    official_keys = OFFICIAL_KEYS
+
     def __init__(self, config: ABNWideResNetConfig) -> None:
-        super().__init__()
-        self.config = config
-        n = blocks_per_stage(config)
-        w1, w2, w3 = (w * config.widen_factor for w in STAGE_WIDTHS)
-        s1, s2, s3 = STAGE_STRIDES
-        drop = config.drop_rate
-        self.stem = nn.Conv2d(config.in_chans, STEM_WIDTH, 3, padding=1, bias=False)
-        self.stages = nn.ModuleList(
-            [wide_stage(STEM_WIDTH, w1, n, s1, drop), wide_stage(w1, w2, n, s2, drop)]
-        )
-        self.attention_stage = wide_stage(w2, w3, n, 1, drop)  # keeps f's resolution for M
-        self.head = AttentionBranchHead(w3, config.num_classes, map_kernel_size=config.map_kernel_size)
-        self.perception_stage = wide_stage(w2, w3, n, s3, drop)
-        self.norm = nn.BatchNorm2d(w3)
-        self.act = nn.ReLU()
-        self.fc = nn.Linear(w3, config.num_classes)
-        init_wrn_(self)
-
-    def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
-        """Valid inputs for ``forward`` (used by the registry-wide tests)."""
-        return {"images": torch.randn(batch_size, self.config.in_chans, 32, 32)}
-
-    def forward(self, images: torch.Tensor, *, attention_override: torch.Tensor | None = None) -> ABNOutput:
-        """``attention_override`` (B, 1, h, w) in [0, 1], h, w as ``attention``: replaces M for the
-        perception branch; the attention branch still runs for att_logits."""
-        check_images(images, self.config.in_chans)
-        f = self.stem(images)
-        for stage in self.stages:
-            f = stage(f)  # (B, 32k, H / 2, W / 2)
-        branch = self.head(self.attention_stage(f))  # logits (B, K), attention (B, 1, H / 2, W / 2)
-        m = branch.attention
-        if attention_override is not None:
-            m = check_attention_override(attention_override, f)
-        x = self.act(self.norm(self.perception_stage(apply_attention(f, m))))  # (B, 64k, H / 4, W / 4)
-        logits = self.fc(x.mean(dim=(2, 3)))  # (B, K)
-        return ABNOutput(att_logits=branch.logits, logits=logits, attention=branch.attention)
-
-
-# official top-level module name -> ours; inside a block only convShortcut is renamed
-_OFFICIAL_PREFIXES = {
-    "conv1.": "stem.",
-    "block1.layer.": "stages.0.",
-    "block2.layer.": "stages.1.",
-    "att_block3.layer.": "attention_stage.",
-    "bn_att.": "head.norm.",
-    "att_conv.": "head.to_classes.",
-    "bn_att2.": "head.norm_classes.",
-    "att_conv2.": "head.class_conv.",
-    "att_conv3.": "head.map_conv.",
-    "bn_att3.": "head.map_norm.",
-    "block3.layer.": "perception_stage.",
-    "bn1.": "norm.",
-    "fc.": "fc.",
-}
-
-
-def official_key(name: str) -> str | None:
-    """Our state-dict key for an official ``WideResNet`` one (None: not an official key)."""
-    for prefix, ours in _OFFICIAL_PREFIXES.items():
-        if name.startswith(prefix):
-            return ours + name[len(prefix) :].replace("convShortcut.", "shortcut.")
-    return None
+        super().__init__(config, wide_resnet_backbone(config))

@@ -4,7 +4,7 @@ Paper: M. A. Weis et al., "Benchmarking Unsupervised Object Representations for 
 Sequences", JMLR 2021, arXiv:2006.07034 (first titled "Unmasking the Inductive Biases
 of Unsupervised Object Representations for Video Sequences"). Reference
 implementation: ecker-lab/object-centric-representation-benchmark, ``ocrb/vimon``
-(MIT); :func:`load_official_vimon` loads its published VMDS checkpoint.
+(MIT); :func:`attnlab.runs.official.load_official_vimon` loads its published VMDS checkpoint.
 
 Per frame t and slot k (MONet's structure, plus three temporal links):
 
@@ -41,13 +41,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from attnlab.errors import InputError
 from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention
@@ -167,8 +165,9 @@ class ViMON(nn.Module):
         return ViMONOutput.from_decoded(attn_log_masks, decoded, latents)
 
 
-# The reference's parameter names -> ours (regex, replacement), applied in order.
-_OFFICIAL_KEYS: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
+# The reference's parameter names -> ours: (regex, replacement) rules, applied in order by
+# attnlab.runs.convert; attnlab.runs.official.load_official_vimon loads the checkpoint.
+OFFICIAL_KEYS: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
     (r"^attn_module\.encoder\.blocks\.(\d+)\.conv\.", r"attention.unet.down.\1.conv."),
     (r"^attn_module\.decoder\.blocks\.(\d+)\.conv\.", r"attention.unet.up.\1.conv."),
     (r"^attn_module\.decoder\.conv\.", "attention.unet.head."),
@@ -181,49 +180,3 @@ _OFFICIAL_KEYS: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
     (r"^vae_decoder\.g\.([0246])\.", r"decoder.convs.\1."),
     (r"^vae_decoder\.g\.8\.", "decoder.head."),
 ]
-
-
-def official_to_attnlab(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename the reference checkpoint's keys to :class:`ViMON`'s; unknown keys raise."""
-    renamed = {}
-    for key, value in state.items():
-        for pattern, replacement in _OFFICIAL_KEYS:
-            new, hits = re.subn(pattern, replacement, key)
-            if hits:
-                renamed[new] = value
-                break
-        else:
-            raise InputError(f"unexpected key '{key}' in the ViMON checkpoint")
-    return renamed
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise InputError(f"ViMON checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a truncated or foreign file
-        raise InputError(f"cannot read the ViMON checkpoint {path}: {type(error).__name__}") from error
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InputError(f"{path} is not a state dict of tensors")
-    return state
-
-
-def load_official_vimon(path: str | Path, *, config: ViMONConfig | None = None) -> ViMON:
-    """A :class:`ViMON` with the weights of the reference's ``ckpt_vimon_vmds.pt``.
-
-    ``config`` defaults to the ``vimon-vmds-official`` preset (6 slots); the weights do
-    not fix the number of slots. Missing, unexpected or mis-shaped keys raise InputError.
-    """
-    model = ViMON(config or ViMONConfig(num_slots=6))
-    state = official_to_attnlab(_read_state_dict(Path(path)))
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    if missing:
-        raise InputError(f"the ViMON checkpoint lacks {len(missing)} weights, e.g. '{missing[0]}'")
-    for key, value in state.items():
-        if key not in own or value.shape != own[key].shape:
-            want = tuple(own[key].shape) if key in own else "no such weight"
-            raise InputError(f"checkpoint weight '{key}' has shape {tuple(value.shape)}, model: {want}")
-    model.load_state_dict(state)
-    return model
