@@ -45,6 +45,8 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError, unknown
+from attnlab.explain._checks import check_class_scores, check_finite
+from attnlab.explain._checks import check_inputs as check_model_inputs
 from attnlab.explain.attention_maps import attention_relevance, attention_rollout
 from attnlab.explain.cam import METHODS as CAM_METHODS
 from attnlab.explain.cam import ScoreFn, class_activation_maps, class_scores, eval_mode, upsample
@@ -263,20 +265,24 @@ def check_methods(methods: Sequence[str], custom: Mapping[str, MapFn]) -> None:
         raise ConfigError("give at least one method")
 
 
-def check_inputs(inputs: torch.Tensor) -> None:
-    if not isinstance(inputs, torch.Tensor):
-        raise InputError(f"a batch's 'input' must be a tensor, got {type(inputs).__name__}")
-    if not inputs.is_floating_point() or inputs.dim() not in (3, 4, 5):
+def check_inputs(inputs: torch.Tensor, model: nn.Module, *, offset: int = 0) -> None:
+    """Inputs that every method and metric takes: finite floating (B, C, L), (B, C, H, W), (B, C, T, H, W)."""
+    if isinstance(inputs, torch.Tensor) and (not inputs.is_floating_point() or inputs.dim() not in (3, 4, 5)):
         raise InputError(
             "explanation metrics need floating (B, C, L), (B, C, H, W) or (B, C, T, H, W) inputs "
             f"(token ids cannot be perturbed pixel by pixel), got {inputs.dtype} {tuple(inputs.shape)}"
         )
+    check_model_inputs(inputs, model, min_dim=3, offset=offset)
 
 
-def predicted_classes(model: nn.Module, inputs: torch.Tensor, score_fn: ScoreFn | None) -> torch.Tensor:
-    """(B,) each example's highest-scoring class."""
+def predicted_classes(
+    model: nn.Module, inputs: torch.Tensor, score_fn: ScoreFn | None, *, offset: int = 0
+) -> torch.Tensor:
+    """(B,) each example's highest-scoring class; ``offset`` numbers the examples in messages."""
     with eval_mode(model), torch.no_grad():
-        return class_scores(model(inputs), score_fn, inputs.shape[0]).argmax(1)
+        scores = class_scores(model(inputs), score_fn, inputs.shape[0])
+    check_class_scores(scores, "the model's scores", offset=offset)
+    return scores.argmax(1)
 
 
 def explanation_maps(
@@ -295,13 +301,16 @@ def explanation_maps(
     ``targets`` default to the predicted classes; arguments as :func:`evaluate_explanations`."""
     custom = dict(custom or {})
     check_methods(methods, custom)
-    check_inputs(inputs)
+    check_inputs(inputs, model)
     ctx = make_context(model, inputs, layer, score_fn, seed, custom)
     chosen = predicted_classes(model, inputs, score_fn) if targets is None else targets
     out: dict[str, torch.Tensor | str] = {}
     for method in methods:
         try:
-            out[method] = method_maps(ctx, method, inputs, chosen).detach()
+            maps = method_maps(ctx, method, inputs, chosen).detach()
         except NotApplicable as reason:
             out[method] = str(reason)
+            continue
+        check_finite(maps, f"{method} maps are NaN or inf")
+        out[method] = maps
     return out

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError, unknown
+from attnlab.explain._checks import check_finite
 from attnlab.explain.cam import ScoreFn
 from attnlab.explain.maps import (
     METHODS,
@@ -203,10 +204,18 @@ def example_chunks(
 
 
 def batch_targets(
-    model: nn.Module, chunk: Mapping[str, torch.Tensor], inputs: torch.Tensor, mode: str, fn: ScoreFn | None
+    model: nn.Module,
+    chunk: Mapping[str, torch.Tensor],
+    inputs: torch.Tensor,
+    mode: str,
+    fn: ScoreFn | None,
+    *,
+    offset: int = 0,
 ) -> torch.Tensor:
+    """(B,) the classes to explain; the model's scores are checked to be finite in both modes."""
+    predicted = predicted_classes(model, inputs, fn, offset=offset)
     if mode == "predicted":
-        return predicted_classes(model, inputs, fn)
+        return predicted
     if "label" not in chunk:
         raise InputError("targets='label' needs a 'label' in every batch")
     return chunk["label"].to(inputs.device).long()
@@ -290,15 +299,16 @@ def evaluate_explanations(
     localise = False  # score pointing and energy (set from the first batch)
     failed: dict[str, str] = {}  # method -> why it does not apply
     values: dict[str, dict[str, list[torch.Tensor]]] = {m: {k: [] for k in metrics} for m in methods}
+    seen = 0  # examples before this chunk: messages name examples of the whole stream
     for chunk in example_chunks(batches, limit, batch_size):
         inputs = chunk["input"].to(device)
-        check_inputs(inputs)
+        check_inputs(inputs, model, offset=seen)
         if ctx is None:
             ctx = make_context(model, inputs, layer, score_fn, seed, custom)
             why = _no_regions(chunk, inputs, regions)
             skipped_metrics = {k: why for k in metrics if k in _LOCALISATION and why}
             localise = not why and any(k in _LOCALISATION for k in metrics)
-        chosen = batch_targets(model, chunk, inputs, targets, score_fn)
+        chosen = batch_targets(model, chunk, inputs, targets, score_fn, offset=seen)
         masks = _regions(chunk, inputs, regions).to(device) if localise else None
         for method in methods:
             if method in failed:
@@ -308,11 +318,13 @@ def evaluate_explanations(
             except NotApplicable as reason:
                 failed[method] = str(reason)
                 continue
+            check_finite(maps, f"{method} maps are NaN or inf", offset=seen)
             for metric in metrics:
                 if metric not in skipped_metrics:
                     values[method][metric].append(
                         _metric(metric, model, inputs, maps, chosen, masks, protocol).cpu()
                     )
+        seen += len(inputs)
     if ctx is None:
         raise InputError("the batches held no examples")
     return _summarise(methods, metrics, values, failed, skipped_metrics)
