@@ -36,10 +36,11 @@ _LISTED = 20  # at most this many example indices in a message
 
 
 def _examples(bad: torch.Tensor, offset: int = 0) -> str:
-    """'[1, 4]' for a (B,) bool tensor; long lists are cut after ``_LISTED`` indices."""
+    """'[1, 4] (2 of 6)' for a (B,) bool tensor, numbered from ``offset``; long lists are cut."""
     idx = (bad.nonzero()[:, 0] + offset).tolist()
     shown = ", ".join(str(i) for i in idx[:_LISTED])
-    return f"[{shown}{', ...' if len(idx) > _LISTED else ''}] ({len(idx)} of {len(bad)})"
+    among = f"{len(bad)}" if offset == 0 else f"examples {offset} to {offset + len(bad) - 1}"
+    return f"[{shown}{', ...' if len(idx) > _LISTED else ''}] ({len(idx)} of {among})"
 
 
 def input_rank(model: nn.Module) -> tuple[int, str, str] | None:
