@@ -198,9 +198,11 @@ def _grad_cam_pp(acts: torch.Tensor, grads: torch.Tensor, scores: torch.Tensor) 
     scores = scores.detach()
     growth = torch.exp(scores)
     # NaN or inf scores are the model's, reported for the whole batch by the caller, not an overflow
-    if (torch.isfinite(scores) & ~torch.isfinite(growth)).any():
+    overflows = torch.isfinite(scores) & ~torch.isfinite(growth)
+    if overflows.any():
+        largest = float(scores[overflows].max())
         raise InputError(
-            f"Grad-CAM++ uses exp(score) (paper eq. 19); a target score of {float(scores.max()):.1f} "
+            f"Grad-CAM++ uses exp(score) (paper eq. 19); a target score of {largest:.1f} "
             f"overflows {scores.dtype}: compute in float64 or explain a score_fn with smaller values"
         )
     g2 = grads.square()

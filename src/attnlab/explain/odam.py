@@ -170,7 +170,7 @@ def _check_features(acts: torch.Tensor, layer: str, batch: int) -> None:
 
 
 def _check_options(detector: nn.Module, inputs: torch.Tensor, chunk: int) -> None:
-    check_inputs(inputs, detector)
+    check_inputs(inputs, detector, token_ids=True)  # a layer after an embedding has gradients
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ConfigError(f"chunk must be a positive int, got {chunk!r}")
 
