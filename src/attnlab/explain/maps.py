@@ -298,7 +298,8 @@ def explanation_maps(
 ) -> dict[str, torch.Tensor | str]:
     """Each method's (B, *S) maps at the input's resolution, or why it does not apply.
 
-    ``targets`` default to the predicted classes; arguments as :func:`evaluate_explanations`."""
+    ``targets`` default to the predicted classes; arguments as
+    :func:`~attnlab.explain.scoring.evaluate_explanations`."""
     custom = dict(custom or {})
     check_methods(methods, custom)
     check_inputs(inputs, model)

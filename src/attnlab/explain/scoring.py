@@ -268,7 +268,7 @@ def evaluate_explanations(
     ``batches`` yield dicts with ``input`` (and ``label``, ``boxes``,
     ``box_visible`` where present), as attnlab's data loaders do; they are
     explained ``batch_size`` examples at a time (also the perturbation batch).
-    ``layer``: the CAM target layer (default :func:`default_cam_layer`).
+    ``layer``: the CAM target layer (default :func:`~attnlab.explain.maps.default_cam_layer`).
     ``targets``: "predicted" or "label". ``steps``: points of the deletion and
     insertion curves. ``tolerance``: pointing-game pixels (default 15 at 224,
     scaled). ``deletion_baseline`` / ``insertion_baseline``: what removed pixels
