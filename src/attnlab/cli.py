@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from attnlab.explain.evaluate import METHODS, METRICS, explain_run
+    from attnlab.commands.explain_run import METHODS, METRICS, explain_run
 
     table = explain_run(
         args.run_dir,

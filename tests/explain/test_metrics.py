@@ -350,8 +350,10 @@ def test_road_rejects_bad_arguments():
         road(model, x, saliency, order="middle")
     with pytest.raises(ConfigError, match="fractions"):
         road(model, x, saliency, fractions=(0.5, 1.0))
+    with pytest.raises(InputError, match=r"takes batched 4-D inputs \(B, C, H, W\)"):
+        road(model, x[:, :, 0], saliency[:, 0])  # refused by the model's rank before ROAD's own check
     with pytest.raises(InputError, match="spatial"):
-        road(model, x[:, :, 0], saliency[:, 0])
+        road(nn.Sequential(nn.Flatten(), nn.Linear(3 * W, 2)), x[:, :, 0], saliency[:, 0])
 
 
 # ---------------------------------------------------------------- attention inversion

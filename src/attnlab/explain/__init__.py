@@ -1,4 +1,7 @@
-"""Explanations: attention capture and maps, the CAM family, guided backpropagation, rendering."""
+"""Explanations: attention capture and maps, CAM family, guided backprop, metrics, rendering.
+
+Scoring a finished run folder is :func:`attnlab.commands.explain_run.explain_run` (it needs the engine).
+"""
 
 from attnlab.explain.attention_maps import attention_relevance, attention_rollout, rollout
 from attnlab.explain.cam import Explanation, class_activation_maps
@@ -9,15 +12,8 @@ from attnlab.explain.capture import (
     capture,
     features,
 )
-from attnlab.explain.evaluate import (
-    Score,
-    default_cam_layer,
-    evaluate_explanations,
-    explain_run,
-    explanation_maps,
-    markdown_table,
-)
 from attnlab.explain.guided import guided_backprop, guided_grad_cam
+from attnlab.explain.maps import default_cam_layer, explanation_maps
 from attnlab.explain.metrics import (
     PerturbationCurve,
     RoadCurve,
@@ -30,6 +26,8 @@ from attnlab.explain.metrics import (
     road,
 )
 from attnlab.explain.odam import InstanceExplanation, guided_odam, odam
+from attnlab.explain.scoring import Score, evaluate_explanations
+from attnlab.explain.tables import markdown_table
 
 __all__ = [
     "AttentionRecord",
@@ -49,7 +47,6 @@ __all__ = [
     "deletion",
     "energy_in_region",
     "evaluate_explanations",
-    "explain_run",
     "explanation_maps",
     "features",
     "guided_backprop",

@@ -30,11 +30,10 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError, unknown
+from attnlab.explain._checks import Targets, check_finite, check_inputs
 from attnlab.explain.cam import (
     Explanation,
     ScoreFn,
-    Targets,
-    check_batched,
     eval_mode,
     explanation_mode,
     target_scores,
@@ -102,10 +101,12 @@ def attention_rollout(
     """Rollout (B, N, N) of ``model(inputs)``'s attention (all layers, or ``layers``)."""
     if head_fusion not in HEAD_FUSIONS:
         raise unknown("head fusion", head_fusion, HEAD_FUSIONS)
-    check_batched(inputs)
+    check_inputs(inputs, model, token_ids=True)
     with eval_mode(model), torch.no_grad(), capture(model, layers=layers) as record:
         model(inputs)
-    return rollout(_layer_weights(record), head_fusion=head_fusion)
+    joint = rollout(_layer_weights(record), head_fusion=head_fusion)
+    check_finite(joint, "attention rollout is NaN or inf (non-finite attention weights)")
+    return joint
 
 
 def attention_relevance(
@@ -121,12 +122,14 @@ def attention_relevance(
     One forward and one backward for the batch (eval mode keeps examples apart);
     targets default to the predicted class; ``score_fn`` as in
     :func:`attnlab.explain.cam.class_activation_maps`."""
-    check_batched(inputs)
+    check_inputs(inputs, model, token_ids=True)
     with explanation_mode(model), capture(model, differentiable=True, layers=layers) as record:
         picked, chosen = target_scores(model(inputs), score_fn, targets, inputs.shape[0])
+        check_finite(picked, "the model's target scores are NaN or inf")
         weights = _layer_weights(record)
         raw = torch.autograd.grad(picked.sum(), weights, allow_unused=True)
     # a layer the score does not depend on contributes nothing (zero gradient)
     grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, raw, strict=True)]
     maps = gradient_relevance([w.detach() for w in weights], grads)
+    check_finite(maps, "attention relevance is NaN or inf")
     return Explanation(maps, chosen, picked.detach())

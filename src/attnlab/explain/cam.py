@@ -22,9 +22,13 @@ Methods (``method=``), each one weighted sum of the target layer's feature maps
 Video feature maps (B, K, T, H, W) give per-frame maps (B, T, H, W); gradient
 averages (Grad-CAM) and sums (Grad-CAM++) run over all of T, H, W, one weight per
 channel, as captum's ``LayerGradCam`` does. The layer's output must be channels
-first; transformer tokens (B, L, D) need a module that transposes them. A layer
-whose output the next module modifies in place (``nn.ReLU(inplace=True)``) is
-seen after that modification, as with any forward hook (captum included).
+first; transformer tokens (B, L, D) need a module that transposes them.
+
+One rule for every method, captum's: ``A`` is the layer's output as its forward
+returned it, before any in-place op of a later module. A conv followed by
+``nn.ReLU(inplace=True)`` is seen before the ReLU (negative values included), and
+the gradients are those of that output, zero where the ReLU cut. The rest of the
+network runs on a copy, so the in-place op cannot reach ``A``.
 
 Scores: ``score_fn(output)`` must return (B, num_classes) scores. Without it the
 output itself is used if it is a tensor, else its ``logits`` field (attnlab models
@@ -51,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError, unknown
+from attnlab.explain._checks import Targets, check_finite, check_inputs, check_target_range, check_targets
 from attnlab.explain.capture import features
 
 METHODS = ("cam", "gradcam", "gradcam++", "hirescam", "layercam")
@@ -60,8 +65,8 @@ METHODS = ("cam", "gradcam", "gradcam++", "hirescam", "layercam")
 # maps. GPUs take the whole batch in one call.
 CPU_CHUNK = 4
 ScoreFn = Callable[[object], torch.Tensor]
-Targets = int | Sequence[int] | torch.Tensor | None
 _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+UPSAMPLE_MODES = ("linear", "nearest")
 
 
 @dataclass
@@ -123,55 +128,45 @@ def class_scores(output: object, score_fn: ScoreFn | None, batch: int) -> torch.
     return scores
 
 
-def resolve_targets(scores: torch.Tensor, targets: Targets) -> torch.Tensor:
-    """(B,) int64 target classes: the given ones, or each example's predicted class."""
+def resolve_targets(
+    scores: torch.Tensor, targets: Targets, *, whole: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B,) int64 target classes: the given ones, or each example's predicted class.
+
+    ``whole``: every target of the batch this chunk comes from, range-checked here
+    (the first forward tells the number of classes) so that a message lists them all."""
     batch, num_classes = scores.shape
-    if targets is None:
+    if whole is not None:
+        check_target_range(whole, num_classes)
+    chosen = check_targets(targets, batch)
+    if chosen is None:
         return scores.detach().argmax(1)
-    chosen = torch.as_tensor(targets, device=scores.device)
-    if chosen.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-        raise InputError(f"targets must be integer class indices, got {chosen.dtype}")
-    chosen = chosen.long().expand(batch) if chosen.dim() == 0 else chosen.long()
-    _check_target_shape(chosen, batch)
-    if chosen.numel() and (int(chosen.min()) < 0 or int(chosen.max()) >= num_classes):
-        raise InputError(f"targets must lie in [0, {num_classes}), got {chosen.tolist()}")
+    chosen = chosen.to(scores.device)
+    check_target_range(chosen, num_classes)
     return chosen
 
 
-def _check_target_shape(chosen: torch.Tensor, batch: int) -> None:
-    if chosen.shape != (batch,):
-        raise InputError(f"targets must be an int or have shape (B={batch},), got {tuple(chosen.shape)}")
-
-
-def _chunks(inputs: torch.Tensor, targets: Targets) -> Iterator[tuple[torch.Tensor, Targets]]:
-    """(inputs, targets) in chunks of ``CPU_CHUNK`` on CPU, whole elsewhere; per-example targets are split."""
+def _chunks(inputs: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+    """(start, inputs) in chunks of ``CPU_CHUNK`` on CPU, whole elsewhere."""
     size = CPU_CHUNK if inputs.device.type == "cpu" else len(inputs)
-    chosen = None if targets is None else torch.as_tensor(targets)  # converted once, not per chunk
-    if chosen is not None and chosen.dim() > 0:  # per example: checked against the whole batch
-        _check_target_shape(chosen, len(inputs))  # so that the message names its size
-    else:
-        chosen = None
     for start in range(0, len(inputs), size):
-        part = slice(start, start + size)
-        yield inputs[part], targets if chosen is None else chosen[part]
+        yield start, inputs[start : start + size]
 
 
 def target_scores(
-    output: object, score_fn: ScoreFn | None, targets: Targets, batch: int
+    output: object,
+    score_fn: ScoreFn | None,
+    targets: Targets,
+    batch: int,
+    *,
+    whole: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each example's (differentiable) score for its target class, and the targets."""
+    """Each example's (differentiable) score for its target class, and the targets.
+
+    Non-finite scores are not checked here: callers check the whole batch's at once."""
     scores = class_scores(output, score_fn, batch)
-    chosen = resolve_targets(scores, targets)
+    chosen = resolve_targets(scores, targets, whole=whole)
     return scores.gather(1, chosen[:, None]).squeeze(1), chosen
-
-
-def check_batched(inputs: torch.Tensor, *, min_dim: int = 2) -> None:
-    """Inputs must be a batched tensor."""
-    if not isinstance(inputs, torch.Tensor) or inputs.dim() < min_dim:
-        shape = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
-        raise InputError(f"inputs must be a batched tensor with at least {min_dim} dims, got {shape}")
-    if len(inputs) == 0:
-        raise InputError(f"inputs hold no examples: shape {tuple(inputs.shape)}")
 
 
 def _check_features(acts: torch.Tensor, layer: str, batch: int) -> None:
@@ -202,9 +197,12 @@ def _layer_cam(acts: torch.Tensor, grads: torch.Tensor, _scores: torch.Tensor) -
 def _grad_cam_pp(acts: torch.Tensor, grads: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     scores = scores.detach()
     growth = torch.exp(scores)
-    if not torch.isfinite(growth).all():
+    # NaN or inf scores are the model's, reported for the whole batch by the caller, not an overflow
+    overflows = torch.isfinite(scores) & ~torch.isfinite(growth)
+    if overflows.any():
+        largest = float(scores[overflows].max())
         raise InputError(
-            f"Grad-CAM++ uses exp(score) (paper eq. 19); a target score of {float(scores.max()):.1f} "
+            f"Grad-CAM++ uses exp(score) (paper eq. 19); a target score of {largest:.1f} "
             f"overflows {scores.dtype}: compute in float64 or explain a score_fn with smaller values"
         )
     g2 = grads.square()
@@ -244,7 +242,8 @@ def _gradient_from(model: nn.Module, layer: str) -> Iterator[dict[str, torch.Ten
     parameters untracked, the forward up to the layer keeps no graph and no saved
     activations, which at batch 64 on a ResNet-50 is gigabytes and most of the time.
     The rest of the network gets a copy of the leaf, so in-place ops after the layer
-    (ReLU(inplace=True)) cannot change the activations the map is made of.
+    (ReLU(inplace=True)) cannot change the activations the map is made of: the same
+    rule as :func:`attnlab.explain.capture.features`, which ``method="cam"`` uses.
     """
     modules = dict(model.named_modules())
     if layer not in modules or layer == "":
@@ -285,9 +284,11 @@ def _gradient_maps(
     method: str,
     targets: Targets,
     score_fn: ScoreFn | None,
+    whole: torch.Tensor | None,
 ) -> Explanation:
     with _gradient_from(model, layer) as leaf:
-        picked, chosen = target_scores(model(_channels_last(inputs)), score_fn, targets, inputs.shape[0])
+        output = model(_channels_last(inputs))
+        picked, chosen = target_scores(output, score_fn, targets, inputs.shape[0], whole=whole)
         if "acts" not in leaf:
             raise InputError(f"layer '{layer}' was not called by the model's forward")
         acts = leaf["acts"]
@@ -306,9 +307,10 @@ def _cam_maps(
     linear: str,
     targets: Targets,
     score_fn: ScoreFn | None,
+    whole: torch.Tensor | None,
 ) -> Explanation:
     with eval_mode(model), torch.no_grad(), features(model, [layer]) as feats:
-        picked, chosen = target_scores(model(inputs), score_fn, targets, inputs.shape[0])
+        picked, chosen = target_scores(model(inputs), score_fn, targets, inputs.shape[0], whole=whole)
         acts = feats[layer]
     _check_features(acts, layer, inputs.shape[0])
     weights = _linear_weights(model, linear, acts.shape[1])[chosen]  # (B, K)
@@ -316,12 +318,22 @@ def _cam_maps(
     return Explanation(maps, chosen, picked)
 
 
-def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """(B, *S) maps resized to (B, *size), (bi/tri)linear with align_corners=False."""
+def upsample(maps: torch.Tensor, size: Sequence[int], mode: str = "linear") -> torch.Tensor:
+    """(B, *S) maps resized to (B, *size).
+
+    ``mode``: "linear" ((bi/tri)linear by the maps' rank, align_corners=False) or
+    "nearest" (captum's ``LayerAttribution.interpolate`` default)."""
+    if mode not in UPSAMPLE_MODES:
+        raise unknown("upsample mode", mode, UPSAMPLE_MODES)
     if len(size) != maps.dim() - 1 or any(int(s) <= 0 for s in size):
         raise InputError(f"upsample_to must be {maps.dim() - 1} positive sizes for maps {tuple(maps.shape)}")
-    mode = _INTERPOLATION[maps.dim() - 1]
-    resized = F.interpolate(maps[:, None], size=tuple(int(s) for s in size), mode=mode, align_corners=False)
+    shape = tuple(int(s) for s in size)
+    if mode == "nearest":
+        resized = F.interpolate(maps[:, None], size=shape, mode="nearest")
+    else:
+        resized = F.interpolate(
+            maps[:, None], size=shape, mode=_INTERPOLATION[maps.dim() - 1], align_corners=False
+        )
     return resized[:, 0]  # (B, *size)
 
 
@@ -358,14 +370,19 @@ def class_activation_maps(
         raise ConfigError(f"linear= is used by method='cam' only, not '{method}'")
     if linear is None and method == "cam":
         raise ConfigError("method='cam' needs linear=<name of the nn.Linear after global average pooling>")
-    check_batched(inputs)
-    parts = [
-        _cam_maps(model, chunk, layer, linear, chunk_targets, score_fn)
-        if linear is not None
-        else _gradient_maps(model, chunk, layer, method, chunk_targets, score_fn)
-        for chunk, chunk_targets in _chunks(inputs, targets)
-    ]
+    check_inputs(inputs, model, token_ids=True)
+    chosen = check_targets(targets, len(inputs))  # once, before chunking: messages name the whole batch
+    parts = []
+    for start, chunk in _chunks(inputs):
+        part = None if chosen is None else chosen[start : start + len(chunk)]
+        parts.append(
+            _cam_maps(model, chunk, layer, linear, part, score_fn, chosen)
+            if linear is not None
+            else _gradient_maps(model, chunk, layer, method, part, score_fn, chosen)
+        )
     result = Explanation(*(torch.cat([getattr(p, f) for p in parts]) for f in ("maps", "targets", "scores")))
+    check_finite(result.scores, "the model's target scores are NaN or inf")
+    check_finite(result.maps, f"{method} maps are NaN or inf")
     maps = result.maps if upsample_to is None else upsample(result.maps, upsample_to)
     result.maps = min_max_normalize(maps) if normalize else maps
     return result

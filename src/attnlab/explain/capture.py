@@ -13,8 +13,12 @@ the layers compute their output from the recorded weights, so gradients of any
 score with respect to them exist (gradient-weighted attention).
 
 ``features(model, names)`` records the outputs of named submodules through
-forward hooks (optionally keeping their gradients) for CAM-style methods. Both
-remove everything they installed on exit, also after an exception.
+forward hooks (optionally keeping their gradients) for CAM-style methods. The
+record is the output as the module returned it: the rest of the forward gets a
+copy, so an in-place op after the module (``nn.ReLU(inplace=True)``) changes the
+copy, not the record, and gradients with respect to the record are those of the
+module's output (captum's layer methods do the same). Both remove everything
+they installed on exit, also after an exception.
 """
 
 from __future__ import annotations
@@ -130,7 +134,9 @@ class FeatureRecord(Mapping[str, torch.Tensor]):
 
 @contextmanager
 def features(model: nn.Module, names: Sequence[str], *, keep_grad: bool = False) -> Iterator[FeatureRecord]:
-    """Record the tensor outputs of the named submodules of ``model`` inside the block."""
+    """Record the tensor outputs of the named submodules of ``model`` inside the block.
+
+    The rest of the forward runs on copies (see the module docstring)."""
     modules = dict(model.named_modules())
     for name in names:
         if name not in modules or name == "":
@@ -139,12 +145,13 @@ def features(model: nn.Module, names: Sequence[str], *, keep_grad: bool = False)
     handles: list[RemovableHandle] = []
 
     def hook_for(name: str):  # type: ignore[no-untyped-def]
-        def hook(_module: nn.Module, _args: object, output: object) -> None:
+        def hook(_module: nn.Module, _args: object, output: object) -> torch.Tensor:
             if not isinstance(output, torch.Tensor):
                 raise InputError(f"module '{name}' returns {type(output).__name__}, not a tensor")
             if keep_grad and output.requires_grad:
                 output.retain_grad()
             record.outputs[name] = output
+            return output.clone()  # later in-place ops change the copy, not the record
 
         return hook
 

@@ -4,8 +4,11 @@ Guided backpropagation (Springenberg et al. 2015, "Striving for simplicity",
 arXiv:1412.6806, eq. for R^l): through every ReLU the backward signal is
 ``(f > 0) * (R > 0) * R``: only positive inputs and positive gradients pass.
 Guided Grad-CAM (Selvaraju et al. 2017, arXiv:1610.02391) multiplies it by the
-Grad-CAM map upsampled to the input resolution (bilinear; linear for 1D and
-trilinear for video inputs).
+Grad-CAM map upsampled to the input resolution. ``upsample_mode="linear"`` (the
+default) resizes bilinearly (linear for 1D, trilinear for video inputs);
+``"nearest"`` is captum's ``GuidedGradCam`` default, and gives its maps. The two
+differ noticeably on coarse layers; linear stays the default because its maps
+have no blocks at the edges of the feature grid's cells.
 
 Only ``nn.ReLU`` modules are guided: their ``forward`` is swapped for a guided
 ReLU for the duration of the call and restored afterwards, also after an
@@ -23,15 +26,16 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from attnlab.errors import ConfigError, InputError
+from attnlab.errors import ConfigError, InputError, unknown
+from attnlab.explain._checks import Targets, check_finite, check_inputs
 from attnlab.explain.cam import (
+    UPSAMPLE_MODES,
     Explanation,
     ScoreFn,
-    Targets,
-    check_batched,
     class_activation_maps,
     explanation_mode,
     target_scores,
+    upsample,
 )
 
 
@@ -75,21 +79,17 @@ def guided_relus(model: nn.Module) -> Iterator[list[nn.ReLU]]:
             del relu.forward  # the class's forward shows through again
 
 
-def _check_image_like(inputs: torch.Tensor) -> None:
-    check_batched(inputs)
-    if not inputs.is_floating_point():
-        raise InputError(f"guided backpropagation needs floating inputs, got {inputs.dtype}")
-
-
 def guided_backprop(
     model: nn.Module, inputs: torch.Tensor, *, targets: Targets = None, score_fn: ScoreFn | None = None
 ) -> Explanation:
     """Guided-backpropagation gradients of each example's target score; maps like ``inputs``."""
-    _check_image_like(inputs)
+    check_inputs(inputs, model)
     with explanation_mode(model), guided_relus(model):
         leaf = inputs.detach().requires_grad_(True)
         picked, chosen = target_scores(model(leaf), score_fn, targets, inputs.shape[0])
+        check_finite(picked, "the model's target scores are NaN or inf")
         (grads,) = torch.autograd.grad(picked.sum(), leaf)
+    check_finite(grads, "guided-backpropagation gradients are NaN or inf")
     return Explanation(grads, chosen, picked.detach())
 
 
@@ -100,19 +100,22 @@ def guided_grad_cam(
     *,
     targets: Targets = None,
     score_fn: ScoreFn | None = None,
+    upsample_mode: str = "linear",
 ) -> Explanation:
     """Guided backprop times Grad-CAM at ``layer`` upsampled to the input; maps like ``inputs``.
 
     Two forward/backward passes: Grad-CAM needs the model's true gradients, which
     guided ReLUs would change. ``inputs`` are (B, C, L), (B, C, H, W) or
-    (B, C, T, H, W); the map is shared by all input channels."""
-    _check_image_like(inputs)
+    (B, C, T, H, W); the map is shared by all input channels. ``upsample_mode``:
+    "linear" ((bi/tri)linear) or "nearest" (captum's default)."""
+    if upsample_mode not in UPSAMPLE_MODES:
+        raise unknown("upsample mode", upsample_mode, UPSAMPLE_MODES)
+    check_inputs(inputs, model)
     if inputs.dim() not in (3, 4, 5):
         raise InputError(
             f"inputs must be (B, C, L), (B, C, H, W) or (B, C, T, H, W), got {tuple(inputs.shape)}"
         )
-    cam = class_activation_maps(
-        model, inputs, layer, targets=targets, score_fn=score_fn, upsample_to=inputs.shape[2:]
-    )
+    cam = class_activation_maps(model, inputs, layer, targets=targets, score_fn=score_fn)
+    maps = upsample(cam.maps, inputs.shape[2:], upsample_mode)  # (B, *S)
     guided = guided_backprop(model, inputs, targets=cam.targets, score_fn=score_fn)
-    return Explanation(guided.maps * cam.maps[:, None], cam.targets, cam.scores)
+    return Explanation(guided.maps * maps[:, None], cam.targets, cam.scores)

@@ -61,7 +61,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError, unknown
-from attnlab.explain.cam import ScoreFn, Targets, check_batched, class_scores, eval_mode, resolve_targets
+from attnlab.explain._checks import Targets, check_class_scores, check_finite, check_inputs
+from attnlab.explain.cam import ScoreFn, class_scores, eval_mode, resolve_targets
 
 BASELINES = ("zeros", "blur", "mean")
 ORDERS = ("morf", "lerf")
@@ -121,14 +122,13 @@ def _check_maps(saliency: torch.Tensor, name: str = "saliency") -> None:
         raise InputError(f"{name} must be a floating tensor, got {kind}")
     if saliency.dim() < 2 or saliency.shape[0] == 0 or saliency[0].numel() == 0:
         raise InputError(f"{name} must be a non-empty batch of maps (B, ...), got {tuple(saliency.shape)}")
-    if not torch.isfinite(saliency).all():
-        raise InputError(f"{name} contains NaN or inf; fix the explanation before scoring it")
+    check_finite(saliency, f"{name} contains NaN or inf (fix the explanation before scoring it)")
 
 
-def _check_images(inputs: torch.Tensor, saliency: torch.Tensor, spatial: tuple[int, ...]) -> None:
-    check_batched(inputs, min_dim=3)
-    if not inputs.is_floating_point():
-        raise InputError(f"inputs must be floating images, got {inputs.dtype}")
+def _check_images(
+    model: nn.Module, inputs: torch.Tensor, saliency: torch.Tensor, spatial: tuple[int, ...]
+) -> None:
+    check_inputs(inputs, model, min_dim=3)
     if inputs.dim() - 2 not in spatial:
         raise InputError(
             f"inputs must have {sorted(spatial)} spatial dims after (B, C), got {tuple(inputs.shape)}"
@@ -162,8 +162,9 @@ def _resolve(
 ) -> torch.Tensor:
     """Targets, defaulting to the prediction on the unperturbed images."""
     parts = [inputs[start : start + batch_size] for start in range(0, inputs.shape[0], batch_size)]
-    chunks = [class_scores(model(part), score_fn, part.shape[0]) for part in parts]  # [(b, num_classes)]
-    return resolve_targets(torch.cat(chunks), targets)
+    scores = torch.cat([class_scores(model(part), score_fn, part.shape[0]) for part in parts])  # (B, classes)
+    check_class_scores(scores, "the model's scores on the unperturbed inputs")
+    return resolve_targets(scores, targets)
 
 
 MakeImages = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -189,7 +190,9 @@ def _pair_scores(
         scores = class_scores(model(make(rows, cols)), score_fn, flat.shape[0])  # (m, num_classes)
         probs.append(scores.softmax(1).gather(1, chosen[rows, None]).squeeze(1))
         correct.append(scores.argmax(1) == chosen[rows])
-    return torch.cat(probs).view(batch, points), torch.cat(correct).view(batch, points)
+    probs_of = torch.cat(probs).view(batch, points)  # (B, points)
+    check_finite(probs_of, "the model's scores on the perturbed inputs are NaN or +inf")
+    return probs_of, torch.cat(correct).view(batch, points)
 
 
 # ---------------------------------------------------------------- deletion / insertion
@@ -242,7 +245,7 @@ def _curve(
     batch_size: int,
     blur_sigma: float,
 ) -> PerturbationCurve:
-    _check_images(inputs, saliency, spatial=(1, 2, 3))
+    _check_images(model, inputs, saliency, spatial=(1, 2, 3))
     _check_positive(steps, "steps")
     _check_positive(batch_size, "batch_size")
     batch, channels, pixels = inputs.shape[0], inputs.shape[1], saliency[0].numel()
@@ -411,7 +414,7 @@ def road(
     ``batch_size``). MoRF: a faster drop is better; LeRF: a slower one."""
     if order not in ORDERS:
         raise unknown("ROAD order", order, ORDERS)
-    _check_images(inputs, saliency, spatial=(2,))
+    _check_images(model, inputs, saliency, spatial=(2,))
     _check_positive(batch_size, "batch_size")
     if not fractions or not all(0 <= f < 1 for f in fractions):
         raise ConfigError(f"fractions must be a non-empty list of values in [0, 1), got {list(fractions)}")

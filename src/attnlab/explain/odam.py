@@ -47,7 +47,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError, unknown
-from attnlab.explain.cam import check_batched, explanation_mode, min_max_normalize, upsample
+from attnlab.explain._checks import check_finite, check_inputs
+from attnlab.explain.cam import explanation_mode, min_max_normalize, upsample
 from attnlab.explain.capture import features
 from attnlab.explain.guided import guided_relus
 
@@ -168,8 +169,8 @@ def _check_features(acts: torch.Tensor, layer: str, batch: int) -> None:
         raise InputError(f"no gradient reaches layer '{layer}' (is it run under torch.no_grad?)")
 
 
-def _check_options(inputs: torch.Tensor, chunk: int) -> None:
-    check_batched(inputs)
+def _check_options(detector: nn.Module, inputs: torch.Tensor, chunk: int) -> None:
+    check_inputs(inputs, detector, token_ids=True)  # a layer after an embedding has gradients
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ConfigError(f"chunk must be a positive int, got {chunk!r}")
 
@@ -203,18 +204,20 @@ def odam(
     ``classes`` defaults to each instance's highest-scoring class. ``boxes=False``
     skips the 4 box-coordinate maps (5x fewer backward rows). ``chunk`` rows share
     one backward. ``upsample_to`` / ``normalize`` as in ``class_activation_maps``."""
-    _check_options(inputs, chunk)
+    _check_options(detector, inputs, chunk)
     with explanation_mode(detector), features(detector, [layer]) as feats:
         scores, coords = detections(detector(inputs), inputs.shape[0])
         acts = feats[layer]
         _check_features(acts, layer, inputs.shape[0])
         chosen = _indices(instances, scores, scores.shape[1], "instances")
         rows, explained_classes = _rows(scores, coords, chosen, classes, boxes)
+        check_finite(rows, "the detector's explained scores or boxes are NaN or inf", verb="for images")
         values = acts.detach()
         maps = _chunked(
             rows, acts, chunk, layer, lambda grads: F.relu((grads * values).sum(2))
         )  # (I Q, B, *S)
     maps = maps.view(chosen.shape[1], -1, *maps.shape[1:]).movedim(2, 0)  # (I, Q, B, *S) -> (B, I, Q, *S)
+    check_finite(maps, "ODAM maps are NaN or inf", verb="for images")
     maps = _finish(maps, values.dim() - 2, upsample_to, normalize)
     picked = rows.detach().view(*chosen.shape, -1)[..., 0]  # (B, I)
     box_maps = maps[:, :, 1:] if boxes else None
@@ -231,7 +234,9 @@ def _guided_gradients(
         scores, coords = detections(detector(leaf), inputs.shape[0])
         rows, _ = _rows(scores, coords, explained.instances, explained.classes, with_boxes=False)
         grads = _chunked(rows, leaf, chunk, "inputs", lambda grads: grads)  # (I, B, C, *S)
-    return grads.movedim(0, 1)
+    grads = grads.movedim(0, 1)  # (B, I, C, *S)
+    check_finite(grads, "guided-backpropagation gradients are NaN or inf", verb="for images")
+    return grads
 
 
 def guided_odam(
@@ -252,9 +257,7 @@ def guided_odam(
     ODAM needs the detector's true gradients, which guided ReLUs would change."""
     if combine not in COMBINE:
         raise unknown("combine", combine, COMBINE)
-    check_batched(inputs, min_dim=3)
-    if not inputs.is_floating_point():
-        raise InputError(f"guided backpropagation needs floating inputs, got {inputs.dtype}")
+    check_inputs(inputs, detector, min_dim=3)
     explained = odam(
         detector,
         inputs,
