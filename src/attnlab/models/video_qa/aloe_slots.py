@@ -39,10 +39,7 @@ from torch import nn
 
 from attnlab.errors import ConfigError, InputError
 from attnlab.models._registry import MODELS, register_model
-from attnlab.models.object_centric.attn_vimon import AttnViMON
-from attnlab.models.object_centric.monet import MONet
-from attnlab.models.object_centric.sfa import SFA
-from attnlab.models.object_centric.vimon import ViMON
+from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.models.video_qa.aloe import (
     Aloe,
     AloeConfig,
@@ -52,22 +49,18 @@ from attnlab.models.video_qa.aloe import (
     video_example_inputs,
 )
 
-ENCODERS = (ViMON, AttnViMON, SFA, MONet)  # outputs with mu (B, T, K, D) and decoded masks
 SUMMARY_DIM = 3  # mask centroid x, y and area
 
 
 # ---------------------------------------------------------------- encoders
 
 
-def _decoded_masks(out: Any) -> torch.Tensor:
-    """(B, T, K, 1, H, W) the decoder's masks (ViMON family: ``curr_masks``; SFA, MONet: ``masks``)."""
-    return out.curr_masks if hasattr(out, "curr_masks") else out.masks
-
-
-def object_latents(encoder: nn.Module, video: torch.Tensor) -> tuple[torch.Tensor, Any]:
+def object_latents(
+    encoder: ObjectCentricModel, video: torch.Tensor
+) -> tuple[torch.Tensor, ObjectCentricOutput]:
     """Object tokens (B, T, K, D + 3) of ``video`` (B, T, 3, S, S) and the encoder's full output."""
     out = encoder(video)
-    return append_mask_summary(out.mu, _decoded_masks(out)), out
+    return append_mask_summary(out.mu, out.masks), out
 
 
 def token_dim(encoder_config: Any) -> int:
@@ -105,10 +98,10 @@ def load_object_encoder(run_dir: str | Path, *, what: str = "encoder") -> nn.Mod
     path = check_run_folder(run_dir, what)
     spec = resolve(path / "config.yaml", [])
     model = MODELS.get(spec.model_name).cls(spec.model_config)
-    if not isinstance(model, ENCODERS):
-        names = ", ".join(cls.__name__ for cls in ENCODERS)
+    if not isinstance(model, ObjectCentricModel):
         raise InputError(
-            f"{what}: {path} trained {type(model).__name__}; an object encoder ({names}) is needed"
+            f"{what}: {path} trained {type(model).__name__}; an object-centric encoder "
+            "(MONet, ViMON, AttnViMON, SFA) is needed"
         )
     load_initial_weights(model, path, what)
     return model
@@ -118,10 +111,9 @@ def build_encoder(source: str) -> nn.Module:
     """A run folder's trained encoder, or a fresh one from a registered preset name."""
     if not Path(source).expanduser().is_dir() and source in MODELS.names():
         model = MODELS.get(source).cls(MODELS.get(source).config)
-        if not isinstance(model, ENCODERS):
-            names = ", ".join(cls.__name__ for cls in ENCODERS)
+        if not isinstance(model, ObjectCentricModel):
             raise ConfigError(
-                f"model.encoder '{source}' is {type(model).__name__}, not an object encoder ({names})"
+                f"model.encoder '{source}' is {type(model).__name__}, not an object-centric encoder"
             )
         return model
     if not source:
@@ -216,11 +208,8 @@ class AloeSlots(nn.Module):
             mask_ratio=mask_ratio,
             generator=generator,
         )
-        recon = getattr(enc, "recon_vae", None)
-        recon = getattr(enc, "recon", None) if recon is None else recon
-        pred = getattr(enc, "pred_vae", getattr(enc, "pred", None))
         return AloeSlotsOutput(
             **{f.name: getattr(out, f.name) for f in dataclasses.fields(AloeOutput)},
-            encoder_recon=None if recon is None else recon[inverse],
-            encoder_pred=None if pred is None else pred[inverse],
+            encoder_recon=enc.recon[inverse],
+            encoder_pred=None if enc.pred is None else enc.pred[inverse],
         )
