@@ -682,8 +682,8 @@ def explain_run(
     available. Other arguments as :func:`evaluate_explanations`."""
     from attnlab.runs import rundir
     from attnlab.runs.spec import resolve
+    from attnlab.runs.weights import load_initial_weights
     from attnlab.train.engine import build
-    from attnlab.train.model_options import load_initial_weights
 
     _check_methods(methods, metrics, {})  # before the model and the data are built
     if targets not in TARGETS:
