@@ -48,6 +48,7 @@ from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.models.video_qa.aloe import (
     Aloe,
     AloeConfig,
+    AloeModel,
     AloeOutput,
     aloe_fields,
     append_mask_summary,
@@ -130,10 +131,14 @@ class AloeSlotsOutput(AloeOutput):
     "aloe-slots",
     config=AloeSlotsConfig(),
 )
-class AloeSlots(nn.Module):
+class AloeSlots(AloeModel):
     """video (B, T, 3, S, S), question (B, L) [, choices (B, C, Lc)] -> :class:`AloeSlotsOutput`."""
 
     input_kind = "video"
+
+    @property
+    def aloe_core(self) -> Aloe:
+        return self.aloe
 
     def __init__(
         self,
