@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from attnlab.models import create_model
+from attnlab.objectives.families import objective
 from attnlab.train.model_options import to_channels_last
-from attnlab.train.object_centric import FAMILIES
 from benchmarks.harness import add_speed_flags, device_info, measure, random_video, report, speed_flags
 
 MODELS = ("vimon", "attn-vimon", "sfa", "monet")
@@ -31,15 +31,15 @@ def training_step(name: str, device: torch.device, args: argparse.Namespace) -> 
     model = create_model(name, num_slots=args.slots).to(device).train()
     if args.channels_last:
         to_channels_last(model)
-    family = FAMILIES[type(model)]
+    goal = objective(model.objective)
     forward = torch.compile(model) if args.compile else model
     video = random_video(args.batch, args.frames, 64, device, channels_last=args.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=4e-4)
 
     def step() -> object:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            out = forward(video[:, :-1] if family.drop_last else video)
-            terms = family.terms(out, video, family.beta, family.gamma, (0.09, 0.11))
+            out = forward(video[:, :-1] if goal.drop_last else video)
+            terms = goal.terms(out, video, beta=goal.beta, gamma=goal.gamma, sigmas=(0.09, 0.11))
             loss = torch.stack(list(terms.values())).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -9,7 +9,7 @@ model.py``) runs, for every frame and for every slot in turn, the attention U-Ne
 VAE encoder, the GRU, and the decoder twice (z, then z_pred), each on the B clips of the
 batch. :func:`vimon_loop` does the same with the submodules of an attnlab
 :class:`~attnlab.models.object_centric.vimon.ViMON` (the same parameters, nothing copied), so that it
-returns the same :class:`~attnlab.models.outputs.ViMONOutput` as ``model(video)`` (equal
+returns the same :class:`~attnlab.models.outputs.ObjectCentricOutput` as ``model(video)`` (equal
 up to float rounding in posterior-mean mode; ``tests/models/test_vimon_loop.py``).
 
 Our forward batches the encoder, GRU and decoder over the K slots of a frame; the
@@ -33,13 +33,13 @@ import torch
 from attnlab.models import create_model
 from attnlab.models._checks import check_video
 from attnlab.models.object_centric.vimon import ViMON, _Frame
-from attnlab.models.outputs import ViMONOutput
+from attnlab.models.outputs import ObjectCentricOutput
 from attnlab.objectives.object_centric import vimon_losses
 from attnlab.train.model_options import to_channels_last
 from benchmarks.harness import add_speed_flags, device_info, measure, random_video, report, speed_flags
 
 VARIANTS = ("batched", "loop", "loop-tiled")
-Forward = Callable[[torch.Tensor], ViMONOutput]
+Forward = Callable[[torch.Tensor], ObjectCentricOutput]
 
 
 def _slot(
@@ -90,7 +90,7 @@ def _frame(
     return step, new_hidden
 
 
-def vimon_loop(model: ViMON, video: torch.Tensor, *, tiled_decoder: bool = False) -> ViMONOutput:
+def vimon_loop(model: ViMON, video: torch.Tensor, *, tiled_decoder: bool = False) -> ObjectCentricOutput:
     """``model(video)`` computed frame by frame and slot by slot, in the reference's order.
 
     ``tiled_decoder``: decode as the reference does (tile z, then convolve) instead of
@@ -121,7 +121,7 @@ def training_step(
 
     def step() -> None:
         with torch.autocast(video.device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = vimon_losses(forward(video[:, :-1]), video).total
+            loss = vimon_losses(forward(video[:, :-1]), video).total()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

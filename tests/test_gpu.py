@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from attnlab.models import create_model
+from attnlab.objectives.families import objective
 from attnlab.train.model_options import to_channels_last
-from attnlab.train.object_centric import FAMILIES
 
 pytestmark = [
     pytest.mark.gpu,
@@ -24,11 +24,11 @@ MODELS = ("vimon", "attn-vimon", "sfa", "monet")
 
 def loss_and_grads(model: torch.nn.Module, video: torch.Tensor, *, bf16: bool = False):
     """Total loss (posterior means: eval mode) and the gradient of every parameter, on the CPU."""
-    family = FAMILIES[type(model)]
+    goal = objective(model.objective)
     model.zero_grad(set_to_none=True)
     with torch.autocast(video.device.type, dtype=torch.bfloat16, enabled=bf16):
-        out = model(video[:, :-1] if family.drop_last else video)
-        terms = family.terms(out, video, family.beta, family.gamma, (0.09, 0.11))
+        out = model(video[:, :-1] if goal.drop_last else video)
+        terms = goal.terms(out, video, beta=goal.beta, gamma=goal.gamma, sigmas=(0.09, 0.11))
         loss = torch.stack(list(terms.values())).sum()
     loss.backward()
     return loss.item(), [p.grad.cpu() for p in model.parameters()]

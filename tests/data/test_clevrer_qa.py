@@ -9,7 +9,6 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-import attnlab.models.video_qa.aloe_slots as aloe_slots
 from attnlab.data._registry import DATAMODULES
 from attnlab.data.clevrer import COLORS, MATERIALS, SHAPES, read_annotation
 from attnlab.data.clevrer_lite import QUESTION_WORDS, annotation_path, generate_video, tokenize, video_path
@@ -19,8 +18,10 @@ from attnlab.data.clevrer_lite.writer import write_video
 from attnlab.data.clevrer_lite_data import generator_config
 from attnlab.data.clevrer_qa import ORACLE_DIM, ClevrerQAData
 from attnlab.errors import ConfigError, InputError
+from attnlab.models._submodel import SubModel
 from attnlab.models.object_centric.sfa import SFA, SFAConfig
 from attnlab.models.video_qa.aloe_slots import object_latents
+from attnlab.train.composite import attach_submodels, build_submodel
 
 SIZES = dict(train_size=3, val_size=1, test_size=1)
 TINY_SFA = dict(
@@ -127,12 +128,20 @@ def test_frames_items_hold_the_video(root):
     assert data.input_kind == "video" and data.object_dim is None
 
 
+def slots(root: Path, run: Path, **kwargs) -> ClevrerQAData:
+    """The datamodule on a run's slots, its encoder built and attached as the engine does."""
+    data = qa(root, encoder=str(run), **kwargs)
+    attach_submodels(data)
+    return data
+
+
 def test_slot_latents_are_extracted_once_cached_and_keyed_by_the_run(root, tmp_path, monkeypatch):
     run = sfa_run(tmp_path / "sfa", seed=1)
-    data = qa(root, encoder=str(run), encoder_batch_size=2)
+    data = slots(root, run, encoder_batch_size=2)
+    assert data.submodels() == {"encoder": SubModel(init_from=str(run), frozen=True)}
     assert data.object_dim == 4 + 3
     val = data.dataset("val")
-    encoder = aloe_slots.load_object_encoder(run).eval()
+    encoder = build_submodel(SubModel(init_from=str(run)), "encoder").eval()
     video = qa(root, encoder="frames").dataset("val")[0]["video"]
     with torch.no_grad():
         expected = object_latents(encoder, video[None])[0][0]  # (T, K, D + 3) posterior means
@@ -143,23 +152,33 @@ def test_slot_latents_are_extracted_once_cached_and_keyed_by_the_run(root, tmp_p
     def no_encoder(*args, **kwargs):
         raise AssertionError("the cache should have been read")
 
-    monkeypatch.setattr(aloe_slots, "load_object_encoder", no_encoder)
-    again = qa(root, encoder=str(run)).dataset("val")
-    assert torch.equal(again[0]["objects"], val[0]["objects"])
+    again = slots(root, run)
+    monkeypatch.setattr(again._encoder_model, "forward", no_encoder)
+    assert torch.equal(again.dataset("val")[0]["objects"], val[0]["objects"])
     monkeypatch.undo()
-    other = qa(root, encoder=str(sfa_run(tmp_path / "sfa2", seed=2))).dataset("val")
+    other = slots(root, sfa_run(tmp_path / "sfa2", seed=2)).dataset("val")
     assert len(sorted((root / ".attnlab-cache").glob("latents-*.safetensors"))) == 2
     assert not torch.allclose(other[0]["objects"], val[0]["objects"])
 
 
+def test_the_datamodule_runs_the_encoder_the_engine_built_and_reads_no_run_folder(root, tmp_path):
+    run = sfa_run(tmp_path / "sfa", seed=1)
+    data = qa(root, encoder=str(run))
+    with pytest.raises(ConfigError, match="built by the engine"):
+        data.object_dim  # noqa: B018
+    with pytest.raises(InputError, match="an object-centric encoder"):
+        data.attach("encoder", torch.nn.Linear(2, 2))
+    assert qa(root, encoder="frames").submodels() == {} and qa(root).submodels() == {}
+
+
 def test_encoder_errors_are_one_line(root, tmp_path):
     with pytest.raises(ConfigError, match="train it first with `attnlab run sfa-clevrer_lite"):
-        qa(root, encoder="sfa-clevrer_lite")
+        attach_submodels(qa(root, encoder="sfa-clevrer_lite"))
     with pytest.raises(InputError, match="no run folder"):
-        qa(root, encoder=str(tmp_path / "missing"))
+        attach_submodels(qa(root, encoder=str(tmp_path / "missing")))
     (tmp_path / "unfinished").mkdir()
     with pytest.raises(InputError, match="not a finished run folder"):
-        qa(root, encoder=str(tmp_path / "unfinished"))
+        attach_submodels(qa(root, encoder=str(tmp_path / "unfinished")))
 
 
 def test_an_unknown_word_fails_naming_it_or_is_skipped_and_counted(root, tmp_path):

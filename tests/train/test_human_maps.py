@@ -16,9 +16,10 @@ from attnlab.data.fashion_mnist import DEFAULT_ROOT
 from attnlab.errors import InputError
 from attnlab.models import create_model
 from attnlab.runs.config import OptimConfig
+from attnlab.runs.weights import load_initial_weights
 from attnlab.train.attention_branch import AttentionBranchTask
 from attnlab.train.human_maps import foreground
-from attnlab.train.model_options import load_initial_weights, to_channels_last
+from attnlab.train.model_options import to_channels_last
 from tests.train.test_recipes import SMOKE
 
 pytestmark = pytest.mark.skipif(

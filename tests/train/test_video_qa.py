@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from safetensors.torch import save_file
 
 import attnlab.data.clevrer_lite_data
@@ -21,6 +22,7 @@ from attnlab.models.video_qa.aloe import Aloe, AloeConfig
 from attnlab.models.video_qa.aloe_frames import AloeFrames, AloeFramesConfig
 from attnlab.models.video_qa.aloe_slots import AloeSlots, AloeSlotsConfig, repeated_clips
 from attnlab.runs.config import OptimConfig
+from attnlab.train.composite import build_model
 from attnlab.train.video_qa import METRICS, VideoQATask, accuracies, check_data_fits_model, qa_counts
 
 QUIET = ["--trainer.progress_bar", "false", "--trainer.limit_val_batches", "1"]
@@ -206,15 +208,21 @@ def test_aloe_slots_encodes_each_repeated_clip_once():
 def test_aloe_slots_starts_from_an_aloe_run(tmp_path):
     sizes = {"width": 16, "depth": 1, "num_heads": 2, "head_hidden": 16}
     trained = Aloe(AloeConfig(object_dim=19, **sizes))
-    (tmp_path / "config.yaml").write_text("model:\n  name: aloe\n")
+    config = {"task": {"name": "video-qa"}, "data": {"name": "clevrer-qa"}}
+    config["model"] = {"name": "aloe", "object_dim": 19, **sizes}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     save_file(trained.state_dict(), tmp_path / "model.safetensors")
-    model = AloeSlots(AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **sizes))
+    model = build_model("aloe-slots", AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **sizes))
     for name, value in trained.state_dict().items():
         assert torch.equal(model.aloe.state_dict()[name], value), name
-    with pytest.raises(InputError, match=r"model\.aloe_init: .* does not fit the model"):
-        AloeSlots(AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **(sizes | {"width": 32})))
-    with pytest.raises(InputError, match=r"model\.aloe_init: no run folder"):
-        AloeSlots(AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path / "missing")))
+    with pytest.raises(ConfigError, match=r"model\.aloe_init: its weights do not fit the model"):
+        build_model(
+            "aloe-slots", AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **(sizes | {"width": 32}))
+        )
+    with pytest.raises(InputError, match=r"model\.aloe_init\.init_from: no run folder"):
+        build_model("aloe-slots", AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path / "missing")))
+    with pytest.raises(ConfigError, match=r"model\.aloe_init\.init_from is loaded by the engine"):
+        AloeSlots(AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **sizes))
 
 
 def test_aloe_slots_trains_the_encoder(tmp_path):

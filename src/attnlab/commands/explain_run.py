@@ -43,7 +43,7 @@ from attnlab.files import atomic_write
 from attnlab.runs import rundir
 from attnlab.runs.spec import resolve
 from attnlab.train.engine import build
-from attnlab.train.model_options import load_initial_weights
+from attnlab.runs.weights import load_initial_weights
 
 
 def explain_run(

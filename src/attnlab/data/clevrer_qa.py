@@ -16,7 +16,10 @@ from the folder's ``questions.json`` (CLEVRER: ``train.json``, ``validation.json
     (T, K, D + 3), per slot its posterior mean and its mask's centroid and area
     (:func:`attnlab.models.video_qa.aloe_slots.object_latents`), extracted once per split in
     batches under ``torch.no_grad`` and cached in ``latents-<key>.safetensors`` next to
-    the data; the key covers the run's weights, so another run extracts again;
+    the data; the key covers the encoder's weights, so another run extracts again. The
+    datamodule never reads the run folder: it names it (:meth:`ClevrerQAData.submodels`),
+    the engine builds the encoder (:func:`attnlab.train.composite.attach_submodels`,
+    frozen) and :meth:`ClevrerQAData.attach` hands it over;
 
 - ``question`` (L,) int64: word ids of :func:`attnlab.data.clevrer_lite.vocab.tokenize`
   (1 + index in ``QUESTION_WORDS``, 0 padding), L = ``max_question_len``;
@@ -47,6 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save
+from torch import nn
 from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
@@ -65,6 +69,9 @@ from attnlab.data.clevrer_lite_data import (
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError
 from attnlab.files import atomic_write
+from attnlab.models._submodel import SubModel, UsesSubModels
+from attnlab.models.outputs import ObjectCentricModel
+from attnlab.models.video_qa.aloe_slots import object_latents, token_dim
 
 log = logging.getLogger(__name__)
 
@@ -259,24 +266,18 @@ def _stack(encoded: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------- datamodule
 
 
-def _encoder_source(encoder: str) -> str:
-    """``encoder`` checked: a keyword or an existing run folder (a recipe name says how to make one)."""
-    if encoder in KEYWORDS:
-        return encoder
-    from attnlab.models.video_qa.aloe_slots import check_run_folder
-    from attnlab.recipes import list_recipes
-
-    if not Path(encoder).expanduser().exists() and encoder in list_recipes():
-        raise ConfigError(
-            f"data.encoder '{encoder}' names the encoder's recipe, not a trained run: train it first "
-            f"with `attnlab run {encoder} --run-dir runs/{encoder}/main`, "
-            f"then pass --data.encoder runs/{encoder}/main"
-        )
-    return str(check_run_folder(encoder, f"data.encoder '{encoder}' (oracle, frames or a run folder)"))
+def weights_digest(model: nn.Module) -> str:
+    """A short hash of a model's weights (names, shapes, dtypes, values): cached latents are keyed by it."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name} {tuple(t.shape)} {t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 @register_datamodule("clevrer-qa")
-class ClevrerQAData(DataModule):
+class ClevrerQAData(DataModule, UsesSubModels):
     """CLEVRER-lite questions (generated on first use, or CLEVRER from ``root``) for Aloe."""
 
     def __init__(
@@ -310,7 +311,10 @@ class ClevrerQAData(DataModule):
         )
         if encoder_batch_size < 1:
             raise ConfigError(f"data.encoder_batch_size must be >= 1, got {encoder_batch_size}")
-        self.encoder = _encoder_source(encoder)
+        if not encoder:
+            raise ConfigError("data.encoder is empty: oracle, frames or an object-centric run folder")
+        self.encoder = encoder
+        self._encoder_model: ObjectCentricModel | None = None
         self.source = ClevrerSource(
             root=root,
             cache_dir=cache_dir,
@@ -328,7 +332,6 @@ class ClevrerQAData(DataModule):
             encoder_batch_size,
         )
         self.skipped: dict[Split, Counter[str]] = {}
-        self._object_dim: int | None = None
 
     # -- what the task checks the model against -----------------------------
     vocab_size = VOCAB_SIZE
@@ -346,12 +349,37 @@ class ClevrerQAData(DataModule):
             return None
         if self.encoder == "oracle":
             return ORACLE_DIM
-        if self._object_dim is None:
-            from attnlab.models.video_qa.aloe_slots import token_dim
-            from attnlab.runs.spec import resolve
+        return token_dim(self._slot_encoder().config)
 
-            self._object_dim = token_dim(resolve(Path(self.encoder) / "config.yaml", []).model_config)
-        return self._object_dim
+    # -- the slot encoder, built by the engine ----------------------------------
+    def submodels(self) -> dict[str, SubModel]:
+        """A run folder as ``encoder`` names a model to build: frozen (latents are extracted once)."""
+        if self.encoder in KEYWORDS:
+            return {}
+        return {"encoder": SubModel(init_from=self.encoder, frozen=True)}
+
+    def attach(self, name: str, module: nn.Module) -> None:
+        if name != "encoder" or self.encoder in KEYWORDS:
+            raise ConfigError(f"clevrer-qa runs no model '{name}' (data.encoder is {self.encoder})")
+        if not isinstance(module, ObjectCentricModel):
+            raise InputError(
+                f"data.encoder: {self.encoder} trained {type(module).__name__}; an object-centric "
+                "encoder (MONet, ViMON, AttnViMON, SFA) is needed"
+            )
+        if module.config.image_size != self.spec.image_size:
+            raise ConfigError(
+                f"data.encoder was trained on {module.config.image_size}-pixel frames; "
+                f"set data.image_size {module.config.image_size}"
+            )
+        self._encoder_model = module
+
+    def _slot_encoder(self) -> ObjectCentricModel:
+        if self._encoder_model is None:
+            raise ConfigError(
+                f"data.encoder {self.encoder}: the encoder is built by the engine "
+                "(attnlab.train.composite.attach_submodels), and has not been attached"
+            )
+        return self._encoder_model
 
     # -- building -------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -474,19 +502,12 @@ class ClevrerQAData(DataModule):
         return cached["objects"], problems
 
     def _latents(self, clips: ClipCache) -> torch.Tensor:
-        """(N, T, K, D + 3) the encoder run's object tokens of every clip, extracted once and cached."""
-        from attnlab.models.video_qa.aloe_slots import load_object_encoder, object_latents, weights_digest
-
-        key = self._key("latents", weights_digest(self.encoder), clips.path.name)
+        """(N, T, K, D + 3) the encoder's object tokens of every clip, extracted once and cached."""
+        encoder = self._slot_encoder()
+        key = self._key("latents", weights_digest(encoder), clips.path.name)
 
         @torch.no_grad()
         def compute() -> dict[str, torch.Tensor]:
-            encoder = load_object_encoder(self.encoder, what="data.encoder")
-            if encoder.config.image_size != self.spec.image_size:
-                raise ConfigError(
-                    f"data.encoder was trained on {encoder.config.image_size}-pixel frames; "
-                    f"set data.image_size {encoder.config.image_size}"
-                )
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
             encoder.eval().to(device)  # eval: the posterior mean, not a sample
             rows = list(range(len(clips.scenes)))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 
 @dataclass
@@ -25,52 +28,89 @@ def split_decoded(decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
 
 
 @dataclass
-class ViMONOutput:
-    """Everything per frame t of the input (T frames, K slots)."""
+class ObjectCentricOutput:
+    """What every object-centric video model returns (MONet, ViMON, AttnViMON, SFA), per frame t
+    of the input (T frames, K slots). The same name always means the same thing; a field a
+    model has no counterpart for is None (MONet predicts no next frame, SFA has no mask network).
+    """
 
-    curr_masks: torch.Tensor  # (B, T, K, 1, H, W) softmax over slots of the decoder's mask logits
-    next_masks: torch.Tensor  # (B, T, K, 1, H, W) the same for the prediction of frame t + 1
-    attn_masks: torch.Tensor  # (B, T, K, 1, H, W) the attention network's masks
-    recon_vae: torch.Tensor  # (B, T, 3, H, W) sum_k curr_masks * curr_rgb
-    recon_attn: torch.Tensor  # (B, T, 3, H, W) sum_k attn_masks * curr_rgb
-    pred_vae: torch.Tensor  # (B, T, 3, H, W) sum_k next_masks * next_rgb: frame t + 1
-    curr_rgb: torch.Tensor  # (B, T, K, 3, H, W) decoded RGB means
-    next_rgb: torch.Tensor  # (B, T, K, 3, H, W)
-    curr_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    next_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    attn_log_masks: torch.Tensor  # (B, T, K, 1, H, W)
-    mu: torch.Tensor  # (B, T, K, D)
+    masks: torch.Tensor  # (B, T, K, 1, H, W) softmax over slots of the decoder's mask logits
+    recon: torch.Tensor  # (B, T, 3, H, W) sum_k masks * rgb: the reconstruction from the latents
+    rgb: torch.Tensor  # (B, T, K, 3, H, W) decoded RGB means
+    mask_logits: torch.Tensor  # (B, T, K, 1, H, W) the decoder's
+    mu: torch.Tensor  # (B, T, K, D) posterior means
     logvar: torch.Tensor  # (B, T, K, D)
     z: torch.Tensor  # (B, T, K, D) the latent decoded for frame t
-    z_pred: torch.Tensor  # (B, T, K, D) the latent decoded for frame t + 1
+    # next-frame prediction (None for models that do not predict: MONet)
+    pred: torch.Tensor | None = None  # (B, T, 3, H, W) sum_k next_masks * next_rgb: frame t + 1
+    next_masks: torch.Tensor | None = None  # (B, T, K, 1, H, W)
+    next_rgb: torch.Tensor | None = None  # (B, T, K, 3, H, W)
+    next_mask_logits: torch.Tensor | None = None  # (B, T, K, 1, H, W)
+    z_pred: torch.Tensor | None = None  # (B, T, K, D) the latent decoded for frame t + 1
+    # the attention (mask) network (None without one: SFA)
+    attn_masks: torch.Tensor | None = None  # (B, T, K, 1, H, W) exp(attn_log_masks)
+    attn_log_masks: torch.Tensor | None = None  # (B, T, K, 1, H, W)
+    recon_attn: torch.Tensor | None = None  # (B, T, 3, H, W) sum_k attn_masks * rgb
+    slots: torch.Tensor | None = None  # (B, T, K, dim) object embeddings before the posterior (SFA)
 
     @classmethod
     def from_decoded(
-        cls, attn_log_masks: torch.Tensor, decoded: torch.Tensor, latents: torch.Tensor
-    ) -> ViMONOutput:
-        """From log masks (B, T, K, 1, H, W), decoded (2, B, T, K, 4, H, W) for z and z_pred,
-        and latents (4, B, T, K, D): mu, logvar, z, z_pred."""
-        curr_rgb, curr_logits, next_rgb, next_logits = split_decoded(decoded)
-        curr_masks, next_masks = curr_logits.softmax(dim=2), next_logits.softmax(dim=2)
-        attn_masks = attn_log_masks.exp()
+        cls,
+        decoded: torch.Tensor,
+        latents: torch.Tensor,
+        *,
+        attn_log_masks: torch.Tensor | None = None,
+        slots: torch.Tensor | None = None,
+    ) -> ObjectCentricOutput:
+        """From decoded (2, B, T, K, 4, H, W) for z and z_pred, latents (4, B, T, K, D): mu,
+        logvar, z, z_pred, and optional attention log masks (B, T, K, 1, H, W)."""
+        rgb, logits, next_rgb, next_logits = split_decoded(decoded)
+        masks, next_masks = logits.softmax(dim=2), next_logits.softmax(dim=2)
         mu, logvar, z, z_pred = latents.unbind(0)
+        attn_masks = None if attn_log_masks is None else attn_log_masks.exp()
         return cls(
-            curr_masks=curr_masks,
-            next_masks=next_masks,
-            attn_masks=attn_masks,
-            recon_vae=(curr_masks * curr_rgb).sum(dim=2),
-            recon_attn=(attn_masks * curr_rgb).sum(dim=2),
-            pred_vae=(next_masks * next_rgb).sum(dim=2),
-            curr_rgb=curr_rgb,
-            next_rgb=next_rgb,
-            curr_mask_logits=curr_logits,
-            next_mask_logits=next_logits,
-            attn_log_masks=attn_log_masks,
+            masks=masks,
+            recon=(masks * rgb).sum(dim=2),
+            rgb=rgb,
+            mask_logits=logits,
             mu=mu,
             logvar=logvar,
             z=z,
+            pred=(next_masks * next_rgb).sum(dim=2),
+            next_masks=next_masks,
+            next_rgb=next_rgb,
+            next_mask_logits=next_logits,
             z_pred=z_pred,
+            attn_masks=attn_masks,
+            attn_log_masks=attn_log_masks,
+            recon_attn=None if attn_masks is None else (attn_masks * rgb).sum(dim=2),
+            slots=slots,
         )
+
+    def first_frames(self, steps: int) -> ObjectCentricOutput:
+        """The output restricted to its first ``steps`` frames (every tensor has time at dim 1)."""
+        return dataclasses.replace(
+            self,
+            **{
+                f.name: value[:, :steps]
+                for f in dataclasses.fields(self)
+                if (value := getattr(self, f.name)) is not None
+            },
+        )
+
+
+class ObjectCentricModel(nn.Module):
+    """The contract of an object-centric video model: ``forward(video)`` (B, T, 3, H, W) in
+    [0, 1] -> :class:`ObjectCentricOutput`; ``config`` has ``num_slots``, ``latent_dim`` and
+    ``image_size``; ``objective`` names its loss in
+    :data:`attnlab.objectives.families.OBJECTIVES` (its default weights, and whether frame T
+    is only a prediction target)."""
+
+    objective: ClassVar[str]
+    config: Any
+
+    def forward(self, video: torch.Tensor) -> ObjectCentricOutput:
+        raise NotImplementedError
 
 
 @dataclass

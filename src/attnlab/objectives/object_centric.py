@@ -17,19 +17,23 @@ K for slots, C for channels.
   ``q log q`` has an infinite derivative where a mask underflows to 0 (NaN gradients);
   terms with q = 0 contribute 0 with a zero gradient.
 - :func:`gaussian_kl`: ``KL(N(mu, exp(logvar)) || N(0, I))`` summed over the last dim.
-- :func:`vimon_losses` and :func:`monet_losses` assemble the terms of each model.
+- :func:`vimon_losses` and :func:`monet_losses` assemble the terms of each model. The
+  result keeps each term unweighted (as the reference logs them) and the weights; its
+  ``terms()`` are the named, weighted terms that training sums, and ``total()`` is
+  exactly that sum. Weights are applied here and nowhere else.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from attnlab.errors import InputError
+from attnlab.models.outputs import ObjectCentricOutput
 
 
 def slot_sigmas(
@@ -146,44 +150,52 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=-1)
 
 
-class ViMONTerms(Protocol):
-    """What :func:`vimon_losses` reads from a ViMON output (shapes with T encoded frames)."""
-
-    curr_rgb: torch.Tensor  # (B, T, K, 3, H, W)
-    curr_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    next_rgb: torch.Tensor  # (B, T, K, 3, H, W), predictions of frame t + 1
-    next_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    attn_log_masks: torch.Tensor  # (B, T, K, 1, H, W)
-    mu: torch.Tensor  # (B, T, K, D)
-    logvar: torch.Tensor  # (B, T, K, D)
-
-
-class MONetTerms(Protocol):
-    """What :func:`monet_losses` reads from a MONet output."""
-
-    rgb: torch.Tensor  # (B, T, K, 3, H, W)
-    mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    attn_log_masks: torch.Tensor  # (B, T, K, 1, H, W)
-    mu: torch.Tensor  # (B, T, K, D)
-    logvar: torch.Tensor  # (B, T, K, D)
+def weighted_sum(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The training loss: the sum of named, already weighted terms (as the task sums them)."""
+    return torch.stack(list(terms.values())).sum()
 
 
 @dataclass
 class ViMONLosses:
+    """Unweighted terms (the reference's ``*_loss`` values) and the weights that ``terms()`` applies."""
+
     recon: torch.Tensor
     pred: torch.Tensor
     curr_mask: torch.Tensor
     next_mask: torch.Tensor
     kl: torch.Tensor
-    total: torch.Tensor  # recon + pred + beta * kl + gamma * (curr_mask + next_mask)
+    beta: float
+    gamma: float
+
+    def terms(self) -> dict[str, torch.Tensor]:
+        """Named, weighted: recon + pred + beta * kl + gamma * (curr_mask + next_mask)."""
+        return {
+            "recon": self.recon,
+            "pred": self.pred,
+            "kl": self.beta * self.kl,
+            "mask": self.gamma * (self.curr_mask + self.next_mask),
+        }
+
+    def total(self) -> torch.Tensor:
+        return weighted_sum(self.terms())
 
 
 @dataclass
 class MONetLosses:
+    """Unweighted terms and the weights that ``terms()`` applies."""
+
     recon: torch.Tensor
     kl: torch.Tensor
     mask: torch.Tensor
-    total: torch.Tensor  # recon + beta * kl + gamma * mask
+    beta: float
+    gamma: float
+
+    def terms(self) -> dict[str, torch.Tensor]:
+        """Named, weighted: recon + beta * kl + gamma * mask."""
+        return {"recon": self.recon, "kl": self.beta * self.kl, "mask": self.gamma * self.mask}
+
+    def total(self) -> torch.Tensor:
+        return weighted_sum(self.terms())
 
 
 def _check_video(video: torch.Tensor, rgb: torch.Tensor, encoded: int) -> None:
@@ -198,8 +210,17 @@ def _check_video(video: torch.Tensor, rgb: torch.Tensor, encoded: int) -> None:
         raise InputError(f"video has {video.shape[1]} frames, the output needs {encoded}")
 
 
+def _required(output: ObjectCentricOutput, names: tuple[str, ...], loss: str) -> list[torch.Tensor]:
+    """The output's ``names`` fields, or a one-line InputError naming the first that is None."""
+    values = [getattr(output, name) for name in names]
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            raise InputError(f"{loss} needs output.{name}, which this model does not produce")
+    return values
+
+
 def vimon_losses(
-    output: ViMONTerms,
+    output: ObjectCentricOutput,
     video: torch.Tensor,
     *,
     sigmas: tuple[float, float] = (0.09, 0.11),
@@ -214,30 +235,34 @@ def vimon_losses(
     not scored), the mask KLs divided by T - 1 and T - 2, the Gaussian KL averaged over
     batch and frames and summed over slots; mixture weights are the decoder's masks.
     """
-    steps = output.curr_rgb.shape[1]
-    _check_video(video, output.curr_rgb, steps + 1)
+    next_rgb, next_mask_logits, attn_log_masks = _required(
+        output, ("next_rgb", "next_mask_logits", "attn_log_masks"), "ViMON's loss"
+    )
+    steps = output.rgb.shape[1]
+    _check_video(video, output.rgb, steps + 1)
     if steps < 2:
         raise InputError(f"ViMON's loss needs a video of at least 3 frames, got {steps + 1}")
     sigma = slot_sigmas(
-        output.curr_rgb.shape[2],
+        output.rgb.shape[2],
         background=sigmas[0],
         foreground=sigmas[1],
         device=video.device,
-        dtype=output.curr_rgb.dtype,
+        dtype=output.rgb.dtype,
     )
-    curr_log_masks = output.curr_mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
-    next_log_masks = output.next_mask_logits.log_softmax(dim=2)
-    recon = mixture_nll(video[:, :-1], output.curr_rgb, curr_log_masks, sigma)
-    pred = mixture_nll(video[:, 2:], output.next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
-    curr_mask = mask_kl(curr_log_masks, output.attn_log_masks) / steps
-    next_mask = mask_kl(next_log_masks[:, 1:-1], output.attn_log_masks[:, 2:]) / (steps - 1)
+    curr_log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
+    next_log_masks = next_mask_logits.log_softmax(dim=2)
+    recon = mixture_nll(video[:, :-1], output.rgb, curr_log_masks, sigma)
+    pred = mixture_nll(video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
+    curr_mask = mask_kl(curr_log_masks, attn_log_masks) / steps
+    next_mask = mask_kl(next_log_masks[:, 1:-1], attn_log_masks[:, 2:]) / (steps - 1)
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
-    total = recon + pred + beta * kl + gamma * (curr_mask + next_mask)
-    return ViMONLosses(recon=recon, pred=pred, curr_mask=curr_mask, next_mask=next_mask, kl=kl, total=total)
+    return ViMONLosses(
+        recon=recon, pred=pred, curr_mask=curr_mask, next_mask=next_mask, kl=kl, beta=beta, gamma=gamma
+    )
 
 
 def monet_losses(
-    output: MONetTerms,
+    output: ObjectCentricOutput,
     video: torch.Tensor,
     *,
     sigmas: tuple[float, float] = (0.09, 0.11),
@@ -250,6 +275,7 @@ def monet_losses(
     softmax of the decoder's mask logits); every term is summed over pixels and slots
     and averaged over the B * T images.
     """
+    (attn_log_masks,) = _required(output, ("attn_log_masks",), "MONet's loss")
     _check_video(video, output.rgb, output.rgb.shape[1])
     sigma = slot_sigmas(
         output.rgb.shape[2],
@@ -258,9 +284,8 @@ def monet_losses(
         device=video.device,
         dtype=output.rgb.dtype,
     )
-    recon = mixture_nll(video, output.rgb, output.attn_log_masks, sigma)
+    recon = mixture_nll(video, output.rgb, attn_log_masks, sigma)
     decoder_log_masks = output.mask_logits.log_softmax(dim=2).flatten(0, 1)  # (B*T, K, 1, H, W)
-    mask = mask_kl(decoder_log_masks, output.attn_log_masks.flatten(0, 1))
+    mask = mask_kl(decoder_log_masks, attn_log_masks.flatten(0, 1))
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
-    total = recon + beta * kl + gamma * mask
-    return MONetLosses(recon=recon, kl=kl, mask=mask, total=total)
+    return MONetLosses(recon=recon, kl=kl, mask=mask, beta=beta, gamma=gamma)

@@ -18,34 +18,33 @@ them (figs. 6-10):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import torch
 
 from attnlab.errors import InputError
-from attnlab.objectives.object_centric import gaussian_kl, mixture_nll, slot_sigmas
-
-
-class SFATerms(Protocol):
-    """What :func:`sfa_losses` reads from an SFA output (shapes with T encoded frames)."""
-
-    rgb: torch.Tensor  # (B, T, K, 3, H, W)
-    mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    next_rgb: torch.Tensor  # (B, T, K, 3, H, W), predictions of frame t + 1
-    next_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    mu: torch.Tensor  # (B, T, K, D)
-    logvar: torch.Tensor  # (B, T, K, D)
+from attnlab.models.outputs import ObjectCentricOutput
+from attnlab.objectives.object_centric import gaussian_kl, mixture_nll, slot_sigmas, weighted_sum
 
 
 @dataclass
 class SFALosses:
+    """Unweighted terms and the weight that ``terms()`` applies."""
+
     recon: torch.Tensor
     pred: torch.Tensor
     kl: torch.Tensor
-    total: torch.Tensor  # recon + pred + beta * kl
+    beta: float
+
+    def terms(self) -> dict[str, torch.Tensor]:
+        """Named, weighted: recon + pred + beta * kl."""
+        return {"recon": self.recon, "pred": self.pred, "kl": self.beta * self.kl}
+
+    def total(self) -> torch.Tensor:
+        return weighted_sum(self.terms())
 
 
-def _check(output: SFATerms, video: torch.Tensor) -> None:
+def _check(output: ObjectCentricOutput, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The output checked against ``video``: its next_rgb and next_mask_logits."""
     rgb = output.rgb
     if rgb.dim() != 6 or rgb.shape[3] != 3:
         raise InputError(f"output.rgb must be (B, T, K, 3, H, W), got {tuple(rgb.shape)}")
@@ -58,16 +57,22 @@ def _check(output: SFATerms, video: torch.Tensor) -> None:
         )
     if T < 2:
         raise InputError(f"SFA's loss needs a video of at least 3 frames, got {T + 1}")
+    found = []
     for name in ("mask_logits", "next_mask_logits", "next_rgb"):
         want = (B, T, K, 3 if name == "next_rgb" else 1, H, W)
-        if tuple(getattr(output, name).shape) != want:
-            raise InputError(f"output.{name} must be {want}, got {tuple(getattr(output, name).shape)}")
+        value = getattr(output, name)
+        if value is None:
+            raise InputError(f"SFA's loss needs output.{name}, which this model does not produce")
+        if tuple(value.shape) != want:
+            raise InputError(f"output.{name} must be {want}, got {tuple(value.shape)}")
+        found.append(value)
     if output.mu.shape != output.logvar.shape or output.mu.shape[:3] != (B, T, K):
         raise InputError(f"output.mu and output.logvar must be ({B}, {T}, {K}, D)")
+    return found[2], found[1]
 
 
 def sfa_losses(
-    output: SFATerms,
+    output: ObjectCentricOutput,
     video: torch.Tensor,
     *,
     sigmas: tuple[float, float] = (0.09, 0.11),
@@ -80,7 +85,7 @@ def sfa_losses(
     background) and of the other slots. ``beta``: the weight of the KL (1, as ViMON;
     the seed does not give SFA's).
     """
-    _check(output, video)
+    next_rgb, next_mask_logits = _check(output, video)
     sigma = slot_sigmas(
         output.rgb.shape[2],
         background=sigmas[0],
@@ -89,8 +94,8 @@ def sfa_losses(
         dtype=output.rgb.dtype,
     )
     log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
-    next_log_masks = output.next_mask_logits.log_softmax(dim=2)
+    next_log_masks = next_mask_logits.log_softmax(dim=2)
     recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma)
-    pred = mixture_nll(video[:, 2:], output.next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
+    pred = mixture_nll(video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
-    return SFALosses(recon=recon, pred=pred, kl=kl, total=recon + pred + beta * kl)
+    return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from safetensors.torch import load_file, save
 
-from attnlab.catalog import DATAMODULES, MODELS, TASKS
+from attnlab.catalog import DATAMODULES, TASKS
 from attnlab.data.datamodule import DataModule
 from attnlab.errors import RunDirError
 from attnlab.recipes import recipe_path
@@ -26,6 +26,7 @@ from attnlab.runs.checkpoint_io import AtomicCheckpointIO, atomic_write, safe_to
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.spec import RunSpec, resolve
 from attnlab.train.callbacks import StepProgressBar, StepSeeding
+from attnlab.train.composite import attach_submodels, build_model
 from attnlab.train.model_options import prepare_model
 from attnlab.train.report import write_report
 from attnlab.train.task import Task
@@ -53,11 +54,12 @@ def _quiet() -> None:
 
 
 def build(spec: RunSpec) -> tuple[Task, DataModule]:
-
+    """The task (with its model, sub-models built: :mod:`attnlab.train.composite`) and the datamodule."""
     L.seed_everything(spec.seed, verbose=False)
-    model = MODELS.get(spec.model_name).cls(spec.model_config)
+    model = build_model(spec.model_name, spec.model_config)
     task = TASKS.get(spec.task_name).cls(model=model, optim=spec.optim, **spec.task_args)
     data = DATAMODULES.get(spec.data_name).cls(seed=spec.seed, **spec.data_args)
+    attach_submodels(data)  # models a datamodule runs (clevrer-qa's slot encoder)
     return task, data
 
 

@@ -28,8 +28,8 @@ from attnlab.errors import ConfigError, InputError, RunDirError
 from attnlab.explain.regions import foreground
 from attnlab.runs import rundir
 from attnlab.runs.spec import resolve
+from attnlab.runs.weights import load_initial_weights
 from attnlab.train import engine
-from attnlab.train.model_options import load_initial_weights
 
 Prefill = Literal["model", "foreground"]
 # data keys of the original run that the fine-tuning run sets itself

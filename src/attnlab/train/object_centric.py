@@ -17,11 +17,7 @@ excluded; :mod:`attnlab.metrics.mot`).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
@@ -30,93 +26,18 @@ from torch import nn
 from attnlab.errors import ConfigError
 from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
-from attnlab.models.object_centric.attn_vimon import AttnViMON
-from attnlab.models.object_centric.monet import MONet
-from attnlab.models.object_centric.sfa import SFA
-from attnlab.models.object_centric.vimon import ViMON
-from attnlab.objectives.object_centric import monet_losses, vimon_losses
-from attnlab.objectives.sfa import sfa_losses
+from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
+from attnlab.objectives.families import objective
 from attnlab.runs.config import OptimConfig
 from attnlab.train.object_centric_figures import plot_decomposition, write_decomposition_gif
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task
 
-Terms = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class Family:
-    """How one model family is trained: its loss as weighted terms, its default weights."""
-
-    terms: Callable[[Any, torch.Tensor, float, float, tuple[float, float]], Terms]
-    drop_last: bool  # frame T is only a prediction target
-    beta: float
-    gamma: float
-
-
-def _vimon_terms(
-    out: Any, video: torch.Tensor, beta: float, gamma: float, sigmas: tuple[float, float]
-) -> Terms:
-    loss = vimon_losses(out, video, sigmas=sigmas, beta=beta, gamma=gamma)
-    return {
-        "recon": loss.recon,
-        "pred": loss.pred,
-        "kl": beta * loss.kl,
-        "mask": gamma * (loss.curr_mask + loss.next_mask),
-    }
-
-
-def _monet_terms(
-    out: Any, video: torch.Tensor, beta: float, gamma: float, sigmas: tuple[float, float]
-) -> Terms:
-    loss = monet_losses(out, video, sigmas=sigmas, beta=beta, gamma=gamma)
-    return {"recon": loss.recon, "kl": beta * loss.kl, "mask": gamma * loss.mask}
-
-
-def _sfa_terms(
-    out: Any, video: torch.Tensor, beta: float, gamma: float, sigmas: tuple[float, float]
-) -> Terms:
-    loss = sfa_losses(out, video, sigmas=sigmas, beta=beta)
-    return {"recon": loss.recon, "pred": loss.pred, "kl": beta * loss.kl}
-
-
-# beta/gamma: ViMON's reference (1, 2); MONet's paper (0.5, 0.5); SFA: ViMON's beta, no mask loss.
-FAMILIES: dict[type[nn.Module], Family] = {
-    ViMON: Family(_vimon_terms, drop_last=True, beta=1.0, gamma=2.0),
-    AttnViMON: Family(_vimon_terms, drop_last=True, beta=1.0, gamma=2.0),
-    SFA: Family(_sfa_terms, drop_last=True, beta=1.0, gamma=0.0),
-    MONet: Family(_monet_terms, drop_last=False, beta=0.5, gamma=0.5),
-}
-
-
-def _masks(out: Any) -> torch.Tensor:
-    """(B, T, K, H, W) the model's decoded masks per frame."""
-    masks = out.curr_masks if hasattr(out, "curr_masks") else out.masks
-    return masks[:, :, :, 0]
-
-
-def _recon(out: Any) -> torch.Tensor:
-    return out.recon_vae if hasattr(out, "recon_vae") else out.recon
-
-
-def _prediction(out: Any) -> torch.Tensor | None:
-    """(B, T, 3, H, W) predictions of frame t + 1, or None for models that do not predict."""
-    for name in ("pred_vae", "pred"):
-        if hasattr(out, name):
-            return getattr(out, name)
-    return None
-
-
-def _first_frames(out: Any, steps: int) -> Any:
-    """The output restricted to its first ``steps`` frames (every field has time at dim 1)."""
-    return dataclasses.replace(
-        out, **{f.name: getattr(out, f.name)[:, :steps] for f in dataclasses.fields(out)}
-    )
-
 
 @register_task("object-centric")
 class ObjectCentricTask(Task):
-    """Unsupervised object-centric video learning; beta/gamma default to each family's published values."""
+    """Unsupervised object-centric video learning; the loss, its default beta/gamma and whether
+    frame T is only a target come from the model's ``objective`` (:mod:`attnlab.objectives.families`)."""
 
     monitor = "val/recon_mse"
     monitor_mode = "min"
@@ -131,33 +52,35 @@ class ObjectCentricTask(Task):
         sigmas: tuple[float, float] = (0.09, 0.11),
     ) -> None:
         super().__init__(model=model, optim=optim)
-        family = FAMILIES.get(type(model))
-        if family is None:
-            names = ", ".join(cls.__name__ for cls in FAMILIES)
-            raise ConfigError(f"the object-centric task trains {names}, not {type(model).__name__}")
-        self.family = family
-        self.beta = family.beta if beta is None else beta
-        self.gamma = family.gamma if gamma is None else gamma
+        if not isinstance(model, ObjectCentricModel):
+            raise ConfigError(
+                f"the object-centric task trains object-centric models (MONet, ViMON, AttnViMON, SFA), "
+                f"not {type(model).__name__}"
+            )
+        self.objective = objective(model.objective)
+        if gamma is not None and self.objective.gamma is None:
+            raise ConfigError(f"task.gamma: the {self.objective.name} loss has no mask term to weight")
+        self.beta = self.objective.beta if beta is None else beta
+        self.gamma = self.objective.gamma if gamma is None else gamma
         self.sigmas = (float(sigmas[0]), float(sigmas[1]))
 
-    def _terms(self, out: Any, video: torch.Tensor) -> Terms:
-        return self.family.terms(out, video, self.beta, self.gamma, self.sigmas)
+    def _terms(self, out: ObjectCentricOutput, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.objective.terms(out, video, beta=self.beta, gamma=self.gamma, sigmas=self.sigmas)
 
-    def loss_terms(self, batch: Batch) -> Terms:
+    def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
-        out = self.model(video[:, :-1] if self.family.drop_last else video)
+        out = self.model(video[:, :-1] if self.objective.drop_last else video)
         return self._terms(out, video)
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
         out = self.model(video)  # all T frames: masks and reconstructions for every frame
-        trained = _first_frames(out, video.shape[1] - 1) if self.family.drop_last else out
+        trained = out.first_frames(video.shape[1] - 1) if self.objective.drop_last else out
         values = {"loss": torch.stack(list(self._terms(trained, video).values())).sum()}
-        values["recon_mse"] = (_recon(out) - video).square().mean()
-        prediction = _prediction(out)
-        if prediction is not None:
-            values["pred_mse"] = (prediction[:, :-1] - video[:, 1:]).square().mean()
-        masks = _masks(out)
+        values["recon_mse"] = (out.recon - video).square().mean()
+        if out.pred is not None:
+            values["pred_mse"] = (out.pred[:, :-1] - video[:, 1:]).square().mean()
+        masks = out.masks[:, :, :, 0]  # (B, T, K, H, W)
         values["fg_ari"] = torch.nanmean(fg_ari(masks, batch["segmentation"])).to(video.dtype)
         if self.trainer.testing:
             self._tracking.append(
@@ -182,8 +105,8 @@ class ObjectCentricTask(Task):
         batch = next(iter(datamodule.test_dataloader()))
         video = batch["video"][:4].to(self.device)
         out = self.model(video)
-        masks, recon, prediction = _masks(out).cpu(), _recon(out).cpu(), _prediction(out)
-        pred = None if prediction is None else prediction.cpu()
+        masks, recon = out.masks[:, :, :, 0].cpu(), out.recon.cpu()  # (B, T, K, H, W), (B, T, 3, H, W)
+        pred = None if out.pred is None else out.pred.cpu()
         png = plot_decomposition(
             video.cpu()[0],
             recon[0],

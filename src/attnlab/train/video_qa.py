@@ -39,8 +39,9 @@ import torch
 from torch import nn
 
 from attnlab.data.clevrer_lite.questions import QUESTION_TYPES
+from attnlab.data.clevrer_qa import ClevrerQAData
 from attnlab.errors import ConfigError
-from attnlab.models.video_qa.aloe import Aloe, AloeOutput
+from attnlab.models.video_qa.aloe import Aloe, AloeModel, AloeOutput
 from attnlab.objectives.aloe import aloe_loss_terms
 from attnlab.runs.config import OptimConfig
 from attnlab.train.registry import register_task
@@ -142,14 +143,17 @@ def _trim_choices(choices: torch.Tensor) -> torch.Tensor:
     return _trim(choices[:, :count])
 
 
-def _aloe_of(model: nn.Module) -> Aloe:
-    aloe = model if isinstance(model, Aloe) else getattr(model, "aloe", None)
-    if not isinstance(aloe, Aloe):
+def _aloe_model(model: nn.Module) -> AloeModel:
+    if not isinstance(model, AloeModel):
         raise ConfigError(
             f"the video-qa task trains Aloe models (aloe, aloe-frames, aloe-slots), "
             f"not {type(model).__name__}"
         )
-    return aloe
+    return model
+
+
+def _aloe_of(model: nn.Module) -> Aloe:
+    return _aloe_model(model).aloe_core
 
 
 @register_task("video-qa")
@@ -164,7 +168,7 @@ class VideoQATask(Task):
         if masked_object_weight < 0:
             raise ConfigError(f"task.masked_object_weight must be >= 0, got {masked_object_weight}")
         self.aloe_config = _aloe_of(model).config
-        self.input_kind = getattr(model, "input_kind", "objects")
+        self.input_kind = _aloe_model(model).input_kind
         self.masked_object_weight = masked_object_weight
         self._counts: torch.Tensor | None = None
         self.test_accuracies: dict[str, float] = {}
@@ -279,7 +283,7 @@ class VideoQATask(Task):
 
 def check_data_fits_model(data: Any, model: nn.Module, input_kind: str) -> None:
     """One-line ConfigErrors when the datamodule's items do not fit the model's sizes."""
-    if not hasattr(data, "vocab_size") or not hasattr(data, "input_kind"):
+    if not isinstance(data, ClevrerQAData):
         raise ConfigError(f"the video-qa task needs the clevrer-qa datamodule, not {type(data).__name__}")
     c = _aloe_of(model).config
     if data.input_kind != input_kind:
@@ -300,7 +304,7 @@ def check_data_fits_model(data: Any, model: nn.Module, input_kind: str) -> None:
             raise ConfigError(
                 f"the data needs model.{name} {value} (it is {getattr(c, name)}): set --model.{name} {value}"
             )
-    size = getattr(getattr(model, "config", None), "image_size", None) or getattr(model, "image_size", None)
+    size = _aloe_model(model).image_size
     if input_kind == "video" and size is not None and size != data.spec.image_size:
         raise ConfigError(
             f"the model reads {size}-pixel frames, the data has {data.spec.image_size}: "

@@ -116,8 +116,8 @@ def test_gaussian_kl_by_hand_and_against_torch_distributions():
 
 @dataclass
 class FakeViMON:
-    curr_rgb: torch.Tensor
-    curr_mask_logits: torch.Tensor
+    rgb: torch.Tensor
+    mask_logits: torch.Tensor
     next_rgb: torch.Tensor
     next_mask_logits: torch.Tensor
     attn_log_masks: torch.Tensor
@@ -128,8 +128,8 @@ class FakeViMON:
 def fake_vimon(B: int, steps: int, K: int, size: int, D: int) -> FakeViMON:
     f64 = torch.float64
     return FakeViMON(
-        curr_rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64),
-        curr_mask_logits=torch.randn(B, steps, K, 1, size, size, dtype=f64),
+        rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64),
+        mask_logits=torch.randn(B, steps, K, 1, size, size, dtype=f64),
         next_rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64),
         next_mask_logits=torch.randn(B, steps, K, 1, size, size, dtype=f64),
         attn_log_masks=torch.randn(B, steps, K, 1, size, size, dtype=f64).log_softmax(dim=2),
@@ -155,10 +155,10 @@ def test_vimon_losses_follow_the_reference_frame_bookkeeping():
     out, video = fake_vimon(B, T - 1, K, S, D), torch.rand(B, T, 3, S, S, dtype=torch.float64)
     losses = vimon_losses(out, video, beta=0.7, gamma=1.3)
     sig = slot_sigmas(K, dtype=torch.float64)
-    recon = eager_mixture_nll(video[:, :-1], out.curr_rgb, out.curr_mask_logits.softmax(2), sig)
+    recon = eager_mixture_nll(video[:, :-1], out.rgb, out.mask_logits.softmax(2), sig)
     pred = eager_mixture_nll(video[:, 2:], out.next_rgb[:, 1:], out.next_mask_logits[:, 1:].softmax(2), sig)
     attn = out.attn_log_masks.exp()
-    curr_mask = eager_kl_masks(out.curr_mask_logits.log_softmax(2), attn) / (T - 1)
+    curr_mask = eager_kl_masks(out.mask_logits.log_softmax(2), attn) / (T - 1)
     next_mask = eager_kl_masks(out.next_mask_logits.log_softmax(2)[:, 1:-1], attn[:, 2:]) / (T - 2)
     kl = eager_kl_sum(out.mu, out.logvar) / (B * (T - 1))  # mean over batch and frames, sum over slots
     for name, value in [
@@ -170,7 +170,7 @@ def test_vimon_losses_follow_the_reference_frame_bookkeeping():
     ]:
         assert getattr(losses, name).item() == pytest.approx(value, rel=1e-10), name
     total = recon + pred + 0.7 * kl + 1.3 * (curr_mask + next_mask)
-    assert losses.total.item() == pytest.approx(total, rel=1e-10)
+    assert losses.total().item() == pytest.approx(total, rel=1e-10)
 
 
 def test_vimon_losses_the_last_frame_is_only_a_prediction_target():
@@ -217,7 +217,7 @@ def test_monet_losses_against_an_eager_loop():
     assert losses.recon.item() == pytest.approx(recon, rel=1e-10)
     assert losses.mask.item() == pytest.approx(mask, rel=1e-10)
     assert losses.kl.item() == pytest.approx(kl, rel=1e-10)
-    assert losses.total.item() == pytest.approx(recon + 0.5 * kl + 0.25 * mask, rel=1e-10)
+    assert losses.total().item() == pytest.approx(recon + 0.5 * kl + 0.25 * mask, rel=1e-10)
 
 
 def autograd_mixture_nll(target, means, log_weights, sigmas, min_likelihood=1e-5):

@@ -29,7 +29,7 @@ replaces both by attention masked so that nothing flows backwards in time (seed 
    (or mu); z_pred = Linear(z) is the next frame's latent (as ViMON);
 4. spatial broadcast decoder (as ViMON) on z and z_pred: frames t and t + 1.
 
-The output is :class:`ViMONOutput`, trained by
+The output is :class:`ObjectCentricOutput` (the fields ViMON fills), trained by
 :func:`attnlab.objectives.object_centric.vimon_losses` unchanged (seed eq. 2):
 ``vimon_losses(model(video[:, :-1]), video)``.
 
@@ -93,7 +93,7 @@ from attnlab.layers.transformer import TransformerBlock
 from attnlab.layers.unet_attention import UNet
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
-from attnlab.models.outputs import ViMONOutput
+from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
 @dataclass
@@ -253,8 +253,10 @@ class SlotFrameAttention(nn.Module):
     "attn-vimon",
     config=AttnViMONConfig(),
 )
-class AttnViMON(nn.Module):
-    """Video (B, T, 3, H, W) in [0, 1] -> :class:`ViMONOutput`, every frame at once."""
+class AttnViMON(ObjectCentricModel):
+    """Video (B, T, 3, H, W) in [0, 1] -> :class:`ObjectCentricOutput`, every frame at once."""
+
+    objective = "vimon"
 
     def __init__(self, config: AttnViMONConfig) -> None:
         super().__init__()
@@ -299,7 +301,7 @@ class AttnViMON(nn.Module):
         enc_in = torch.cat([frames, attn_log_masks], dim=3).flatten(0, 2)  # (B*T*K, 4, H, W)
         return self.encoder(enc_in).view(B, T, K, -1)  # (B, T, K, 2D)
 
-    def forward(self, video: torch.Tensor) -> ViMONOutput:
+    def forward(self, video: torch.Tensor) -> ObjectCentricOutput:
         check_video(video, self.config.image_size)
         attn_log_masks = self.attention(video)  # (B, T, K, 1, H, W)
         mu, logvar = self.latent(self._encode(video, attn_log_masks)).chunk(2, dim=-1)  # (B, T, K, D) each
@@ -307,4 +309,5 @@ class AttnViMON(nn.Module):
         z_pred = self.transition(z)
         decoded = self.decoder(torch.stack([z, z_pred]).flatten(0, 3))  # (2*B*T*K, 4, H, W)
         decoded = decoded.view(2, *z.shape[:3], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)
-        return ViMONOutput.from_decoded(attn_log_masks, decoded, torch.stack([mu, logvar, z, z_pred]))
+        latents = torch.stack([mu, logvar, z, z_pred])  # (4, B, T, K, D)
+        return ObjectCentricOutput.from_decoded(decoded, latents, attn_log_masks=attn_log_masks)

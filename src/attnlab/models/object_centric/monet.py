@@ -30,13 +30,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
+from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
 @dataclass
@@ -54,28 +54,15 @@ class MONetConfig:
     use_mean: bool = False  # posterior mean instead of a sample in training mode too
 
 
-@dataclass
-class MONetOutput:
-    """Per frame t of the input (each frame decomposed on its own), K slots."""
-
-    masks: torch.Tensor  # (B, T, K, 1, H, W) softmax over slots of the decoder's mask logits
-    attn_masks: torch.Tensor  # (B, T, K, 1, H, W) the attention network's masks
-    recon: torch.Tensor  # (B, T, 3, H, W) sum_k attn_masks * rgb (the model's mixture mean)
-    recon_vae: torch.Tensor  # (B, T, 3, H, W) sum_k masks * rgb (from the latents alone)
-    rgb: torch.Tensor  # (B, T, K, 3, H, W) decoded RGB means
-    mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    attn_log_masks: torch.Tensor  # (B, T, K, 1, H, W)
-    mu: torch.Tensor  # (B, T, K, D)
-    logvar: torch.Tensor  # (B, T, K, D)
-    z: torch.Tensor  # (B, T, K, D)
-
-
 @register_model(
     "monet",
     config=MONetConfig(),
 )
-class MONet(nn.Module):
-    """Video or image sequence (B, T, 3, H, W) in [0, 1] -> :class:`MONetOutput`."""
+class MONet(ObjectCentricModel):
+    """Video or image sequence (B, T, 3, H, W) in [0, 1] -> :class:`ObjectCentricOutput`
+    (no next-frame fields: each frame is decomposed on its own)."""
+
+    objective = "monet"
 
     def __init__(self, config: MONetConfig) -> None:
         super().__init__()
@@ -106,7 +93,7 @@ class MONet(nn.Module):
         size = self.config.image_size
         return {"video": torch.rand(batch_size, 1, 3, size, size)}
 
-    def forward(self, video: torch.Tensor) -> MONetOutput:
+    def forward(self, video: torch.Tensor) -> ObjectCentricOutput:
         c = self.config
         check_video(video, c.image_size)
         B, T, _, H, W = video.shape
@@ -122,15 +109,15 @@ class MONet(nn.Module):
         rgb, mask_logits = decoded.split([3, 1], dim=3)  # not indexing: see outputs.split_decoded
         attn_log_masks = attn_log_masks.view(B, T, K, 1, H, W)
         masks, attn_masks = mask_logits.softmax(dim=2), attn_log_masks.exp()
-        return MONetOutput(
+        return ObjectCentricOutput(
             masks=masks,
-            attn_masks=attn_masks,
-            recon=(attn_masks * rgb).sum(dim=2),
-            recon_vae=(masks * rgb).sum(dim=2),
+            recon=(masks * rgb).sum(dim=2),
             rgb=rgb,
             mask_logits=mask_logits,
-            attn_log_masks=attn_log_masks,
-            mu=mu.view(B, T, K, -1),
+            mu=mu.view(B, T, K, -1),  # (B, T, K, D)
             logvar=logvar.view(B, T, K, -1),
             z=z.view(B, T, K, -1),
+            attn_masks=attn_masks,
+            attn_log_masks=attn_log_masks,
+            recon_attn=(attn_masks * rgb).sum(dim=2),  # the model's mixture mean (MONet's likelihood)
         )

@@ -68,7 +68,7 @@ from attnlab.layers.slot_attention import QueryObjectExtractor
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
-from attnlab.models.outputs import split_decoded
+from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
 @dataclass
@@ -89,25 +89,6 @@ class SFAConfig:
     decoder_channels: int = 32
     decoder_layers: int = 4
     use_mean: bool = False  # posterior mean instead of a sample in training mode too
-
-
-@dataclass
-class SFAOutput:
-    """Everything per frame t of the input (T frames, K slots); ``next_*`` is frame t + 1."""
-
-    masks: torch.Tensor  # (B, T, K, 1, H, W) softmax over slots of mask_logits
-    next_masks: torch.Tensor  # (B, T, K, 1, H, W) the same for the prediction of frame t + 1
-    recon: torch.Tensor  # (B, T, 3, H, W) sum_k masks * rgb
-    pred: torch.Tensor  # (B, T, 3, H, W) sum_k next_masks * next_rgb: frame t + 1
-    rgb: torch.Tensor  # (B, T, K, 3, H, W) decoded RGB means
-    next_rgb: torch.Tensor  # (B, T, K, 3, H, W)
-    mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    next_mask_logits: torch.Tensor  # (B, T, K, 1, H, W)
-    mu: torch.Tensor  # (B, T, K, D)
-    logvar: torch.Tensor  # (B, T, K, D)
-    z: torch.Tensor  # (B, T, K, D) the latent decoded for frame t
-    z_pred: torch.Tensor  # (B, T, K, D) the latent decoded for frame t + 1
-    slots: torch.Tensor  # (B, T, K, dim) the slot-frame attention's output (object embeddings)
 
 
 class FrameEncoder(nn.Module):
@@ -144,8 +125,11 @@ class FrameEncoder(nn.Module):
     "sfa",
     config=SFAConfig(),
 )
-class SFA(nn.Module):
-    """Video (B, T, 3, H, W) in [0, 1] -> :class:`SFAOutput`, every slot and frame at once."""
+class SFA(ObjectCentricModel):
+    """Video (B, T, 3, H, W) in [0, 1] -> :class:`ObjectCentricOutput` (no attention-network
+    fields; ``slots`` set), every slot and frame at once."""
+
+    objective = "sfa"
 
     def __init__(self, config: SFAConfig) -> None:
         super().__init__()
@@ -212,7 +196,7 @@ class SFA(nn.Module):
             return mu
         return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
 
-    def forward(self, video: torch.Tensor) -> SFAOutput:
+    def forward(self, video: torch.Tensor) -> ObjectCentricOutput:
         check_video(video, self.config.image_size)
         slots = self.attend(self.extract(video))  # (B, T, K, dim)
         mu, logvar = self.posterior(slots).chunk(2, dim=-1)  # (B, T, K, D) each
@@ -221,26 +205,5 @@ class SFA(nn.Module):
         latents = torch.stack([z, z_pred])  # (2, B, T, K, D)
         decoded = self.decoder(latents.flatten(0, 3))  # (2*B*T*K, 4, H, W)
         decoded = decoded.view(*latents.shape[:4], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)
-        return self._assemble(decoded, slots, torch.stack([mu, logvar, z, z_pred]))
-
-    @staticmethod
-    def _assemble(decoded: torch.Tensor, slots: torch.Tensor, latents: torch.Tensor) -> SFAOutput:
-        """decoded (2, B, T, K, 4, H, W) for z and z_pred; latents (4, B, T, K, D)."""
-        rgb, logits, next_rgb, next_logits = split_decoded(decoded)  # (B, T, K, 3 | 1, H, W)
-        masks, next_masks = logits.softmax(dim=2), next_logits.softmax(dim=2)
-        mu, logvar, z, z_pred = latents.unbind(0)
-        return SFAOutput(
-            masks=masks,
-            next_masks=next_masks,
-            recon=(masks * rgb).sum(dim=2),
-            pred=(next_masks * next_rgb).sum(dim=2),
-            rgb=rgb,
-            next_rgb=next_rgb,
-            mask_logits=logits,
-            next_mask_logits=next_logits,
-            mu=mu,
-            logvar=logvar,
-            z=z,
-            z_pred=z_pred,
-            slots=slots,
-        )
+        latents = torch.stack([mu, logvar, z, z_pred])  # (4, B, T, K, D)
+        return ObjectCentricOutput.from_decoded(decoded, latents, slots=slots)

@@ -51,7 +51,7 @@ from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
-from attnlab.models.outputs import ViMONOutput
+from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
 @dataclass
@@ -88,8 +88,10 @@ class _Frame(NamedTuple):
     "vimon",
     config=ViMONConfig(),
 )
-class ViMON(nn.Module):
-    """Video (B, T, 3, H, W) in [0, 1] -> :class:`ViMONOutput`."""
+class ViMON(ObjectCentricModel):
+    """Video (B, T, 3, H, W) in [0, 1] -> :class:`ObjectCentricOutput` (every field)."""
+
+    objective = "vimon"
 
     def __init__(self, config: ViMONConfig) -> None:
         super().__init__()
@@ -143,7 +145,7 @@ class ViMON(nn.Module):
         latents = torch.stack([mu, logvar, z, z_pred]).view(4, B, K, -1)  # (4, B, K, D)
         return _Frame(attn_log_masks=attn_log_masks, decoded=decoded, latents=latents, hidden=hidden)
 
-    def forward(self, video: torch.Tensor) -> ViMONOutput:
+    def forward(self, video: torch.Tensor) -> ObjectCentricOutput:
         c = self.config
         check_video(video, c.image_size)
         B, T, _, H, W = video.shape
@@ -158,11 +160,11 @@ class ViMON(nn.Module):
         return self._assemble(steps)
 
     @staticmethod
-    def _assemble(steps: list[_Frame]) -> ViMONOutput:
+    def _assemble(steps: list[_Frame]) -> ObjectCentricOutput:
         attn_log_masks = torch.stack([s.attn_log_masks for s in steps], dim=1)  # (B, T, K, 1, H, W)
         decoded = torch.stack([s.decoded for s in steps], dim=2)  # (2, B, T, K, 4, H, W)
         latents = torch.stack([s.latents for s in steps], dim=2)  # (4, B, T, K, D)
-        return ViMONOutput.from_decoded(attn_log_masks, decoded, latents)
+        return ObjectCentricOutput.from_decoded(decoded, latents, attn_log_masks=attn_log_masks)
 
 
 # The reference's parameter names -> ours: (regex, replacement) rules, applied in order by

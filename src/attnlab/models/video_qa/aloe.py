@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -279,6 +280,25 @@ def sample_object_mask(
 # ---------------------------------------------------------------- model
 
 
+class AloeModel(nn.Module):
+    """What the video-qa task trains: Aloe, alone or inside a model that makes its tokens.
+
+    ``input_kind``: the batch key ``forward``'s first argument comes from ("objects" or
+    "video"); ``aloe_core``: the :class:`Aloe` inside (its sizes are checked against the data);
+    ``image_size``: the frame size a video model reads (None for object tokens).
+    """
+
+    input_kind: ClassVar[str] = "objects"
+
+    @property
+    def image_size(self) -> int | None:
+        return None
+
+    @property
+    def aloe_core(self) -> Aloe:
+        raise NotImplementedError
+
+
 @register_model(
     "aloe",
     config=AloeConfig(),
@@ -287,8 +307,14 @@ def sample_object_mask(
     "aloe-paper",
     config=AloeConfig(width=180, depth=28, num_heads=10, mlp_ratio=1024 / 180),
 )
-class Aloe(nn.Module):
+class Aloe(AloeModel):
     """objects (B, T, K, D_obj), question (B, L) int64 [, choices (B, C, Lc) int64] -> :class:`AloeOutput`."""
+
+    input_kind = "objects"
+
+    @property
+    def aloe_core(self) -> Aloe:
+        return self
 
     def __init__(self, config: AloeConfig) -> None:
         super().__init__()

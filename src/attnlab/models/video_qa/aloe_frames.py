@@ -18,13 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from attnlab.errors import InputError
 from attnlab.models._registry import register_model
 from attnlab.models.video_qa.aloe import (
     Aloe,
     AloeConfig,
+    AloeModel,
     AloeOutput,
     aloe_fields,
     sample_object_mask,
@@ -46,10 +46,18 @@ class AloeFramesConfig(AloeConfig):
     "aloe-frames",
     config=AloeFramesConfig(),
 )
-class AloeFrames(nn.Module):
+class AloeFrames(AloeModel):
     """video (B, T, 3, S, S), question (B, L) [, choices (B, C, Lc)] -> :class:`AloeOutput`."""
 
     input_kind = "video"
+
+    @property
+    def aloe_core(self) -> Aloe:
+        return self.aloe
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
 
     def __init__(self, config: AloeFramesConfig) -> None:
         super().__init__()

@@ -3,71 +3,70 @@
 Aloe (Ding et al., NeurIPS 2021, arXiv:2012.08508) reads frozen MONet latents. The
 usual route here is the same: an object-centric run's latents are extracted once
 (:mod:`attnlab.data.clevrer_qa`, ``data.encoder: <run folder>``) and Aloe is trained
-on them. :class:`AloeSlots` is the end-to-end variant: it holds the encoder (ViMON,
-AttnViMON, SFA or MONet) and Aloe, takes raw video, and the question loss trains the
-encoder too (gradients flow through the posterior means and the decoded masks).
+on them. :class:`AloeSlots` is the end-to-end variant: it holds the encoder (any
+:class:`~attnlab.models.outputs.ObjectCentricModel`: ViMON, AttnViMON, SFA or MONet)
+and Aloe, takes raw video, and the question loss trains the encoder too (gradients flow
+through the posterior means and the decoded masks) unless it is frozen.
 
 Per frame and slot the object token is the posterior mean ``mu`` (D) with the slot's
 decoded-mask centroid and area appended (:func:`attnlab.models.video_qa.aloe.append_mask_summary`),
 D + 3 numbers: the same tokens as the extracted latents, so weights carry over.
 
-``config.encoder`` is a finished object-centric run folder (its config.yaml gives the
-architecture, its model.safetensors the starting weights) or a registered encoder
-preset name (a fresh encoder: the no-pretraining ablation). Use it with raw frames::
+``config.encoder`` is a :class:`~attnlab.models._submodel.SubModel` the engine builds and
+passes in: ``init_from`` a finished object-centric run folder (its config.yaml gives the
+architecture, its model.safetensors the starting weights), or a preset ``name`` alone (a
+fresh encoder: the no-pretraining ablation); ``frozen: true`` keeps it fixed (no
+gradients, eval mode). With raw frames::
 
     attnlab run aloe-sfa-clevrer_lite --model.name aloe-slots --model.encoder RUN --data.encoder frames
+    attnlab run aloe-sfa-clevrer_lite --model.name aloe-slots --model.encoder.init_from RUN \
+        --model.encoder.frozen true --data.encoder frames
 
 ``config.aloe_init`` fine-tunes instead of starting Aloe afresh: a finished ``aloe`` run
-trained on ``RUN``'s extracted latents gives Aloe's starting weights (its tokens are the
-ones this model makes), so encoder and Aloe continue together from the frozen pipeline.
+trained on ``RUN``'s extracted latents (its tokens are the ones this model makes, its
+sizes this config's) gives Aloe's starting weights, so encoder and Aloe continue together
+from the frozen pipeline.
 
-Deviations: the encoder runs in training mode in training (sampled latents for its
-masks; the tokens use the mean either way), and it gets no loss of its own (no
+Deviations: the encoder runs in training mode in training unless frozen (sampled latents
+for its masks; the tokens use the mean either way), and it gets no loss of its own (no
 reconstruction term keeps it an auto-encoder while Aloe trains it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from attnlab.errors import ConfigError, InputError
-from attnlab.models._registry import MODELS, register_model
-from attnlab.models.object_centric.attn_vimon import AttnViMON
-from attnlab.models.object_centric.monet import MONet
-from attnlab.models.object_centric.sfa import SFA
-from attnlab.models.object_centric.vimon import ViMON
+from attnlab.errors import ConfigError
+from attnlab.models._registry import register_model
+from attnlab.models._submodel import SubModel, as_submodel, built_or_preset, freeze
+from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.models.video_qa.aloe import (
     Aloe,
     AloeConfig,
+    AloeModel,
     AloeOutput,
     aloe_fields,
     append_mask_summary,
     video_example_inputs,
 )
 
-ENCODERS = (ViMON, AttnViMON, SFA, MONet)  # outputs with mu (B, T, K, D) and decoded masks
 SUMMARY_DIM = 3  # mask centroid x, y and area
 
 
 # ---------------------------------------------------------------- encoders
 
 
-def _decoded_masks(out: Any) -> torch.Tensor:
-    """(B, T, K, 1, H, W) the decoder's masks (ViMON family: ``curr_masks``; SFA, MONet: ``masks``)."""
-    return out.curr_masks if hasattr(out, "curr_masks") else out.masks
-
-
-def object_latents(encoder: nn.Module, video: torch.Tensor) -> tuple[torch.Tensor, Any]:
+def object_latents(
+    encoder: ObjectCentricModel, video: torch.Tensor
+) -> tuple[torch.Tensor, ObjectCentricOutput]:
     """Object tokens (B, T, K, D + 3) of ``video`` (B, T, 3, S, S) and the encoder's full output."""
     out = encoder(video)
-    return append_mask_summary(out.mu, _decoded_masks(out)), out
+    return append_mask_summary(out.mu, out.masks), out
 
 
 def token_dim(encoder_config: Any) -> int:
@@ -75,67 +74,17 @@ def token_dim(encoder_config: Any) -> int:
     return int(encoder_config.latent_dim) + SUMMARY_DIM
 
 
-def weights_digest(run_dir: str | Path) -> str:
-    """A short hash of a run's final weights: cached latents are keyed by it."""
-    path = Path(run_dir) / "model.safetensors"
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def check_run_folder(run_dir: str | Path, what: str) -> Path:
-    """A finished run folder, or a one-line InputError."""
-    path = Path(run_dir).expanduser()
-    if not path.is_dir():
-        raise InputError(f"{what}: no run folder at {path}")
-    if not (path / "config.yaml").is_file() or not (path / "model.safetensors").is_file():
-        raise InputError(
-            f"{what}: {path} is not a finished run folder (it needs config.yaml and model.safetensors)"
-        )
-    return path
-
-
-def load_object_encoder(run_dir: str | Path, *, what: str = "encoder") -> nn.Module:
-    """The object-centric model of a finished run, built from its config.yaml with its final weights."""
-    from attnlab.runs.spec import resolve
-    from attnlab.train.model_options import load_initial_weights  # train imports models: import late
-
-    path = check_run_folder(run_dir, what)
-    spec = resolve(path / "config.yaml", [])
-    model = MODELS.get(spec.model_name).cls(spec.model_config)
-    if not isinstance(model, ENCODERS):
-        names = ", ".join(cls.__name__ for cls in ENCODERS)
-        raise InputError(
-            f"{what}: {path} trained {type(model).__name__}; an object encoder ({names}) is needed"
-        )
-    load_initial_weights(model, path, what)
-    return model
-
-
-def build_encoder(source: str) -> nn.Module:
-    """A run folder's trained encoder, or a fresh one from a registered preset name."""
-    if not Path(source).expanduser().is_dir() and source in MODELS.names():
-        model = MODELS.get(source).cls(MODELS.get(source).config)
-        if not isinstance(model, ENCODERS):
-            names = ", ".join(cls.__name__ for cls in ENCODERS)
-            raise ConfigError(
-                f"model.encoder '{source}' is {type(model).__name__}, not an object encoder ({names})"
-            )
-        return model
-    if not source:
+def copy_weights(target: nn.Module, source: nn.Module, where: str) -> None:
+    """``source``'s weights into ``target`` (same names and shapes), or a one-line ConfigError."""
+    want, have = target.state_dict(), source.state_dict()
+    missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    wrong = sorted(k for k in set(want) & set(have) if want[k].shape != have[k].shape)
+    if missing or unexpected or wrong:
         raise ConfigError(
-            "model.encoder is empty: give an object-centric run folder or an encoder preset name"
+            f"{where}: its weights do not fit the model: {len(missing)} missing {missing[:3]}, "
+            f"{len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of another shape {wrong[:3]}"
         )
-    return load_object_encoder(source, what="model.encoder")
-
-
-def load_aloe_run(aloe: Aloe, run_dir: str) -> None:
-    """An ``aloe`` run's final weights into ``aloe`` (same sizes), or a one-line InputError."""
-    from attnlab.train.model_options import load_initial_weights  # train imports models: import late
-
-    load_initial_weights(aloe, check_run_folder(run_dir, "model.aloe_init"), "model.aloe_init")
+    target.load_state_dict(have)
 
 
 def repeated_clips(video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,11 +101,22 @@ def repeated_clips(video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class AloeSlotsConfig(AloeConfig):
-    """Aloe's sizes plus the encoder; ``object_dim`` must be the encoder's latent_dim + 3."""
+    """Aloe's sizes plus the encoder; ``object_dim`` must be the encoder's latent_dim + 3.
+
+    ``encoder``: the object-centric model (a finished run folder as ``init_from``, or a preset
+    ``name`` for a fresh encoder); ``aloe_init``: a finished ``aloe`` run whose weights start
+    Aloe (its sizes must be this config's). Both are built by the engine (:class:`SubModel`);
+    a string is read as :func:`as_submodel` says (a run folder, or a preset name).
+    """
 
     object_dim: int = 16 + SUMMARY_DIM
-    encoder: str = "sfa"  # a finished object-centric run folder or an encoder preset name
-    aloe_init: str | None = None  # a finished aloe run on the encoder's latents: Aloe's starting weights
+    encoder: SubModel | str = field(default_factory=lambda: SubModel(name="sfa"))
+    aloe_init: SubModel | str | None = None
+
+    def __post_init__(self) -> None:
+        self.encoder = as_submodel(self.encoder, "model.encoder")
+        if self.aloe_init is not None:
+            self.aloe_init = as_submodel(self.aloe_init, "model.aloe_init")
 
 
 @dataclass
@@ -171,15 +131,36 @@ class AloeSlotsOutput(AloeOutput):
     "aloe-slots",
     config=AloeSlotsConfig(),
 )
-class AloeSlots(nn.Module):
+class AloeSlots(AloeModel):
     """video (B, T, 3, S, S), question (B, L) [, choices (B, C, Lc)] -> :class:`AloeSlotsOutput`."""
 
     input_kind = "video"
 
-    def __init__(self, config: AloeSlotsConfig) -> None:
+    @property
+    def aloe_core(self) -> Aloe:
+        return self.aloe
+
+    def __init__(
+        self,
+        config: AloeSlotsConfig,
+        *,
+        encoder: nn.Module | None = None,
+        aloe_init: nn.Module | None = None,
+    ) -> None:
+        """``encoder``, ``aloe_init``: the modules the engine built for the config's SubModels."""
         super().__init__()
         self.config = config
-        self.encoder = build_encoder(config.encoder)
+        encoder_spec = as_submodel(config.encoder, "model.encoder")
+        self.encoder = built_or_preset(encoder, encoder_spec, "model.encoder")
+        if not isinstance(self.encoder, ObjectCentricModel):
+            raise ConfigError(
+                f"model.encoder is {type(self.encoder).__name__}, not an object-centric model "
+                "(MONet, ViMON, AttnViMON, SFA)"
+            )
+        self.frozen: list[str] = []  # sub-modules without gradients, kept in eval mode
+        if encoder_spec.frozen:
+            self.frozen.append("encoder")
+            freeze(self.encoder)  # the engine froze it already; a module passed by hand too
         dim = token_dim(self.encoder.config)
         if config.object_dim != dim:
             raise ConfigError(
@@ -187,7 +168,19 @@ class AloeSlots(nn.Module):
             )
         self.aloe = Aloe(aloe_fields(config))
         if config.aloe_init is not None:
-            load_aloe_run(self.aloe, config.aloe_init)
+            aloe_spec = as_submodel(config.aloe_init, "model.aloe_init")
+            source = built_or_preset(aloe_init, aloe_spec, "model.aloe_init")
+            copy_weights(self.aloe, source, "model.aloe_init")
+            if aloe_spec.frozen:
+                self.frozen.append("aloe")
+                freeze(self.aloe)
+
+    def train(self, mode: bool = True) -> AloeSlots:
+        """As ``nn.Module.train``, but frozen sub-models stay in eval mode."""
+        super().train(mode)
+        for name in self.frozen:
+            self.get_submodule(name).eval()
+        return self
 
     @property
     def image_size(self) -> int:
@@ -216,11 +209,8 @@ class AloeSlots(nn.Module):
             mask_ratio=mask_ratio,
             generator=generator,
         )
-        recon = getattr(enc, "recon_vae", None)
-        recon = getattr(enc, "recon", None) if recon is None else recon
-        pred = getattr(enc, "pred_vae", getattr(enc, "pred", None))
         return AloeSlotsOutput(
             **{f.name: getattr(out, f.name) for f in dataclasses.fields(AloeOutput)},
-            encoder_recon=None if recon is None else recon[inverse],
-            encoder_pred=None if pred is None else pred[inverse],
+            encoder_recon=enc.recon[inverse],
+            encoder_pred=None if enc.pred is None else enc.pred[inverse],
         )

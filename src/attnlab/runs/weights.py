@@ -1,0 +1,46 @@
+"""Weights into a built model: a finished run folder's final weights, or a .safetensors file.
+
+Used by ``trainer.init_from`` (the whole model) and by the engine when it builds the
+sub-models a recipe names (:class:`attnlab.models._submodel.SubModel`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from attnlab.errors import InputError
+from attnlab.runs.convert import load_state
+from attnlab.runs.rundir import WEIGHTS_FILE
+
+CONFIG_FILE = "config.yaml"
+
+
+def check_run_folder(run_dir: str | Path, what: str) -> Path:
+    """A finished run folder (config.yaml and final weights), or a one-line InputError naming ``what``."""
+    path = Path(run_dir).expanduser()
+    if not path.is_dir():
+        raise InputError(f"{what}: no run folder at {path}")
+    if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise InputError(
+            f"{what}: {path} is not a finished run folder (it needs {CONFIG_FILE} and {WEIGHTS_FILE})"
+        )
+    return path
+
+
+def load_initial_weights(model: nn.Module, source: str | Path, what: str = "trainer.init_from") -> None:
+    """Load a run folder's final weights, or a .safetensors file, into ``model`` (every key must match);
+    errors name the setting ``what``."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        path = path / WEIGHTS_FILE
+    if not path.is_file():
+        raise InputError(f"{what}: no weights at {path} (a finished run folder or a .safetensors)")
+    try:
+        state = load_file(path)
+    except (SafetensorError, OSError) as exc:
+        raise InputError(f"{what}: cannot read {path}: {exc}") from None
+    load_state(model, state, f"{what}: {path}")

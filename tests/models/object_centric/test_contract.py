@@ -1,0 +1,122 @@
+"""Every registered object-centric model keeps one output contract (ObjectCentricOutput)."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from attnlab.models import create_model, list_models, model_entry
+from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
+from attnlab.objectives.families import OBJECTIVES, objective
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+OBJECT_CENTRIC = [n for n in list_models() if issubclass(model_entry(n).cls, ObjectCentricModel)]
+# Small sizes; each model takes the ones its config has.
+SMALL = dict(
+    num_slots=3,
+    latent_dim=4,
+    image_size=16,
+    attn_channels=4,
+    attn_blocks=3,
+    attn_mlp_hidden=8,
+    encoder_channels=(4, 4, 8, 8),
+    encoder_hidden=16,
+    decoder_channels=4,
+    decoder_layers=2,
+    gru_dim=8,
+    attn_dim=16,
+    mask_attn_dim=16,
+    num_heads=2,
+    mask_num_heads=2,
+    dim=16,
+)
+PREDICTS = {"vimon": True, "monet": False, "sfa": True}  # the objective's model predicts frame t + 1
+MASK_NETWORK = {"vimon": True, "monet": True, "sfa": False}
+
+
+def small(name: str) -> ObjectCentricModel:
+    fields = {f.name for f in dataclasses.fields(model_entry(name).config)}
+    model = create_model(name, **{k: v for k, v in SMALL.items() if k in fields})
+    assert isinstance(model, ObjectCentricModel)
+    return model
+
+
+def test_every_object_centric_family_is_registered():
+    classes = {model_entry(n).cls.__name__ for n in OBJECT_CENTRIC}
+    assert classes == {"MONet", "ViMON", "AttnViMON", "SFA"}
+    assert {model_entry(n).cls.objective for n in OBJECT_CENTRIC} == set(OBJECTIVES)
+
+
+@pytest.mark.parametrize("name", OBJECT_CENTRIC)
+def test_output_contract(name):
+    model = small(name).eval()
+    B, T, K, D, S = 2, 3, 3, 4, 16
+    with torch.no_grad():
+        out = model(torch.rand(B, T, 3, S, S))
+    assert type(out) is ObjectCentricOutput
+    shapes = {
+        "masks": (B, T, K, 1, S, S),
+        "recon": (B, T, 3, S, S),
+        "rgb": (B, T, K, 3, S, S),
+        "mask_logits": (B, T, K, 1, S, S),
+        "mu": (B, T, K, D),
+        "logvar": (B, T, K, D),
+        "z": (B, T, K, D),
+    }
+    kind = type(model).objective
+    if PREDICTS[kind]:
+        shapes |= {
+            "pred": (B, T, 3, S, S),
+            "next_masks": (B, T, K, 1, S, S),
+            "next_rgb": (B, T, K, 3, S, S),
+            "next_mask_logits": (B, T, K, 1, S, S),
+            "z_pred": (B, T, K, D),
+        }
+    if MASK_NETWORK[kind]:
+        shapes |= {
+            "attn_masks": (B, T, K, 1, S, S),
+            "attn_log_masks": (B, T, K, 1, S, S),
+            "recon_attn": (B, T, 3, S, S),
+        }
+    if kind == "sfa":
+        shapes["slots"] = (B, T, K, SMALL["dim"])
+    for field in dataclasses.fields(out):
+        value = getattr(out, field.name)
+        if field.name in shapes:
+            assert value is not None and tuple(value.shape) == shapes[field.name], field.name
+            assert torch.isfinite(value).all(), field.name
+        else:
+            assert value is None, f"{name} fills {field.name}, which its kind does not have"
+    # the same name means the same thing in every model
+    torch.testing.assert_close(out.masks, out.mask_logits.softmax(dim=2))
+    torch.testing.assert_close(out.recon, (out.masks * out.rgb).sum(dim=2))
+    torch.testing.assert_close(out.z, out.mu)  # eval: the posterior mean
+    if out.pred is not None:
+        torch.testing.assert_close(out.pred, (out.next_masks * out.next_rgb).sum(dim=2))
+    if out.attn_masks is not None:
+        torch.testing.assert_close(out.recon_attn, (out.attn_masks * out.rgb).sum(dim=2))
+        torch.testing.assert_close(out.attn_masks, out.attn_log_masks.exp())
+
+
+@pytest.mark.parametrize("name", OBJECT_CENTRIC)
+def test_objective_trains_from_the_contract(name):
+    """The model's objective reads only contract fields: its terms are finite and reach every parameter
+    the loss should train."""
+    model = small(name).train()
+    goal = objective(type(model).objective)
+    video = torch.rand(2, 4, 3, 16, 16)
+    out = model(video[:, :-1] if goal.drop_last else video)
+    terms = goal.terms(out, video, beta=goal.beta, gamma=goal.gamma, sigmas=(0.09, 0.11))
+    assert set(terms) == {"recon", "kl"} | ({"pred"} if goal.drop_last else set()) | (
+        {"mask"} if goal.gamma is not None else set()
+    )
+    torch.stack(list(terms.values())).sum().backward()
+    assert all(torch.isfinite(t) for t in terms.values())
+
+
+def test_first_frames_slices_every_tensor_and_keeps_none():
+    out = small("monet").eval()(torch.rand(1, 3, 3, 16, 16))
+    first = out.first_frames(2)
+    assert first.pred is None and first.masks.shape[1] == 2 and first.recon_attn.shape[1] == 2
+    torch.testing.assert_close(first.mu, out.mu[:, :2])

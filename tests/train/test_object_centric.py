@@ -1,0 +1,77 @@
+"""The object-centric task sums the objective's weighted terms, and weights them nowhere else."""
+
+import pytest
+import torch
+
+from attnlab.errors import ConfigError
+from attnlab.models import create_model
+from attnlab.objectives.object_centric import vimon_losses
+from attnlab.runs.config import OptimConfig
+from attnlab.train.object_centric import ObjectCentricTask
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = dict(
+    num_slots=3,
+    latent_dim=4,
+    image_size=16,
+    attn_channels=4,
+    attn_blocks=3,
+    attn_mlp_hidden=8,
+    encoder_channels=(4, 4, 8, 8),
+    encoder_hidden=16,
+    decoder_channels=4,
+    decoder_layers=2,
+    use_mean=True,  # deterministic: two tasks see the same forward
+)
+
+
+def task(name: str, **weights: float) -> ObjectCentricTask:
+    torch.manual_seed(0)
+    extra = {"gru_dim": 8} if name == "vimon" else {}
+    return ObjectCentricTask(model=create_model(name, **TINY, **extra), optim=OptimConfig(), **weights)
+
+
+@pytest.mark.parametrize("name", ["vimon", "monet"])
+def test_doubling_beta_doubles_exactly_the_kl_term_the_task_sums(name):
+    batch = {"video": torch.rand(2, 4, 3, 16, 16)}
+    one, two = task(name, beta=0.3, gamma=0.7), task(name, beta=0.6, gamma=0.7)
+    with torch.no_grad():
+        a, b = one.loss_terms(batch), two.loss_terms(batch)
+    assert a.keys() == b.keys() and "kl" in a
+    assert torch.equal(b["kl"], 2 * a["kl"])
+    for key in a.keys() - {"kl"}:
+        assert torch.equal(a[key], b[key]), key
+    # and gamma scales exactly the mask term
+    three = task(name, beta=0.3, gamma=1.4)
+    with torch.no_grad():
+        c = three.loss_terms(batch)
+    assert torch.equal(c["mask"], 2 * a["mask"]) and torch.equal(c["kl"], a["kl"])
+
+
+def test_the_task_sums_what_the_objective_weights():
+    """The loss the task trains on is recon + pred + beta * KL + gamma * (mask terms), computed by hand."""
+    batch = {"video": torch.rand(2, 4, 3, 16, 16)}
+    t = task("vimon", beta=0.3, gamma=0.7)
+    with torch.no_grad():
+        terms = t.loss_terms(batch)
+        raw = vimon_losses(t.model(batch["video"][:, :-1]), batch["video"], beta=0.3, gamma=0.7)
+    expected = raw.recon + raw.pred + 0.3 * raw.kl + 0.7 * (raw.curr_mask + raw.next_mask)
+    torch.testing.assert_close(torch.stack(list(terms.values())).sum(), expected, rtol=1e-6, atol=0)
+    torch.testing.assert_close(raw.total(), expected, rtol=1e-6, atol=0)
+
+
+def test_defaults_come_from_the_objective():
+    assert (task("vimon").beta, task("vimon").gamma) == (1.0, 2.0)
+    assert (task("monet").beta, task("monet").gamma) == (0.5, 0.5)
+    assert task("vimon").objective.drop_last and not task("monet").objective.drop_last
+
+
+def test_gamma_for_a_loss_without_a_mask_term_and_a_foreign_model_are_config_errors():
+    sfa = dict(num_slots=3, latent_dim=4, image_size=16, dim=16, num_heads=2, encoder_channels=(4, 8))
+    with pytest.raises(ConfigError, match=r"task\.gamma: the sfa loss has no mask term"):
+        ObjectCentricTask(
+            model=create_model("sfa", **sfa, encoder_strides=(2, 2)), optim=OptimConfig(), gamma=1.0
+        )
+    with pytest.raises(ConfigError, match="trains object-centric models"):
+        ObjectCentricTask(model=torch.nn.Linear(2, 2), optim=OptimConfig())
