@@ -42,8 +42,8 @@ from attnlab.explain.tables import markdown_table
 from attnlab.files import atomic_write
 from attnlab.runs import rundir
 from attnlab.runs.spec import resolve
-from attnlab.train.engine import build
 from attnlab.runs.weights import load_initial_weights
+from attnlab.train.engine import build
 
 
 def explain_run(
