@@ -32,6 +32,7 @@ import torch
 
 from attnlab.models import create_model
 from attnlab.models._checks import check_video
+from attnlab.models.object_centric._slot_vae import slot_latent
 from attnlab.models.object_centric.vimon import ViMON, _Frame
 from attnlab.models.outputs import ObjectCentricOutput
 from attnlab.objectives.object_centric import vimon_losses
@@ -54,7 +55,7 @@ def _slot(
     feature = model.encoder(torch.cat([frame, log_mask], dim=1))  # (B, 2D)
     hidden = model.gru(feature / c.gru_scale, hidden)  # (B, G)
     mu, logvar = model.posterior(hidden * c.gru_scale).chunk(2, dim=-1)  # (B, D) each
-    z = model._latent(mu, logvar)
+    z = slot_latent(mu, logvar, c, training=model.training)
     z_pred = model.transition(z)
     decoded = torch.stack([decode(z), decode(z_pred)])  # (2, B, 4, H, W): two calls, as the reference
     return hidden, decoded, torch.stack([mu, logvar, z, z_pred])  # latents (4, B, D)

@@ -85,7 +85,6 @@ from torch import nn
 from attnlab.errors import ConfigError
 from attnlab.layers._recording import RecordsAttention
 from attnlab.layers.attention import MultiHeadAttention
-from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.masks import video_block_mask
 from attnlab.layers.pos_embed import sincos_pos_embed
@@ -93,6 +92,7 @@ from attnlab.layers.transformer import TransformerBlock
 from attnlab.layers.unet_attention import UNet
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
+from attnlab.models.object_centric._slot_vae import example_video, slot_decoder, slot_latent
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -276,23 +276,10 @@ class AttnViMON(ObjectCentricModel):
             mlp_ratio=c.mlp_ratio,
         )
         self.transition = nn.Linear(c.latent_dim, c.latent_dim)
-        self.decoder = BroadcastDecoder(
-            c.latent_dim,
-            out_chans=4,
-            image_size=c.image_size,
-            channels=c.decoder_channels,
-            num_layers=c.decoder_layers,
-        )
+        self.decoder = slot_decoder(c)
 
     def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
-        """Valid inputs for ``forward`` (used by the registry-wide tests): 2 frames."""
-        size = self.config.image_size
-        return {"video": torch.rand(batch_size, 2, 3, size, size)}
-
-    def _latent(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        if self.config.use_mean or not self.training:
-            return mu
-        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        return example_video(self.config, batch_size, frames=2)
 
     def _encode(self, video: torch.Tensor, attn_log_masks: torch.Tensor) -> torch.Tensor:
         """Encoder features (B, T, K, 2D) of every (frame, mask) pair in one call."""
@@ -305,7 +292,7 @@ class AttnViMON(ObjectCentricModel):
         check_video(video, self.config.image_size)
         attn_log_masks = self.attention(video)  # (B, T, K, 1, H, W)
         mu, logvar = self.latent(self._encode(video, attn_log_masks)).chunk(2, dim=-1)  # (B, T, K, D) each
-        z = self._latent(mu, logvar)
+        z = slot_latent(mu, logvar, self.config, training=self.training)
         z_pred = self.transition(z)
         decoded = self.decoder(torch.stack([z, z_pred]).flatten(0, 3))  # (2*B*T*K, 4, H, W)
         decoded = decoded.view(2, *z.shape[:3], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)

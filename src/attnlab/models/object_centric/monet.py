@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import torch
 
-from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
+from attnlab.models.object_centric._slot_vae import example_video, slot_decoder, slot_latent
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -80,18 +80,10 @@ class MONet(ObjectCentricModel):
             channels=c.encoder_channels,
             hidden=c.encoder_hidden,
         )
-        self.decoder = BroadcastDecoder(
-            c.latent_dim,
-            out_chans=4,
-            image_size=c.image_size,
-            channels=c.decoder_channels,
-            num_layers=c.decoder_layers,
-        )
+        self.decoder = slot_decoder(c)
 
     def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
-        """Valid inputs for ``forward`` (used by the registry-wide tests): 1 frame."""
-        size = self.config.image_size
-        return {"video": torch.rand(batch_size, 1, 3, size, size)}
+        return example_video(self.config, batch_size, frames=1)
 
     def forward(self, video: torch.Tensor) -> ObjectCentricOutput:
         c = self.config
@@ -104,7 +96,7 @@ class MONet(ObjectCentricModel):
             [frames[:, None].expand(-1, K, -1, -1, -1), attn_log_masks], dim=2
         )  # (B*T, K, 4, H, W)
         mu, logvar = self.encoder(enc_in.flatten(0, 1)).chunk(2, dim=-1)  # (B*T*K, D) each
-        z = mu if c.use_mean or not self.training else mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        z = slot_latent(mu, logvar, c, training=self.training)
         decoded = self.decoder(z).view(B, T, K, 4, H, W)  # (B, T, K, 4, H, W)
         rgb, mask_logits = decoded.split([3, 1], dim=3)  # not indexing: see outputs.split_decoded
         attn_log_masks = attn_log_masks.view(B, T, K, 1, H, W)

@@ -61,13 +61,13 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.masks import video_block_mask
 from attnlab.layers.pos_embed import SinusoidalPositionEmbedding, sincos_pos_embed_1d
 from attnlab.layers.slot_attention import QueryObjectExtractor
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
+from attnlab.models.object_centric._slot_vae import example_video, slot_decoder, slot_latent
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -159,18 +159,10 @@ class SFA(ObjectCentricModel):
         self.norm = nn.LayerNorm(c.dim)
         self.posterior = nn.Linear(c.dim, 2 * c.latent_dim)
         self.transition = nn.Linear(c.latent_dim, c.latent_dim)
-        self.decoder = BroadcastDecoder(
-            c.latent_dim,
-            out_chans=4,
-            image_size=c.image_size,
-            channels=c.decoder_channels,
-            num_layers=c.decoder_layers,
-        )
+        self.decoder = slot_decoder(c)
 
     def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
-        """Valid inputs for ``forward`` (used by the registry-wide tests): 2 frames."""
-        size = self.config.image_size
-        return {"video": torch.rand(batch_size, 2, 3, size, size)}
+        return example_video(self.config, batch_size, frames=2)
 
     def extract(self, video: torch.Tensor) -> torch.Tensor:
         """The Object Extractor's slots (B, T, K, dim): each frame on its own."""
@@ -191,16 +183,11 @@ class SFA(ObjectCentricModel):
             x = block(x, attn_mask=mask)
         return self.norm(x).view(B, T, K, D)  # (B, T, K, D)
 
-    def _latent(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        if self.config.use_mean or not self.training:
-            return mu
-        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-
     def forward(self, video: torch.Tensor) -> ObjectCentricOutput:
         check_video(video, self.config.image_size)
         slots = self.attend(self.extract(video))  # (B, T, K, dim)
         mu, logvar = self.posterior(slots).chunk(2, dim=-1)  # (B, T, K, D) each
-        z = self._latent(mu, logvar)
+        z = slot_latent(mu, logvar, self.config, training=self.training)
         z_pred = self.transition(z)
         latents = torch.stack([z, z_pred])  # (2, B, T, K, D)
         decoded = self.decoder(latents.flatten(0, 3))  # (2*B*T*K, 4, H, W)

@@ -46,11 +46,11 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
+from attnlab.models.object_centric._slot_vae import example_video, slot_decoder, slot_latent
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -111,23 +111,10 @@ class ViMON(ObjectCentricModel):
         self.gru = nn.GRUCell(feature_dim, c.gru_dim)
         self.posterior = nn.Linear(c.gru_dim, 2 * c.latent_dim)
         self.transition = nn.Linear(c.latent_dim, c.latent_dim)
-        self.decoder = BroadcastDecoder(
-            c.latent_dim,
-            out_chans=4,
-            image_size=c.image_size,
-            channels=c.decoder_channels,
-            num_layers=c.decoder_layers,
-        )
+        self.decoder = slot_decoder(c)
 
     def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
-        """Valid inputs for ``forward`` (used by the registry-wide tests): 2 frames."""
-        size = self.config.image_size
-        return {"video": torch.rand(batch_size, 2, 3, size, size)}
-
-    def _latent(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        if self.config.use_mean or not self.training:
-            return mu
-        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        return example_video(self.config, batch_size, frames=2)
 
     def _step(self, frame: torch.Tensor, prev_log_masks: torch.Tensor, hidden: torch.Tensor) -> _Frame:
         """One frame (B, 3, H, W), all slots at once."""
@@ -138,7 +125,7 @@ class ViMON(ObjectCentricModel):
         enc_in = torch.cat([frames, attn_log_masks], dim=2).flatten(0, 1)  # (B*K, 4, H, W)
         hidden = self.gru(self.encoder(enc_in) / c.gru_scale, hidden)  # (B*K, G)
         mu, logvar = self.posterior(hidden * c.gru_scale).chunk(2, dim=-1)  # (B*K, D) each
-        z = self._latent(mu, logvar)
+        z = slot_latent(mu, logvar, self.config, training=self.training)
         z_pred = self.transition(z)
         decoded = self.decoder(torch.cat([z, z_pred]))  # (2*B*K, 4, H, W)
         decoded = decoded.view(2, B, K, *decoded.shape[1:])  # (2, B, K, 4, H, W)
