@@ -15,14 +15,25 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.errors import InputError
+from attnlab.objectives.terms import Terms, weighted_sum
 
 
 @dataclass(frozen=True)
 class ABNLoss:
-    total: torch.Tensor  # () L_att + L_per (+ map_weight * L_map)
+    """Unweighted terms and the weight that ``terms()`` applies."""
+
     attention_branch: torch.Tensor  # () L_att, cross-entropy of the attention-branch logits
     perception_branch: torch.Tensor  # () L_per, cross-entropy of the perception-branch logits
     map: torch.Tensor | None  # () mean over images of ||M - M'||_2, None without target maps
+    map_weight: float
+
+    def terms(self) -> Terms:
+        """Named, weighted: att + per (+ map_weight * map)."""
+        terms = {"att": self.attention_branch, "per": self.perception_branch}
+        return terms if self.map is None else {**terms, "map": self.map_weight * self.map}
+
+    def total(self) -> torch.Tensor:
+        return weighted_sum(self.terms())
 
 
 def attention_map_distance(attention: torch.Tensor, target_attention: torch.Tensor) -> torch.Tensor:
@@ -63,11 +74,12 @@ def abn_loss(
         raise InputError("give attention and target_attention together (or neither)")
     if map_weight < 0:
         raise InputError(f"map_weight must be >= 0, got {map_weight}")
-    l_att = F.cross_entropy(att_logits, targets)
-    l_per = F.cross_entropy(per_logits, targets)
-    total = l_att + l_per
     l_map = None
     if attention is not None and target_attention is not None:
         l_map = attention_map_distance(attention, target_attention)
-        total = total + map_weight * l_map
-    return ABNLoss(total=total, attention_branch=l_att, perception_branch=l_per, map=l_map)
+    return ABNLoss(
+        attention_branch=F.cross_entropy(att_logits, targets),
+        perception_branch=F.cross_entropy(per_logits, targets),
+        map=l_map,
+        map_weight=map_weight,
+    )

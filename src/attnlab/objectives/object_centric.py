@@ -34,6 +34,7 @@ from torch.autograd.function import once_differentiable
 
 from attnlab.errors import InputError
 from attnlab.models.outputs import ObjectCentricOutput
+from attnlab.objectives.terms import weighted_sum
 
 
 def slot_sigmas(
@@ -148,11 +149,6 @@ def mask_kl(log_pred: torch.Tensor, log_target: torch.Tensor) -> torch.Tensor:
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag exp(logvar)) || N(0, I)) for each vector: (..., D) -> (...)."""
     return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=-1)
-
-
-def weighted_sum(terms: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The training loss: the sum of named, already weighted terms (as the task sums them)."""
-    return torch.stack(list(terms.values())).sum()
 
 
 @dataclass

@@ -23,7 +23,8 @@ import torch
 
 from attnlab.errors import InputError
 from attnlab.models.outputs import ObjectCentricOutput
-from attnlab.objectives.object_centric import gaussian_kl, mixture_nll, slot_sigmas, weighted_sum
+from attnlab.objectives.object_centric import gaussian_kl, mixture_nll, slot_sigmas
+from attnlab.objectives.terms import weighted_sum
 
 
 @dataclass

@@ -47,15 +47,17 @@ class AttentionBranchTask(ClassificationTask):
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         out = self.model(batch["input"])
         if "attention" not in batch:
-            loss = abn_loss(out.att_logits, out.logits, batch["label"])
-            return {"att": loss.attention_branch, "per": loss.perception_branch}
+            return abn_loss(out.att_logits, out.logits, batch["label"]).terms()
         edited = F.adaptive_avg_pool2d(batch["attention"], out.attention.shape[-2:])  # (B, 1, h, w)
         loss = abn_loss(
-            out.att_logits, out.logits, batch["label"], attention=out.attention, target_attention=edited
+            out.att_logits,
+            out.logits,
+            batch["label"],
+            attention=out.attention,
+            target_attention=edited,
+            map_weight=self.map_weight,
         )
-        assert loss.map is not None
-        terms = {"att": loss.attention_branch, "per": loss.perception_branch}
-        return {**terms, "map": self.map_weight * loss.map}
+        return loss.terms()
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         x, y = batch["input"], batch["label"]
