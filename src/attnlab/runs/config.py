@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 
 @dataclass
@@ -44,3 +44,17 @@ class OptimConfig:
     schedule: Literal["constant", "cosine"] = "cosine"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+
+
+@dataclass
+class NamedOptimConfig(OptimConfig):
+    """One of several optimisers (``optim: {NAME: {...}, ...}``): its settings and what it trains."""
+
+    # What it trains: a submodule of the model (a dotted path such as ``generator`` or
+    # ``encoder.head``) or a parameter (``cls_token``), or a list of them; default: the optimiser's
+    # own name. Every trainable parameter belongs to exactly one optimiser.
+    params: str | list[str] | None = None
+
+
+# A recipe's ``optim``: one optimiser for the whole model, or several by name (manual optimisation).
+Optim: TypeAlias = OptimConfig | dict[str, NamedOptimConfig]
