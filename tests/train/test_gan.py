@@ -107,3 +107,14 @@ def test_the_gan_recipe_clearly_beats_its_floor(tmp_path: Path):
     m = metrics_of(run_dir)
     assert m["test/floor/high_quality"] < 0.05 and m["test/floor/modes"] <= 1
     assert m["test/high_quality"] > 0.5 and m["test/modes"] >= 6
+
+
+def test_gan_ddp_on_two_cpu_processes(tmp_path: Path):
+    run_dir = tmp_path / "ddp"
+    done = attnlab(
+        "run", "gan-points", "--run-dir", str(run_dir), "--trainer.accelerator", "cpu", "--devices", "2",
+        "--trainer.strategy", "ddp_find_unused_parameters_true", "--trainer.max_steps", "6",
+        "--trainer.val_every", "3", *SMALL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert global_step(run_dir) == 6

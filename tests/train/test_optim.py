@@ -1,5 +1,6 @@
 """Several optimisers: the recipe's optim mapping, its checks, and the manual-optimisation protocol."""
 
+import json
 from pathlib import Path
 
 import lightning as L
@@ -57,6 +58,7 @@ def test_a_single_optimiser_is_unchanged():
         ({"generator": {"lr": 1e-3}, "lr": 0.1}, [], "optim mixes named optimisers with plain keys (lr)"),
         (None, ["--optim.generator.name", "adamm"], "optim.generator.name"),
         (None, ["--trainer.gradient_clip_val", "1.0"], "or trainer.gradient_clip_val"),
+        (None, ["--trainer.strategy", "ddp"], "use --trainer.strategy ddp_find_unused_parameters_true"),
     ],
 )  # fmt: skip
 def test_optim_mapping_errors_are_one_line(tmp_path: Path, optim: object, overrides: list[str], message: str):
@@ -195,3 +197,23 @@ def test_dataclass_batches_reach_the_task_intact():
         expected = RingPointsData(seed=0).dataset("train")
         for i, points in zip(batch.index.tolist(), batch.sets, strict=True):
             assert torch.equal(points, expected[i].points)
+
+
+def test_any_task_can_give_parts_of_the_model_their_own_optimiser(tmp_path: Path):
+    """A task without optimizer_names: one loss, one backward, every optimiser steps; one step per batch."""
+    recipe = yaml.safe_load(recipe_path("demo").read_text())
+    recipe["optim"] = {
+        "body": {"name": "adamw", "lr": 3e-3, "params": ["blocks", "embed", "cls_token", "pos_embed"]},
+        "head": {"name": "sgd", "lr": 0.1, "schedule": "constant", "params": ["norm", "head"]},
+    }
+    path = tmp_path / "demo-two-optimisers.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    run_dir = tmp_path / "run"
+    args = ["--trainer.max_steps", "6", "--trainer.val_every", "3", "--trainer.checkpoint_every", "3"]
+    small = ["--data.val_size", "64", "--data.test_size", "64", "--trainer.progress_bar", "false"]
+    assert main(["run", str(path), "--run-dir", str(run_dir), *args, *small]) == 0
+    ckpt = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 6
+    assert [len(o["state"]) > 0 for o in ckpt["optimizer_states"]] == [True, True]
+    assert [s["last_epoch"] for s in ckpt["lr_schedulers"]] == [6, 6]
+    assert json.loads((run_dir / "metrics.json").read_text())["test/loss"] < 100

@@ -17,7 +17,9 @@ class TrainerConfig:
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = 1
     num_nodes: int = 1
-    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = "auto"
+    # ddp_find_unused_parameters_true: DDP for models that leave parameters without gradient in a
+    # backward pass, e.g. several optimisers taking turns (each freezes the others' parameters)
+    strategy: Literal["auto", "ddp", "ddp_find_unused_parameters_true", "ddp_spawn", "fsdp"] = "auto"
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
     accumulate_grad_batches: int = 1
     gradient_clip_val: float | None = None

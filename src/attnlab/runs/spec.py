@@ -83,12 +83,19 @@ def _add_optim(p: ArgumentParser, optim_names: list[str] | None) -> None:
 
 
 def _optim(ns: Namespace, optim_names: list[str] | None, trainer: TrainerConfig) -> Optim:
+    """The typed ``optim``; several optimisers also check the trainer settings they cannot take."""
     if optim_names is None:
         return OptimConfig(**_betas(_section(ns, "optim")))
     if trainer.accumulate_grad_batches != 1 or trainer.gradient_clip_val is not None:
         raise ConfigError(
             "several optimisers train with manual optimisation, which takes no "
             "trainer.accumulate_grad_batches or trainer.gradient_clip_val; leave them unset"
+        )
+    taking_turns = getattr(TASKS.get(ns.task.name).cls, "optimizer_names", None) is not None
+    if trainer.strategy == "ddp" and taking_turns:
+        raise ConfigError(
+            "several optimisers take turns, leaving the others' parameters without gradient, which "
+            "plain DDP refuses; use --trainer.strategy ddp_find_unused_parameters_true"
         )
     return {name: NamedOptimConfig(**_betas(ns["optim"][name].as_dict())) for name in optim_names}
 
