@@ -117,10 +117,12 @@ class Task(L.LightningModule):
         self._log_terms("train", terms, total, batch_size(batch), prog_bar=True)
         return total
 
-    def _checked_total(self, terms: dict[str, torch.Tensor], prefix: str = "") -> torch.Tensor:
+    def _checked_total(self, terms: dict[str, torch.Tensor], name: str | None = None) -> torch.Tensor:
+        """The sum of the terms (of optimiser ``name``); a non-finite sum stops the run."""
         total = torch.stack(list(terms.values())).sum()
         if not torch.isfinite(total):
-            self._raise_non_finite({f"{prefix}{n}": v for n, v in terms.items()})
+            prefix, lr = (f"{name}/", f"optim.{name}.lr") if name else ("", "optim.lr")
+            self._raise_non_finite({f"{prefix}{n}": v for n, v in terms.items()}, lr)
         return total
 
     def _log_terms(
@@ -148,7 +150,7 @@ class Task(L.LightningModule):
             opt = optimizers[name]
             self.toggle_optimizer(opt)
             terms = self.loss_terms_for(name, batch)
-            total = self._checked_total(terms, prefix=f"{name}/")
+            total = self._checked_total(terms, name)
             opt.zero_grad()
             self.manual_backward(total)
             self._step(opt, schedulers[name], counts=i == len(self.optimizer_names) - 1)
@@ -163,12 +165,12 @@ class Task(L.LightningModule):
             self.trainer.strategy.optimizer_step(opt.optimizer, closure=lambda: None)
         scheduler.step()
 
-    def _raise_non_finite(self, terms: dict[str, torch.Tensor]) -> None:
+    def _raise_non_finite(self, terms: dict[str, torch.Tensor], lr: str = "optim.lr") -> None:
         bad = {name: float(v.detach()) for name, v in terms.items() if not torch.isfinite(v)}
         detail = ", ".join(f"'{n}' = {v}" for n, v in bad.items())
         raise NonFiniteLossError(
             f"training stopped at step {self.global_step}: non-finite loss term {detail}; "
-            "lower optim.lr or check the data"
+            f"lower {lr} or check the data"
         )
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
