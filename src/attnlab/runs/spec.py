@@ -3,7 +3,9 @@
 Sections: ``seed``, ``description``, ``task`` / ``model`` / ``data`` (each a
 ``name`` plus the typed fields of what that name registered: the model's config
 dataclass, the task's and datamodule's constructor signatures) and ``optim`` /
-``trainer`` (:mod:`attnlab.runs.config`). jsonargparse checks every key and type.
+``trainer`` (:mod:`attnlab.runs.config`). ``optim`` is one optimiser, or several by name
+(``optim: {NAME: {...}}``: a mapping whose values are mappings). jsonargparse checks every
+key and type.
 """
 
 from __future__ import annotations
