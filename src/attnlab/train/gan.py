@@ -100,7 +100,9 @@ class GANTask(Task):
             self.model.discriminator(fake).logits,
         )
         losses = {
-            "discriminator/loss": sum(discriminator_terms(real_logits, fake_logits).values()),
+            "discriminator/loss": torch.stack(
+                list(discriminator_terms(real_logits, fake_logits).values())
+            ).sum(),
             "generator/loss": generator_terms(fake_logits)["adv"],
         }
         values = {"loss": losses["discriminator/loss"] + losses["generator/loss"]} | losses
@@ -134,12 +136,13 @@ def plot_point_clouds(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle
 
     fig, axes = plt.subplots(1, len(clouds), figsize=(3.6 * len(clouds), 3.6), squeeze=False)
     extent = float(centers.abs().max()) * 1.5
     for ax, (title, points) in zip(axes.flat, clouds.items(), strict=True):
         for cx, cy in centers.tolist():
-            ax.add_patch(plt.Circle((cx, cy), radius, fill=False, color="tab:red", lw=0.8))
+            ax.add_patch(Circle((cx, cy), radius, fill=False, color="tab:red", lw=0.8))
         ax.scatter(points[:, 0], points[:, 1], s=3, alpha=0.5)
         ax.set(xlim=(-extent, extent), ylim=(-extent, extent), aspect="equal", title=title)
     path.parent.mkdir(parents=True, exist_ok=True)
