@@ -140,6 +140,10 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.classifiers.transformer_classifier:TransformerClassifier",
             "2-layer, 64-wide transformer classifier over token sequences",
         ),
+        "toy-gan": Lazy(
+            "attnlab.models.gan.toy:ToyGAN",
+            "Toy GAN for 2D points: generator (2D noise) and discriminator MLPs, 3 x 128 ReLU",
+        ),
         "vimon": Lazy(
             "attnlab.models.object_centric.vimon:ViMON",
             "ViMON as in seed 000's experiment: 8 slots, latent 16, GRU 128, 64x64",
@@ -180,6 +184,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.fashion_mnist:FashionMNISTData",
             "Fashion-MNIST 28x28 grey images, 10 classes; validation = the last ``val_size`` training images",
         ),
+        "ring-points": Lazy(
+            "attnlab.data.points:RingPointsData",
+            "Ragged sets of 2D points from a ring of Gaussians (8 modes, radius 2, std 0.02).",
+        ),
         "signal-tokens": Lazy(
             "attnlab.data.signal_tokens:SignalTokensData",
             "Generated sequences with one class-bearing token among noise.",
@@ -205,6 +213,10 @@ TASKS: Registry[Any] = Registry(
         "classification": Lazy(
             "attnlab.train.classification:ClassificationTask",
             "Single-label classification with cross-entropy.",
+        ),
+        "gan": Lazy(
+            "attnlab.train.gan:GANTask",
+            "Non-saturating GAN on points: discriminator and generator optimisers take turns (manual).",
         ),
         "object-centric": Lazy(
             "attnlab.train.object_centric:ObjectCentricTask",

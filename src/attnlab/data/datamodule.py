@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from attnlab.data.sampler import ResumableBatchSampler
 from attnlab.errors import ConfigError
@@ -15,7 +16,7 @@ Split = Literal["train", "val", "test"]
 
 
 class DataModule(L.LightningDataModule):
-    """Subclasses implement :meth:`build`. ``batch_size`` is per device.
+    """Subclasses implement :meth:`build`; may override :meth:`collate_fn`. ``batch_size`` is per device.
 
     A dataset whose ``procedural`` attribute is True generates sample ``i`` from
     ``i`` and has no end; the training stream then never repeats a sample.
@@ -33,6 +34,16 @@ class DataModule(L.LightningDataModule):
 
     def build(self, split: Split) -> Dataset[object]:
         raise NotImplementedError
+
+    def collate_fn(self) -> Callable[[list[Any]], Any]:
+        """The function that joins a list of samples into a batch, for every split's loader.
+
+        Default: torch's ``default_collate`` (dict samples -> a dict of stacked tensors).
+        Override it for ragged samples or dataclass batches (:mod:`attnlab.data.batch`);
+        return a module-level function or a ``functools.partial`` of one, so that worker
+        processes can pickle it.
+        """
+        return default_collate
 
     def dataset(self, split: Split) -> Dataset[object]:
         if split not in self._sets:
@@ -72,6 +83,7 @@ class DataModule(L.LightningDataModule):
         return DataLoader(
             data,
             **batching,  # type: ignore[arg-type]
+            collate_fn=self.collate_fn(),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             generator=torch.Generator().manual_seed(self.seed),

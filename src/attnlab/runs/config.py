@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 
 @dataclass
@@ -17,7 +17,9 @@ class TrainerConfig:
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = 1
     num_nodes: int = 1
-    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = "auto"
+    # ddp_find_unused_parameters_true: DDP for models that leave parameters without gradient in a
+    # backward pass, e.g. several optimisers taking turns (each freezes the others' parameters)
+    strategy: Literal["auto", "ddp", "ddp_find_unused_parameters_true", "ddp_spawn", "fsdp"] = "auto"
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
     accumulate_grad_batches: int = 1
     gradient_clip_val: float | None = None
@@ -44,3 +46,17 @@ class OptimConfig:
     schedule: Literal["constant", "cosine"] = "cosine"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+
+
+@dataclass
+class NamedOptimConfig(OptimConfig):
+    """One of several optimisers (``optim: {NAME: {...}, ...}``): its settings and what it trains."""
+
+    # What it trains: a submodule of the model (a dotted path such as ``generator`` or
+    # ``encoder.head``) or a parameter (``cls_token``), or a list of them; default: the optimiser's
+    # own name. Every trainable parameter belongs to exactly one optimiser.
+    params: str | list[str] | None = None
+
+
+# A recipe's ``optim``: one optimiser for the whole model, or several by name (manual optimisation).
+Optim: TypeAlias = OptimConfig | dict[str, NamedOptimConfig]

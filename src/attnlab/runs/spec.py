@@ -3,7 +3,9 @@
 Sections: ``seed``, ``description``, ``task`` / ``model`` / ``data`` (each a
 ``name`` plus the typed fields of what that name registered: the model's config
 dataclass, the task's and datamodule's constructor signatures) and ``optim`` /
-``trainer`` (:mod:`attnlab.runs.config`). jsonargparse checks every key and type.
+``trainer`` (:mod:`attnlab.runs.config`). ``optim`` is one optimiser, or several by name
+(``optim: {NAME: {...}}``: a mapping whose values are mappings). jsonargparse checks every
+key and type.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from jsonargparse import ArgumentError as JsonArgError
 
 from attnlab.catalog import DATAMODULES, MODELS, TASKS
 from attnlab.errors import ConfigError, did_you_mean
-from attnlab.runs.config import OptimConfig, TrainerConfig
+from attnlab.runs.config import NamedOptimConfig, Optim, OptimConfig, TrainerConfig
 
 # Constructor arguments the engine supplies itself, never the recipe.
 ENGINE_ARGS = {"model", "optim", "seed"}
@@ -36,7 +38,7 @@ class RunSpec:
     model_config: Any  # the model's config dataclass instance
     data_name: str
     data_args: dict[str, Any]
-    optim: OptimConfig
+    optim: Optim  # one OptimConfig, or several NamedOptimConfig by name
     trainer: TrainerConfig
     yaml_text: str  # the resolved configuration, as saved in the run folder
 
@@ -57,7 +59,54 @@ def _names(recipe: dict[str, Any], overrides: list[str]) -> dict[str, str]:
     return names
 
 
-def _parser(names: dict[str, str]) -> ArgumentParser:
+def _optim_names(recipe: dict[str, Any]) -> list[str] | None:
+    """The names of several optimisers (``optim: {NAME: {...}}``), or None for a single one."""
+    optim = recipe.get("optim")
+    if not isinstance(optim, dict) or not any(isinstance(v, dict) for v in optim.values()):
+        return None
+    flat = [key for key, value in optim.items() if not isinstance(value, dict)]
+    if flat:
+        raise ConfigError(
+            f"optim mixes named optimisers with plain keys ({', '.join(map(str, flat))}); "
+            "give each named optimiser its own mapping, e.g. optim: {generator: {lr: 2e-4}}"
+        )
+    for name in optim:
+        if not re.fullmatch(r"[A-Za-z_]\w*", str(name)):
+            raise ConfigError(f"optimiser name '{name}' must be an identifier (letters, digits, _)")
+    return [str(name) for name in optim]
+
+
+def _add_optim(p: ArgumentParser, optim_names: list[str] | None) -> None:
+    if optim_names is None:
+        p.add_class_arguments(OptimConfig, "optim", sub_configs=False)
+        return
+    for name in optim_names:
+        p.add_class_arguments(NamedOptimConfig, f"optim.{name}", sub_configs=False)
+
+
+def _optim(ns: Namespace, optim_names: list[str] | None, trainer: TrainerConfig) -> Optim:
+    """The typed ``optim``; several optimisers also check the trainer settings they cannot take."""
+    if optim_names is None:
+        return OptimConfig(**_betas(_section(ns, "optim")))
+    if trainer.accumulate_grad_batches != 1 or trainer.gradient_clip_val is not None:
+        raise ConfigError(
+            "several optimisers train with manual optimisation, which takes no "
+            "trainer.accumulate_grad_batches or trainer.gradient_clip_val; leave them unset"
+        )
+    taking_turns = getattr(TASKS.get(ns.task.name).cls, "optimizer_names", None) is not None
+    if trainer.strategy == "ddp" and taking_turns:
+        raise ConfigError(
+            "several optimisers take turns, leaving the others' parameters without gradient, which "
+            "plain DDP refuses; use --trainer.strategy ddp_find_unused_parameters_true"
+        )
+    return {name: NamedOptimConfig(**_betas(ns["optim"][name].as_dict())) for name in optim_names}
+
+
+def _betas(values: dict[str, Any]) -> dict[str, Any]:
+    return values | {"betas": tuple(values["betas"])}
+
+
+def _parser(names: dict[str, str], optim_names: list[str] | None = None) -> ArgumentParser:
     task, model, data = TASKS.get(names["task"]), MODELS.get(names["model"]), DATAMODULES.get(names["data"])
     p = ArgumentParser(exit_on_error=False, prog="attnlab run", default_env=False)
     p.add_argument("--config", action=ActionConfigFile)
@@ -71,7 +120,7 @@ def _parser(names: dict[str, str]) -> ArgumentParser:
     p.set_defaults(
         {f"model.{f.name}": getattr(model.config, f.name) for f in dataclasses.fields(model.config)}
     )
-    p.add_class_arguments(OptimConfig, "optim", sub_configs=False)
+    _add_optim(p, optim_names)
     p.add_class_arguments(TrainerConfig, "trainer", sub_configs=False)
     return p
 
@@ -81,8 +130,9 @@ def _one_line(exc: BaseException, parser: ArgumentParser) -> ConfigError:
     match = re.search(r"unrecognized arguments: --?([\w.]+)", text) or re.search(
         r'[Kk]ey "([\w.]+)" is not expected', text
     )
-    if match:
-        key = match.group(1)
+    group = re.search(r"Group '([\w.]+)' does not accept option '(\w+)'", text)  # nested (optim.NAME)
+    if match or group:
+        key = f"{group.group(1)}.{group.group(2)}" if group else match.group(1)  # type: ignore[union-attr]
         known = [a.dest for a in parser._actions if a.dest and a.dest != "help"]
         return ConfigError(f"unknown config key '{key}'{did_you_mean(key, known)}")
     return ConfigError(f"invalid configuration: {text}")
@@ -97,12 +147,13 @@ def resolve(config_file: Path, overrides: list[str]) -> RunSpec:
     if not isinstance(recipe, dict):
         raise ConfigError(f"config {config_file} must be a YAML mapping")
     names = _names(recipe, overrides)
-    parser = _parser(names)
+    optim_names = _optim_names(recipe)
+    parser = _parser(names, optim_names)
     try:
         ns = parser.parse_args(["--config", str(config_file), *overrides])
     except (JsonArgError, SystemExit) as exc:
         raise _one_line(exc, parser) from None  # jsonargparse may also exit; never let it
-    return _spec(parser, ns)
+    return _spec(parser, ns, optim_names)
 
 
 def _section(ns: Namespace, name: str) -> dict[str, Any]:
@@ -111,13 +162,11 @@ def _section(ns: Namespace, name: str) -> dict[str, Any]:
     return values
 
 
-def _spec(parser: ArgumentParser, ns: Namespace) -> RunSpec:
+def _spec(parser: ArgumentParser, ns: Namespace, optim_names: list[str] | None) -> RunSpec:
     dump_ns = ns.clone()
     del dump_ns["config"]
     model_entry = MODELS.get(ns.model.name)
     trainer_cfg = TrainerConfig(**_section(ns, "trainer"))
-    optim_values = _section(ns, "optim")
-    optim_values["betas"] = tuple(optim_values["betas"])
     return RunSpec(
         seed=ns.seed,
         description=ns.description,
@@ -127,7 +176,7 @@ def _spec(parser: ArgumentParser, ns: Namespace) -> RunSpec:
         model_config=type(model_entry.config)(**_section(ns, "model")),
         data_name=ns.data.name,
         data_args=_section(ns, "data"),
-        optim=OptimConfig(**optim_values),
+        optim=_optim(ns, optim_names, trainer_cfg),
         trainer=trainer_cfg,
         yaml_text=parser.dump(dump_ns, skip_unset=False),  # keep None fields visible
     )

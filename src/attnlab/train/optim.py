@@ -1,4 +1,8 @@
-"""Optimiser and schedule from an :class:`OptimConfig`."""
+"""Optimisers and schedules from the recipe's ``optim``: one :class:`OptimConfig`, or several by name.
+
+Several optimisers each own one submodule of the model (``params``); together they must
+cover every trainable parameter exactly once, which :func:`partition` checks.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,76 @@ import math
 import torch
 from torch import nn
 
-from attnlab.errors import ConfigError
-from attnlab.runs.config import OptimConfig
+from attnlab.errors import ConfigError, did_you_mean
+from attnlab.runs.config import NamedOptimConfig, OptimConfig
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+def partition(model: nn.Module, optims: dict[str, NamedOptimConfig]) -> dict[str, list[nn.Parameter]]:
+    """Each named optimiser's parameters; every trainable parameter belongs to exactly one."""
+    owner: dict[int, str] = {}
+    owned: dict[str, list[nn.Parameter]] = {}
+    for name, cfg in optims.items():
+        owned[name] = []
+        for path in _paths(name, cfg):
+            for p in _parameters_at(model, path, where=f"optim.{name}.params"):
+                if id(p) in owner and owner[id(p)] != name:
+                    pname = _param_name(model, p)
+                    raise ConfigError(
+                        f"parameter '{pname}' is owned by optim.{owner[id(p)]} and optim.{name}"
+                    )
+                if id(p) not in owner and p.requires_grad:
+                    owner[id(p)] = name
+                    owned[name].append(p)
+    orphans = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in owner]
+    if orphans:
+        more = f" and {len(orphans) - 3} more" if len(orphans) > 3 else ""
+        raise ConfigError(
+            f"no optimiser owns parameter {', '.join(repr(n) for n in orphans[:3])}{more}; "
+            "add it to an optimiser's params"
+        )
+    return owned
+
+
+def _paths(name: str, cfg: NamedOptimConfig) -> list[str]:
+    if cfg.params is None:
+        return [name]
+    return [cfg.params] if isinstance(cfg.params, str) else list(cfg.params)
+
+
+def _parameters_at(model: nn.Module, path: str, *, where: str) -> list[nn.Parameter]:
+    """The parameters of submodule ``path``, or parameter ``path`` itself."""
+    modules = dict(model.named_modules())
+    if path and path in modules:
+        return list(modules[path].parameters())
+    params = dict(model.named_parameters())
+    if path in params:
+        return [params[path]]
+    children = [n for n, _ in model.named_children()] + [n for n, _ in model.named_parameters(recurse=False)]
+    hint = did_you_mean(path, [*modules, *params])
+    raise ConfigError(
+        f"{where}: the model has no submodule or parameter '{path}'{hint}; top level: {', '.join(children)}"
+    )
+
+
+def _param_name(model: nn.Module, param: nn.Parameter) -> str:
+    return next(n for n, p in model.named_parameters(remove_duplicate=False) if p is param)
+
+
+def param_groups(params: nn.Module | list[nn.Parameter], weight_decay: float) -> list[dict[str, object]]:
     """Weight decay on weight matrices only: biases, norms and embeddings-as-vectors are exempt."""
     decay, no_decay = [], []
-    for p in model.parameters():
+    for p in params.parameters() if isinstance(params, nn.Module) else params:
         if p.requires_grad:
             (decay if p.dim() >= 2 else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module | list[nn.Parameter], cfg: OptimConfig, *, where: str = "optim"
+) -> torch.optim.Optimizer:
+    """The optimiser of ``model`` (or of the parameters one named optimiser owns)."""
     if cfg.lr <= 0:
-        raise ConfigError(f"optim.lr must be > 0, got {cfg.lr}")
+        raise ConfigError(f"{where}.lr must be > 0, got {cfg.lr}")
     groups = param_groups(model, cfg.weight_decay)
     if cfg.name == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)

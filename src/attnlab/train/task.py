@@ -1,12 +1,36 @@
 """The base LightningModule every recipe's task derives from.
 
 A task owns the loss (as named terms, so a NaN can be blamed on one of them),
-the evaluation metrics, the optimiser, and the figures of the report. The model
+the evaluation metrics, the optimisers, and the figures of the report. The model
 it trains is a plain ``nn.Module`` from the registry.
+
+One optimiser (``optim: {name: adamw, ...}``): Lightning's automatic optimisation of
+the sum of :meth:`Task.loss_terms`.
+
+Several optimisers (``optim: {NAME: {..., params: SUBMODULE}, ...}``): manual
+optimisation, one training step per batch:
+
+- a task that declares ``optimizer_names`` (e.g. a GAN's ``("discriminator",
+  "generator")``) steps them in that order, each on its own terms
+  ``loss_terms_for(name, batch)``, with the other optimisers' parameters frozen
+  (``toggle_optimizer``); terms are logged as ``train/<name>/<term>`` and
+  ``train/<name>/loss``;
+- any other task computes ``loss_terms(batch)`` once, back-propagates once and steps
+  every optimiser (one optimiser per part of the model, e.g. its own lr for a head);
+- each optimiser's schedule steps with it; a non-finite total stops the run naming
+  ``<name>/<term>``;
+- ``trainer.global_step`` counts batches, as with one optimiser (Lightning would count
+  every ``optimizer.step()``): only the last optimiser of a batch steps through its
+  LightningOptimizer, the others through the strategy directly. So ``max_steps``,
+  ``checkpoint_every``, the resumable sampler and the per-step seeding keep their meaning.
+
+Batches follow :mod:`attnlab.data.batch`: a dict of tensors or a dataclass of tensors
+and lists, whose size is :func:`attnlab.data.batch.batch_size`.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -14,11 +38,16 @@ import lightning as L
 import torch
 from torch import nn
 
-from attnlab.errors import NonFiniteLossError
-from attnlab.runs.config import OptimConfig
-from attnlab.train.optim import build_optimizer, build_scheduler
+from attnlab.data.batch import batch_size
+from attnlab.errors import ConfigError, NonFiniteLossError, did_you_mean
+from attnlab.runs.config import Optim
+from attnlab.train.optim import build_optimizer, build_scheduler, partition
 
-Batch = dict[str, torch.Tensor]
+Batch = dict[str, torch.Tensor]  # the default batch; any batch of attnlab.data.batch works
+
+# Lightning warns that a manual-optimisation checkpoint holds the weights after the step. So does
+# an automatic one, and its global_step counts that step: exactly what resume needs.
+warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
 
 
 class Task(L.LightningModule):
@@ -26,15 +55,44 @@ class Task(L.LightningModule):
 
     monitor: ClassVar[str] = "val/loss"  # metric that picks checkpoints/best.ckpt
     monitor_mode: ClassVar[Literal["min", "max"]] = "min"
+    # A task whose optimisers take turns on their own losses names them here, in step order.
+    optimizer_names: ClassVar[tuple[str, ...] | None] = None
 
-    def __init__(self, *, model: nn.Module, optim: OptimConfig) -> None:
+    def __init__(self, *, model: nn.Module, optim: Optim) -> None:
         super().__init__()
         self.model = model
         self.optim = optim
+        self._owned: dict[str, list[nn.Parameter]] = {}
+        if isinstance(optim, dict):
+            self._check_optimizer_names(list(optim))
+            self._owned = partition(model, optim)
+            self.automatic_optimization = False
+        elif self.optimizer_names:
+            raise ConfigError(
+                f"this task trains several optimisers ({', '.join(self.optimizer_names)}); give optim "
+                f"as a mapping of them: optim: {{{self.optimizer_names[0]}: {{name: adam, lr: 2.0e-4}}, ...}}"
+            )
+
+    def _check_optimizer_names(self, names: list[str]) -> None:
+        expected = self.optimizer_names
+        if expected is None or sorted(names) == sorted(expected):
+            return
+        extra = [n for n in names if n not in expected]
+        if extra:
+            raise ConfigError(
+                f"unknown optimiser 'optim.{extra[0]}'{did_you_mean(extra[0], expected)}; "
+                f"this task's optimisers: {', '.join(expected)}"
+            )
+        missing = [n for n in expected if n not in names]
+        raise ConfigError(f"optim has no '{missing[0]}' optimiser; this task needs {', '.join(expected)}")
 
     # -- what a task defines -------------------------------------------------
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Named, already weighted loss terms; the training loss is their sum."""
+        raise NotImplementedError
+
+    def loss_terms_for(self, name: str, batch: Any) -> dict[str, torch.Tensor]:
+        """Named, weighted terms that optimiser ``name`` minimises (tasks with ``optimizer_names``)."""
         raise NotImplementedError
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -50,43 +108,112 @@ class Task(L.LightningModule):
         return {}
 
     # -- Lightning hooks -----------------------------------------------------
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        if not self.automatic_optimization:
+            self._manual_step(batch)
+            return None
         terms = self.loss_terms(batch)
-        total = torch.stack(list(terms.values())).sum()
-        if not torch.isfinite(total):
-            self._raise_non_finite(terms)
-        size = _batch_size(batch)
-        for name, value in terms.items():
-            self.log(f"train/{name}", value.detach(), batch_size=size)
-        self.log("train/loss", total.detach(), prog_bar=True, batch_size=size)
+        total = self._checked_total(terms)
+        self._log_terms("train", terms, total, batch_size(batch), prog_bar=True)
         return total
 
-    def _raise_non_finite(self, terms: dict[str, torch.Tensor]) -> None:
+    def _checked_total(self, terms: dict[str, torch.Tensor], name: str | None = None) -> torch.Tensor:
+        """The sum of the terms (of optimiser ``name``); a non-finite sum stops the run."""
+        total = torch.stack(list(terms.values())).sum()
+        if not torch.isfinite(total):
+            prefix, lr = (f"{name}/", f"optim.{name}.lr") if name else ("", "optim.lr")
+            self._raise_non_finite({f"{prefix}{n}": v for n, v in terms.items()}, lr)
+        return total
+
+    def _log_terms(
+        self, prefix: str, terms: dict[str, torch.Tensor], total: torch.Tensor, size: int, prog_bar: bool
+    ) -> None:
+        for name, value in terms.items():
+            self.log(f"{prefix}/{name}", value.detach(), batch_size=size)
+        self.log(f"{prefix}/loss", total.detach(), prog_bar=prog_bar, batch_size=size)
+
+    def _manual_step(self, batch: Any) -> None:
+        optimizers = dict(zip(self.optim, _as_list(self.optimizers()), strict=True))  # type: ignore[arg-type]
+        schedulers = dict(zip(self.optim, _as_list(self.lr_schedulers()), strict=True))  # type: ignore[arg-type]
+        size = batch_size(batch)
+        if self.optimizer_names is None:  # one loss, every optimiser steps on it
+            terms = self.loss_terms(batch)
+            total = self._checked_total(terms)
+            for opt in optimizers.values():
+                opt.zero_grad()
+            self.manual_backward(total)
+            for i, name in enumerate(optimizers):
+                self._step(optimizers[name], schedulers[name], counts=i == len(optimizers) - 1)
+            self._log_terms("train", terms, total, size, prog_bar=True)
+            return
+        for i, name in enumerate(self.optimizer_names):  # optimisers take turns on their own losses
+            opt = optimizers[name]
+            self.toggle_optimizer(opt)
+            terms = self.loss_terms_for(name, batch)
+            total = self._checked_total(terms, name)
+            opt.zero_grad()
+            self.manual_backward(total)
+            self._step(opt, schedulers[name], counts=i == len(self.optimizer_names) - 1)
+            self.untoggle_optimizer(opt)
+            self._log_terms(f"train/{name}", terms, total, size, prog_bar=True)
+
+    def _step(self, opt: Any, scheduler: Any, *, counts: bool) -> None:
+        """Step ``opt`` and its schedule; only a ``counts`` step advances ``trainer.global_step``."""
+        if counts:
+            opt.step()
+        else:  # what LightningOptimizer.step does (precision, strategy), minus the step count
+            self.trainer.strategy.optimizer_step(opt.optimizer, closure=lambda: None)
+        scheduler.step()
+
+    def _raise_non_finite(self, terms: dict[str, torch.Tensor], lr: str = "optim.lr") -> None:
         bad = {name: float(v.detach()) for name, v in terms.items() if not torch.isfinite(v)}
         detail = ", ".join(f"'{n}' = {v}" for n, v in bad.items())
         raise NonFiniteLossError(
             f"training stopped at step {self.global_step}: non-finite loss term {detail}; "
-            "lower optim.lr or check the data"
+            f"lower {lr} or check the data"
         )
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._log_metrics("val", batch)
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
+    def test_step(self, batch: Any, batch_idx: int) -> None:
         self._log_metrics("test", batch)
 
-    def _log_metrics(self, split: str, batch: Batch) -> None:
+    def _log_metrics(self, split: str, batch: Any) -> None:
         values = self.metrics(batch)
         if "loss" not in values:
-            values["loss"] = torch.stack(list(self.loss_terms(batch).values())).sum()
+            values |= self._eval_losses(batch)
         for name, value in values.items():
-            self.log(f"{split}/{name}", value, batch_size=_batch_size(batch), sync_dist=True)
+            self.log(f"{split}/{name}", value, batch_size=batch_size(batch), sync_dist=True)
+
+    def _eval_losses(self, batch: Any) -> dict[str, torch.Tensor]:
+        """``loss``; with optimisers that take turns, also ``<name>/loss`` each (``loss`` is their sum)."""
+        if self.optimizer_names is None or self.automatic_optimization:
+            return {"loss": torch.stack(list(self.loss_terms(batch).values())).sum()}
+        losses = {
+            f"{name}/loss": torch.stack(list(self.loss_terms_for(name, batch).values())).sum()
+            for name in self.optimizer_names
+        }
+        return losses | {"loss": torch.stack(list(losses.values())).sum()}
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.model, self.optim)
-        scheduler = build_scheduler(optimizer, self.optim, total_steps=self.trainer.max_steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        total_steps = self.trainer.max_steps
+        if not isinstance(self.optim, dict):
+            optimizer = build_optimizer(self.model, self.optim)
+            scheduler = build_scheduler(optimizer, self.optim, total_steps=total_steps)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        configs = []
+        for name, cfg in self.optim.items():
+            optimizer = build_optimizer(self._owned[name], cfg, where=f"optim.{name}")
+            scheduler = build_scheduler(optimizer, cfg, total_steps=total_steps)
+            configs.append(
+                {
+                    "optimizer": optimizer,
+                    "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": f"lr-{name}"},
+                }
+            )
+        return configs
 
 
-def _batch_size(batch: Batch) -> int:
-    return int(next(iter(batch.values())).shape[0])
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]

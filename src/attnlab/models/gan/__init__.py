@@ -1,0 +1,1 @@
+"""Generative adversarial networks: generator and discriminator in one model, trained by two optimisers."""
