@@ -1,7 +1,8 @@
 """What attnlab offers, by name, without importing it: the lazy registries.
 
 Each entry names the ``"module:Class"`` that implements it, a one-line description and
-the pip extra its module needs. ``attnlab list`` reads this file alone; ``get(name)``
+the pip extra its module needs (models, datasets, tasks, and the runners that a recipe's
+``runner:`` names). ``attnlab list`` reads this file alone; ``get(name)``
 imports the one module, whose ``@register_*`` decorators attach the class and its preset
 config. A decorator whose name is not listed here is an error, so this table is complete.
 """
@@ -215,6 +216,16 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.video_qa:VideoQATask",
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
+        ),
+    },
+)
+
+RUNNERS: Registry[Any] = Registry(
+    "runner",
+    {
+        "lightning": Lazy(
+            "attnlab.train.runners.lightning:LightningRunner",
+            "Lightning's fit loop over a task and a datamodule (the default)",
         ),
     },
 )
