@@ -91,6 +91,10 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.object_centric.monet:MONet",
             "MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",
         ),
+        "q-mlp": Lazy(
+            "attnlab.models.rl.q_network:QNetwork",
+            "DQN's Q-network for vector observations: 2 x 128 ReLU MLP, one Q-value per action (CartPole)",
+        ),
         "r3d-18": Lazy("attnlab.models.classifiers.resnet3d:ResNet3d", "3D ResNet-18 video classifier"),
         "r3d-50": Lazy("attnlab.models.classifiers.resnet3d:ResNet3d", "3D ResNet-50 video classifier"),
         "r3d-tiny": Lazy(
@@ -223,6 +227,11 @@ TASKS: Registry[Any] = Registry(
 RUNNERS: Registry[Any] = Registry(
     "runner",
     {
+        "dqn": Lazy(
+            "attnlab.rl.dqn:DQNRunner",
+            "Deep Q-learning on a gymnasium environment: replay buffer, epsilon-greedy, target network",
+            extra="rl",
+        ),
         "lightning": Lazy(
             "attnlab.train.runners.lightning:LightningRunner",
             "Lightning's fit loop over a task and a datamodule (the default)",

@@ -41,6 +41,9 @@ def recipe_data(recipe: str) -> dict:
 def needs_missing_data(recipe: str) -> str | None:
     """Why the recipe cannot run here (data that is not installed, a run it builds on), or None."""
     data = recipe_data(recipe)
+    runner = (yaml.safe_load(recipe_path(recipe).read_text()) or {}).get("runner", "lightning")
+    if runner != "lightning":  # the smoke overrides above are the Lightning runner's keys
+        return f"runner '{runner}': its smoke run is in tests/rl/"
     if data.get("name") == "fashion-mnist" and not Path(DEFAULT_ROOT).is_dir():
         return f"{DEFAULT_ROOT} is missing (scripts/setup.sh installs Debian's dataset-fashion-mnist)"
     if data.get("name") == "clevrer-qa" and data.get("encoder", "oracle") not in ("oracle", "frames"):
