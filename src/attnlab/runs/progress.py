@@ -41,6 +41,10 @@ class StepProgress:
         self._progress.__exit__(kind, exc, tb)
 
     def update(self, step: int, **stats: float) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        if stats:
             text = " ".join(f"{k}={v:.3g}" for k, v in stats.items())
             self._progress.update(self._task, completed=step, stats=text)
+        else:
+            self._progress.update(self._task, completed=step)

@@ -67,7 +67,8 @@ def _names(recipe: dict[str, Any], overrides: list[str]) -> dict[str, str]:
     sections = entry.cls.sections
     own = (runner,) if entry.config is not None else ()
     for key in recipe:
-        if key not in (*ALWAYS, *sections, *own) and key in ("task", "model", "data"):
+        other = key in ("task", "model", "data") or key in RUNNERS.index  # another runner's section
+        if key not in (*ALWAYS, *sections, *own) and other:
             listing = ", ".join((*sections, *own))
             raise ConfigError(f"runner '{runner}' reads no '{key}' section (remove it; it reads {listing})")
     names = {"runner": runner}
