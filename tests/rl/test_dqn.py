@@ -105,6 +105,7 @@ def test_a_finished_run_is_never_overwritten(dqn_run: Path, capsys: pytest.Captu
         ),
         (["--dqn.gamma", "1.5"], "dqn.gamma must lie in [0, 1], got 1.5"),
         (["--trainer.devices", "2"], "runner 'dqn' does not support trainer.devices"),
+        (["--trainer.log_every", "0"], "trainer.log_every must be >= 1, got 0"),
         (["--runner", "dqm"], "unknown runner 'dqm' (did you mean 'dqn'?)"),
     ],
 )

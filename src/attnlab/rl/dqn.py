@@ -223,6 +223,9 @@ class _Agent:
     def __init__(self, spec: RunSpec) -> None:
         cfg: DQNConfig = spec.runner_config
         reject_trainer_keys(spec.trainer, TRAINER_KEYS, runner="dqn")
+        for name in ("max_steps", "val_every", "checkpoint_every", "log_every"):
+            if getattr(spec.trainer, name) < 1:
+                raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(spec.trainer, name)}")
         self.spec, self.cfg, self.trainer = spec, cfg, spec.trainer
         self.device = _device(spec.trainer)
         torch.use_deterministic_algorithms(spec.trainer.deterministic, warn_only=True)
