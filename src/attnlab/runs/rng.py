@@ -17,7 +17,7 @@ def global_rng_state() -> dict[str, Any]:
         "python": random.getstate(),
         "numpy": {
             "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),  # uint32 -> a tensor torch.load accepts
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),  # uint32: a tensor torch.load takes
             "pos": int(pos),
             "has_gauss": int(has_gauss),
             "gauss": float(gauss),

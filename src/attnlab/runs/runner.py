@@ -24,6 +24,7 @@ from attnlab.catalog import RUNNERS
 from attnlab.errors import ConfigError
 from attnlab.runs.config import TrainerConfig
 from attnlab.runs.rundir import RunDir
+from attnlab.runs.spec import RunSpec
 
 Weights = Literal["final", "best", "last"]
 
@@ -52,11 +53,11 @@ class Runner(ABC):
     sections: ClassVar[tuple[str, ...]] = ("model",)
 
     @abstractmethod
-    def fit(self, run: RunDir, spec: Any, *, checkpoint: Path | None) -> Fitted:
+    def fit(self, run: RunDir, spec: RunSpec, *, checkpoint: Path | None) -> Fitted:
         """Train (from ``checkpoint`` when resuming, else from scratch), then test."""
 
     @abstractmethod
-    def evaluate(self, run: RunDir, spec: Any, weights: Weights) -> dict[str, float]:
+    def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:
         """Test the run's ``weights`` again; returns the test metrics."""
 
 
