@@ -1,7 +1,8 @@
 """What attnlab offers, by name, without importing it: the lazy registries.
 
 Each entry names the ``"module:Class"`` that implements it, a one-line description and
-the pip extra its module needs. ``attnlab list`` reads this file alone; ``get(name)``
+the pip extra its module needs (models, datasets, tasks, and the runners that a recipe's
+``runner:`` names). ``attnlab list`` reads this file alone; ``get(name)``
 imports the one module, whose ``@register_*`` decorators attach the class and its preset
 config. A decorator whose name is not listed here is an error, so this table is complete.
 """
@@ -89,6 +90,10 @@ MODELS: Registry[nn.Module] = Registry(
         "monet": Lazy(
             "attnlab.models.object_centric.monet:MONet",
             "MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",
+        ),
+        "q-mlp": Lazy(
+            "attnlab.models.rl.q_network:QNetwork",
+            "DQN's Q-network for vector observations: 2 x 128 ReLU MLP, one Q-value per action (CartPole)",
         ),
         "r3d-18": Lazy("attnlab.models.classifiers.resnet3d:ResNet3d", "3D ResNet-18 video classifier"),
         "r3d-50": Lazy("attnlab.models.classifiers.resnet3d:ResNet3d", "3D ResNet-50 video classifier"),
@@ -227,6 +232,21 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.video_qa:VideoQATask",
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
+        ),
+    },
+)
+
+RUNNERS: Registry[Any] = Registry(
+    "runner",
+    {
+        "dqn": Lazy(
+            "attnlab.rl.dqn:DQNRunner",
+            "Deep Q-learning on a gymnasium environment: replay buffer, epsilon-greedy, target network",
+            extra="rl",
+        ),
+        "lightning": Lazy(
+            "attnlab.train.runners.lightning:LightningRunner",
+            "Lightning's fit loop over a task and a datamodule (the default)",
         ),
     },
 )

@@ -230,3 +230,20 @@ def test_list_shows_recipes_and_models(capsys: pytest.CaptureFixture[str]):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "demo" in out and "transformer-classifier-tiny" in out and "signal-tokens" in out
+
+
+def test_the_recipe_names_its_runner_and_lightning_is_the_default(finished_run: Path):
+    assert "runner: lightning" in (finished_run / "config.yaml").read_text()
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """The model/dataset mismatch surfaces inside the runner, after the folder was created."""
+    fresh = tmp_path / "fresh"
+    assert main(["run", "demo", "--run-dir", str(fresh), "--model.num_classes", "5", *SMALL]) == 2
+    assert not fresh.exists()
+    given = tmp_path / "given"  # a folder the user made keeps what it held
+    given.mkdir()
+    (given / "notes.txt").write_text("mine")
+    assert main(["run", "demo", "--run-dir", str(given), "--model.num_classes", "5", *SMALL]) == 2
+    assert sorted(p.name for p in given.iterdir()) == ["notes.txt"]
+    assert "the dataset has 8 classes but the model predicts 5" in capsys.readouterr().err

@@ -6,6 +6,10 @@ dataclass, the task's and datamodule's constructor signatures) and ``optim`` /
 ``trainer`` (:mod:`attnlab.runs.config`). ``optim`` is one optimiser, or several by name
 (``optim: {NAME: {...}}``: a mapping whose values are mappings). jsonargparse checks every
 key and type.
+
+``runner`` (default ``lightning``) names the training loop (:data:`attnlab.catalog.RUNNERS`).
+It decides which of ``task`` / ``model`` / ``data`` the recipe has (the runner's
+``sections``) and adds the runner's own typed section, named after it (``dqn:``).
 """
 
 from __future__ import annotations
@@ -20,39 +24,59 @@ import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from jsonargparse import ArgumentError as JsonArgError
 
-from attnlab.catalog import DATAMODULES, MODELS, TASKS
+from attnlab.catalog import DATAMODULES, MODELS, RUNNERS, TASKS
 from attnlab.errors import ConfigError, did_you_mean
 from attnlab.runs.config import NamedOptimConfig, Optim, OptimConfig, TrainerConfig
 
 # Constructor arguments the engine supplies itself, never the recipe.
 ENGINE_ARGS = {"model", "optim", "seed"}
+DEFAULT_RUNNER = "lightning"
+ALWAYS = ("seed", "description", "runner", "optim", "trainer")  # sections every runner reads
 
 
 @dataclass
 class RunSpec:
     seed: int
     description: str
-    task_name: str
+    task_name: str | None  # None where the runner reads no task (and task_args is {})
     task_args: dict[str, Any]
     model_name: str
     model_config: Any  # the model's config dataclass instance
-    data_name: str
+    data_name: str | None  # None where the runner reads no data (and data_args is {})
     data_args: dict[str, Any]
     optim: Optim  # one OptimConfig, or several NamedOptimConfig by name
     trainer: TrainerConfig
     yaml_text: str  # the resolved configuration, as saved in the run folder
+    runner: str = DEFAULT_RUNNER  # the training loop (attnlab.catalog.RUNNERS)
+    runner_config: Any = None  # the runner's own section (``dqn:``), a dataclass instance, or None
+
+
+def _override(overrides: list[str], key: str) -> str | None:
+    """The last value given to ``--key`` on the command line, if any."""
+    value = None
+    for i, arg in enumerate(overrides):
+        if arg == f"--{key}" and i + 1 < len(overrides):
+            value = overrides[i + 1]
+        elif arg.startswith(f"--{key}="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 def _names(recipe: dict[str, Any], overrides: list[str]) -> dict[str, str]:
-    """The task/model/data names, which decide what the other keys may be."""
-    names = {}
-    for section in ("task", "model", "data"):
+    """The runner and its task/model/data names, which decide what the other keys may be."""
+    runner = str(_override(overrides, "runner") or recipe.get("runner") or DEFAULT_RUNNER)
+    entry = RUNNERS.get(runner)
+    sections = entry.cls.sections
+    own = (runner,) if entry.config is not None else ()
+    for key in recipe:
+        other = key in ("task", "model", "data") or key in RUNNERS.index  # another runner's section
+        if key not in (*ALWAYS, *sections, *own) and other:
+            listing = ", ".join((*sections, *own))
+            raise ConfigError(f"runner '{runner}' reads no '{key}' section (remove it; it reads {listing})")
+    names = {"runner": runner}
+    for section in sections:
         value = (recipe.get(section) or {}).get("name") if isinstance(recipe.get(section), dict) else None
-        for i, arg in enumerate(overrides):
-            if arg == f"--{section}.name" and i + 1 < len(overrides):
-                value = overrides[i + 1]
-            elif arg.startswith(f"--{section}.name="):
-                value = arg.split("=", 1)[1]
+        value = _override(overrides, f"{section}.name") or value
         if not value:
             raise ConfigError(f"the recipe names no {section} (set {section}.name)")
         names[section] = str(value)
@@ -93,7 +117,8 @@ def _optim(ns: Namespace, optim_names: list[str] | None, trainer: TrainerConfig)
             "several optimisers train with manual optimisation, which takes no "
             "trainer.accumulate_grad_batches or trainer.gradient_clip_val; leave them unset"
         )
-    taking_turns = getattr(TASKS.get(ns.task.name).cls, "optimizer_names", None) is not None
+    task = TASKS.get(ns.task.name).cls if "task" in ns else None
+    taking_turns = getattr(task, "optimizer_names", None) is not None
     if trainer.strategy == "ddp" and taking_turns:
         raise ConfigError(
             "several optimisers take turns, leaving the others' parameters without gradient, which "
@@ -106,15 +131,27 @@ def _betas(values: dict[str, Any]) -> dict[str, Any]:
     return values | {"betas": tuple(values["betas"])}
 
 
+def _runner_arguments(p: ArgumentParser, runner: str) -> None:
+    """``--runner`` and the runner's own section, with its registered defaults."""
+    p.add_argument("--runner", type=str, default=DEFAULT_RUNNER)
+    config = RUNNERS.get(runner).config
+    if config is not None:
+        p.add_class_arguments(type(config), runner, sub_configs=False)
+        p.set_defaults({f"{runner}.{f.name}": getattr(config, f.name) for f in dataclasses.fields(config)})
+
+
 def _parser(names: dict[str, str], optim_names: list[str] | None = None) -> ArgumentParser:
-    task, model, data = TASKS.get(names["task"]), MODELS.get(names["model"]), DATAMODULES.get(names["data"])
+    model = MODELS.get(names["model"])
     p = ArgumentParser(exit_on_error=False, prog="attnlab run", default_env=False)
     p.add_argument("--config", action=ActionConfigFile)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--description", type=str, default="")
-    for section, cls in (("task", task.cls), ("data", data.cls)):
+    _runner_arguments(p, names["runner"])
+    for section, registry in (("task", TASKS), ("data", DATAMODULES)):
+        if section not in names:
+            continue
         p.add_argument(f"--{section}.name", type=str, required=True)
-        p.add_class_arguments(cls, section, skip=ENGINE_ARGS, sub_configs=False)
+        p.add_class_arguments(registry.get(names[section]).cls, section, skip=ENGINE_ARGS, sub_configs=False)
     p.add_argument("--model.name", type=str, required=True)
     p.add_class_arguments(type(model.config), "model", sub_configs=False)
     p.set_defaults(
@@ -157,6 +194,8 @@ def resolve(config_file: Path, overrides: list[str]) -> RunSpec:
 
 
 def _section(ns: Namespace, name: str) -> dict[str, Any]:
+    if name not in ns:
+        return {}
     values = ns[name].as_dict()
     values.pop("name", None)
     return values
@@ -170,13 +209,20 @@ def _spec(parser: ArgumentParser, ns: Namespace, optim_names: list[str] | None) 
     return RunSpec(
         seed=ns.seed,
         description=ns.description,
-        task_name=ns.task.name,
+        task_name=ns.task.name if "task" in ns else None,
         task_args=_section(ns, "task"),
         model_name=ns.model.name,
         model_config=type(model_entry.config)(**_section(ns, "model")),
-        data_name=ns.data.name,
+        data_name=ns.data.name if "data" in ns else None,
         data_args=_section(ns, "data"),
         optim=_optim(ns, optim_names, trainer_cfg),
         trainer=trainer_cfg,
         yaml_text=parser.dump(dump_ns, skip_unset=False),  # keep None fields visible
+        runner=ns.runner,
+        runner_config=_runner_config(ns),
     )
+
+
+def _runner_config(ns: Namespace) -> Any:
+    config = RUNNERS.get(ns.runner).config
+    return None if config is None else type(config)(**_section(ns, ns.runner))

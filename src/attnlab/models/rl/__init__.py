@@ -1,0 +1,1 @@
+"""Networks of reinforcement-learning agents (their training loops live in attnlab.rl)."""

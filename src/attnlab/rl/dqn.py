@@ -1,0 +1,412 @@
+"""``runner: dqn``: deep Q-learning (Mnih et al., Nature 2015) on a gymnasium environment.
+
+Implementation details, following CleanRL's ``dqn.py``
+(https://github.com/vwxyzjn/cleanrl/blob/master/cleanrl/dqn.py):
+
+1. One environment; ``trainer.max_steps`` counts environment steps.
+2. Epsilon-greedy exploration, epsilon linear from ``start_epsilon`` to ``end_epsilon`` over
+   ``exploration_fraction`` of the steps, then constant.
+3. A uniform replay buffer of the last ``buffer_size`` transitions; no updates during the
+   first ``learning_starts`` steps; then one update of ``batch_size`` transitions every
+   ``train_every`` steps.
+4. A target network, set to the online one (``tau = 1``) or moved towards it (``tau < 1``)
+   every ``target_sync_every`` steps; TD loss in :func:`attnlab.objectives.dqn.td_loss`.
+5. A time limit (truncation) bootstraps; only a terminal state cuts the return.
+6. Validation every ``trainer.val_every`` steps and the test at the end: ``eval_episodes``
+   greedy episodes on a separate environment with fixed seeds; the test also runs a
+   uniformly random policy on the same seeds (the floor row of the report).
+
+Deviations: evaluation is greedy (CleanRL's evaluation uses epsilon 0.05); the
+optimiser and its schedule come from the recipe's ``optim:``.
+
+Exact resume: ``checkpoints/last.ckpt`` is written at the first episode end after every
+``trainer.checkpoint_every`` steps, so the environment holds no state but its RNG. It holds
+the online and target networks, optimiser, schedule, replay buffer, the step counters,
+and every RNG state (Python, NumPy, torch, the agent's and the environment's).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+from attnlab.catalog import MODELS
+from attnlab.errors import ConfigError, NonFiniteLossError, RunDirError
+from attnlab.objectives.dqn import td_loss
+from attnlab.rl.envs import (
+    Spaces,
+    discrete_vector_spaces,
+    env_rng_state,
+    episode_returns,
+    make_env,
+    random_policy,
+    set_env_rng_state,
+)
+from attnlab.rl.replay import ReplayBuffer
+from attnlab.runs.checkpoint_io import atomic_torch_save, safe_torch_load
+from attnlab.runs.config import TrainerConfig
+from attnlab.runs.progress import StepProgress
+from attnlab.runs.rng import generator_state, global_rng_state, set_generator_state, set_global_rng_state
+from attnlab.runs.rundir import RunDir
+from attnlab.runs.runner import Fitted, Runner, Weights, register_runner, reject_trainer_keys
+from attnlab.runs.spec import RunSpec
+from attnlab.train.optim import build_optimizer, build_scheduler
+
+CHECKPOINT_FORMAT = "attnlab-dqn/1"
+# trainer keys this runner implements; any other set away from its default is an error
+TRAINER_KEYS = (
+    "max_steps",
+    "val_every",
+    "checkpoint_every",
+    "log_every",
+    "accelerator",
+    "progress_bar",
+    "deterministic",
+    "gradient_clip_val",
+)
+
+
+@dataclass
+class DQNConfig:
+    """The recipe's ``dqn:`` section (CleanRL's names where it has one)."""
+
+    env: str = "CartPole-v1"  # a gymnasium id with flat Box observations and Discrete actions
+    buffer_size: int = 10_000
+    batch_size: int = 128
+    gamma: float = 0.99
+    learning_starts: int = 1_000  # environment steps before the first update
+    train_every: int = 1  # environment steps between updates (CleanRL: train_frequency)
+    target_sync_every: int = 500  # environment steps between target updates (target_network_frequency)
+    tau: float = 1.0  # target <- tau * online + (1 - tau) * target; 1 copies
+    start_epsilon: float = 1.0
+    end_epsilon: float = 0.05
+    exploration_fraction: float = 0.5  # of trainer.max_steps over which epsilon decays
+    loss: Literal["huber", "mse"] = "mse"
+    double_q: bool = False  # Double DQN targets (van Hasselt et al. 2016)
+    eval_episodes: int = 10  # greedy episodes per validation and for the test
+    # torch's intra-op threads while the runner runs: a small network's per-step work is too small
+    # to share, and on a busy 2-core machine two threads were 18x slower than one
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        positive = (
+            "buffer_size",
+            "batch_size",
+            "train_every",
+            "target_sync_every",
+            "eval_episodes",
+            "torch_threads",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"dqn.{name} must be >= 1, got {getattr(self, name)}")
+        unit = ("gamma", "start_epsilon", "end_epsilon")
+        for name in unit:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"dqn.{name} must lie in [0, 1], got {getattr(self, name)}")
+        for name in ("tau", "exploration_fraction"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"dqn.{name} must lie in (0, 1], got {getattr(self, name)}")
+        if self.learning_starts < 0:
+            raise ConfigError(f"dqn.learning_starts must be >= 0, got {self.learning_starts}")
+
+
+def epsilon_at(step: int, cfg: DQNConfig, max_steps: int) -> float:
+    """Linear from ``start_epsilon`` to ``end_epsilon`` over ``exploration_fraction * max_steps``."""
+    duration = max(1.0, cfg.exploration_fraction * max_steps)
+    slope = (cfg.end_epsilon - cfg.start_epsilon) / duration
+    return max(cfg.start_epsilon + slope * step, cfg.end_epsilon)
+
+
+def eval_seeds(seed: int, split: Literal["val", "test"], count: int) -> list[int]:
+    """Fixed environment seeds per split, apart from the training environment's ``seed``."""
+    base = (seed * 1_000_003 + (1 if split == "val" else 2) * 100_003) % 2**31
+    return [base + i for i in range(count)]
+
+
+@register_runner("dqn", config=DQNConfig())
+class DQNRunner(Runner):
+    """Deep Q-learning: the recipe's ``model`` is the Q-network, ``dqn:`` the algorithm."""
+
+    sections = ("model",)
+
+    def fit(self, run: RunDir, spec: RunSpec, *, checkpoint: Path | None) -> Fitted:
+        with _threads(spec.runner_config.torch_threads):
+            agent = _Agent(spec)
+            if checkpoint is not None:
+                agent.load(safe_torch_load(checkpoint), checkpoint)
+            start = time.perf_counter()
+            with SummaryWriter(run.path / "tb", purge_step=agent.step or None, flush_secs=10) as writer:
+                try:
+                    agent.train(run, writer)
+                except KeyboardInterrupt:
+                    return Fitted(None, {}, time.perf_counter() - start, interrupted=True)
+            seconds = time.perf_counter() - start
+            return Fitted(agent.model, agent.test(), seconds)
+
+    def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:
+        with _threads(spec.runner_config.torch_threads):
+            agent = _Agent(spec)
+            agent.model.load_state_dict(_weights(run, weights))
+            return agent.test()
+
+
+@contextmanager
+def _threads(count: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _weights(run: RunDir, weights: Weights) -> dict[str, torch.Tensor]:
+    if weights == "final":
+        if not run.weights.is_file():
+            raise RunDirError(f"{run.path} has no final weights (unfinished run?); try --weights last")
+        try:
+            return load_file(run.weights)
+        except Exception as exc:
+            raise RunDirError(f"{run.weights} is corrupt: {exc}") from None
+    path = run.best_checkpoint if weights == "best" else run.last_checkpoint
+    return dict(_checked(safe_torch_load(path), path)["model"])
+
+
+def _checked(state: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise RunDirError(f"{path} is not a DQN checkpoint of this attnlab ({CHECKPOINT_FORMAT})")
+    return state
+
+
+def _device(trainer: TrainerConfig) -> torch.device:
+    cuda = torch.cuda.is_available()
+    if trainer.accelerator in ("gpu", "cuda") or (trainer.accelerator == "auto" and cuda):
+        if not cuda:
+            raise ConfigError(f"trainer.accelerator={trainer.accelerator} but torch sees no CUDA device")
+        return torch.device("cuda")
+    if trainer.accelerator == "mps":
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _check_fits(spec: RunSpec, spaces: Spaces, env_id: str) -> None:
+    """The Q-network's input and output sizes against the environment's spaces."""
+    config = spec.model_config
+    for field, value, what in (
+        ("obs_dim", spaces.obs_dim, "observations of length"),
+        ("num_actions", spaces.num_actions, "actions:"),
+    ):
+        if getattr(config, field, value) != value:
+            raise ConfigError(
+                f"environment '{env_id}' has {what} {value} but model.{field} is {getattr(config, field)}"
+            )
+
+
+class _Agent:
+    """Everything the loop changes, and how to checkpoint it."""
+
+    def __init__(self, spec: RunSpec) -> None:
+        cfg: DQNConfig = spec.runner_config
+        reject_trainer_keys(spec.trainer, TRAINER_KEYS, runner="dqn")
+        for name in ("max_steps", "val_every", "checkpoint_every", "log_every"):
+            if getattr(spec.trainer, name) < 1:
+                raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(spec.trainer, name)}")
+        self.spec, self.cfg, self.trainer = spec, cfg, spec.trainer
+        self.device = _device(spec.trainer)
+        torch.use_deterministic_algorithms(spec.trainer.deterministic, warn_only=True)
+        self.env, self.eval_env = make_env(cfg.env), make_env(cfg.env)
+        self.spaces = discrete_vector_spaces(self.env, cfg.env)
+        _check_fits(spec, self.spaces, cfg.env)
+        random.seed(spec.seed)
+        np.random.seed(spec.seed % 2**32)
+        torch.manual_seed(spec.seed)
+        self.model: nn.Module = MODELS.get(spec.model_name).cls(spec.model_config).to(self.device)
+        self.target = copy.deepcopy(self.model).requires_grad_(False)
+        self.optimizer = build_optimizer(self.model, spec.optim)
+        updates = max(1, (self.trainer.max_steps - cfg.learning_starts) // cfg.train_every)
+        self.scheduler = build_scheduler(self.optimizer, spec.optim, total_steps=updates)
+        self.buffer = ReplayBuffer(cfg.buffer_size, self.spaces.obs_dim)
+        self.rng = np.random.default_rng(spec.seed)  # exploration and replay sampling
+        self.step = 0  # environment steps taken
+        self.episodes = 0  # episodes finished
+        self.updates = 0  # optimiser steps taken
+        self.checkpoint_step = 0  # step of the last checkpoint
+        self.best_val = -math.inf
+
+    # -- checkpoint ------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "episodes": self.episodes,
+            "updates": self.updates,
+            "checkpoint_step": self.checkpoint_step,
+            "best_val": self.best_val,
+            "model": self.model.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "replay": self.buffer.state_dict(),
+            "rng": {
+                "global": global_rng_state(),
+                "agent": generator_state(self.rng),
+                "env": env_rng_state(self.env),
+            },
+        }
+
+    def load(self, state: Any, path: Path) -> None:
+        state = _checked(state, path)
+        for name in ("step", "episodes", "updates", "checkpoint_step", "best_val"):
+            setattr(self, name, state[name])
+        self.model.load_state_dict(state["model"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.buffer.load_state_dict(state["replay"])
+        set_global_rng_state(state["rng"]["global"])
+        set_generator_state(self.rng, state["rng"]["agent"])
+        set_env_rng_state(self.env, state["rng"]["env"])
+
+    def save(self, path: Path) -> None:
+        atomic_torch_save(self.state_dict(), path)
+
+    # -- acting and learning ----------------------------------------------------
+    def greedy(self, obs: np.ndarray) -> int:
+        with torch.no_grad():
+            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)  # (1, obs_dim)
+            return int(self.model(x).q_values.argmax(dim=1).item())
+
+    def act(self, obs: np.ndarray, epsilon: float) -> int:
+        if self.rng.random() < epsilon:
+            return int(self.rng.integers(self.spaces.num_actions))
+        return self.greedy(obs)
+
+    def update(self) -> dict[str, torch.Tensor]:
+        batch = self.buffer.sample(self.cfg.batch_size, self.rng).to(self.device)
+        q_values = self.model(batch.obs).q_values  # (B, A)
+        with torch.no_grad():
+            next_q = self.target(batch.next_obs).q_values  # (B, A)
+            online_next = self.model(batch.next_obs).q_values if self.cfg.double_q else None
+        loss = td_loss(
+            q_values,
+            batch.actions,
+            batch.rewards,
+            batch.terminated,
+            next_q,
+            gamma=self.cfg.gamma,
+            online_next_q_values=online_next,
+            kind=self.cfg.loss,
+        )
+        if not torch.isfinite(loss.total):
+            raise NonFiniteLossError(
+                f"training stopped at step {self.step}: non-finite loss term 'td' = {float(loss.total)}; "
+                "lower optim.lr or check the environment's rewards"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.total.backward()
+        if self.trainer.gradient_clip_val is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.trainer.gradient_clip_val)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.updates += 1
+        return {"td": loss.total.detach(), "q": loss.q_taken.detach().mean()}
+
+    def sync_target(self) -> None:
+        target, online = self.target.state_dict(), self.model.state_dict()
+        with torch.no_grad():
+            for name, value in online.items():
+                if self.cfg.tau == 1.0 or not value.is_floating_point():
+                    target[name].copy_(value)
+                else:
+                    target[name].lerp_(value, self.cfg.tau)
+
+    # -- the loop ------------------------------------------------------------------
+    def train(self, run: RunDir, writer: SummaryWriter) -> None:
+        cfg, max_steps = self.cfg, self.trainer.max_steps
+        obs: np.ndarray | None = None  # None: the next step starts an episode
+        episode_return, episode_length = 0.0, 0
+        logged: dict[str, list[torch.Tensor]] = {}
+        with StepProgress(max_steps, start=self.step, enabled=self.trainer.progress_bar) as bar:
+            while self.step < max_steps:
+                if obs is None:  # the first episode seeds the environment; later ones continue its RNG
+                    obs, _ = self.env.reset(seed=self.spec.seed if self.episodes == 0 else None)
+                epsilon = epsilon_at(self.step, cfg, max_steps)
+                action = self.act(obs, epsilon)
+                next_obs, reward, terminated, truncated, _ = self.env.step(action)
+                self.buffer.add(obs, action, float(reward), next_obs, bool(terminated))
+                obs, self.step = next_obs, self.step + 1
+                episode_return, episode_length = episode_return + float(reward), episode_length + 1
+                if self.step > cfg.learning_starts and self.step % cfg.train_every == 0:
+                    for name, value in self.update().items():
+                        logged.setdefault(name, []).append(value)
+                if self.step % cfg.target_sync_every == 0:
+                    self.sync_target()
+                if self.step % self.trainer.log_every == 0:
+                    self._log(writer, logged, epsilon)
+                    bar.update(self.step, eps=epsilon)
+                if self.step % self.trainer.val_every == 0 or self.step == max_steps:
+                    self.validate(run, writer)
+                if terminated or truncated:
+                    writer.add_scalar("train/episode_return", episode_return, self.step)
+                    writer.add_scalar("train/episode_length", episode_length, self.step)
+                    bar.update(self.step, eps=epsilon, ret=episode_return)
+                    obs, episode_return, episode_length = None, 0.0, 0
+                    self.episodes += 1
+                    every = self.trainer.checkpoint_every
+                    if self.step // every > self.checkpoint_step // every:
+                        self.checkpoint_step = self.step
+                        self.save(run.last_checkpoint)
+            bar.update(self.step)
+        self.save(run.last_checkpoint)  # the final state (mid-episode: the loop is over, nothing resumes it)
+
+    def _log(self, writer: SummaryWriter, logged: dict[str, list[torch.Tensor]], epsilon: float) -> None:
+        for name, values in logged.items():
+            writer.add_scalar(f"train/{name}", float(torch.stack(values).mean()), self.step)
+        logged.clear()
+        writer.add_scalar("train/epsilon", epsilon, self.step)
+        writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step)
+
+    def validate(self, run: RunDir, writer: SummaryWriter) -> None:
+        returns = self.returns("val")
+        mean = statistics.fmean(returns)
+        writer.add_scalar("val/return", mean, self.step)
+        if mean > self.best_val:
+            self.best_val = mean
+            best = {"format": CHECKPOINT_FORMAT, "step": self.step, "val_return": mean}
+            atomic_torch_save(best | {"model": self.model.state_dict()}, run.best_checkpoint)
+
+    def returns(self, split: Literal["val", "test"]) -> list[float]:
+        """Greedy returns on the split's fixed seeds (the training RNGs are not touched)."""
+        self.model.eval()
+        try:
+            seeds = eval_seeds(self.spec.seed, split, self.cfg.eval_episodes)
+            return episode_returns(self.eval_env, self.greedy, seeds)
+        finally:
+            self.model.train()
+
+    def test(self) -> dict[str, float]:
+        """Mean and spread of the greedy return and of a random policy's on the same seeds."""
+        agent = self.returns("test")
+        seeds = eval_seeds(self.spec.seed, "test", self.cfg.eval_episodes)
+        floor = episode_returns(self.eval_env, random_policy(self.spaces.num_actions, seeds[0]), seeds)
+        return {
+            "test/return": statistics.fmean(agent),
+            "test/return_std": statistics.pstdev(agent),
+            "test/random_policy_return": statistics.fmean(floor),
+            "test/random_policy_return_std": statistics.pstdev(floor),
+        }
