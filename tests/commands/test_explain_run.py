@@ -98,10 +98,11 @@ def test_a_failing_method_loses_nothing_else_and_float64_fixes_it(
     assert "\n" not in note and note.startswith("attnlab: note: gradcam++ failed")
     assert "--float64" in note and "Traceback" not in captured.err
     (saved,) = (run_dir / "explanations").glob("*.json")
+    assert saved.name.endswith("-gradcam_gradcam++_center.json")
     results = json.loads(saved.read_text())["results"]
     assert results["gradcam++"]["deletion"]["failed"] and results["gradcam++"]["deletion"]["count"] == 0
     reason = results["gradcam++"]["deletion"]["note"]
-    assert "overflows torch.float32" in reason and "attnlab explain RUN --float64" in reason
+    assert "overflows torch.float32" in reason and f"attnlab explain {run_dir} --float64" in reason
     assert results["gradcam"]["deletion"]["count"] == 2 and results["center"]["deletion"]["count"] == 2
     table = saved.with_suffix(".md").read_text()
     assert "| gradcam++ | failed | 0 |" in table and "- failed for gradcam++: " in table
@@ -131,5 +132,5 @@ def test_an_object_centric_run_is_refused_naming_what_to_use(
     assert main(["explain", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert "'object-centric' run" in err and "figures/decomposition.png" in err
+    assert "run of task 'object-centric'" in err and "figures/decomposition.png" in err
     assert f"attnlab evaluate {run_dir}" in err

@@ -130,8 +130,9 @@ def explain_run(
     )
     failed = {m: row[next(iter(row))].note for m, row in results.items() if row and _failed(row)}
     if failed and not float64:
-        failed = {m: _with_hint(reason) for m, reason in failed.items()}
-        results = {m: _hinted(row) if m in failed else row for m, row in results.items()}
+        hint = f" (rerun with attnlab explain {run.path} --float64)"
+        failed = {m: _with_hint(reason, hint) for m, reason in failed.items()}
+        results = {m: _hinted(row, hint) if m in failed else row for m, row in results.items()}
     stem = _new_stem(Path(out) if out is not None else run.path / FOLDER, methods)
     first = next(example_chunks(loader, max(1, figure_examples), max(1, figure_examples)))
     inputs = first["input"].to(model_device(model))
@@ -169,7 +170,7 @@ def _check_task(spec: RunSpec, path: Path) -> None:
     instead = _OTHER_TASKS.get(spec.task_name, "`attnlab evaluate RUN` and its report.md")
     raise ConfigError(
         f"attnlab explain takes classification runs (image or video classifiers, ABN / ST-ABN); "
-        f"{path} is a '{spec.task_name}' run: see {instead.replace('RUN', str(path))}"
+        f"{path} is a run of task '{spec.task_name}': see {instead.replace('RUN', str(path))}"
     )
 
 
@@ -192,20 +193,18 @@ def _failed(row: Mapping[str, Score]) -> bool:
     return all(s.failed for s in row.values())
 
 
-_HINT = " (rerun with attnlab explain RUN --float64)"
+def _with_hint(reason: str, hint: str) -> str:
+    """The library's "compute in float64" advice, pointed at the flag that does it."""
+    return reason + hint if "float64" in reason else reason
 
 
-def _with_hint(reason: str) -> str:
-    return reason + _HINT if "float64" in reason and _HINT not in reason else reason
-
-
-def _hinted(row: Mapping[str, Score]) -> dict[str, Score]:
-    return {k: Score.failure(_with_hint(s.note)) for k, s in row.items()}
+def _hinted(row: Mapping[str, Score], hint: str) -> dict[str, Score]:
+    return {k: Score.failure(_with_hint(s.note, hint)) for k, s in row.items()}
 
 
 def _new_stem(folder: Path, methods: Sequence[str]) -> Path:
     """``folder/<time>-<methods>`` that names no earlier file (``-2``, ``-3`` ... within a second)."""
-    tag = "all" if tuple(methods) == tuple(METHODS) else "+".join(methods)
+    tag = "all" if tuple(methods) == tuple(METHODS) else "_".join(methods)
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{tag}"
     taken = {p.stem for p in folder.glob(f"{base}*")} if folder.is_dir() else set()
     stem, n = base, 1

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 PANELS = ("input", "reconstruction", "slots (argmax)")  # the GIF's columns
@@ -77,10 +78,11 @@ def decomposition_frames(
     colours = slot_colours(masks.shape[2])
     slots = colours[masks.argmax(2)].permute(0, 1, 4, 2, 3)  # (N, T, 3, H, W)
     scale = max(1, math.ceil(_MIN_PANEL / video.shape[-1]))
-    panel = torch.cat([video.clamp(0, 1), recon.clamp(0, 1), slots], dim=-1)  # (N, T, 3, H, 3W)
-    frames = torch.cat(list(panel), dim=-2)  # (T, 3, N*H, 3W): clips stacked vertically
+    parts = [F.pad(x, (0, 1, 0, 1), value=1.0) for x in (video.clamp(0, 1), recon.clamp(0, 1), slots)]
+    panel = torch.cat(parts, dim=-1)  # (N, T, 3, H+1, 3(W+1)): a white line right of and below each
+    frames = torch.cat(list(panel), dim=-2)  # (T, 3, N(H+1), 3(W+1)): clips stacked vertically
     frames = frames.repeat_interleave(scale, -2).repeat_interleave(scale, -1)  # nearest enlargement
-    pixels = (frames.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # (T, N*H*s, 3W*s, 3)
+    pixels = (frames.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)  # (T, N(H+1)s, 3(W+1)s, 3)
     if not labels:
         return pixels
     width = pixels.shape[2]
