@@ -8,6 +8,7 @@ tests to inspect); ``plot_*`` save it.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -186,7 +187,7 @@ def video_attention_figure(
             axes[2 * i, j].set_title(title, fontsize=6)
             axes[2 * i + 1, j].imshow(shown[j].numpy())
             axes[2 * i + 1, j].imshow(maps[j].numpy(), cmap=MAP_CMAP, alpha=0.5, vmin=vmin, vmax=vmax)
-        clip = f"{titles[i]}\n" if titles else ""
+        clip = "".join(textwrap.fill(line, 24) + "\n" for line in titles[i].splitlines()) if titles else ""
         axes[2 * i, 0].set_ylabel(f"{clip}frames", fontsize=7)
         axes[2 * i + 1, 0].set_ylabel("spatial M_s\nover frames", fontsize=7)
     scale = ScalarMappable(Normalize(vmin, vmax), MAP_CMAP)  # opaque: the colours of M_s itself
