@@ -42,14 +42,19 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--weights", choices=["final", "best", "last"], default="final")
     _abn_maps_parser(sub)
-    ex = sub.add_parser("explain", help="score explanation methods on a finished run's test set")
+    ex = sub.add_parser(
+        "explain",
+        help="score explanation methods on a finished classification run's test set",
+        epilog="Writes RUN/explanations/<time>-<methods>.md/.json/.png. Exit 0 also when some methods "
+        "failed (marked in the table, named on stderr); 4 when no method could be scored.",
+    )
     ex.add_argument("run_dir", type=Path)
     ex.add_argument("--methods", nargs="+", default=None, help="default: all (abn, gradcam, rollout, ...)")
     ex.add_argument("--metrics", nargs="+", default=None, help="default: deletion insertion pointing energy")
     ex.add_argument("--limit", type=int, default=100, help="test examples")
     ex.add_argument("--layer", default=None, help="CAM target layer (default: the last feature map)")
     ex.add_argument("--targets", choices=["predicted", "label"], default="predicted")
-    ex.add_argument("--out", type=Path, default=None, help="default: the run folder")
+    ex.add_argument("--out", type=Path, default=None, help="folder for the files (default: RUN/explanations)")
     ex.add_argument(
         "--regions",
         choices=["boxes", "foreground"],
