@@ -17,6 +17,7 @@ from attnlab.train.figures import (
     attention_maps_figure,
     attention_rows_figure,
     class_titles,
+    overlays_figure,
     video_attention_figure,
 )
 from attnlab.train.object_centric_figures import PANELS, decomposition_frames, slot_colours
@@ -56,6 +57,15 @@ def test_attention_maps_rows_say_what_they_are_and_share_a_colour_bar():
     )
     assert len(colorbars(two)) == 2 and "attention map M\n(b)" in row_labels(two)
     assert colorbars(two)[1].get_ylim()[1] > 1  # a map outside [0, 1]: its own range
+
+
+def test_explanation_overlays_name_each_method_and_share_a_colour_bar():
+    maps = {"gradcam": torch.rand(2, 6, 6), "center": torch.rand(2, 6, 6)}
+    fig = overlays_figure(torch.rand(2, 1, 6, 6), maps, titles=["true Bag\npred Bag", "x"])
+    assert row_labels(fig) == ["input", "gradcam\nover input", "center\nover input"]
+    (bar,) = colorbars(fig)
+    assert bar.get_ylim() == (0.0, 1.0) and "min-max" in bar.get_ylabel()
+    assert fig.axes[0].get_title() == "true Bag\npred Bag"
 
 
 def test_video_attention_has_a_colour_bar_and_labelled_rows():

@@ -33,7 +33,6 @@ from attnlab.explain.maps import (
     predicted_classes,
 )
 from attnlab.explain.regions import REGIONS
-from attnlab.explain.render import overlay_grid
 from attnlab.explain.scoring import (
     METRICS,
     TARGETS,
@@ -51,6 +50,7 @@ from attnlab.runs.spec import RunSpec, resolve
 from attnlab.runs.weights import load_initial_weights
 from attnlab.train.classification import ClassificationTask
 from attnlab.train.engine import build
+from attnlab.train.figures import class_titles, plot_overlays
 
 FOLDER = "explanations"  # in the run folder: one .md, .json and .png per evaluation
 _OTHER_TASKS = {  # what to look at instead, for runs explain does not take
@@ -247,15 +247,8 @@ def _figure(
     shown = {name: min_max_normalize(m.cpu()).float() for name, m in shown.items()}  # float64 maps too
     predicted = predicted_classes(model, inputs, None).cpu()
     labels = chunk.get("label")
-
-    def name(index: int) -> str:
-        return class_names[index] if class_names and 0 <= index < len(class_names) else str(index)
-
-    titles = [
-        f"pred {name(int(p))}" + ("" if labels is None else f"\ntrue {name(int(labels[i]))}")
-        for i, p in enumerate(predicted)
-    ]
-    return overlay_grid(images[:, :3].cpu().float(), shown, path, titles=titles)
+    titles = class_titles(None if labels is None else labels.cpu(), predicted, class_names)
+    return plot_overlays(images[:, :3].cpu().float(), shown, path, titles=titles)
 
 
 def _write_reports(

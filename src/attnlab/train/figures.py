@@ -160,6 +160,42 @@ def plot_attention_maps(
     return _save(attention_maps_figure(images, maps, titles=titles), path)
 
 
+def overlays_figure(
+    images: torch.Tensor,
+    maps: dict[str, torch.Tensor],
+    *,
+    titles: Sequence[str] | None = None,
+    label: str = "map, min-max scaled per example",
+) -> Figure:
+    """One column per image; rows "input", then each named (N, h, w) map in [0, 1] over it; one colour bar."""
+    shown = to_display(images)  # (N, H, W, 3)
+    n, size = shown.shape[0], (shown.shape[1], shown.shape[2])
+    fig, axes = plt.subplots(
+        1 + len(maps), n, figsize=(1.6 * n + 1.2, 1.6 * (1 + len(maps))), squeeze=False, layout="constrained"
+    )
+    for j in range(n):
+        axes[0, j].imshow(shown[j].numpy())
+        if titles:
+            axes[0, j].set_title(titles[j], fontsize=7)
+    axes[0, 0].set_ylabel("input", fontsize=8)
+    for i, (name, m) in enumerate(maps.items(), start=1):
+        up = upsample_maps(m.detach().float().cpu(), size)
+        for j in range(n):
+            axes[i, j].imshow(shown[j].numpy())
+            axes[i, j].imshow(up[j].numpy(), cmap=MAP_CMAP, alpha=0.5, vmin=0.0, vmax=1.0)
+        axes[i, 0].set_ylabel(f"{name}\nover input", fontsize=8)
+    scale = ScalarMappable(Normalize(0.0, 1.0), MAP_CMAP)
+    fig.colorbar(scale, ax=list(axes.flat), fraction=0.03, pad=0.01, label=label)
+    _bare(list(axes.flat))
+    return fig
+
+
+def plot_overlays(
+    images: torch.Tensor, maps: dict[str, torch.Tensor], path: Path, *, titles: Sequence[str] | None = None
+) -> Path:
+    return _save(overlays_figure(images, maps, titles=titles), path)
+
+
 def video_attention_figure(
     video: torch.Tensor,
     spatial: torch.Tensor,
