@@ -42,19 +42,29 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--weights", choices=["final", "best", "last"], default="final")
     _abn_maps_parser(sub)
-    ex = sub.add_parser("explain", help="score explanation methods on a finished run's test set")
+    ex = sub.add_parser(
+        "explain",
+        help="score explanation methods on a finished classification run's test set",
+        epilog="Writes RUN/explanations/<time>-<methods>.md/.json/.png. Exit 0 also when some methods "
+        "failed (marked in the table, named on stderr); 4 when no method could be scored.",
+    )
     ex.add_argument("run_dir", type=Path)
     ex.add_argument("--methods", nargs="+", default=None, help="default: all (abn, gradcam, rollout, ...)")
     ex.add_argument("--metrics", nargs="+", default=None, help="default: deletion insertion pointing energy")
     ex.add_argument("--limit", type=int, default=100, help="test examples")
     ex.add_argument("--layer", default=None, help="CAM target layer (default: the last feature map)")
     ex.add_argument("--targets", choices=["predicted", "label"], default="predicted")
-    ex.add_argument("--out", type=Path, default=None, help="default: the run folder")
+    ex.add_argument("--out", type=Path, default=None, help="folder for the files (default: RUN/explanations)")
     ex.add_argument(
         "--regions",
         choices=["boxes", "foreground"],
         default="boxes",
         help="pointing and energy against the data's object boxes or the images' foreground",
+    )
+    ex.add_argument(
+        "--float64",
+        action="store_true",
+        help="run the model and the maps in float64 (Grad-CAM++'s exp(score) overflows float32 above 88)",
     )
     gen = sub.add_parser("generate", help="write a synthetic dataset to a folder (clevrer-lite)")
     gen.add_argument("dataset", choices=["clevrer-lite"])
@@ -140,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         from attnlab.train import engine
 
         if args.command == "evaluate":
-            metrics = engine.evaluate(args.run_dir, weights=args.weights)
-            print("  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
-            return 0
+            return _evaluate(args)
         if args.command == "generate":
             return _generate(args)
         if args.command == "explain":
@@ -163,10 +171,28 @@ def main(argv: list[str] | None = None) -> int:
     return _finished(outcome)
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from attnlab.train import engine
+
+    def saved() -> dict[Path, int]:  # evaluations/<weights>-<time>.json -> when it was written
+        return {p: p.stat().st_mtime_ns for p in (args.run_dir / "evaluations").glob("*.json")}
+
+    before = saved()
+    metrics = engine.evaluate(args.run_dir, weights=args.weights)
+    print("  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+    for path, written in sorted(saved().items()):
+        if before.get(path) != written:
+            print(f"wrote {path}")
+    return 0
+
+
+ALL_METHODS_FAILED = 4  # explain: no method could be scored and at least one failed
+
+
 def _explain(args: argparse.Namespace) -> int:
     from attnlab.commands.explain_run import METHODS, METRICS, explain_run
 
-    table = explain_run(
+    done = explain_run(
         args.run_dir,
         methods=args.methods or METHODS,
         metrics=args.metrics or METRICS,
@@ -175,8 +201,26 @@ def _explain(args: argparse.Namespace) -> int:
         targets=args.targets,
         out=args.out,
         regions=args.regions,
+        float64=args.float64,
     )
-    print(table.read_text())
+    print(done.report.read_text())
+    wrote = [p.name for p in (done.data, done.figure) if p is not None]
+    print(f"wrote {done.report} (and {', '.join(wrote)} beside it)")
+    if not done.failed:
+        return 0
+    hint = "; try --float64" if any("--float64" in r for r in done.failed.values()) else ""
+    if not done.scored:
+        print(
+            f"attnlab: error: every method failed or does not apply ({', '.join(done.failed)} failed; "
+            f"reasons in the table){hint}",
+            file=sys.stderr,
+        )
+        return ALL_METHODS_FAILED
+    print(
+        f"attnlab: note: {', '.join(done.failed)} failed (reasons in the table); "
+        f"the other methods were scored{hint}",
+        file=sys.stderr,
+    )
     return 0
 
 

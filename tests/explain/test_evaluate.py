@@ -275,4 +275,56 @@ def test_score_summary():
         "count": 0,
         "skipped": 0,
         "note": "why",
+        "failed": False,
     }
+
+
+class HugeLogits(nn.Module):
+    """conv features -> linear; every logit shifted by ``shift`` (predictions and gradients unchanged)."""
+
+    def __init__(self, shift: float) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+        nn.init.constant_(self.head[1].bias, shift)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def test_a_failing_method_is_recorded_and_the_others_are_scored():
+    model = HugeLogits(150.0)  # exp(150) overflows float32 (max ~3.4e38), not float64 (max ~1.8e308)
+    batches = [{"input": torch.rand(3, 1, 8, 8)}]
+    methods = ("gradcam", "gradcam++", "center")
+    result = evaluate_explanations(model, batches, methods=methods, metrics=("deletion",), steps=2)
+    failed = result["gradcam++"]["deletion"]
+    assert failed.failed and failed.count == 0 and "overflows torch.float32" in failed.note
+    assert "\n" not in failed.note
+    assert result["gradcam"]["deletion"].count == 3 and result["center"]["deletion"].count == 3
+    assert not result["gradcam"]["deletion"].failed
+    table = markdown_table(result)
+    assert "| gradcam++ | failed | 0 |" in table
+    assert "- failed for gradcam++: Grad-CAM++ uses exp(score)" in table
+
+    wide = evaluate_explanations(
+        model.double(),
+        [{"input": batches[0]["input"].double()}],
+        methods=methods,
+        metrics=("deletion", "pointing"),
+        steps=2,
+    )
+    assert wide["gradcam++"]["deletion"].count == 3 and not wide["gradcam++"]["deletion"].failed
+    assert math.isfinite(wide["gradcam++"]["deletion"].mean)
+
+
+def test_float64_maps_beyond_float32_are_scored_as_their_scaled_selves():
+    x = bright_box_images(2)
+    model = BoxScorer(box_map(BOX, 1, (SIZE, SIZE))[0]).double()
+    oracle = box_map(BOX, 2, (SIZE, SIZE)).double()
+    custom = {"huge": lambda _m, _x, _t: oracle * 1e300, "unit": lambda _m, _x, _t: oracle}
+    boxes = torch.tensor([BOX] * 2, dtype=torch.float32)
+    result = evaluate_explanations(
+        model, [{"input": x.double(), "boxes": boxes}], methods=("huge", "unit"), custom=custom, steps=4
+    )
+    for metric in ("deletion", "insertion", "pointing", "energy"):
+        assert result["huge"][metric] == result["unit"][metric], metric

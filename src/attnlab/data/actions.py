@@ -156,6 +156,7 @@ class ActionsData(DataModule):
     """Synthetic action clips (3, T, H, W); 9 classes told apart only by motion and its order."""
 
     num_classes = len(ACTIONS)
+    class_names = ACTIONS  # label -> name, for reports
 
     def __init__(
         self,

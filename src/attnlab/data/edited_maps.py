@@ -127,6 +127,7 @@ class EditedMapsData(DataModule):
         except TypeError as exc:  # a key the base datamodule does not take
             raise ConfigError(f"data.base_args do not fit '{base}': {exc}") from None
         self.num_classes = getattr(self.base, "num_classes", None)
+        self.class_names = getattr(self.base, "class_names", None)
 
     def build(self, split: Split) -> Dataset[Any]:
         return EditedMaps(self.maps) if split == "train" else self.base.dataset(split)

@@ -66,6 +66,7 @@ class FashionMNISTData(DataModule):
     """Fashion-MNIST 28x28 grey images, 10 classes; validation = the last ``val_size`` training images."""
 
     num_classes = 10
+    class_names = CLASSES  # label -> name, for reports
 
     def __init__(
         self,

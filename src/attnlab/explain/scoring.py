@@ -3,7 +3,10 @@
 :func:`evaluate_explanations` makes each method's map for each example with
 :func:`attnlab.explain.maps.explanation_maps`'s methods (at the input's
 resolution) and scores it; a method that does not apply to the model gets a
-:class:`Score` with ``count == 0`` and the reason in ``note``, never an error.
+:class:`Score` with ``count == 0`` and the reason in ``note``, never an error, and
+so does a method that fails on these inputs (an :class:`~attnlab.errors.AttnlabError`
+or a ``RuntimeError`` while making its maps, e.g. Grad-CAM++'s ``exp(score)``
+overflowing float32): then ``failed`` is set, and the other methods are still scored.
 :mod:`attnlab.explain.tables` writes the results as a table.
 
 Metrics (``metrics=``):
@@ -39,7 +42,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attnlab.errors import ConfigError, InputError, unknown
+from attnlab.errors import AttnlabError, ConfigError, InputError, unknown
 from attnlab.explain._checks import check_finite
 from attnlab.explain.cam import ScoreFn
 from attnlab.explain.maps import (
@@ -76,7 +79,8 @@ class Score:
     std: float
     count: int
     skipped: int = 0  # examples without a value (no visible box, an all-zero map for energy)
-    note: str = ""  # why there is no value at all: the method or the metric does not apply
+    note: str = ""  # why there is no value at all: the method or the metric does not apply, or failed
+    failed: bool = False  # the method applies but making its maps raised (``note`` says why)
 
     @property
     def applicable(self) -> bool:
@@ -85,6 +89,10 @@ class Score:
     @classmethod
     def not_applicable(cls, reason: str) -> Score:
         return cls(math.nan, math.nan, 0, note=reason)
+
+    @classmethod
+    def failure(cls, reason: str) -> Score:
+        return cls(math.nan, math.nan, 0, note=reason, failed=True)
 
     @classmethod
     def of(cls, values: torch.Tensor) -> Score:
@@ -103,6 +111,7 @@ class Score:
             "count": self.count,
             "skipped": self.skipped,
             "note": self.note,
+            "failed": self.failed,
         }
 
 
@@ -139,6 +148,17 @@ def _per_example(
     return torch.where(counts > 0, sums / counts.clamp(min=1), out)
 
 
+def _single_precision(maps: torch.Tensor) -> torch.Tensor:
+    """float32 maps; wider ones are first scaled by each example's largest magnitude.
+
+    Every metric is invariant to a positive scale per example (ranks, the argmax,
+    shares of mass), and float64 maps (Grad-CAM++'s ``exp(score)``) can exceed float32."""
+    if maps.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        return maps.float()
+    peak = maps.abs().flatten(1).amax(1).clamp_min(torch.finfo(maps.dtype).tiny)  # (B,)
+    return (maps / peak.view(-1, *([1] * (maps.dim() - 1)))).float()
+
+
 @dataclass(frozen=True)
 class _Protocol:
     steps: int
@@ -158,7 +178,7 @@ def _metric(
     protocol: _Protocol,
 ) -> torch.Tensor:
     """(B,) per-example values of metric ``name`` (NaN: no value)."""
-    maps = maps.float()
+    maps = _single_precision(maps)
     if name in ("deletion", "insertion"):
         curve = deletion if name == "deletion" else insertion
         return curve(
@@ -297,7 +317,7 @@ def evaluate_explanations(
     ctx: MapContext | None = None
     skipped_metrics: dict[str, str] = {}
     localise = False  # score pointing and energy (set from the first batch)
-    failed: dict[str, str] = {}  # method -> why it does not apply
+    failed: dict[str, Score] = {}  # method -> why it does not apply or failed
     values: dict[str, dict[str, list[torch.Tensor]]] = {m: {k: [] for k in metrics} for m in methods}
     seen = 0  # examples before this chunk: messages name examples of the whole stream
     for chunk in example_chunks(batches, limit, batch_size):
@@ -313,12 +333,9 @@ def evaluate_explanations(
         for method in methods:
             if method in failed:
                 continue
-            try:
-                maps = method_maps(ctx, method, inputs, chosen).detach()
-            except NotApplicable as reason:
-                failed[method] = str(reason)
+            maps = _method_maps(ctx, method, inputs, chosen, seen, failed)
+            if maps is None:
                 continue
-            check_finite(maps, f"{method} maps are NaN or inf", offset=seen)
             for metric in metrics:
                 if metric not in skipped_metrics:
                     values[method][metric].append(
@@ -330,11 +347,39 @@ def evaluate_explanations(
     return _summarise(methods, metrics, values, failed, skipped_metrics)
 
 
+def _method_maps(
+    ctx: MapContext,
+    method: str,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    offset: int,
+    failed: dict[str, Score],
+) -> torch.Tensor | None:
+    """The method's finite maps, or None with the reason recorded in ``failed``."""
+    try:
+        maps = method_maps(ctx, method, inputs, targets).detach()
+        check_finite(maps, f"{method} maps are NaN or inf", offset=offset)
+    except NotApplicable as reason:
+        failed[method] = Score.not_applicable(str(reason))
+        return None
+    except AttnlabError as err:  # this method on these inputs (an overflow, NaN maps): the others go on
+        failed[method] = Score.failure(_one_line(str(err)))
+        return None
+    except RuntimeError as err:  # PyTorch's own (out of memory, a shape the method cannot take)
+        failed[method] = Score.failure(_one_line(f"{type(err).__name__}: {err}"))
+        return None
+    return maps
+
+
+def _one_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no reason given"
+
+
 def _summarise(
     methods: Sequence[str],
     metrics: Sequence[str],
     values: dict[str, dict[str, list[torch.Tensor]]],
-    failed: dict[str, str],
+    failed: dict[str, Score],
     skipped_metrics: dict[str, str],
 ) -> dict[str, dict[str, Score]]:
     result: dict[str, dict[str, Score]] = {}
@@ -342,7 +387,7 @@ def _summarise(
         result[method] = {}
         for metric in metrics:
             if method in failed:
-                result[method][metric] = Score.not_applicable(failed[method])
+                result[method][metric] = failed[method]
             elif metric in skipped_metrics:
                 result[method][metric] = Score.not_applicable(skipped_metrics[metric])
             else:

@@ -1,4 +1,4 @@
-"""Explanation-metric tables: rows = methods, columns = metrics, and why a cell is n/a."""
+"""Explanation-metric tables: rows = methods, columns = metrics, and why a cell is n/a or failed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def markdown_table(results: Mapping[str, Mapping[str, Score]], *, digits: int = 
         for metric in metrics:
             score = row[metric]
             if not score.applicable:
-                cells.append("n/a")
+                cells.append("failed" if score.failed else "n/a")
                 continue
             cell = f"{score.mean:.{digits}f} ± {score.std:.{digits}f}" if score.count else "–"
             cells.append(cell + (f" (n={score.count})" if len(counts) > 1 else ""))
@@ -31,18 +31,18 @@ def _not_applicable_notes(results: Mapping[str, Mapping[str, Score]]) -> list[st
     """One line per reason, naming whole methods, whole metric columns, then single cells."""
     methods = list(results)
     metrics = list(next(iter(results.values())))
-    by_reason: dict[str, set[tuple[str, str]]] = {}
+    by_reason: dict[tuple[bool, str], set[tuple[str, str]]] = {}
     for method, row in results.items():
         for metric, score in row.items():
             if not score.applicable:
-                by_reason.setdefault(score.note, set()).add((method, metric))
+                by_reason.setdefault((score.failed, score.note), set()).add((method, metric))
     lines = []
-    for reason, cells in by_reason.items():
+    for (failed, reason), cells in by_reason.items():
         whole = [m for m in methods if all((m, k) in cells for k in metrics)]
         rest = {(m, k) for m, k in cells if m not in whole}
         scored = [m for m in methods if any(results[m][k].applicable for k in metrics)]
         columns = [k for k in metrics if scored and all((m, k) in rest for m in scored)]
         single = [f"{m} {k}" for m in methods for k in metrics if (m, k) in rest and k not in columns]
         names = whole + [f"{k} (every method)" for k in columns] + single
-        lines.append(f"- n/a for {', '.join(names)}: {reason}")
+        lines.append(f"- {'failed' if failed else 'n/a'} for {', '.join(names)}: {reason}")
     return lines

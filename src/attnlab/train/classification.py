@@ -18,9 +18,14 @@ from torch import nn
 
 from attnlab.errors import ConfigError
 from attnlab.explain.capture import AttentionRecord, attention_layers, capture
-from attnlab.explain.render import overlay_grid, video_attention_grid
 from attnlab.runs.config import OptimConfig
-from attnlab.train.figures import plot_attention_rows, plot_confusion
+from attnlab.train.figures import (
+    class_titles,
+    plot_attention_maps,
+    plot_attention_rows,
+    plot_confusion,
+    plot_video_attention,
+)
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task
 
@@ -86,13 +91,17 @@ class ClassificationTask(Task):
             sample = next(iter(datamodule.test_dataloader()))
             sample = {k: v[:8].to(self.device) for k, v in sample.items()}
             with capture(self.model) as rec:
-                self.model(sample["input"])
-            figures |= _attention_figures(rec, layers, sample, out_dir)
+                out = self.model(sample["input"])
+            logits = getattr(out, "logits", None)
+            preds = logits.argmax(-1).cpu() if isinstance(logits, torch.Tensor) else None
+            labels = sample["label"].cpu() if "label" in sample else None
+            titles = class_titles(labels, preds, getattr(datamodule, "class_names", None))
+            figures |= _attention_figures(rec, layers, sample, titles, out_dir)
         return figures
 
 
 def _attention_figures(
-    rec: AttentionRecord, layers: list[str], sample: Batch, out_dir: Path
+    rec: AttentionRecord, layers: list[str], sample: Batch, titles: list[str], out_dir: Path
 ) -> dict[str, Path]:
     """Sequences: the first query's weights per layer. Images: spatial maps over the images."""
     inputs = sample["input"]
@@ -105,29 +114,31 @@ def _attention_figures(
         caption = "Attention of the first query ([CLS]) per layer, head mean; x marks the evidence token"
         return {caption: plot_attention_rows(rows, evidence, out_dir / "attention.png")}
     if inputs.dim() == 5:  # video (B, C, T, H, W): spatial maps per frame, temporal weights
-        return _video_figures(rec, layers, inputs[:4], out_dir)
-    maps = {name: rec[name] for name in layers if rec[name].dim() == 4 and rec[name].shape[1] == 1}
+        return _video_figures(rec, layers, inputs[:4], titles[:4], out_dir)
+    maps = {name: rec[name].cpu() for name in layers if rec[name].dim() == 4 and rec[name].shape[1] == 1}
     if inputs.dim() != 4 or not maps:
         return {}
-    titles = [f"label {int(y)}" for y in sample["label"]]
+    path = plot_attention_maps(inputs.cpu(), maps, out_dir / "attention.png", titles=titles)
     return {
-        "Attention maps over test images": overlay_grid(
-            inputs, maps, out_dir / "attention.png", titles=titles
-        )
+        "Attention maps M on test images: the input, M, and M over the input (true / predicted class)": path
     }
 
 
 def _video_figures(
-    rec: AttentionRecord, layers: list[str], video: torch.Tensor, out_dir: Path
+    rec: AttentionRecord, layers: list[str], video: torch.Tensor, titles: list[str], out_dir: Path
 ) -> dict[str, Path]:
     spatial = [rec[n] for n in layers if rec[n].dim() == 5 and rec[n].shape[1] == 1]  # (B, 1, T, h, w)
     temporal = [rec[n] for n in layers if rec[n].dim() == 2 and rec[n].shape[1] == video.shape[2]]  # (B, T)
     if not spatial:
         return {}
-    path = video_attention_grid(
-        video, spatial[0][:4], temporal[0][:4] if temporal else None, out_dir / "attention.png"
+    path = plot_video_attention(
+        video.cpu(),
+        spatial[0][:4].cpu(),
+        temporal[0][:4].cpu() if temporal else None,
+        out_dir / "attention.png",
+        titles=titles,
     )
-    return {"Spatial attention per frame (M_t above each frame)": path}
+    return {"Spatial attention M_s per frame (temporal M_t above each frame)": path}
 
 
 def _evidence_hits(weights: torch.Tensor, batch: Batch) -> torch.Tensor:
