@@ -1,10 +1,8 @@
-from pathlib import Path
-
 import pytest
 import torch
 
 from attnlab.errors import InputError
-from attnlab.explain.render import overlay_grid, to_display, upsample_maps
+from attnlab.explain.render import to_display, upsample_maps
 
 
 def test_to_display_scales_each_image_and_makes_rgb():
@@ -24,12 +22,3 @@ def test_upsample_keeps_constant_maps_and_accepts_both_layouts():
     assert upsample_maps(maps[:, 0], (6, 6)).shape == (2, 6, 6)
     with pytest.raises(InputError):
         upsample_maps(torch.ones(2, 2, 3, 3), (6, 6))
-
-
-def test_overlay_grid_writes_a_png(tmp_path: Path):
-    path = overlay_grid(
-        torch.rand(3, 3, 16, 16), {"M": torch.rand(3, 1, 4, 4)}, tmp_path / "a.png", titles=list("abc")
-    )
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(InputError, match="images must be"):
-        overlay_grid(torch.rand(3, 16, 16), {}, tmp_path / "b.png")
