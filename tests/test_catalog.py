@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from attnlab.catalog import DATAMODULES, MODELS, TASKS
+from attnlab.catalog import DATAMODULES, MODELS, RUNNERS, TASKS
 from attnlab.errors import ConfigError
 from attnlab.registry import Lazy, Registry
 
 
-@pytest.mark.parametrize("registry", [MODELS, DATAMODULES, TASKS], ids=lambda r: r.kind)
+@pytest.mark.parametrize("registry", [MODELS, DATAMODULES, TASKS, RUNNERS], ids=lambda r: r.kind)
 def test_every_catalog_entry_loads_the_class_it_names(registry):
     for entry in registry.entries():
         lazy = registry.index[entry.name]

@@ -27,8 +27,10 @@ ALIASES = {
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="attnlab", description="Attention models: train, evaluate, explain.")
     sub = p.add_subparsers(dest="command", required=True)
-    ls = sub.add_parser("list", help="recipes, models, tasks and datasets")
-    ls.add_argument("what", nargs="?", choices=["recipes", "models", "tasks", "datasets"], default=None)
+    ls = sub.add_parser("list", help="recipes, models, tasks, datasets and runners")
+    ls.add_argument(
+        "what", nargs="?", choices=["recipes", "models", "tasks", "datasets", "runners"], default=None
+    )
     r = sub.add_parser(
         "run",
         help="train + evaluate + report a recipe",
@@ -108,7 +110,7 @@ def _list(what: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from attnlab.catalog import DATAMODULES, MODELS, TASKS
+    from attnlab.catalog import DATAMODULES, MODELS, RUNNERS, TASKS
     from attnlab.recipes import list_recipes
 
     tables = {
@@ -116,6 +118,7 @@ def _list(what: str | None) -> None:
         "models": MODELS.descriptions(),
         "tasks": TASKS.descriptions(),
         "datasets": DATAMODULES.descriptions(),
+        "runners": RUNNERS.descriptions(),
     }
 
     console = Console()
