@@ -51,6 +51,17 @@ def test_sample_keys_shapes_and_dtypes():
         VideoSprites(VMDS, seed=0, size=4)[4]
 
 
+def test_num_objects_is_a_0d_tensor_generated_and_cached(tmp_path):
+    # The docs promise (); a (1,) tensor would batch to (B, 1) and broadcast against (B,).
+    generated = VideoSprites(VMDS, seed=0, size=3)
+    cached = VideoSprites(VMDS, seed=0, size=3, cache_dir=tmp_path)
+    for data in (generated, cached):
+        n = data[1]["num_objects"]
+        assert n.shape == () and n.dtype == torch.int64
+        assert int(n) == data.clip(1).tracks.num_objects
+        assert torch.utils.data.default_collate([data[0], data[1]])["num_objects"].shape == (2,)
+
+
 @pytest.mark.parametrize("name", sorted(SPRITE_PRESETS))
 def test_masks_partition_the_image_and_agree_with_the_pixels(name):
     data = VideoSprites(SPRITE_PRESETS[name], seed=1, size=6)

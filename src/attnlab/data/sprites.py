@@ -340,7 +340,8 @@ def clip_to_sample(clip: Clip, k_max: int) -> dict[str, torch.Tensor]:
         "centers": padded["centers"].astype(np.float32),
         "colours": padded["colours"].astype(np.float32) / np.float32(255),
     }
-    return {name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in arrays.items()}
+    # asarray(order="C"), not ascontiguousarray: that one turns the 0-d num_objects into (1,)
+    return {name: torch.from_numpy(np.asarray(a, order="C")) for name, a in arrays.items()}
 
 
 # ---------------------------------------------------------------- cache
