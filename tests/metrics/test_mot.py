@@ -12,6 +12,7 @@ import torch
 
 from attnlab.errors import InputError
 from attnlab.metrics.mot import (
+    AUTHORS_PROTOCOL,
     MOTFrame,
     MOTProtocol,
     clips_to_json,
@@ -56,6 +57,17 @@ def _reference_tensors(ref: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     gt_masks = torch.from_numpy(np.stack([np.stack([f.masks for f in clip]) for clip in gt]))
     gt_ids = torch.tensor([[list(f.ids) for f in clip] for clip in gt])
     return soft, gt_masks, gt_ids
+
+
+def test_official_results_score_frames_3_to_10_under_both_protocols() -> None:
+    ref = _reference()
+    ours = mot_metrics_from_json(ref / "mot_gt.json", ref / "mot_pred.json", exclude_bg=True)
+    authors = mot_metrics_from_json(
+        ref / "mot_gt.json", ref / "mot_pred.json", exclude_bg=True, protocol=AUTHORS_PROTOCOL
+    )
+    assert (ours.first_frame, ours.last_frame, ours.clip_frames) == (3, 10, 10)
+    assert ours.frames == "frames 3-10 of 10"
+    assert authors == ours  # on 10-frame clips the default is the authors' protocol
 
 
 def test_annotation_of_official_masks_reproduces_prediction_file() -> None:
@@ -379,6 +391,45 @@ def test_no_true_objects_gives_nan_percentages() -> None:
     m = mot_metrics([[_frame({})]], [[_frame({7: A})]], protocol=ALL_FRAMES)
     assert m.num_objects == 0
     assert all(np.isnan(v) for v in (m.mota, m.num_false_positives, m.mostly_tracked, m.mostly_detected))
+
+
+def test_no_true_objects_in_any_clip_gives_nan_not_infinities() -> None:
+    # The reference gives MOTA -inf and a false-positive rate of +inf here (numpy divisions by
+    # zero), NaN for the rest; ours is NaN throughout, and no frame of the set raises.
+    gt = [[_frame({}) for _ in range(4)] for _ in range(2)]
+    pred = [[_frame({7: A}), _frame({}), _frame({7: A, 8: B}), _frame({})], [_frame({})] * 4]
+    m = mot_metrics(gt, pred)
+    assert (m.num_frames, m.num_objects) == (4, 0)
+    rates = (m.num_matches, m.num_switches, m.num_false_positives, m.num_misses)
+    assert all(np.isnan(v) for v in (m.mota, m.motp, *rates, m.mostly_tracked, m.mostly_detected))
+    assert m.frames == "frames 3-4 of 4"
+
+
+def test_clips_with_background_only_give_nan_with_background_excluded() -> None:
+    # Sprite clips without sprites: the ground truth is the background alone, and the slot that
+    # covers it is excluded with it, so nothing is left to score; the small slot is a false
+    # positive over zero objects.
+    gt_masks = torch.ones(2, 3, 1, SIZE, SIZE, dtype=torch.bool)
+    gt_ids = torch.zeros(2, 3, 1, dtype=torch.long)
+    soft = _slot_logits([[[A]] * 3] * 2, num_slots=2)
+    m = mot_metrics_from_tensors(soft, gt_masks, gt_ids, num_bg=1, exclude_bg=True, protocol=ALL_FRAMES)
+    assert (m.num_frames, m.num_objects) == (6, 0)
+    assert all(np.isnan(v) for v in (m.mota, m.num_false_positives, m.mostly_tracked))
+
+
+def test_every_result_says_which_frames_it_scored() -> None:
+    long_gt = [[_frame({1: A}) for _ in range(12)]]
+    long_pred = [[_frame({7: A}) for _ in range(12)]]
+    ours = mot_metrics(long_gt, long_pred)
+    assert (ours.num_frames, ours.first_frame, ours.last_frame, ours.clip_frames) == (10, 3, 12, 12)
+    assert ours.frames == "frames 3-12 of 12"
+    authors = mot_metrics(long_gt, long_pred, protocol=AUTHORS_PROTOCOL)
+    assert (authors.num_frames, authors.last_frame, authors.frames) == (8, 10, "frames 3-10 of 12")
+    assert "first_frame" not in ours.to_dict()  # the benchmark's result-file keys only
+    mixed = mot_metrics([*long_gt, long_gt[0][:10]], [*long_pred, long_pred[0][:10]])
+    assert (mixed.num_frames, mixed.last_frame) == (18, 12)
+    assert mixed.frames == "frames 3-10 of 10, 3-12 of 12"
+    assert mot_metrics([], []).frames == "frames: not recorded"
 
 
 def test_frames_of_different_image_sizes_are_rejected() -> None:

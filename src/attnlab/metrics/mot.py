@@ -6,8 +6,13 @@ Paper: Weis et al., "Benchmarking Unsupervised Object Representations for Video 
 This module is an independent implementation of that protocol; fed the benchmark's JSON files
 it reproduces the official numbers exactly (tested against ``shared/reference/vimon``).
 
-Protocol, per clip and per evaluated frame (0-based ``start_step`` .. ``stop_step - 1``, by
-default frames 3..10 of a 10-frame clip):
+Protocol, per clip and per evaluated frame (0-based ``start_step`` .. ``stop_step - 1``):
+
+0. Frames: the authors' script scores frames 3..10 (``start_step=2, stop_step=10``) whatever the
+   clip's length. Our default (``stop_step=None``) scores frames 3..T, to each clip's end: the same
+   on the benchmark's 10-frame clips, more frames on longer ones (the authors' script would fail
+   on shorter ones). :data:`AUTHORS_PROTOCOL` stops at frame 10 as they do. Every result says
+   which frames it scored (:attr:`MOTMetrics.frames`, e.g. "frames 3-10 of 10").
 
 1. Masks (predicted and true) with ``min_num_pixels`` (5) pixels or fewer are dropped.
 2. IoU between every remaining true and predicted mask (two empty masks have IoU 1).
@@ -25,7 +30,15 @@ Known deviations from the reference code (none affects well-formed inputs):
 - malformed inputs (RLE runs beyond the image, missing keys, duplicate ids) raise
   :class:`~attnlab.errors.InputError` instead of being silently truncated or crashing;
 - a frame with no true mask left skips the background exclusion instead of raising IndexError;
-- with no true objects at all, the percentages are NaN instead of a ZeroDivisionError.
+- with no true objects at all (no true mask left in any scored frame), every percentage is NaN.
+  The reference raises nothing there: its divisions are numpy scalar divisions by zero (with
+  RuntimeWarnings), so MOTA is -inf when there is a false positive (motmetrics'
+  ``1 - quiet_divide(errors, 0)``), the false-positive rate +inf, the other rates, MOTP and
+  mostly tracked/detected NaN; its result file, written by ``pandas.Series.to_json``, stores
+  every one of those as ``null``. We return NaN for all of them: a rate over zero objects is
+  undefined, and an infinity would swamp a mean over seeds where a NaN shows;
+- ``exclude_bg`` with a ground-truth frame of ``num_bg=0`` raises :class:`InputError`; the
+  reference excludes nothing there and scores the background as an object.
 
 Like the reference, the background exclusion removes the last ``num_bg`` true masks that
 survive step 1; the background is never that small in practice.
@@ -91,6 +104,8 @@ class MOTProtocol:
 
 
 BENCHMARK_PROTOCOL = MOTProtocol()
+# The authors' script exactly: frames 3..10 of every clip (clips need at least 10 frames).
+AUTHORS_PROTOCOL = MOTProtocol(stop_step=10)
 
 
 @dataclass(frozen=True)
@@ -107,7 +122,13 @@ class MOTFrame:
 class MOTMetrics:
     """The benchmark's summary. Names follow the benchmark's result files: ``num_matches``,
     ``num_switches``, ``num_false_positives`` and ``num_misses`` are percentages of
-    ``num_objects`` (true object-frames); ``mota``, ``motp`` and ``mostly_*`` are percentages."""
+    ``num_objects`` (true object-frames); ``mota``, ``motp`` and ``mostly_*`` are percentages.
+
+    ``first_frame`` and ``last_frame`` (1-based, inclusive) and ``clip_frames`` say which frames
+    were scored: frames 3-10 of 10-frame clips in the benchmark. Clips of different lengths
+    scored to their ends give the longest clip's ``last_frame`` and ``clip_frames``, and
+    :attr:`frames` names the range of each. They are None when not recorded: for no clips, or
+    :func:`summarize` of an accumulator without them."""
 
     num_frames: int
     mota: float
@@ -119,9 +140,38 @@ class MOTMetrics:
     num_objects: int
     mostly_tracked: float
     mostly_detected: float
+    first_frame: int | None = None
+    last_frame: int | None = None
+    clip_frames: int | None = None
+    frames: str = "frames: not recorded"
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """The keys of the benchmark's result file (the frame range is in the other fields)."""
+        return {k: v for k, v in asdict(self).items() if k not in _FRAME_FIELDS}
+
+
+_FRAME_FIELDS = ("first_frame", "last_frame", "clip_frames", "frames")
+
+
+@dataclass(frozen=True)
+class ScoredFrames:
+    """The frames a protocol scores in a set of clips, 1-based and inclusive."""
+
+    first: int
+    last: int  # of the longest clip
+    clip_frames: int  # frames in the longest clip
+    description: str  # "frames 3-10 of 10"; one range per clip length when they differ
+
+    @classmethod
+    def of(cls, clips: Clips, protocol: MOTProtocol) -> ScoredFrames | None:
+        """None for no clips (nothing scored)."""
+        if not clips:
+            return None
+        first = protocol.start_step + 1
+        lengths = sorted({len(clip) for clip in clips})
+        last = {n: n if protocol.stop_step is None else protocol.stop_step for n in lengths}
+        text = ", ".join(f"{first}-{last[n]} of {n}" for n in lengths)
+        return cls(first, last[lengths[-1]], lengths[-1], f"frames {text}")
 
 
 @dataclass(frozen=True)
@@ -251,7 +301,7 @@ def accumulate(
     """Feed every evaluated frame of every clip into one ``motmetrics.MOTAccumulator``."""
     _check_clips(gt_clips, pred_clips, exclude_bg, protocol)
     acc = _motmetrics().MOTAccumulator()
-    frame_id = 0
+    frame_id = 0  # one count across clips, as the reference
     for gt_clip, pred_clip in zip(gt_clips, pred_clips, strict=True):
         stop = len(gt_clip) if protocol.stop_step is None else protocol.stop_step
         for t in range(protocol.start_step, stop):
@@ -277,8 +327,9 @@ def _check_clips(gt_clips: Clips, pred_clips: Clips, exclude_bg: bool, protocol:
             raise InputError(f"clip {c}: exclude_bg needs num_bg >= 1 in every ground-truth frame")
 
 
-def summarize(acc: Any) -> MOTMetrics:
-    """The benchmark's summary of an accumulator."""
+def summarize(acc: Any, frames: ScoredFrames | None = None) -> MOTMetrics:
+    """The benchmark's summary of an accumulator; ``frames`` (:meth:`ScoredFrames.of`) records
+    which frames it holds."""
     mm = _motmetrics()
     row = mm.metrics.create().compute(acc, metrics=_SUMMARY_METRICS, name="acc").loc["acc"]
     n = int(row["num_objects"])
@@ -294,7 +345,17 @@ def summarize(acc: Any) -> MOTMetrics:
         num_objects=n,
         mostly_tracked=tracked,
         mostly_detected=detected,
+        **(_frame_fields(frames) if frames is not None else {}),
     )
+
+
+def _frame_fields(frames: ScoredFrames) -> dict[str, Any]:
+    return {
+        "first_frame": frames.first,
+        "last_frame": frames.last,
+        "clip_frames": frames.clip_frames,
+        "frames": frames.description,
+    }
 
 
 def _percent(count: int, total: int) -> float:
@@ -324,7 +385,8 @@ def mot_metrics(
     protocol: MOTProtocol = BENCHMARK_PROTOCOL,
 ) -> MOTMetrics:
     """MOT metrics of predicted tracks against true tracks, both as clips of :class:`MOTFrame`."""
-    return summarize(accumulate(gt_clips, pred_clips, exclude_bg=exclude_bg, protocol=protocol))
+    acc = accumulate(gt_clips, pred_clips, exclude_bg=exclude_bg, protocol=protocol)
+    return summarize(acc, ScoredFrames.of(gt_clips, protocol))
 
 
 # ----------------------------------------------------------------------------- JSON files
