@@ -12,7 +12,9 @@ model), and the loss is computed from them.
 
 Metrics: reconstruction and next-frame prediction MSE, FG-ARI (foreground pixels)
 and, on the test set, MOTA/MOTP as the ViMON benchmark computes them (background
-excluded; :mod:`attnlab.metrics.mot`).
+excluded; :mod:`attnlab.metrics.mot`) over frames 3..T, T the clip length (the authors'
+script stops at frame 10; the same on 10-frame clips). ``test/mot_first_frame`` and
+``test/mot_last_frame`` (1-based) record the frames scored.
 """
 
 from __future__ import annotations
@@ -124,7 +126,8 @@ class ObjectCentricTask(Task):
 def _tracking_metrics(
     parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], *, num_slots: int
 ) -> dict[str, float]:
-    """MOTA/MOTP etc. over the whole test set, background excluded, as the ViMON benchmark."""
+    """MOTA/MOTP etc. over the whole test set, background excluded, as the ViMON benchmark, and
+    the first and last frame scored (all test clips have the same length)."""
     if not parts:
         return {}
     slot_ids = torch.cat([p[0] for p in parts])  # (N, T, H, W) argmax slot per pixel
@@ -138,9 +141,12 @@ def _tracking_metrics(
     gt_ids = torch.cat([track, torch.full_like(track[:, :1], 0)], dim=1)  # background id 0
     gt_ids = gt_ids[:, None].expand(-1, gt.shape[1], -1)  # (N, T, 1 + K)
     result = mot_metrics_from_tensors(pred, objects_then_bg, gt_ids, num_bg=1, exclude_bg=True)
-    return {
+    metrics = {
         "mota": result.mota,
         "motp": result.motp,
         "mostly_tracked": result.mostly_tracked,
         "num_switches": result.num_switches,
     }
+    if result.first_frame is not None and result.last_frame is not None:  # None only for no clips
+        metrics |= {"mot_first_frame": float(result.first_frame), "mot_last_frame": float(result.last_frame)}
+    return metrics
