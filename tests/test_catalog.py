@@ -46,3 +46,9 @@ def test_missing_extra_names_the_pip_line():
 def test_unknown_name_suggests():
     with pytest.raises(ConfigError, match="did you mean 'sfa'"):
         MODELS.get("sfb")
+
+
+def test_an_unknown_name_that_is_none_is_still_one_line():
+    from attnlab.errors import unknown
+
+    assert str(unknown("task", None, ["a", "b"])) == "unknown task 'None'; valid: a, b"

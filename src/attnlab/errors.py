@@ -37,8 +37,9 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def unknown(kind: str, name: str, choices: Iterable[str]) -> ConfigError:
+def unknown(kind: str, name: str | None, choices: Iterable[str]) -> ConfigError:
     """The standard 'unknown X' error, with a suggestion and the valid names."""
+    name = str(name)
     options = sorted(choices)
     listing = ", ".join(options) if len(options) <= 12 else ", ".join(options[:12]) + ", ..."
     return ConfigError(f"unknown {kind} '{name}'{did_you_mean(name, options)}; valid: {listing}")

@@ -134,3 +134,13 @@ def test_an_object_centric_run_is_refused_naming_what_to_use(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "run of task 'object-centric'" in err and "figures/decomposition.png" in err
     assert f"attnlab evaluate {run_dir}" in err
+
+
+def test_a_run_without_a_task_is_refused_naming_its_runner(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from attnlab.commands.explain_run import _check_task
+
+    spec = SimpleNamespace(task_name=None, runner="dqn")
+    with pytest.raises(ConfigError, match=r"takes classification runs.* a run of runner 'dqn'"):
+        _check_task(spec, tmp_path)  # type: ignore[arg-type]

@@ -164,13 +164,14 @@ def explain_run(
 
 def _check_task(spec: RunSpec, path: Path) -> None:
     """Only classification runs have class scores to explain: say what to use for the others."""
-    task = TASKS.get(spec.task_name).cls
+    task = None if spec.task_name is None else TASKS.get(spec.task_name).cls
     if isinstance(task, type) and issubclass(task, ClassificationTask):
         return
-    instead = _OTHER_TASKS.get(spec.task_name, "`attnlab evaluate RUN` and its report.md")
+    instead = _OTHER_TASKS.get(spec.task_name or "", "`attnlab evaluate RUN` and its report.md")
+    what = f"task '{spec.task_name}'" if spec.task_name else f"runner '{spec.runner}'"
     raise ConfigError(
         f"attnlab explain takes classification runs (image or video classifiers, ABN / ST-ABN); "
-        f"{path} is a run of task '{spec.task_name}': see {instead.replace('RUN', str(path))}"
+        f"{path} is a run of {what}: see {instead.replace('RUN', str(path))}"
     )
 
 

@@ -110,8 +110,13 @@ def finetune_recipe(run_dir: Path, maps: Path, options: FinetuneOptions) -> dict
     if options.steps < 1 or options.lr_factor <= 0 or options.map_weight < 0:
         raise ConfigError("--steps must be >= 1, --lr-factor > 0 and --map-weight >= 0")
     original = yaml.safe_load(run.config.read_text())
-    if original["task"]["name"] != "attention-branch":
-        raise InputError(f"{run.path} trained task '{original['task']['name']}', not an attention branch")
+    task = (original.get("task") or {}).get("name")
+    if task != "attention-branch":
+        raise InputError(
+            f"{run.path} trained {f'task {task!r}' if task else 'no task'}, not an attention branch"
+        )
+    if "lr" not in original["optim"]:  # several named optimisers: no one learning rate to scale
+        raise InputError(f"{run.path} trained with several optimisers; fine-tuning takes a run with one")
     num_maps = len(EditedMaps(maps))  # reads every map: bad files fail here, before a run folder exists
     data = original["data"]
     base_args = {k: v for k, v in data.items() if k not in _OWN_DATA_KEYS}
