@@ -40,7 +40,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
@@ -59,11 +58,13 @@ from attnlab.rl.envs import (
 from attnlab.rl.replay import ReplayBuffer
 from attnlab.runs.checkpoint_io import atomic_torch_save, safe_torch_load
 from attnlab.runs.config import TrainerConfig
+from attnlab.runs.convert import load_state
 from attnlab.runs.progress import StepProgress
 from attnlab.runs.rng import generator_state, global_rng_state, set_generator_state, set_global_rng_state
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner, reject_trainer_keys
 from attnlab.runs.spec import RunSpec
+from attnlab.runs.weights import load_initial_weights
 from attnlab.train.optim import build_optimizer, build_scheduler
 
 CHECKPOINT_FORMAT = "attnlab-dqn/1"
@@ -161,7 +162,7 @@ class DQNRunner(Runner):
     def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:
         with _threads(spec.runner_config.torch_threads):
             agent = _Agent(spec)
-            agent.model.load_state_dict(_weights(run, weights))
+            _load_weights(agent.model, run, weights)
             return agent.test()
 
 
@@ -175,16 +176,15 @@ def _threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _weights(run: RunDir, weights: Weights) -> dict[str, torch.Tensor]:
+def _load_weights(model: nn.Module, run: RunDir, weights: Weights) -> None:
+    """The run's final weights or a checkpoint's, checked key by key (one-line errors)."""
     if weights == "final":
         if not run.weights.is_file():
             raise RunDirError(f"{run.path} has no final weights (unfinished run?); try --weights last")
-        try:
-            return load_file(run.weights)
-        except Exception as exc:
-            raise RunDirError(f"{run.weights} is corrupt: {exc}") from None
+        load_initial_weights(model, run.weights, "--weights final")
+        return
     path = run.best_checkpoint if weights == "best" else run.last_checkpoint
-    return dict(_checked(safe_torch_load(path), path)["model"])
+    load_state(model, dict(_checked(safe_torch_load(path), path)["model"]), f"--weights {weights}: {path}")
 
 
 def _checked(state: Any, path: Path) -> dict[str, Any]:

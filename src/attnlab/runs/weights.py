@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from attnlab.errors import InputError
-from attnlab.runs.convert import load_state
+from attnlab.runs.convert import load_state, read_state_dict
 from attnlab.runs.rundir import WEIGHTS_FILE
 
 CONFIG_FILE = "config.yaml"
@@ -39,8 +37,4 @@ def load_initial_weights(model: nn.Module, source: str | Path, what: str = "trai
         path = path / WEIGHTS_FILE
     if not path.is_file():
         raise InputError(f"{what}: no weights at {path} (a finished run folder or a .safetensors)")
-    try:
-        state = load_file(path)
-    except (SafetensorError, OSError) as exc:
-        raise InputError(f"{what}: cannot read {path}: {exc}") from None
-    load_state(model, state, f"{what}: {path}")
+    load_state(model, read_state_dict(path, f"{what}:"), f"{what}: {path}")
