@@ -131,3 +131,16 @@ def test_a_weights_file_with_its_preset_loads_exactly(sfa_run):
         build_submodel(sub, "model.encoder")  # the sfa preset is larger than the tiny run
     model = build_submodel(SubModel(init_from=str(run), frozen=True), "model.encoder")
     assert not model.training and all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
+
+
+def test_a_frozen_sub_model_runs_in_eval_mode_whatever_its_parent_says():
+    from attnlab.models._submodel import freeze
+
+    inner = freeze(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5)))
+    parent = torch.nn.Sequential(inner, torch.nn.Linear(4, 2)).train()
+    assert inner.training  # the parent's train() reached it ...
+    x = torch.randn(3, 4)
+    assert torch.equal(parent(x), parent(x))  # ... but it ran in eval mode: no dropout
+    assert not inner.training and parent[1].training
+    freeze(inner)
+    assert len(inner._forward_pre_hooks) == 1  # freezing twice adds no second hook

@@ -69,9 +69,17 @@ def as_submodel(value: Any, where: str) -> SubModel:
 
 
 def freeze(module: nn.Module) -> nn.Module:
-    """No gradients and eval mode (a frozen sub-model's parent keeps it in eval: see ``train``)."""
+    """No gradients, and eval mode for every forward, whatever ``train()`` its parent calls."""
     module.requires_grad_(False)
+    if _into_eval not in module._forward_pre_hooks.values():
+        module.register_forward_pre_hook(_into_eval)
     return module.eval()
+
+
+def _into_eval(module: nn.Module, args: object) -> None:
+    # a parent's train() reaches its frozen sub-models too; switch them back before they run
+    if module.training:
+        module.eval()
 
 
 def preset(sub: SubModel, where: str) -> nn.Module:

@@ -157,9 +157,7 @@ class AloeSlots(AloeModel):
                 f"model.encoder is {type(self.encoder).__name__}, not an object-centric model "
                 "(MONet, ViMON, AttnViMON, SFA)"
             )
-        self.frozen: list[str] = []  # sub-modules without gradients, kept in eval mode
         if encoder_spec.frozen:
-            self.frozen.append("encoder")
             freeze(self.encoder)  # the engine froze it already; a module passed by hand too
         dim = token_dim(self.encoder.config)
         if config.object_dim != dim:
@@ -172,15 +170,7 @@ class AloeSlots(AloeModel):
             source = built_or_preset(aloe_init, aloe_spec, "model.aloe_init")
             copy_weights(self.aloe, source, "model.aloe_init")
             if aloe_spec.frozen:
-                self.frozen.append("aloe")
                 freeze(self.aloe)
-
-    def train(self, mode: bool = True) -> AloeSlots:
-        """As ``nn.Module.train``, but frozen sub-models stay in eval mode."""
-        super().train(mode)
-        for name in self.frozen:
-            self.get_submodule(name).eval()
-        return self
 
     @property
     def image_size(self) -> int:
