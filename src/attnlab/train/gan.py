@@ -29,6 +29,7 @@ from torch import nn
 from attnlab.errors import ConfigError
 from attnlab.metrics.mixture import mixture_quality
 from attnlab.objectives.gan import discriminator_terms, generator_terms, r1_penalty
+from attnlab.objectives.terms import weighted_sum
 from attnlab.runs.config import Optim
 from attnlab.train.registry import register_task
 from attnlab.train.task import Task
@@ -100,12 +101,10 @@ class GANTask(Task):
             self.model.discriminator(fake).logits,
         )
         losses = {
-            "discriminator/loss": torch.stack(
-                list(discriminator_terms(real_logits, fake_logits).values())
-            ).sum(),
-            "generator/loss": generator_terms(fake_logits)["adv"],
+            "discriminator/loss": weighted_sum(discriminator_terms(real_logits, fake_logits)),
+            "generator/loss": weighted_sum(generator_terms(fake_logits)),
         }
-        values = {"loss": losses["discriminator/loss"] + losses["generator/loss"]} | losses
+        values = {"loss": weighted_sum(losses)} | losses
         for prefix, points in (("", fake), ("floor/", floor), ("data/", real)):
             quality = mixture_quality(points, self.centers, self.std, self.coverage)
             values |= {f"{prefix}{k}": v for k, v in quality.items()}

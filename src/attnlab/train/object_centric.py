@@ -30,6 +30,7 @@ from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import objective
+from attnlab.objectives.terms import weighted_sum
 from attnlab.runs.config import OptimConfig
 from attnlab.train.object_centric_figures import plot_decomposition, write_decomposition_gif
 from attnlab.train.registry import register_task
@@ -78,7 +79,7 @@ class ObjectCentricTask(Task):
         video = batch["video"]
         out = self.model(video)  # all T frames: masks and reconstructions for every frame
         trained = out.first_frames(video.shape[1] - 1) if self.objective.drop_last else out
-        values = {"loss": torch.stack(list(self._terms(trained, video).values())).sum()}
+        values = {"loss": weighted_sum(self._terms(trained, video))}
         values["recon_mse"] = (out.recon - video).square().mean()
         if out.pred is not None:
             values["pred_mse"] = (out.pred[:, :-1] - video[:, 1:]).square().mean()

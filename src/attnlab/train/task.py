@@ -40,6 +40,7 @@ from torch import nn
 
 from attnlab.data.batch import batch_size
 from attnlab.errors import ConfigError, NonFiniteLossError, did_you_mean
+from attnlab.objectives.terms import weighted_sum
 from attnlab.runs.config import Optim
 from attnlab.train.optim import build_optimizer, build_scheduler, partition
 
@@ -119,7 +120,7 @@ class Task(L.LightningModule):
 
     def _checked_total(self, terms: dict[str, torch.Tensor], name: str | None = None) -> torch.Tensor:
         """The sum of the terms (of optimiser ``name``); a non-finite sum stops the run."""
-        total = torch.stack(list(terms.values())).sum()
+        total = weighted_sum(terms)
         if not torch.isfinite(total):
             prefix, lr = (f"{name}/", f"optim.{name}.lr") if name else ("", "optim.lr")
             self._raise_non_finite({f"{prefix}{n}": v for n, v in terms.items()}, lr)
@@ -189,12 +190,11 @@ class Task(L.LightningModule):
     def _eval_losses(self, batch: Any) -> dict[str, torch.Tensor]:
         """``loss``; with optimisers that take turns, also ``<name>/loss`` each (``loss`` is their sum)."""
         if self.optimizer_names is None or self.automatic_optimization:
-            return {"loss": torch.stack(list(self.loss_terms(batch).values())).sum()}
+            return {"loss": weighted_sum(self.loss_terms(batch))}
         losses = {
-            f"{name}/loss": torch.stack(list(self.loss_terms_for(name, batch).values())).sum()
-            for name in self.optimizer_names
+            f"{name}/loss": weighted_sum(self.loss_terms_for(name, batch)) for name in self.optimizer_names
         }
-        return losses | {"loss": torch.stack(list(losses.values())).sum()}
+        return losses | {"loss": weighted_sum(losses)}
 
     def configure_optimizers(self) -> Any:
         total_steps = self.trainer.max_steps

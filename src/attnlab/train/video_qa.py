@@ -43,6 +43,7 @@ from attnlab.data.clevrer_qa import ClevrerQAData
 from attnlab.errors import ConfigError
 from attnlab.models.video_qa.aloe import Aloe, AloeModel, AloeOutput
 from attnlab.objectives.aloe import aloe_loss_terms
+from attnlab.objectives.terms import weighted_sum
 from attnlab.runs.config import OptimConfig
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task
@@ -222,7 +223,7 @@ class VideoQATask(Task):
     def _evaluate(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, counts) of one batch."""
         desc, mc = self.outputs(batch)
-        loss = torch.stack(list(self._terms(batch, desc, mc).values())).sum()
+        loss = weighted_sum(self._terms(batch, desc, mc))
         counts = qa_counts(
             batch["question_type"],
             batch["answer"],
