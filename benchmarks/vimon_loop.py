@@ -10,7 +10,7 @@ VAE encoder, the GRU, and the decoder twice (z, then z_pred), each on the B clip
 batch. :func:`vimon_loop` does the same with the submodules of an attnlab
 :class:`~attnlab.models.object_centric.vimon.ViMON` (the same parameters, nothing copied), so that it
 returns the same :class:`~attnlab.models.outputs.ObjectCentricOutput` as ``model(video)`` (equal
-up to float rounding in posterior-mean mode; ``tests/models/test_vimon_loop.py``).
+up to float rounding in posterior-mean mode; ``tests/models/object_centric/test_vimon_loop.py``).
 
 Our forward batches the encoder, GRU and decoder over the K slots of a frame; the
 attention U-Net stays sequential over slots in both (each scope depends on the earlier

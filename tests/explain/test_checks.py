@@ -147,10 +147,10 @@ def test_integer_inputs_are_refused_where_pixels_are_needed():
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("normalize", [False, True])
-def test_nan_scores_are_refused_naming_every_example_across_chunks(method, normalize):
+def test_nan_scores_are_refused_naming_every_example_across_chunks(method, normalize, monkeypatch):
+    monkeypatch.setattr(cam, "CPU_CHUNK", 4)
     x = images(7)  # chunks of 4 and 3 on CPU
     x[1, 0, 0, 0] = x[5, 0, 0, 0] = -1.0
-    assert cam.CPU_CHUNK == 4
     model, layer = (NaNWhereMarked(GapCNN(False)), "inner.conv")
     linear = "inner.fc" if method == "cam" else None
     expected = r"^the model's target scores are NaN or inf for examples \[1, 5\] \(2 of 7\)$"
@@ -229,8 +229,8 @@ def test_nan_detector_scores_are_refused_by_odam():
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_out_of_range_targets_of_every_chunk_are_listed(method):
-    assert cam.CPU_CHUNK == 4  # 9 images: chunks of 4, 4 and 1
+def test_out_of_range_targets_of_every_chunk_are_listed(method, monkeypatch):
+    monkeypatch.setattr(cam, "CPU_CHUNK", 4)  # 9 images: chunks of 4, 4 and 1
     targets = torch.tensor([0, 1, 2, 0, 1, 2, 3, 0, -1])  # GapCNN has 3 classes
     linear = "fc" if method == "cam" else None
     expected = r"targets must lie in \[0, 3\), got \[3, -1\] for examples \[6, 8\] \(2 of 9\)$"

@@ -48,9 +48,6 @@ class PointSets:
         """Every set's points, concatenated: (N, 2) with N = sum of n_i."""
         return torch.cat(self.sets)
 
-    def point_modes(self) -> torch.Tensor:
-        return torch.cat(self.modes)  # (N,)
-
 
 def collate_point_sets(samples: list[PointSet]) -> PointSets:
     return PointSets(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.errors import RunDirError
-from attnlab.runs.checkpoint_io import atomic_write
+from attnlab.files import atomic_write
 
 WORKER_ENV = "ATTNLAB_RUN_DIR"  # rank 0's run folder, inherited by the workers Lightning launches
 WEIGHTS_FILE = "model.safetensors"  # the final weights

@@ -8,6 +8,7 @@ import torch
 from attnlab.models import create_model, list_models, model_entry
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import OBJECTIVES, objective
+from attnlab.objectives.terms import weighted_sum
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -111,8 +112,11 @@ def test_objective_trains_from_the_contract(name):
     assert set(terms) == {"recon", "kl"} | ({"pred"} if goal.drop_last else set()) | (
         {"mask"} if goal.gamma is not None else set()
     )
-    torch.stack(list(terms.values())).sum().backward()
+    weighted_sum(terms).backward()
     assert all(torch.isfinite(t) for t in terms.values())
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 def test_first_frames_slices_every_tensor_and_keeps_none():
