@@ -9,14 +9,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from attnlab.errors import InputError
-from attnlab.runs.convert import (
-    check_state_dict,
-    load_foreign,
-    load_state,
-    read_state_dict,
-    rename_key,
-    rename_keys,
-)
+from attnlab.runs.convert import load_foreign, read_state_dict, rename_key, rename_keys
+from attnlab.state_dicts import check_state_dict, load_state
 
 
 class Tiny(nn.Module):

@@ -215,7 +215,9 @@ def test_aloe_slots_starts_from_an_aloe_run(tmp_path):
     model = build_model("aloe-slots", AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **sizes))
     for name, value in trained.state_dict().items():
         assert torch.equal(model.aloe.state_dict()[name], value), name
-    with pytest.raises(ConfigError, match=r"model\.aloe_init: its weights do not fit the model"):
+    with pytest.raises(
+        InputError, match=r"model\.aloe_init \(an aloe run's weights\) does not fit the model"
+    ):
         build_model(
             "aloe-slots", AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **(sizes | {"width": 32}))
         )

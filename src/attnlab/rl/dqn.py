@@ -58,13 +58,13 @@ from attnlab.rl.envs import (
 from attnlab.rl.replay import ReplayBuffer
 from attnlab.runs.checkpoint_io import atomic_torch_save, safe_torch_load
 from attnlab.runs.config import TrainerConfig
-from attnlab.runs.convert import load_state
 from attnlab.runs.progress import StepProgress
 from attnlab.runs.rng import generator_state, global_rng_state, set_generator_state, set_global_rng_state
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner, reject_trainer_keys
 from attnlab.runs.spec import RunSpec
 from attnlab.runs.weights import load_initial_weights
+from attnlab.state_dicts import load_state
 from attnlab.train.optim import build_optimizer, build_scheduler
 
 CHECKPOINT_FORMAT = "attnlab-dqn/1"

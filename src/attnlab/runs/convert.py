@@ -29,10 +29,10 @@ from safetensors.torch import load_file
 from torch import nn
 
 from attnlab.errors import InputError
+from attnlab.state_dicts import load_state
 
 Replacement = str | Callable[[re.Match[str]], str] | None  # None: drop the key
 Rule = tuple[str, Replacement]
-SHOWN = 3  # names quoted per kind of mismatch
 
 
 def read_state_dict(
@@ -100,53 +100,6 @@ def rename_keys(
             raise InputError(f"checkpoint keys {origin[new]} and {key} both become {new}")
         renamed[new], origin[new] = value, key
     return renamed, origin
-
-
-def check_state_dict(
-    expected: Mapping[str, torch.Tensor],
-    state: Mapping[str, torch.Tensor],
-    what: str,
-    *,
-    origin: Mapping[str, str] | None = None,
-) -> None:
-    """One-line InputError when ``state`` does not fit a model whose state dict is ``expected``.
-
-    Missing keys carry the model's names; unexpected and mis-shaped ones the names
-    ``origin`` gives (the checkpoint's own, before renaming), or their own; each kind
-    is sorted by the names it shows.
-    """
-    names = {k: k for k in state} | dict(origin or {})
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(names[k] for k in set(state) - set(expected))
-    wrong = [
-        f"{names[k]} has shape {tuple(state[k].shape)}, expected {tuple(expected[k].shape)}"
-        for k in sorted(set(state) & set(expected), key=names.__getitem__)
-        if state[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or wrong:
-        raise InputError(
-            f"{what} does not fit the model: {_listing(missing, 'missing keys')}, "
-            f"{_listing(unexpected, 'unexpected keys')}, {_listing(wrong, 'of another shape')}"
-        )
-
-
-def _listing(names: list[str], kind: str) -> str:
-    if not names:
-        return f"0 {kind}"
-    more = ", ..." if len(names) > SHOWN else ""
-    return f"{len(names)} {kind} ({', '.join(names[:SHOWN])}{more})"
-
-
-def load_state(
-    model: nn.Module,
-    state: Mapping[str, torch.Tensor],
-    what: str,
-    *,
-    origin: Mapping[str, str] | None = None,
-) -> None:
-    """:func:`check_state_dict` against ``model``, then load every tensor into it."""
-    check_state_dict(model.state_dict(), state, what, origin=origin)
-    model.load_state_dict(state)
 
 
 def load_foreign(

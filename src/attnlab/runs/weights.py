@@ -11,8 +11,9 @@ from pathlib import Path
 from torch import nn
 
 from attnlab.errors import InputError
-from attnlab.runs.convert import load_state, read_state_dict
+from attnlab.runs.convert import read_state_dict
 from attnlab.runs.rundir import WEIGHTS_FILE
+from attnlab.state_dicts import load_state
 
 CONFIG_FILE = "config.yaml"
 

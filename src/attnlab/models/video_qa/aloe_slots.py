@@ -54,6 +54,7 @@ from attnlab.models.video_qa.aloe import (
     append_mask_summary,
     video_example_inputs,
 )
+from attnlab.state_dicts import load_state
 
 SUMMARY_DIM = 3  # mask centroid x, y and area
 
@@ -72,19 +73,6 @@ def object_latents(
 def token_dim(encoder_config: Any) -> int:
     """D + 3: the size of :func:`object_latents`' tokens for an encoder of this config."""
     return int(encoder_config.latent_dim) + SUMMARY_DIM
-
-
-def copy_weights(target: nn.Module, source: nn.Module, where: str) -> None:
-    """``source``'s weights into ``target`` (same names and shapes), or a one-line ConfigError."""
-    want, have = target.state_dict(), source.state_dict()
-    missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
-    wrong = sorted(k for k in set(want) & set(have) if want[k].shape != have[k].shape)
-    if missing or unexpected or wrong:
-        raise ConfigError(
-            f"{where}: its weights do not fit the model: {len(missing)} missing {missing[:3]}, "
-            f"{len(unexpected)} unexpected {unexpected[:3]}, {len(wrong)} of another shape {wrong[:3]}"
-        )
-    target.load_state_dict(have)
 
 
 def repeated_clips(video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,7 +156,7 @@ class AloeSlots(AloeModel):
         if config.aloe_init is not None:
             aloe_spec = as_submodel(config.aloe_init, "model.aloe_init")
             source = built_or_preset(aloe_init, aloe_spec, "model.aloe_init")
-            copy_weights(self.aloe, source, "model.aloe_init")
+            load_state(self.aloe, source.state_dict(), "model.aloe_init (an aloe run's weights)")
             if aloe_spec.frozen:
                 freeze(self.aloe)
 
