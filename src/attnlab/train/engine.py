@@ -84,6 +84,11 @@ def _contiguous(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
 
 
+def resolved_config(recipe: str, overrides: list[str]) -> str:
+    """The configuration ``attnlab run`` would save as config.yaml (``--print_config``); no run folder."""
+    return resolve(recipe_path(recipe), overrides).yaml_text
+
+
 def run(
     recipe: str, overrides: list[str], *, run_dir: Path | None, command: str, name: str | None = None
 ) -> Outcome:
