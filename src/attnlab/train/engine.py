@@ -8,7 +8,6 @@ state. The training loop itself is the runner's (:mod:`attnlab.runs.runner`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -29,7 +28,7 @@ from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Runner, Weights
 from attnlab.runs.spec import RunSpec, resolve
 from attnlab.train.composite import attach_submodels, build_model
-from attnlab.train.report import write_report
+from attnlab.train.report import metrics_json, write_report
 from attnlab.train.task import Task
 
 
@@ -65,7 +64,7 @@ def _train(run: RunDir, spec: RunSpec, ckpt: Path | None, title: str) -> Outcome
     if fitted.writes_run_folder:
         if fitted.model is not None:
             atomic_write(run.weights, lambda f: f.write(save(_contiguous(fitted.model))))
-        (run.path / "metrics.json").write_text(json.dumps(fitted.metrics, indent=2))
+        (run.path / "metrics.json").write_text(metrics_json(fitted.metrics))
         state = run.state()
         write_report(
             run,
@@ -143,5 +142,5 @@ def evaluate(run_dir: Path, *, weights: Weights = "final") -> dict[str, float]:
     metrics = runner_of(spec).evaluate(run, spec, weights)
     out = run.path / "evaluations" / f"{weights}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=2))
+    out.write_text(metrics_json(metrics))
     return metrics
