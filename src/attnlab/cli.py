@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from attnlab.errors import AttnlabError, ConfigError, InputError, NonFiniteLossError
+from attnlab.errors import AttnlabError, ConfigError, InputError, NonFiniteLossError, did_you_mean
 
 if TYPE_CHECKING:
     from attnlab.train.engine import Outcome
@@ -154,6 +154,9 @@ def _overrides(extra: list[str]) -> list[str]:
     out = []
     for arg in extra:
         key, eq, value = arg.partition("=")
+        if key.startswith("--") and "-" in key[2:] and key not in ALIASES:  # config keys have no '-'
+            close = did_you_mean(key, ALIASES)
+            raise ConfigError(f"unknown config key '{key[2:]}'{close}; short forms: {', '.join(ALIASES)}")
         out.append(ALIASES.get(key, key) + eq + value if arg.startswith("--") else arg)
     return out
 

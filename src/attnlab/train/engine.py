@@ -99,6 +99,7 @@ def run(
         return _train(run, spec, None, title=f"{name} — attnlab run")
     path = run_dir or rundir.default_run_path(name, spec.seed)
     before = set(os.listdir(path)) if path.is_dir() else None
+    new_root = _first_missing(path)
     run = rundir.create(path)
     atomic_write(run.config, lambda f: f.write(spec.yaml_text.encode()))
     run.write_state(state="running", recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -106,15 +107,26 @@ def run(
         return _train(run, spec, None, title=f"{name} — attnlab run")
     except Exception:
         if not run.last_checkpoint.exists():
-            _discard(run, before)  # a failed start leaves no run folder marked running
+            _discard(run, before, new_root)  # a failed start leaves no run folder marked running
         raise
 
 
-def _discard(run: RunDir, before: set[str] | None) -> None:
+def _first_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (what creating it adds)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _discard(run: RunDir, before: set[str] | None, new_root: Path | None = None) -> None:
     """Remove a run that failed before its first checkpoint: the whole folder if the run created
-    it, else only the entries the run added (a folder the user gave may hold other files)."""
+    it (and the parents it created, such as runs/RECIPE), else only the entries the run added (a
+    folder the user gave may hold other files)."""
     if before is None:
-        shutil.rmtree(run.path, ignore_errors=True)
+        shutil.rmtree(new_root or run.path, ignore_errors=True)
         return
     for entry in set(os.listdir(run.path)) - before:
         target = run.path / entry
