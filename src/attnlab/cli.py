@@ -34,7 +34,9 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"attnlab: error: {self.prog.removeprefix('attnlab ')}: {_one_line(message)}\n")
+        command = self.prog.removeprefix("attnlab").strip()  # the subcommand, if any
+        where = f"{command}: " if command else ""
+        self.exit(2, f"attnlab: error: {where}{_one_line(message)}\n")
 
 
 def _one_line(text: object) -> str:
