@@ -283,7 +283,7 @@ def test_print_config_prints_the_resolved_config_and_creates_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    for flag in ("--print_config", "--print-config"):
+    for flag in ("--print_config", "--print-config", "--print_config=skip_null"):
         assert main(["run", "demo", flag, "--max-steps", "7", "--model.depth", "3"]) == 0
         out, err = capsys.readouterr()
         assert "max_steps: 7" in out and "depth: 3" in out and "name: transformer-classifier-tiny" in out

@@ -183,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         command = shlex.join(["attnlab", *argv])
         if args.command == "abn-maps":
             return _abn_maps(args, extra, command)
-        if args.command == "run" and any(a in PRINT_CONFIG for a in extra):
-            overrides = _overrides([a for a in extra if a not in PRINT_CONFIG])
+        printing = [a for a in extra if a.partition("=")[0] in PRINT_CONFIG]  # =skip_null etc. too
+        if args.command == "run" and printing:
+            overrides = _overrides([a for a in extra if a not in printing])
             print(engine.resolved_config(args.recipe, overrides), end="")
             return 0
         if args.command == "run":
