@@ -6,9 +6,9 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from attnlab.errors import AttnlabError, ConfigError, NonFiniteLossError
+from attnlab.errors import AttnlabError, ConfigError, InputError, NonFiniteLossError, did_you_mean
 
 if TYPE_CHECKING:
     from attnlab.train.engine import Outcome
@@ -24,8 +24,27 @@ ALIASES = {
 }
 
 
+PRINT_CONFIG = ("--print_config", "--print-config")  # run: print the resolved config, create nothing
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block) and no prefix matching of options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("attnlab").strip()  # the subcommand, if any
+        where = f"{command}: " if command else ""
+        self.exit(2, f"attnlab: error: {where}{_one_line(message)}\n")
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="attnlab", description="Attention models: train, evaluate, explain.")
+    p = _Parser(prog="attnlab", description="Attention models: train, evaluate, explain.")
     sub = p.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="recipes, models, tasks, datasets and runners")
     ls.add_argument(
@@ -137,6 +156,9 @@ def _overrides(extra: list[str]) -> list[str]:
     out = []
     for arg in extra:
         key, eq, value = arg.partition("=")
+        if key.startswith("--") and "-" in key[2:] and key not in ALIASES:  # config keys have no '-'
+            close = did_you_mean(key, ALIASES)
+            raise ConfigError(f"unknown config key '{key[2:]}'{close}; short forms: {', '.join(ALIASES)}")
         out.append(ALIASES.get(key, key) + eq + value if arg.startswith("--") else arg)
     return out
 
@@ -161,15 +183,20 @@ def main(argv: list[str] | None = None) -> int:
         command = shlex.join(["attnlab", *argv])
         if args.command == "abn-maps":
             return _abn_maps(args, extra, command)
+        printing = [a for a in extra if a.partition("=")[0] in PRINT_CONFIG]  # =skip_null etc. too
+        if args.command == "run" and printing:
+            overrides = _overrides([a for a in extra if a not in printing])
+            print(engine.resolved_config(args.recipe, overrides), end="")
+            return 0
         if args.command == "run":
             outcome = engine.run(args.recipe, _overrides(extra), run_dir=args.run_dir, command=command)
         else:
             outcome = engine.resume(args.run_dir)
     except NonFiniteLossError as exc:
-        print(f"attnlab: {exc}", file=sys.stderr)
+        print(f"attnlab: {_one_line(exc)}", file=sys.stderr)
         return 3
     except AttnlabError as exc:
-        print(f"attnlab: error: {exc}", file=sys.stderr)
+        print(f"attnlab: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return _finished(outcome)
 
@@ -230,11 +257,35 @@ def _explain(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from attnlab.data.clevrer_lite import ClevrerLiteConfig, generate_dataset
 
+    _check_out_folder(args.out)
     config = ClevrerLiteConfig(width=args.width, height=args.height, num_frames=args.frames)
     summary = generate_dataset(config, args.out, args.videos, args.seed, args.workers)
     questions = ", ".join(f"{n} {kind}" for kind, n in summary.num_questions.items())
     print(f"{args.out}: {summary.num_videos} videos, questions: {questions} ({summary.seconds:.0f} s)")
     return 0
+
+
+def _check_out_folder(out: Path) -> None:
+    """--out must be a folder or creatable as one: no regular file at it or above it."""
+    for path in (out, *out.parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                what = "is" if path == out else f"is under {path}, which is"
+                raise InputError(f"--out {out} {what} a file, not a folder; choose another --out")
+            return
+
+
+def _check_abn_run(run_dir: Path) -> None:
+    """abn-maps takes runs whose task is an attention branch (abn-*, st_abn-* recipes)."""
+    from attnlab.runs import rundir
+    from attnlab.runs.spec import resolve
+
+    task = resolve(rundir.existing(run_dir).config, []).task_name
+    if task != "attention-branch":
+        raise InputError(
+            f"abn-maps takes runs of task 'attention-branch' (e.g. attnlab run abn-fashion_mnist); "
+            f"{run_dir} trained task '{task}'"
+        )
 
 
 def _abn_maps(args: argparse.Namespace, extra: list[str], command: str) -> int:
@@ -243,6 +294,8 @@ def _abn_maps(args: argparse.Namespace, extra: list[str], command: str) -> int:
     if args.action == "export":
         if extra:
             raise ConfigError(f"unexpected arguments for 'abn-maps export': {' '.join(extra)}")
+        _check_out_folder(args.out)
+        _check_abn_run(args.run_dir)
         count = human_maps.export(args.run_dir, args.out, count=args.count, prefill=args.prefill)
         print(f"wrote {count} maps to {args.out / 'maps'}; edit them (white = attend), then:")
         print(f"  attnlab abn-maps finetune {args.run_dir} --maps {args.out}")

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from attnlab.errors import ConfigError
+
+
+def _require(ok: bool, key: str, value: object, rule: str, hint: str = "") -> None:
+    if not ok:
+        raise ConfigError(f"{key} must be {rule}, got {value!r}{hint}")
+
 
 @dataclass
 class TrainerConfig:
@@ -33,6 +40,44 @@ class TrainerConfig:
     channels_last: bool = False  # NHWC / NDHWC weights: faster convolutions on recent GPUs
     compile: bool = False  # torch.compile the model in place (its parameter names are kept)
 
+    def check(self, section: str = "trainer") -> None:
+        """One-line ConfigError naming the first key whose value cannot train (the spec calls this)."""
+        _require(
+            self.max_steps >= 1,
+            f"{section}.max_steps",
+            self.max_steps,
+            ">= 1",
+            "; to test existing weights without training, use: attnlab evaluate RUN_DIR"
+            if self.max_steps == 0
+            else "",
+        )
+        for key in ("val_every", "checkpoint_every", "log_every", "num_nodes", "accumulate_grad_batches"):
+            _require(getattr(self, key) >= 1, f"{section}.{key}", getattr(self, key), ">= 1")
+        for key in ("limit_val_batches", "limit_test_batches"):
+            value = getattr(self, key)
+            _require(value is None or value >= 1, f"{section}.{key}", value, ">= 1 (or null for all batches)")
+        clip = self.gradient_clip_val
+        _require(clip is None or clip >= 0, f"{section}.gradient_clip_val", clip, ">= 0 (or null)")
+        _require(
+            self.devices == "auto" or self.devices >= 1, f"{section}.devices", self.devices, '>= 1 or "auto"'
+        )
+        self._check_accelerator(section)
+
+    def _check_accelerator(self, section: str) -> None:
+        import torch  # here, not at the top: reading a config should not pay for torch
+
+        if self.accelerator in ("gpu", "cuda"):
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if count == 0:
+                raise ConfigError(
+                    f"{section}.accelerator is {self.accelerator!r} but this machine has no CUDA GPU "
+                    f"(torch {torch.__version__}); use --trainer.accelerator cpu or auto"
+                )
+            if isinstance(self.devices, int) and self.devices > count:
+                raise ConfigError(f"{section}.devices is {self.devices} but this machine has {count} GPU(s)")
+        if self.accelerator == "mps" and not torch.backends.mps.is_available():
+            raise ConfigError(f"{section}.accelerator is 'mps' but MPS is not available on this machine")
+
 
 @dataclass
 class OptimConfig:
@@ -46,6 +91,20 @@ class OptimConfig:
     schedule: Literal["constant", "cosine"] = "cosine"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+
+    def check(self, section: str = "optim") -> None:
+        """One-line ConfigError naming the first key whose value cannot train (the spec calls this)."""
+        _require(self.lr > 0, f"{section}.lr", self.lr, "> 0")
+        _require(self.weight_decay >= 0, f"{section}.weight_decay", self.weight_decay, ">= 0")
+        _require(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            f"{section}.betas",
+            self.betas,
+            "two numbers in [0, 1)",
+        )
+        _require(self.momentum >= 0, f"{section}.momentum", self.momentum, ">= 0")
+        _require(self.warmup_steps >= 0, f"{section}.warmup_steps", self.warmup_steps, ">= 0")
+        _require(0 <= self.min_lr_ratio <= 1, f"{section}.min_lr_ratio", self.min_lr_ratio, "in [0, 1]")
 
 
 @dataclass

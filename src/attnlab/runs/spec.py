@@ -111,7 +111,9 @@ def _add_optim(p: ArgumentParser, optim_names: list[str] | None) -> None:
 def _optim(ns: Namespace, optim_names: list[str] | None, trainer: TrainerConfig) -> Optim:
     """The typed ``optim``; several optimisers also check the trainer settings they cannot take."""
     if optim_names is None:
-        return OptimConfig(**_betas(_section(ns, "optim")))
+        single = OptimConfig(**_betas(_section(ns, "optim")))
+        single.check("optim")
+        return single
     if trainer.accumulate_grad_batches != 1 or trainer.gradient_clip_val is not None:
         raise ConfigError(
             "several optimisers train with manual optimisation, which takes no "
@@ -124,7 +126,10 @@ def _optim(ns: Namespace, optim_names: list[str] | None, trainer: TrainerConfig)
             "several optimisers take turns, leaving the others' parameters without gradient, which "
             "plain DDP refuses; use --trainer.strategy ddp_find_unused_parameters_true"
         )
-    return {name: NamedOptimConfig(**_betas(ns["optim"][name].as_dict())) for name in optim_names}
+    named = {name: NamedOptimConfig(**_betas(ns["optim"][name].as_dict())) for name in optim_names}
+    for name, config in named.items():
+        config.check(f"optim.{name}")
+    return named
 
 
 def _betas(values: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +147,8 @@ def _runner_arguments(p: ArgumentParser, runner: str) -> None:
 
 def _parser(names: dict[str, str], optim_names: list[str] | None = None) -> ArgumentParser:
     model = MODELS.get(names["model"])
-    p = ArgumentParser(exit_on_error=False, prog="attnlab run", default_env=False)
+    # allow_abbrev=False: a prefix (--trainer.max_step) is an unknown key, never a guess at a full one
+    p = ArgumentParser(exit_on_error=False, prog="attnlab run", default_env=False, allow_abbrev=False)
     p.add_argument("--config", action=ActionConfigFile)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--description", type=str, default="")
@@ -206,6 +212,7 @@ def _spec(parser: ArgumentParser, ns: Namespace, optim_names: list[str] | None) 
     del dump_ns["config"]
     model_entry = MODELS.get(ns.model.name)
     trainer_cfg = TrainerConfig(**_section(ns, "trainer"))
+    trainer_cfg.check("trainer")
     return RunSpec(
         seed=ns.seed,
         description=ns.description,

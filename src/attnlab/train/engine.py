@@ -8,7 +8,6 @@ state. The training loop itself is the runner's (:mod:`attnlab.runs.runner`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -29,7 +28,7 @@ from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Runner, Weights
 from attnlab.runs.spec import RunSpec, resolve
 from attnlab.train.composite import attach_submodels, build_model
-from attnlab.train.report import write_report
+from attnlab.train.report import metrics_json, write_report
 from attnlab.train.task import Task
 
 
@@ -65,7 +64,7 @@ def _train(run: RunDir, spec: RunSpec, ckpt: Path | None, title: str) -> Outcome
     if fitted.writes_run_folder:
         if fitted.model is not None:
             atomic_write(run.weights, lambda f: f.write(save(_contiguous(fitted.model))))
-        (run.path / "metrics.json").write_text(json.dumps(fitted.metrics, indent=2))
+        (run.path / "metrics.json").write_text(metrics_json(fitted.metrics))
         state = run.state()
         write_report(
             run,
@@ -84,6 +83,11 @@ def _contiguous(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
 
 
+def resolved_config(recipe: str, overrides: list[str]) -> str:
+    """The configuration ``attnlab run`` would save as config.yaml (``--print_config``); no run folder."""
+    return resolve(recipe_path(recipe), overrides).yaml_text
+
+
 def run(
     recipe: str, overrides: list[str], *, run_dir: Path | None, command: str, name: str | None = None
 ) -> Outcome:
@@ -95,6 +99,7 @@ def run(
         return _train(run, spec, None, title=f"{name} — attnlab run")
     path = run_dir or rundir.default_run_path(name, spec.seed)
     before = set(os.listdir(path)) if path.is_dir() else None
+    new_root = _first_missing(path)
     run = rundir.create(path)
     atomic_write(run.config, lambda f: f.write(spec.yaml_text.encode()))
     run.write_state(state="running", recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -102,15 +107,26 @@ def run(
         return _train(run, spec, None, title=f"{name} — attnlab run")
     except Exception:
         if not run.last_checkpoint.exists():
-            _discard(run, before)  # a failed start leaves no run folder marked running
+            _discard(run, before, new_root)  # a failed start leaves no run folder marked running
         raise
 
 
-def _discard(run: RunDir, before: set[str] | None) -> None:
+def _first_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (what creating it adds)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _discard(run: RunDir, before: set[str] | None, new_root: Path | None = None) -> None:
     """Remove a run that failed before its first checkpoint: the whole folder if the run created
-    it, else only the entries the run added (a folder the user gave may hold other files)."""
+    it (and the parents it created, such as runs/RECIPE), else only the entries the run added (a
+    folder the user gave may hold other files)."""
     if before is None:
-        shutil.rmtree(run.path, ignore_errors=True)
+        shutil.rmtree(new_root or run.path, ignore_errors=True)
         return
     for entry in set(os.listdir(run.path)) - before:
         target = run.path / entry
@@ -138,5 +154,5 @@ def evaluate(run_dir: Path, *, weights: Weights = "final") -> dict[str, float]:
     metrics = runner_of(spec).evaluate(run, spec, weights)
     out = run.path / "evaluations" / f"{weights}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=2))
+    out.write_text(metrics_json(metrics))
     return metrics

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 
@@ -21,6 +23,36 @@ def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
             for event in acc.Scalars(tag):
                 series.setdefault(tag, {})[event.step] = event.value
     return {tag: sorted(points.items()) for tag, points in series.items()}
+
+
+# Why a metric can be undefined (NaN), by the last part of its name; others get a generic reason.
+UNDEFINED_WHY = {"motp": "no matches (MOTP averages the overlap of matched objects)"}
+
+
+def undefined_reason(name: str, value: float) -> str | None:
+    """None for a finite value; else why the metric is undefined (NaN) or infinite."""
+    if math.isfinite(value):
+        return None
+    if math.isinf(value):
+        return "infinite"
+    return UNDEFINED_WHY.get(name.rsplit("/", 1)[-1], "undefined (NaN)")
+
+
+def metrics_json(metrics: dict[str, float]) -> str:
+    """Strict JSON: NaN and inf, which strict parsers reject, are written as null."""
+    finite = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
+    return json.dumps(finite, indent=2, allow_nan=False)
+
+
+def _metric_rows(metrics: dict[str, float]) -> list[str]:
+    rows = []
+    for name, value in sorted(metrics.items()):
+        why = undefined_reason(name, value)
+        rows.append(f"| {name} | {value:.4f} |" if why is None else f"| {name} | n/a: {why} |")
+    undefined = [name for name, value in sorted(metrics.items()) if undefined_reason(name, value)]
+    if undefined:
+        rows += ["", f"Undefined for this run (null in metrics.json): {', '.join(undefined)}."]
+    return rows
 
 
 def write_report(
@@ -51,7 +83,7 @@ def write_report(
         "",
         "| metric | value |",
         "| --- | --- |",
-        *[f"| {name} | {value:.4f} |" for name, value in sorted(metrics.items())],
+        *_metric_rows(metrics),
         "",
     ]
     for caption, path in figures.items():

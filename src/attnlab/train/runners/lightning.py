@@ -18,6 +18,7 @@ from attnlab.data.datamodule import DataModule
 from attnlab.errors import RunDirError
 from attnlab.runs import rundir
 from attnlab.runs.checkpoint_io import AtomicCheckpointIO, safe_torch_load
+from attnlab.runs.convert import check_state_dict, load_state
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner
 from attnlab.runs.spec import RunSpec
@@ -37,6 +38,8 @@ class LightningRunner(Runner):
         _quiet()
         os.environ[rundir.WORKER_ENV] = str(run.path)  # DDP workers attach to this folder
         task, data = build(spec)
+        if checkpoint is not None:  # before the trainer writes anything: a config edited since fails here
+            _check_checkpoint(task, checkpoint, f"{checkpoint} (resumed with {run.config})")
         prepare_model(task.model, spec.trainer, resuming=checkpoint is not None)
         trainer = _trainer(spec, run, task)
         start = time.perf_counter()
@@ -130,6 +133,16 @@ def _test(trainer: L.Trainer, task: Task, data: DataModule) -> dict[str, float]:
     return {k: float(v) for k, v in results[0].items()}
 
 
+def _check_checkpoint(task: Task, path: Path, what: str) -> dict[str, torch.Tensor]:
+    """The checkpoint's state dict, if it fits the task's model (one-line InputError otherwise)."""
+    loaded = safe_torch_load(path)
+    state = loaded.get("state_dict") if isinstance(loaded, dict) else None
+    if not isinstance(state, dict):
+        raise RunDirError(f"{path} is not a Lightning checkpoint (no state_dict)")
+    check_state_dict(task.state_dict(), state, what)
+    return state
+
+
 def _load_weights(task: Task, run: RunDir, weights: Weights) -> None:
     if weights == "final":
         if not run.weights.is_file():
@@ -138,7 +151,9 @@ def _load_weights(task: Task, run: RunDir, weights: Weights) -> None:
             state = load_file(run.weights)
         except Exception as exc:
             raise RunDirError(f"{run.weights} is corrupt: {exc}") from None
-        task.model.load_state_dict(state)
+        load_state(task.model, state, f"{run.weights} (with {run.config})")
         return
     path = run.best_checkpoint if weights == "best" else run.last_checkpoint
-    task.load_state_dict(safe_torch_load(path)["state_dict"])
+    if not path.is_file():
+        raise RunDirError(f"{run.path} has no {weights} checkpoint ({path.name})")
+    task.load_state_dict(_check_checkpoint(task, path, f"{path} (with {run.config})"))
