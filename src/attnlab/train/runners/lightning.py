@@ -18,10 +18,10 @@ from attnlab.data.datamodule import DataModule
 from attnlab.errors import RunDirError
 from attnlab.runs import rundir
 from attnlab.runs.checkpoint_io import AtomicCheckpointIO, safe_torch_load
-from attnlab.runs.convert import check_state_dict, load_state
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner
 from attnlab.runs.spec import RunSpec
+from attnlab.state_dicts import check_state_dict, load_state
 from attnlab.train.callbacks import StepProgressBar, StepSeeding
 from attnlab.train.engine import build
 from attnlab.train.model_options import prepare_model
