@@ -2,21 +2,14 @@
 learning (the agent beats the random floor) and exact resume after kill -9."""
 
 import json
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from attnlab.catalog import RUNNERS
 from attnlab.cli import main
-from tests.train.conftest import attnlab, metrics_of
+from tests.train.conftest import assert_same_final_run, attnlab, kill_9_after_first_checkpoint, metrics_of
 
 # A run small enough for tests: few steps, early updates, two evaluation episodes, no progress bar.
 SMALL = [
@@ -157,31 +150,13 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert attnlab(*args, "--run-dir", str(full)).returncode == 0
 
-    env = os.environ | {"PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "attnlab.cli", *args, "--run-dir", str(killed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    deadline = time.monotonic() + 120
-    while not (killed / "checkpoints/last.ckpt").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(random.uniform(0.0, 0.3))  # somewhere mid-training, maybe mid-checkpoint
-    assert proc.poll() is None, "training finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "model.safetensors").exists()
+    kill_9_after_first_checkpoint(args, killed)
     step = torch.load(killed / "checkpoints/last.ckpt", weights_only=True)["step"]
     assert 0 < step < 3000
 
     resumed = attnlab("resume", str(killed))
     assert resumed.returncode == 0, resumed.stderr
-    a, b = load_file(full / "model.safetensors"), load_file(killed / "model.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert metrics_of(full) == metrics_of(killed)
+    assert_same_final_run(full, killed)
     last_a = torch.load(full / "checkpoints/last.ckpt", weights_only=True)
     last_b = torch.load(killed / "checkpoints/last.ckpt", weights_only=True)
     for key in last_a["target"]:

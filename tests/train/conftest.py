@@ -1,10 +1,15 @@
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from attnlab.cli import main
 
@@ -33,6 +38,35 @@ def attnlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 
 def metrics_of(run_dir: Path) -> dict[str, float]:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def kill_9_after_first_checkpoint(args: list[str], run_dir: Path) -> None:
+    """Start ``attnlab *args --run-dir run_dir`` in a process and SIGKILL it at a random moment
+    soon after its first checkpoint (maybe mid-checkpoint); it must not have finished."""
+    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attnlab.cli", *args, "--run-dir", str(run_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoints/last.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.3))
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "model.safetensors").exists()
+
+
+def assert_same_final_run(full: Path, resumed: Path) -> None:
+    """Bit-identical final weights and equal test metrics."""
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert metrics_of(full) == metrics_of(resumed)
 
 
 @pytest.fixture(scope="session")

@@ -1,33 +1,19 @@
 """The GAN recipe: two optimisers with manual optimisation, ragged dataclass batches, exact resume."""
 
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from attnlab.cli import main
 from attnlab.train.report import read_scalars
-from tests.train.conftest import attnlab, metrics_of
-
-SMALL = [
-    "--data.val_size",
-    "64",
-    "--data.test_size",
-    "64",
-    "--data.eval_batch_size",
-    "64",
-    "--trainer.progress_bar",
-    "false",
-    "--trainer.log_every",
-    "5",
-]
+from tests.train.conftest import (
+    SMALL,
+    assert_same_final_run,
+    attnlab,
+    kill_9_after_first_checkpoint,
+    metrics_of,
+)
 
 
 def global_step(run_dir: Path) -> int:
@@ -72,32 +58,14 @@ def test_kill_9_then_resume_equals_an_uninterrupted_gan_run(tmp_path: Path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert attnlab(*args, "--run-dir", str(full)).returncode == 0
 
-    env = os.environ | {"PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "attnlab.cli", *args, "--run-dir", str(killed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    deadline = time.monotonic() + 120
-    while not (killed / "checkpoints/last.ckpt").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(random.uniform(0.0, 0.3))  # somewhere mid-training, maybe mid-checkpoint
-    assert proc.poll() is None, "training finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "model.safetensors").exists()
+    kill_9_after_first_checkpoint(args, killed)
     step = global_step(killed)
     assert 0 < step < 300 and step % 10 == 0  # checkpoint_every counts batches
 
     resumed = attnlab("resume", str(killed))
     assert resumed.returncode == 0, resumed.stderr
     assert global_step(killed) == global_step(full) == 300
-    a, b = load_file(full / "model.safetensors"), load_file(killed / "model.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert metrics_of(full) == metrics_of(killed)
+    assert_same_final_run(full, killed)
 
 
 @pytest.mark.slow

@@ -8,20 +8,11 @@ from attnlab.models import create_model
 from attnlab.objectives.object_centric import vimon_losses
 from attnlab.runs.config import OptimConfig
 from attnlab.train.object_centric import ObjectCentricTask
+from tests.models.object_centric import SMALL_SLOT_VAE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY = dict(
-    num_slots=3,
-    latent_dim=4,
-    image_size=16,
-    attn_channels=4,
-    attn_blocks=3,
-    attn_mlp_hidden=8,
-    encoder_channels=(4, 4, 8, 8),
-    encoder_hidden=16,
-    decoder_channels=4,
-    decoder_layers=2,
+TINY = SMALL_SLOT_VAE | dict(
     use_mean=True,  # deterministic: two tasks see the same forward
 )
 

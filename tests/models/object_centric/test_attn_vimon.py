@@ -12,18 +12,9 @@ from attnlab.models._registry import create_model
 from attnlab.models.object_centric.attn_vimon import AttnViMON, AttnViMONConfig, unet_down, unet_up
 from attnlab.models.outputs import ObjectCentricOutput
 from attnlab.objectives.object_centric import vimon_losses
+from tests.models.object_centric import SMALL_SLOT_VAE
 
-SMALL = dict(
-    num_slots=3,
-    latent_dim=4,
-    image_size=16,
-    attn_channels=4,
-    attn_blocks=3,
-    attn_mlp_hidden=8,
-    encoder_channels=(4, 4, 8, 8),
-    encoder_hidden=16,
-    decoder_channels=4,
-    decoder_layers=2,
+SMALL = SMALL_SLOT_VAE | dict(
     attn_dim=8,
     num_heads=2,
     num_layers=2,

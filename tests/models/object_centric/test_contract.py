@@ -9,22 +9,13 @@ from attnlab.models import create_model, list_models, model_entry
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import OBJECTIVES, objective
 from attnlab.objectives.terms import weighted_sum
+from tests.models.object_centric import SMALL_SLOT_VAE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 OBJECT_CENTRIC = [n for n in list_models() if issubclass(model_entry(n).cls, ObjectCentricModel)]
 # Small sizes; each model takes the ones its config has.
-SMALL = dict(
-    num_slots=3,
-    latent_dim=4,
-    image_size=16,
-    attn_channels=4,
-    attn_blocks=3,
-    attn_mlp_hidden=8,
-    encoder_channels=(4, 4, 8, 8),
-    encoder_hidden=16,
-    decoder_channels=4,
-    decoder_layers=2,
+SMALL = SMALL_SLOT_VAE | dict(
     gru_dim=8,
     attn_dim=16,
     mask_attn_dim=16,

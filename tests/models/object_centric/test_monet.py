@@ -16,19 +16,9 @@ from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention, UNet
 from attnlab.models.object_centric.monet import MONet, MONetConfig
 from attnlab.models.object_centric.vimon import ViMON, ViMONConfig
+from tests.models.object_centric import SMALL_SLOT_VAE
 
-SMALL = dict(
-    num_slots=3,
-    latent_dim=4,
-    image_size=16,
-    attn_channels=4,
-    attn_blocks=3,
-    attn_mlp_hidden=8,
-    encoder_channels=(4, 4, 8, 8),
-    encoder_hidden=16,
-    decoder_channels=4,
-    decoder_layers=2,
-)
+SMALL = SMALL_SLOT_VAE
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small models: threads only add overhead
