@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     except AttnlabError as exc:
         print(f"attnlab: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside training (imports, data generation, evaluation)
+        print("attnlab: interrupted", file=sys.stderr)
+        return 130
     return _finished(outcome)
 
 

@@ -1,6 +1,11 @@
 """The run engine end to end through the `attnlab` command."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -228,3 +233,28 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path: Path, capsys: pytest.Capt
     assert main(["run", "demo", "--run-dir", str(given), "--model.num_classes", "5", *SMALL]) == 2
     assert sorted(p.name for p in given.iterdir()) == ["notes.txt"]
     assert "the dataset has 8 classes but the model predicts 5" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_naming_the_resume_command_and_resume_finishes(tmp_path: Path):
+    run_dir = tmp_path / "interrupted"
+    args = ["run", "demo", "--trainer.max_steps", "300", "--trainer.checkpoint_every", "10", *SMALL]
+    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attnlab.cli", *args, "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoints/last.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before Ctrl-C"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"attnlab resume {run_dir}" in err and "Traceback" not in err
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "running"
+    resumed = attnlab("resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "finished"

@@ -105,7 +105,7 @@ def run(
     run.write_state(state="running", recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
     try:
         return _train(run, spec, None, title=f"{name} — attnlab run")
-    except Exception:
+    except (Exception, KeyboardInterrupt):
         if not run.last_checkpoint.exists():
             _discard(run, before, new_root)  # a failed start leaves no run folder marked running
         raise

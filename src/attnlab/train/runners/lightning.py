@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -43,7 +44,13 @@ class LightningRunner(Runner):
         prepare_model(task.model, spec.trainer, resuming=checkpoint is not None)
         trainer = _trainer(spec, run, task)
         start = time.perf_counter()
-        trainer.fit(task, datamodule=data, ckpt_path=checkpoint, weights_only=True)
+        try:
+            trainer.fit(task, datamodule=data, ckpt_path=checkpoint, weights_only=True)
+        except SystemExit:  # Lightning's Ctrl-C handler exits 1 after its graceful shutdown
+            if not trainer.interrupted:
+                raise
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores it from then on
         seconds = time.perf_counter() - start
         rank_zero = trainer.is_global_zero
         if trainer.interrupted:
