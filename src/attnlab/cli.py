@@ -207,15 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from attnlab.train import engine
 
-    def saved() -> dict[Path, int]:  # evaluations/<weights>-<time>.json -> when it was written
-        return {p: p.stat().st_mtime_ns for p in (args.run_dir / "evaluations").glob("*.json")}
-
-    before = saved()
-    metrics = engine.evaluate(args.run_dir, weights=args.weights)
+    metrics, path = engine.evaluate(args.run_dir, weights=args.weights)
     print("  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
-    for path, written in sorted(saved().items()):
-        if before.get(path) != written:
-            print(f"wrote {path}")
+    print(f"wrote {path}")
     return 0
 
 

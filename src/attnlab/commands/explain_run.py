@@ -206,13 +206,7 @@ def _hinted(row: Mapping[str, Score], hint: str) -> dict[str, Score]:
 def _new_stem(folder: Path, methods: Sequence[str]) -> Path:
     """``folder/<time>-<methods>`` that names no earlier file (``-2``, ``-3`` ... within a second)."""
     tag = "all" if tuple(methods) == tuple(METHODS) else "_".join(methods)
-    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{tag}"
-    taken = {p.stem for p in folder.glob(f"{base}*")} if folder.is_dir() else set()
-    stem, n = base, 1
-    while stem in taken:
-        n += 1
-        stem = f"{base}-{n}"
-    return folder / stem
+    return rundir.new_stem(folder, f"{time.strftime('%Y%m%d-%H%M%S')}-{tag}")
 
 
 def _layer_name(model: nn.Module, inputs: torch.Tensor) -> str | None:

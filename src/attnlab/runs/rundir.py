@@ -126,3 +126,14 @@ def attach_worker(path: str | Path | None, *, timeout_s: float = 120.0) -> RunDi
             raise RunDirError(f"rank 0 did not create {path}/config.yaml within {timeout_s:.0f} s")
         time.sleep(0.2)
     return run
+
+
+def new_stem(folder: Path, name: str) -> Path:
+    """``folder/<name>`` or, if a file of that stem exists (two results in one second),
+    ``folder/<name>-2``, ``-3`` ...: results kept in a run folder never overwrite each other."""
+    taken = {p.stem for p in folder.glob(f"{name}*")} if folder.is_dir() else set()
+    stem, n = name, 1
+    while stem in taken:
+        n += 1
+        stem = f"{name}-{n}"
+    return folder / stem

@@ -147,12 +147,14 @@ def resume(run_dir: Path) -> Outcome:
     return _train(run, spec, ckpt, title=f"{recipe} — attnlab run")
 
 
-def evaluate(run_dir: Path, *, weights: Weights = "final") -> dict[str, float]:
-    """Test a run's weights again; results go to evaluations/<weights>-<time>.json, nothing is overwritten."""
+def evaluate(run_dir: Path, *, weights: Weights = "final") -> tuple[dict[str, float], Path]:
+    """Test a run's weights again; the metrics and the new evaluations/<weights>-<time>.json
+    they were written to (nothing is overwritten)."""
     run = rundir.existing(run_dir)
     spec = resolve(run.config, [])
     metrics = runner_of(spec).evaluate(run, spec, weights)
-    out = run.path / "evaluations" / f"{weights}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = rundir.new_stem(run.path / "evaluations", f"{weights}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = out.with_suffix(".json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(metrics_json(metrics))
-    return metrics
+    return metrics, out
