@@ -206,7 +206,7 @@ def _check_video(video: torch.Tensor, rgb: torch.Tensor, encoded: int) -> None:
         raise InputError(f"video has {video.shape[1]} frames, the output needs {encoded}")
 
 
-def _required(output: ObjectCentricOutput, names: tuple[str, ...], loss: str) -> list[torch.Tensor]:
+def required_fields(output: ObjectCentricOutput, names: tuple[str, ...], loss: str) -> list[torch.Tensor]:
     """The output's ``names`` fields, or a one-line InputError naming the first that is None."""
     values = [getattr(output, name) for name in names]
     for name, value in zip(names, values, strict=True):
@@ -231,7 +231,7 @@ def vimon_losses(
     not scored), the mask KLs divided by T - 1 and T - 2, the Gaussian KL averaged over
     batch and frames and summed over slots; mixture weights are the decoder's masks.
     """
-    next_rgb, next_mask_logits, attn_log_masks = _required(
+    next_rgb, next_mask_logits, attn_log_masks = required_fields(
         output, ("next_rgb", "next_mask_logits", "attn_log_masks"), "ViMON's loss"
     )
     steps = output.rgb.shape[1]
@@ -271,7 +271,7 @@ def monet_losses(
     softmax of the decoder's mask logits); every term is summed over pixels and slots
     and averaged over the B * T images.
     """
-    (attn_log_masks,) = _required(output, ("attn_log_masks",), "MONet's loss")
+    (attn_log_masks,) = required_fields(output, ("attn_log_masks",), "MONet's loss")
     _check_video(video, output.rgb, output.rgb.shape[1])
     sigma = slot_sigmas(
         output.rgb.shape[2],

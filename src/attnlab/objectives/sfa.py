@@ -23,7 +23,7 @@ import torch
 
 from attnlab.errors import InputError
 from attnlab.models.outputs import ObjectCentricOutput
-from attnlab.objectives.object_centric import gaussian_kl, mixture_nll, slot_sigmas
+from attnlab.objectives.object_centric import gaussian_kl, mixture_nll, required_fields, slot_sigmas
 from attnlab.objectives.terms import weighted_sum
 
 
@@ -58,15 +58,12 @@ def _check(output: ObjectCentricOutput, video: torch.Tensor) -> tuple[torch.Tens
         )
     if T < 2:
         raise InputError(f"SFA's loss needs a video of at least 3 frames, got {T + 1}")
-    found = []
-    for name in ("mask_logits", "next_mask_logits", "next_rgb"):
+    names = ("mask_logits", "next_mask_logits", "next_rgb")
+    found = required_fields(output, names, "SFA's loss")
+    for name, value in zip(names, found, strict=True):
         want = (B, T, K, 3 if name == "next_rgb" else 1, H, W)
-        value = getattr(output, name)
-        if value is None:
-            raise InputError(f"SFA's loss needs output.{name}, which this model does not produce")
         if tuple(value.shape) != want:
             raise InputError(f"output.{name} must be {want}, got {tuple(value.shape)}")
-        found.append(value)
     if output.mu.shape != output.logvar.shape or output.mu.shape[:3] != (B, T, K):
         raise InputError(f"output.mu and output.logvar must be ({B}, {T}, {K}, D)")
     return found[2], found[1]
