@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from attnlab.cli import main
 from tests.train.conftest import (
@@ -183,9 +184,30 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
     step = torch.load(killed / "checkpoints/last.ckpt", weights_only=True)["global_step"]
     assert 0 < step < 300
 
+    before = torch.load(killed / "checkpoints/last.ckpt", weights_only=True)["callbacks"][
+        "TrainClockCallback"
+    ]
+    assert before["segments"] == 1 and before["seconds"] > 0
+
     resumed = attnlab("resume", str(killed))
     assert resumed.returncode == 0, resumed.stderr
     assert_same_final_run(full, killed)
+
+    state = json.loads((killed / "run.json").read_text())
+    assert state["segments"] == 2 and state["train_seconds"] > before["seconds"]
+    assert "in 2 segments (resumed 1x)" in (killed / "report.md").read_text()
+    assert _tensorboard_steps(killed) == _tensorboard_steps(full)  # each step once, as uninterrupted
+
+
+def _tensorboard_steps(run_dir: Path) -> dict[str, list[int]]:
+    """Every scalar's steps in the order the event files hold them, read raw (TensorBoard's own
+    reader would hide steps logged twice)."""
+    steps: dict[str, list[int]] = {}
+    for path in sorted((run_dir / "tb").glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                steps.setdefault(value.tag, []).append(event.step)
+    return steps
 
 
 def test_ddp_on_two_cpu_processes(tmp_path: Path):
@@ -237,7 +259,7 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path: Path, capsys: pytest.Capt
 
 def test_ctrl_c_exits_130_naming_the_resume_command_and_resume_finishes(tmp_path: Path):
     run_dir = tmp_path / "interrupted"
-    args = ["run", "demo", "--trainer.max_steps", "300", "--trainer.checkpoint_every", "10", *SMALL]
+    args = ["run", "demo", "--trainer.max_steps", "300", "--trainer.checkpoint_every", "30", *SMALL]
     env = os.environ | {"PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "attnlab.cli", *args, "--run-dir", str(run_dir)],
@@ -249,6 +271,7 @@ def test_ctrl_c_exits_130_naming_the_resume_command_and_resume_finishes(tmp_path
     deadline = time.monotonic() + 120
     while not (run_dir / "checkpoints/last.ckpt").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+    time.sleep(2.0)  # log some steps past the checkpoint
     assert proc.poll() is None, "training finished before Ctrl-C"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -258,3 +281,9 @@ def test_ctrl_c_exits_130_naming_the_resume_command_and_resume_finishes(tmp_path
     resumed = attnlab("resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run_dir / "run.json").read_text())["state"] == "finished"
+    # Ctrl-C flushed what was logged after the last checkpoint; the resumed run logs it again.
+    # (Lightning itself logs "epoch" twice at validation steps, so only the curves are checked.)
+    curves = {t: s for t, s in _tensorboard_steps(run_dir).items() if t.startswith(("train/", "val/"))}
+    assert curves["train/loss"][-1] == 299
+    for tag, steps in curves.items():
+        assert steps == sorted(set(steps)), tag

@@ -31,7 +31,6 @@ import copy
 import math
 import random
 import statistics
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,17 +56,19 @@ from attnlab.rl.envs import (
 )
 from attnlab.rl.replay import ReplayBuffer
 from attnlab.runs.checkpoint_io import atomic_torch_save, safe_torch_load
+from attnlab.runs.clock import TrainClock
 from attnlab.runs.config import TrainerConfig
 from attnlab.runs.progress import StepProgress
 from attnlab.runs.rng import generator_state, global_rng_state, set_generator_state, set_global_rng_state
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner, reject_trainer_keys
 from attnlab.runs.spec import RunSpec
+from attnlab.runs.tensorboard import drop_steps_from
 from attnlab.runs.weights import load_initial_weights
 from attnlab.state_dicts import load_state
 from attnlab.train.optim import build_optimizer, build_scheduler
 
-CHECKPOINT_FORMAT = "attnlab-dqn/1"
+CHECKPOINT_FORMAT = "attnlab-dqn/2"  # /2: the training clock
 # trainer keys this runner implements; any other set away from its default is an error
 TRAINER_KEYS = (
     "max_steps",
@@ -150,14 +151,15 @@ class DQNRunner(Runner):
             agent = _Agent(spec)
             if checkpoint is not None:
                 agent.load(safe_torch_load(checkpoint), checkpoint)
-            start = time.perf_counter()
-            with SummaryWriter(run.path / "tb", purge_step=agent.step or None, flush_secs=10) as writer:
+                drop_steps_from(run.path / "tb", agent.step)  # each step logged once
+            agent.clock.start()
+            with SummaryWriter(run.path / "tb", flush_secs=10) as writer:
                 try:
                     agent.train(run, writer)
                 except KeyboardInterrupt:
-                    return Fitted(None, {}, time.perf_counter() - start, interrupted=True)
-            seconds = time.perf_counter() - start
-            return Fitted(agent.model, agent.test(), seconds)
+                    return Fitted(None, {}, agent.clock.seconds, agent.clock.segments, interrupted=True)
+            seconds, segments = agent.clock.seconds, agent.clock.segments
+            return Fitted(agent.model, agent.test(), seconds, segments)
 
     def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:
         with _threads(spec.runner_config.torch_threads):
@@ -247,6 +249,7 @@ class _Agent:
         self.updates = 0  # optimiser steps taken
         self.checkpoint_step = 0  # step of the last checkpoint
         self.best_val = -math.inf
+        self.clock = TrainClock()  # wall time over the run's segments, kept in the checkpoint
 
     # -- checkpoint ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -257,6 +260,7 @@ class _Agent:
             "updates": self.updates,
             "checkpoint_step": self.checkpoint_step,
             "best_val": self.best_val,
+            "clock": self.clock.state_dict(),
             "model": self.model.state_dict(),
             "target": self.target.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -273,6 +277,7 @@ class _Agent:
         state = _checked(state, path)
         for name in ("step", "episodes", "updates", "checkpoint_step", "best_val"):
             setattr(self, name, state[name])
+        self.clock.load_state_dict(state["clock"])
         self.model.load_state_dict(state["model"])
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])

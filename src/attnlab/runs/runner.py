@@ -35,7 +35,8 @@ class Fitted:
 
     model: nn.Module | None  # the weights saved as model.safetensors (None when interrupted)
     metrics: dict[str, float]  # final test metrics, "test/..."
-    train_seconds: float  # time spent in the training loop in this process
+    train_seconds: float  # training wall time summed over the run's segments (runs/clock.py)
+    segments: int = 1  # processes that trained this run (2 after one resume)
     figures: dict[str, Path] = field(default_factory=dict)  # report.md's figures by caption
     interrupted: bool = False  # Ctrl-C: the run stays resumable
     writes_run_folder: bool = True  # False in a DDP worker: only rank 0 writes

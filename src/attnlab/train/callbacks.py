@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import RichProgressBar
 
+from attnlab.runs.clock import TrainClock
+
 
 def step_seed(seed: int, step: int, micro_batch: int, rank: int) -> int:
     return (seed * 1_000_003 + step * 1_009 + micro_batch * 101 + rank) % (2**63 - 1)
@@ -46,3 +48,19 @@ class StepProgressBar(RichProgressBar):
 
     def _get_train_description(self, current_epoch: int) -> str:
         return "train"
+
+
+class TrainClockCallback(L.Callback):
+    """Keeps a :class:`TrainClock` in every checkpoint, so a resumed run's wall time sums its segments."""
+
+    def __init__(self) -> None:
+        self.clock = TrainClock()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.clock.start()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.clock.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.clock.load_state_dict(state_dict)

@@ -56,10 +56,10 @@ def runner_of(spec: RunSpec) -> Runner:
 
 def _train(run: RunDir, spec: RunSpec, ckpt: Path | None, title: str) -> Outcome:
     fitted = runner_of(spec).fit(run, spec, checkpoint=ckpt)
-    seconds = fitted.train_seconds + float(run.state().get("train_seconds", 0.0))
+    seconds, segments = fitted.train_seconds, fitted.segments
     if fitted.interrupted:
         if fitted.writes_run_folder:
-            run.write_state(train_seconds=seconds)
+            run.write_state(train_seconds=seconds, segments=segments)
         return Outcome(run, {}, interrupted=True)
     if fitted.writes_run_folder:
         if fitted.model is not None:
@@ -74,8 +74,14 @@ def _train(run: RunDir, spec: RunSpec, ckpt: Path | None, title: str) -> Outcome
             metrics=fitted.metrics,
             figures=fitted.figures,
             seconds=seconds,
+            segments=segments,
         )
-        run.write_state(state="finished", train_seconds=seconds, finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+        run.write_state(
+            state="finished",
+            train_seconds=seconds,
+            segments=segments,
+            finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+        )
     return Outcome(run, fitted.metrics)
 
 

@@ -55,6 +55,12 @@ def _metric_rows(metrics: dict[str, float]) -> list[str]:
     return rows
 
 
+def _wall_time(seconds: float, segments: int) -> str:
+    if segments == 1:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.1f} s in {segments} segments (resumed {segments - 1}x)"
+
+
 def write_report(
     run: RunDir,
     *,
@@ -64,6 +70,7 @@ def write_report(
     metrics: dict[str, float],
     figures: dict[str, Path],
     seconds: float,
+    segments: int = 1,
 ) -> Path:
     scalars = read_scalars(run.path / "tb")
     curves = {t: s for t, s in scalars.items() if t.startswith(("train/", "val/")) and len(s) > 1}
@@ -77,7 +84,7 @@ def write_report(
         description,
         "",
         f"Reproduce: `{command}`  ",
-        f"Wall time: {seconds:.1f} s. Resolved configuration: [config.yaml](config.yaml).",
+        f"Wall time: {_wall_time(seconds, segments)}. Resolved configuration: [config.yaml](config.yaml).",
         "",
         "## Test metrics",
         "",

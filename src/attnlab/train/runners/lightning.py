@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -22,8 +22,9 @@ from attnlab.runs.checkpoint_io import AtomicCheckpointIO, safe_torch_load
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner
 from attnlab.runs.spec import RunSpec
+from attnlab.runs.tensorboard import drop_steps_from
 from attnlab.state_dicts import check_state_dict, load_state
-from attnlab.train.callbacks import StepProgressBar, StepSeeding
+from attnlab.train.callbacks import StepProgressBar, StepSeeding, TrainClockCallback
 from attnlab.train.engine import build
 from attnlab.train.model_options import prepare_model
 from attnlab.train.task import Task
@@ -39,11 +40,15 @@ class LightningRunner(Runner):
         _quiet()
         os.environ[rundir.WORKER_ENV] = str(run.path)  # DDP workers attach to this folder
         task, data = build(spec)
+        resume_step = 0
         if checkpoint is not None:  # before the trainer writes anything: a config edited since fails here
-            _check_checkpoint(task, checkpoint, f"{checkpoint} (resumed with {run.config})")
+            loaded = _check_checkpoint(task, checkpoint, f"{checkpoint} (resumed with {run.config})")
+            resume_step = int(loaded.get("global_step", 0))
+            if not rundir.is_worker_process():
+                drop_steps_from(run.path / "tb", resume_step)  # each step logged once
         prepare_model(task.model, spec.trainer, resuming=checkpoint is not None)
-        trainer = _trainer(spec, run, task)
-        start = time.perf_counter()
+        clock = TrainClockCallback()
+        trainer = _trainer(spec, run, task, clock)
         try:
             trainer.fit(task, datamodule=data, ckpt_path=checkpoint, weights_only=True)
         except SystemExit:  # Lightning's Ctrl-C handler exits 1 after its graceful shutdown
@@ -51,13 +56,13 @@ class LightningRunner(Runner):
                 raise
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores it from then on
-        seconds = time.perf_counter() - start
+        seconds, segments = clock.clock.seconds, clock.clock.segments
         rank_zero = trainer.is_global_zero
         if trainer.interrupted:
-            return Fitted(None, {}, seconds, interrupted=True, writes_run_folder=rank_zero)
+            return Fitted(None, {}, seconds, segments, interrupted=True, writes_run_folder=rank_zero)
         metrics = _test(trainer, task, data)
         figures = task.report_figures(data, run.figures) if rank_zero else {}
-        return Fitted(task.model, metrics, seconds, figures=figures, writes_run_folder=rank_zero)
+        return Fitted(task.model, metrics, seconds, segments, figures=figures, writes_run_folder=rank_zero)
 
     def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:
         _quiet()
@@ -89,7 +94,7 @@ def _quiet() -> None:
         warnings.filterwarnings("ignore", message=msg)
 
 
-def _trainer(spec: RunSpec, run: RunDir, task: Task) -> L.Trainer:
+def _trainer(spec: RunSpec, run: RunDir, task: Task, clock: TrainClockCallback) -> L.Trainer:
     cfg = spec.trainer
     callbacks: list[L.Callback] = [
         ModelCheckpoint(
@@ -105,6 +110,7 @@ def _trainer(spec: RunSpec, run: RunDir, task: Task) -> L.Trainer:
             enable_version_counter=False,
         ),
         StepSeeding(spec.seed),
+        clock,
         LearningRateMonitor(logging_interval="step"),
     ]
     if cfg.progress_bar:
@@ -140,14 +146,14 @@ def _test(trainer: L.Trainer, task: Task, data: DataModule) -> dict[str, float]:
     return {k: float(v) for k, v in results[0].items()}
 
 
-def _check_checkpoint(task: Task, path: Path, what: str) -> dict[str, torch.Tensor]:
-    """The checkpoint's state dict, if it fits the task's model (one-line InputError otherwise)."""
+def _check_checkpoint(task: Task, path: Path, what: str) -> dict[str, Any]:
+    """The checkpoint, if its state dict fits the task's model (one-line InputError otherwise)."""
     loaded = safe_torch_load(path)
     state = loaded.get("state_dict") if isinstance(loaded, dict) else None
     if not isinstance(state, dict):
         raise RunDirError(f"{path} is not a Lightning checkpoint (no state_dict)")
     check_state_dict(task.state_dict(), state, what)
-    return state
+    return dict(loaded)
 
 
 def _load_weights(task: Task, run: RunDir, weights: Weights) -> None:
@@ -163,4 +169,4 @@ def _load_weights(task: Task, run: RunDir, weights: Weights) -> None:
     path = run.best_checkpoint if weights == "best" else run.last_checkpoint
     if not path.is_file():
         raise RunDirError(f"{run.path} has no {weights} checkpoint ({path.name})")
-    task.load_state_dict(_check_checkpoint(task, path, f"{path} (with {run.config})"))
+    task.load_state_dict(_check_checkpoint(task, path, f"{path} (with {run.config})")["state_dict"])
