@@ -98,7 +98,20 @@ CASES: list[tuple[str, str, str]] = [
     ("resume-corrupt-checkpoint", "resume runs/unf-badckpt", "is corrupt"),
     ("resume-corrupt-run-json", "resume runs/unf-badjson", "run.json is unreadable"),
     ("resume-corrupt-config", "resume runs/unf-badyaml", "cannot read config"),
-    ("resume-extra-arguments", "resume runs/unf --trainer.max_steps 3", "unexpected arguments for 'resume'"),
+    (
+        "resume-changes-steps",
+        "resume runs/unf --trainer.max_steps 3",
+        "resume cannot change trainer.max_steps",
+    ),
+    ("resume-changes-model", "resume runs/unf --model.depth 4", "resume cannot change model.depth"),
+    ("resume-changes-data", "resume runs/unf --data.seq_len 8", "resume cannot change data.seq_len"),
+    ("resume-bad-devices", "resume runs/unf --devices 0", "trainer.devices"),
+    (
+        "resume-unknown-root-key",
+        "resume runs/unf --data.image_root x",
+        "unknown config key 'data.image_root'",
+    ),
+    ("resume-positional-extra", "resume runs/unf extra", "unexpected argument 'extra'"),
     ("resume-without-folder", "resume", "the following arguments are required: run_dir"),
     # attnlab evaluate
     ("evaluate-missing", "evaluate runs/nosuch", "run folder not found"),

@@ -57,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("recipe", help="a recipe name (attnlab list recipes) or a YAML file")
     r.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/RECIPE/TIME-seedS)")
-    res = sub.add_parser("resume", help="continue an unfinished run from its last checkpoint")
+    res = sub.add_parser(
+        "resume",
+        help="continue an unfinished run from its last checkpoint",
+        epilog="May change where and how the run trains, e.g. --devices 2 --data.root PATH "
+        "--data.num_workers 4 (saved to the run's config.yaml); nothing that changes what it trains.",
+    )
     res.add_argument("run_dir", type=Path)
     ev = sub.add_parser("evaluate", help="test a run's weights again")
     ev.add_argument("run_dir", type=Path)
@@ -167,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, extra = _parser().parse_known_args(argv)
     try:
-        if args.command not in ("run", "abn-maps") and extra:
+        if args.command not in ("run", "resume", "abn-maps") and extra:
             raise ConfigError(f"unexpected arguments for '{args.command}': {' '.join(extra)}")
         if args.command == "list":
             _list(args.what)
@@ -191,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             outcome = engine.run(args.recipe, _overrides(extra), run_dir=args.run_dir, command=command)
         else:
-            outcome = engine.resume(args.run_dir)
+            outcome = engine.resume(args.run_dir, _overrides(extra))
     except NonFiniteLossError as exc:
         print(f"attnlab: {_one_line(exc)}", file=sys.stderr)
         return 3

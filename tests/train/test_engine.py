@@ -278,9 +278,15 @@ def test_ctrl_c_exits_130_naming_the_resume_command_and_resume_finishes(tmp_path
     assert proc.returncode == 130, err
     assert f"attnlab resume {run_dir}" in err and "Traceback" not in err
     assert json.loads((run_dir / "run.json").read_text())["state"] == "running"
-    resumed = attnlab("resume", str(run_dir))
+    resumed = attnlab(
+        "resume", str(run_dir), "--trainer.accelerator", "cpu", "--devices", "1"
+    )  # another machine
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((run_dir / "run.json").read_text())["state"] == "finished"
+    state = json.loads((run_dir / "run.json").read_text())
+    assert state["state"] == "finished" and state["resumed_with"] == [
+        "--trainer.accelerator cpu --trainer.devices 1"
+    ]
+    assert "accelerator: cpu" in (run_dir / "config.yaml").read_text()
     # Ctrl-C flushed what was logged after the last checkpoint; the resumed run logs it again.
     # (Lightning itself logs "epoch" twice at validation steps, so only the curves are checked.)
     curves = {t: s for t, s in _tensorboard_steps(run_dir).items() if t.startswith(("train/", "val/"))}

@@ -24,6 +24,7 @@ from attnlab.errors import RunDirError
 from attnlab.recipes import recipe_path
 from attnlab.runs import rundir
 from attnlab.runs.checkpoint_io import atomic_write
+from attnlab.runs.resume_keys import check_resume_overrides
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Runner, Weights
 from attnlab.runs.spec import RunSpec, resolve
@@ -142,12 +143,22 @@ def _discard(run: RunDir, before: set[str] | None, new_root: Path | None = None)
             target.unlink(missing_ok=True)
 
 
-def resume(run_dir: Path) -> Outcome:
-    """Continue an unfinished run from its last checkpoint (from scratch if it has none)."""
+def resume(run_dir: Path, overrides: list[str] | None = None) -> Outcome:
+    """Continue an unfinished run from its last checkpoint (from scratch if it has none).
+
+    ``overrides`` may change where and how the run trains (devices, data location, workers:
+    :mod:`attnlab.runs.resume_keys`); they are saved to its config.yaml.
+    """
     run = rundir.existing(run_dir)
     if run.finished:
         raise RunDirError(f"{run_dir} is finished; nothing to resume (use: attnlab evaluate {run_dir})")
-    spec = resolve(run.config, [])
+    overrides = overrides or []
+    check_resume_overrides(overrides)
+    spec = resolve(run.config, overrides)
+    if overrides:
+        atomic_write(run.config, lambda f: f.write(spec.yaml_text.encode()))
+        changes = [*run.state().get("resumed_with", []), " ".join(overrides)]
+        run.write_state(resumed_with=changes)
     ckpt = run.last_checkpoint if run.last_checkpoint.exists() else None
     recipe = str(run.state().get("recipe", run_dir.name))
     return _train(run, spec, ckpt, title=f"{recipe} — attnlab run")
