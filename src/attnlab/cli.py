@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         "--data.num_workers 4 (saved to the run's config.yaml); nothing that changes what it trains.",
     )
     res.add_argument("run_dir", type=Path)
+    runs = sub.add_parser("runs", help="the runs under a folder, their states and what to do next")
+    runs.add_argument("folder", type=Path, nargs="?", default=Path("runs"))
+    runs.add_argument(
+        "--clean-failed",
+        action="store_true",
+        help="remove failed runs and runs killed before their first checkpoint",
+    )
     ev = sub.add_parser("evaluate", help="test a run's weights again")
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--weights", choices=["final", "best", "last"], default="final")
@@ -177,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list(args.what)
             return 0
+        if args.command == "runs":
+            from attnlab.commands.runs import list_runs
+
+            return list_runs(args.folder, clean_failed=args.clean_failed)
         from attnlab.train import engine
 
         if args.command == "evaluate":

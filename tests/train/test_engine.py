@@ -277,7 +277,7 @@ def test_ctrl_c_exits_130_naming_the_resume_command_and_resume_finishes(tmp_path
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert f"attnlab resume {run_dir}" in err and "Traceback" not in err
-    assert json.loads((run_dir / "run.json").read_text())["state"] == "running"
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "interrupted"
     resumed = attnlab(
         "resume", str(run_dir), "--trainer.accelerator", "cpu", "--devices", "1"
     )  # another machine

@@ -153,6 +153,7 @@ class DQNRunner(Runner):
                 agent.load(safe_torch_load(checkpoint), checkpoint)
                 drop_steps_from(run.path / "tb", agent.step)  # each step logged once
             agent.clock.start()
+            run.mark_running()
             with SummaryWriter(run.path / "tb", flush_secs=10) as writer:
                 try:
                     agent.train(run, writer)

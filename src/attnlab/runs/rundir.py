@@ -2,7 +2,7 @@
 
 RUN_DIR/
   config.yaml           resolved configuration (what `attnlab resume` reads)
-  run.json              state ("running" | "finished"), recipe, command, times
+  run.json              state (see RunDir.status), recipe, command, times, the training process
   checkpoints/last.ckpt  every trainer.checkpoint_every steps (atomic)
   checkpoints/best.ckpt  best by the task's monitored validation metric
   model.safetensors     final weights
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,41 @@ class RunDir:
     @property
     def finished(self) -> bool:
         return self.state().get("state") == "finished"
+
+    def mark_running(self) -> None:
+        """State ``running``, with the process, so that :meth:`status` can tell a killed one."""
+        self.write_state(state="running", pid=os.getpid(), host=socket.gethostname(), error=None)
+
+    def mark_stopped(self, exc: BaseException) -> None:
+        """After a failure (or Ctrl-C outside the training loop) that left a checkpoint to resume."""
+        if isinstance(exc, KeyboardInterrupt):
+            self.write_state(state="interrupted")
+        else:
+            self.write_state(state="failed", error=" ".join(str(exc).split()) or type(exc).__name__)
+
+    def status(self) -> str:
+        """``finished``, ``running`` (its process is alive), ``interrupted`` (Ctrl-C), ``failed``
+        (an error; ``run.json`` says which), or ``killed`` (marked running, its process gone)."""
+        state = self.state()
+        label = str(state.get("state", "unknown"))
+        if label == "running" and not _alive(state.get("pid"), state.get("host")):
+            return "killed"
+        return label
+
+
+def _alive(pid: object, host: object) -> bool:
+    """Whether the process that marked a run running still lives (on another host: assume so)."""
+    if not isinstance(pid, int):
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def default_run_path(recipe: str, seed: int) -> Path:

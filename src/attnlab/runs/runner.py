@@ -55,7 +55,11 @@ class Runner(ABC):
 
     @abstractmethod
     def fit(self, run: RunDir, spec: RunSpec, *, checkpoint: Path | None) -> Fitted:
-        """Train (from ``checkpoint`` when resuming, else from scratch), then test."""
+        """Train (from ``checkpoint`` when resuming, else from scratch), then test.
+
+        When its loop starts, the runner calls ``run.mark_running()`` (rank 0 only), so that a
+        resume failing before (a bad device, a config that no longer fits) leaves the run as it was.
+        """
 
     @abstractmethod
     def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.callbacks import RichProgressBar
 
 from attnlab.runs.clock import TrainClock
+from attnlab.runs.rundir import RunDir
 
 
 def step_seed(seed: int, step: int, micro_batch: int, rank: int) -> int:
@@ -64,3 +65,14 @@ class TrainClockCallback(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.clock.load_state_dict(state_dict)
+
+
+class MarkRunning(L.Callback):
+    """Marks the run folder running, with this process, once training starts (rank 0)."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.run.mark_running()

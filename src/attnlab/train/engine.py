@@ -60,7 +60,7 @@ def _train(run: RunDir, spec: RunSpec, ckpt: Path | None, title: str) -> Outcome
     seconds, segments = fitted.train_seconds, fitted.segments
     if fitted.interrupted:
         if fitted.writes_run_folder:
-            run.write_state(train_seconds=seconds, segments=segments)
+            run.write_state(state="interrupted", train_seconds=seconds, segments=segments)
         return Outcome(run, {}, interrupted=True)
     if fitted.writes_run_folder:
         if fitted.model is not None:
@@ -109,12 +109,15 @@ def run(
     new_root = _first_missing(path)
     run = rundir.create(path)
     atomic_write(run.config, lambda f: f.write(spec.yaml_text.encode()))
-    run.write_state(state="running", recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    run.write_state(recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    run.mark_running()
     try:
         return _train(run, spec, None, title=f"{name} — attnlab run")
-    except (Exception, KeyboardInterrupt):
+    except (Exception, KeyboardInterrupt) as exc:
         if not run.last_checkpoint.exists():
             _discard(run, before, new_root)  # a failed start leaves no run folder marked running
+        else:
+            run.mark_stopped(exc)
         raise
 
 
@@ -161,7 +164,14 @@ def resume(run_dir: Path, overrides: list[str] | None = None) -> Outcome:
         run.write_state(resumed_with=changes)
     ckpt = run.last_checkpoint if run.last_checkpoint.exists() else None
     recipe = str(run.state().get("recipe", run_dir.name))
-    return _train(run, spec, ckpt, title=f"{recipe} — attnlab run")
+    try:
+        return _train(run, spec, ckpt, title=f"{recipe} — attnlab run")
+    except (Exception, KeyboardInterrupt) as exc:
+        if (
+            run.state().get("pid") == os.getpid()
+        ):  # failed while training (a start-up failure changes nothing)
+            run.mark_stopped(exc)
+        raise
 
 
 def evaluate(run_dir: Path, *, weights: Weights = "final") -> tuple[dict[str, float], Path]:

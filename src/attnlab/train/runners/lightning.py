@@ -24,7 +24,7 @@ from attnlab.runs.runner import Fitted, Runner, Weights, register_runner
 from attnlab.runs.spec import RunSpec
 from attnlab.runs.tensorboard import drop_steps_from
 from attnlab.state_dicts import check_state_dict, load_state
-from attnlab.train.callbacks import StepProgressBar, StepSeeding, TrainClockCallback
+from attnlab.train.callbacks import MarkRunning, StepProgressBar, StepSeeding, TrainClockCallback
 from attnlab.train.engine import build
 from attnlab.train.model_options import prepare_model
 from attnlab.train.task import Task
@@ -111,6 +111,7 @@ def _trainer(spec: RunSpec, run: RunDir, task: Task, clock: TrainClockCallback) 
         ),
         StepSeeding(spec.seed),
         clock,
+        MarkRunning(run),
         LearningRateMonitor(logging_interval="step"),
     ]
     if cfg.progress_bar:
