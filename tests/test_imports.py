@@ -11,7 +11,7 @@ PACKAGE = Path(attnlab.__file__).parent
 # Each layer may import its own and lower ranks only. Top-level modules that everything may use
 # (errors, registry, catalog) rank lowest; catalog names classes as strings, never imports them.
 RANK = {
-    "__init__": 0, "errors": 0, "files": 0, "state_dicts": 0, "registry": 0, "catalog": 0,
+    "__init__": 0, "errors": 0, "files": 0, "state_dicts": 0, "registry": 0, "catalog": 0, "status": 0,
     "layers": 1,
     "models": 2,
     "objectives": 3, "metrics": 3,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from attnlab.errors import AttnlabError, ConfigError, InputError, NonFiniteLossError, did_you_mean
+from attnlab.status import say
 
 if TYPE_CHECKING:
     from attnlab.train.engine import Outcome
@@ -188,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             from attnlab.commands.runs import list_runs
 
             return list_runs(args.folder, clean_failed=args.clean_failed)
+        if args.command in ("run", "resume"):
+            what = args.recipe if args.command == "run" else args.run_dir
+            say(f"starting {what} (loading PyTorch)")  # before the imports that take seconds
         from attnlab.train import engine
 
         if args.command == "evaluate":

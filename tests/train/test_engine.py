@@ -293,3 +293,15 @@ def test_ctrl_c_exits_130_naming_the_resume_command_and_resume_finishes(tmp_path
     assert curves["train/loss"][-1] == 299
     for tag, steps in curves.items():
         assert steps == sorted(set(steps)), tag
+
+
+def test_a_starting_run_says_what_it_is_doing(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Before training shows a bar: the start (before PyTorch loads), the run folder, the model."""
+    run_dir = tmp_path / "r"
+    assert main(["run", "demo", "--run-dir", str(run_dir), "--trainer.max_steps", "2", *SMALL]) == 0
+    status = [line for line in capsys.readouterr().out.splitlines() if line.startswith("attnlab: ")]
+    assert status == [
+        "attnlab: starting demo (loading PyTorch)",
+        f"attnlab: run folder {run_dir}",
+        "attnlab: model transformer-classifier-tiny: 71,304 parameters; data signal-tokens",
+    ]

@@ -59,6 +59,7 @@ from attnlab.data.clevrer_lite.questions import QuestionConfig
 from attnlab.data.clevrer_lite.writer import CONFIG_FILE, QUESTION_FILE
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError
+from attnlab.status import say
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ def ensure_generated(
     """The generated folder with at least ``num_videos`` videos, made or extended if needed."""
     root = generated_root(config, dataset_seed, cache_dir)
     if _finished_videos(root) < num_videos:
+        say(f"generating {num_videos} CLEVRER-lite videos into {root} (once; later runs read them)")
         generate_dataset(config, root, num_videos, dataset_seed, workers, progress=sys.stderr.isatty())
     return root
 

@@ -44,6 +44,7 @@ from torch.utils.data import Dataset
 from attnlab.data._registry import register_datamodule
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError, unknown
+from attnlab.status import say
 
 SHAPES = ("square", "disc", "ellipse", "heart", "diamond", "triangle")
 CACHE_VERSION = 1
@@ -490,6 +491,7 @@ class VideoSprites(Dataset[dict[str, torch.Tensor]]):
         self._arrays: dict[str, np.ndarray] | None = None
         if self.cache_path is not None:
             if not self.cache_path.exists():
+                say(f"generating {size} sprite clips into {self.cache_path} (once; later runs read them)")
                 write_cache(self.cache_path, config, seed, size)  # type: ignore[arg-type]
             self._arrays = load_cache(self.cache_path, config, seed, size)  # type: ignore[arg-type]
 

@@ -66,6 +66,7 @@ from attnlab.runs.spec import RunSpec
 from attnlab.runs.tensorboard import drop_steps_from
 from attnlab.runs.weights import load_initial_weights
 from attnlab.state_dicts import load_state
+from attnlab.status import say
 from attnlab.train.optim import build_optimizer, build_scheduler
 
 CHECKPOINT_FORMAT = "attnlab-dqn/2"  # /2: the training clock
@@ -149,6 +150,7 @@ class DQNRunner(Runner):
     def fit(self, run: RunDir, spec: RunSpec, *, checkpoint: Path | None) -> Fitted:
         with _threads(spec.runner_config.torch_threads):
             agent = _Agent(spec)
+            say(f"model {spec.model_name}: Q-network; environment {spec.runner_config.env}")
             if checkpoint is not None:
                 agent.load(safe_torch_load(checkpoint), checkpoint)
                 drop_steps_from(run.path / "tb", agent.step)  # each step logged once

@@ -28,11 +28,6 @@ WORKER_ENV = "ATTNLAB_RUN_DIR"  # rank 0's run folder, inherited by the workers 
 WEIGHTS_FILE = "model.safetensors"  # the final weights
 
 
-def is_worker_process() -> bool:
-    """True in a DDP worker that Lightning (or torchrun) started beside rank 0."""
-    return any(int(os.environ.get(v, "0") or 0) > 0 for v in ("LOCAL_RANK", "NODE_RANK", "RANK"))
-
-
 @dataclass(frozen=True)
 class RunDir:
     path: Path

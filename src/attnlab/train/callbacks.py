@@ -40,7 +40,16 @@ class StepSeeding(L.Callback):
 
 
 class StepProgressBar(RichProgressBar):
-    """Rich progress bar that counts optimiser steps towards ``max_steps`` (training is step-based)."""
+    """Rich progress bar that counts optimiser steps towards ``max_steps`` (training is step-based).
+
+    Until the first step of this process ends, it says so ("first step", with "compiling"
+    when ``trainer.compile`` is on): that step can take far longer than the others.
+    """
+
+    def __init__(self, *, compiling: bool = False) -> None:
+        super().__init__()
+        self.first = "train: first step, compiling" if compiling else "train: first step"
+        self.waiting_for_first_step = True
 
     @property
     def total_train_batches(self) -> int | float:
@@ -48,7 +57,19 @@ class StepProgressBar(RichProgressBar):
         return trainer.max_steps * trainer.accumulate_grad_batches
 
     def _get_train_description(self, current_epoch: int) -> str:
-        return "train"
+        return self.first if self.waiting_for_first_step else "train"
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if (
+            self.waiting_for_first_step
+            and self.progress is not None
+            and self.train_progress_bar_id is not None
+        ):
+            self.waiting_for_first_step = False
+            self.progress.update(self.train_progress_bar_id, description="train")
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
 
 class TrainClockCallback(L.Callback):

@@ -28,6 +28,7 @@ from attnlab.runs.resume_keys import check_resume_overrides
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Runner, Weights
 from attnlab.runs.spec import RunSpec, resolve
+from attnlab.status import is_worker_process, say
 from attnlab.train.composite import attach_submodels, build_model
 from attnlab.train.report import metrics_json, write_report
 from attnlab.train.task import Task
@@ -101,7 +102,7 @@ def run(
     """Train, evaluate and report a recipe in a new run folder; ``name`` titles it (default: the recipe)."""
     spec = resolve(recipe_path(recipe), overrides)
     name = name or recipe
-    if rundir.is_worker_process():
+    if is_worker_process():
         run = rundir.attach_worker(os.environ.get(rundir.WORKER_ENV) or run_dir)
         return _train(run, spec, None, title=f"{name} — attnlab run")
     path = run_dir or rundir.default_run_path(name, spec.seed)
@@ -111,6 +112,7 @@ def run(
     atomic_write(run.config, lambda f: f.write(spec.yaml_text.encode()))
     run.write_state(recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
     run.mark_running()
+    say(f"run folder {run.path}")
     try:
         return _train(run, spec, None, title=f"{name} — attnlab run")
     except (Exception, KeyboardInterrupt) as exc:

@@ -24,6 +24,7 @@ from attnlab.runs.runner import Fitted, Runner, Weights, register_runner
 from attnlab.runs.spec import RunSpec
 from attnlab.runs.tensorboard import drop_steps_from
 from attnlab.state_dicts import check_state_dict, load_state
+from attnlab.status import is_worker_process, say
 from attnlab.train.callbacks import MarkRunning, StepProgressBar, StepSeeding, TrainClockCallback
 from attnlab.train.engine import build
 from attnlab.train.model_options import prepare_model
@@ -40,11 +41,12 @@ class LightningRunner(Runner):
         _quiet()
         os.environ[rundir.WORKER_ENV] = str(run.path)  # DDP workers attach to this folder
         task, data = build(spec)
+        say(f"model {spec.model_name}: {_parameters(task.model)}; data {spec.data_name}")
         resume_step = 0
         if checkpoint is not None:  # before the trainer writes anything: a config edited since fails here
             loaded = _check_checkpoint(task, checkpoint, f"{checkpoint} (resumed with {run.config})")
             resume_step = int(loaded.get("global_step", 0))
-            if not rundir.is_worker_process():
+            if not is_worker_process():
                 drop_steps_from(run.path / "tb", resume_step)  # each step logged once
         prepare_model(task.model, spec.trainer, resuming=checkpoint is not None)
         clock = TrainClockCallback()
@@ -78,6 +80,11 @@ class LightningRunner(Runner):
             limit_test_batches=spec.trainer.limit_test_batches,
         )
         return _test(trainer, task, data)
+
+
+def _parameters(model: torch.nn.Module) -> str:
+    count = sum(p.numel() for p in model.parameters())
+    return f"{count / 1e6:.2f} M parameters" if count >= 100_000 else f"{count:,} parameters"
 
 
 def _quiet() -> None:
@@ -115,7 +122,7 @@ def _trainer(spec: RunSpec, run: RunDir, task: Task, clock: TrainClockCallback) 
         LearningRateMonitor(logging_interval="step"),
     ]
     if cfg.progress_bar:
-        callbacks.append(StepProgressBar())
+        callbacks.append(StepProgressBar(compiling=cfg.compile))
     torch.use_deterministic_algorithms(cfg.deterministic, warn_only=True)
     return L.Trainer(
         default_root_dir=run.path,
