@@ -90,6 +90,8 @@ CASES: list[tuple[str, str, str]] = [
     ("run-dir-is-a-file", "run demo --run-dir afile", "afile"),
     ("run-dir-under-a-file", "run demo --run-dir afile/run", "afile"),
     ("run-without-recipe", "run", "the following arguments are required: recipe"),
+    ("recipe-help-unknown-recipe", "run nosuch --help", "unknown recipe 'nosuch'"),
+    ("recipe-help-bad-value", "run demo --model.depth x --help", "model.depth"),
     # attnlab resume
     ("resume-missing", "resume runs/nosuch", "run folder not found: runs/nosuch"),
     ("resume-finished", "resume runs/fin", "is finished; nothing to resume"),

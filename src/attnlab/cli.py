@@ -176,8 +176,48 @@ def _overrides(extra: list[str]) -> list[str]:
     return out
 
 
+def _recipe_help(argv: list[str]) -> bool:
+    """``attnlab run RECIPE [overrides] --help``: the recipe's own keys, not the command's."""
+    helping = "-h" in argv or "--help" in argv
+    return helping and len(argv) > 1 and argv[0] == "run" and not argv[1].startswith("-")
+
+
+def _print_recipe_help(recipe: str, extra: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from attnlab.recipes import recipe_path
+    from attnlab.runs.spec import recipe_keys, resolve
+
+    path = recipe_path(recipe)
+    overrides = _overrides([a for a in extra if a not in ("-h", "--help")])
+    console = Console()
+    description = resolve(path, overrides).description
+    console.print(f"attnlab run {recipe} [--KEY VALUE ...]\n\n{description}\n", highlight=False)
+    table = Table(title="keys (--section.key VALUE; the recipe's value, and the default where it differs)")
+    for column in ("key", "type", "value", "default"):
+        table.add_column(column, overflow="fold")
+    for key in recipe_keys(path, overrides):
+        differs = key.default != key.value and key.key not in ("task.name", "data.name", "model.name")
+        table.add_row(key.key, key.type, _shown(key.value), _shown(key.default) if differs else "")
+    console.print(table, highlight=False)
+    aliases = ", ".join(f"{short} = {full}" for short, full in ALIASES.items())
+    console.print(f"short forms: {aliases}; also --run-dir FOLDER, --print_config", highlight=False)
+
+
+def _shown(value: object) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if _recipe_help(argv):
+        try:
+            _print_recipe_help(argv[1], argv[2:])
+        except AttnlabError as exc:
+            print(f"attnlab: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        return 0
     args, extra = _parser().parse_known_args(argv)
     try:
         if args.command not in ("run", "resume", "abn-maps") and extra:

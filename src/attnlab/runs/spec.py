@@ -18,7 +18,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
@@ -181,22 +181,66 @@ def _one_line(exc: BaseException, parser: ArgumentParser) -> ConfigError:
     return ConfigError(f"invalid configuration: {text}")
 
 
-def resolve(config_file: Path, overrides: list[str]) -> RunSpec:
-    """Parse a recipe (or a run's saved config.yaml) with overrides into a :class:`RunSpec`."""
+def _read(config_file: Path) -> dict[str, Any]:
     try:
         recipe = yaml.safe_load(config_file.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read config {config_file}: {' '.join(str(exc).split())}") from None
     if not isinstance(recipe, dict):
         raise ConfigError(f"config {config_file} must be a YAML mapping")
+    return recipe
+
+
+def resolve(config_file: Path, overrides: list[str]) -> RunSpec:
+    """Parse a recipe (or a run's saved config.yaml) with overrides into a :class:`RunSpec`."""
+    recipe = _read(config_file)
     names = _names(recipe, overrides)
     optim_names = _optim_names(recipe)
     parser = _parser(names, optim_names)
+    return _spec(parser, _parse(parser, config_file, overrides), optim_names)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One configuration key of a recipe, for ``attnlab run RECIPE --help``."""
+
+    key: str
+    type: str
+    value: Any  # in this recipe (with the overrides given)
+    default: Any  # without the recipe (the model's, dataset's or trainer's own default)
+
+
+def recipe_keys(config_file: Path, overrides: list[str]) -> list[KeyInfo]:
+    """Every key a recipe accepts, with its type, its value in the recipe and its default."""
+    recipe = _read(config_file)
+    parser = _parser(_names(recipe, overrides), _optim_names(recipe))
+    ns = _parse(parser, config_file, overrides)
+    keys = []
+    for action in parser._actions:
+        hint = getattr(action, "_typehint", None)
+        if hint is None or action.dest in ("description",):
+            continue
+        keys.append(KeyInfo(action.dest, _type_name(hint), ns.get(action.dest), action.default))
+    return keys
+
+
+def _type_name(hint: Any) -> str:
+    """``int``, ``adamw|adam|sgd``, ``float|None`` ...: how the value is written on the command line."""
+    origin = get_origin(hint)
+    if origin is Literal:
+        return "|".join(str(a) for a in get_args(hint))
+    if origin is Union or type(hint).__name__ == "UnionType":
+        return "|".join("None" if a is type(None) else _type_name(a) for a in get_args(hint))
+    if origin is not None:
+        return str(hint).replace("typing.", "")
+    return getattr(hint, "__name__", str(hint))
+
+
+def _parse(parser: ArgumentParser, config_file: Path, overrides: list[str]) -> Namespace:
     try:
-        ns = parser.parse_args(["--config", str(config_file), *overrides])
+        return parser.parse_args(["--config", str(config_file), *overrides])
     except (JsonArgError, SystemExit) as exc:
         raise _one_line(exc, parser) from None  # jsonargparse may also exit; never let it
-    return _spec(parser, ns, optim_names)
 
 
 def _section(ns: Namespace, name: str) -> dict[str, Any]:
