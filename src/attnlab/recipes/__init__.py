@@ -15,11 +15,12 @@ def _folder() -> Path:
 
 
 def list_recipes() -> dict[str, str]:
-    """Recipe name -> its one-line description."""
+    """Recipe name -> the first sentence of its description (``attnlab run NAME --help`` has it all)."""
     out = {}
     for path in sorted(_folder().glob("*.yaml")):
         data = yaml.safe_load(path.read_text()) or {}
-        out[path.stem] = str(data.get("description", "")).strip().splitlines()[0] if data else ""
+        description = " ".join(str(data.get("description", "")).split()) if data else ""
+        out[path.stem] = description.split(". ")[0].removesuffix(".")
     return out
 
 
