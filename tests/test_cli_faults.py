@@ -122,7 +122,7 @@ CASES: list[tuple[str, str, str]] = [
     ("evaluate-other-models-weights", "evaluate runs/fin-otherweights", "does not fit the model"),
     ("evaluate-edited-architecture", "evaluate runs/fin-depth1", "does not fit the model"),
     ("evaluate-edited-architecture-last", "evaluate runs/fin-depth1 --weights last", "does not fit"),
-    ("evaluate-corrupt-weights", "evaluate runs/fin-badweights", "is corrupt"),
+    ("evaluate-corrupt-weights", "evaluate runs/fin-badweights", "cannot read the final weights"),
     ("evaluate-no-best-checkpoint", "evaluate runs/fin-nobest --weights best", "has no best checkpoint"),
     ("evaluate-corrupt-last-checkpoint", "evaluate runs/fin-badckpt --weights last", "is corrupt"),
     ("evaluate-not-a-run", "evaluate runs/noconfig", "is not an attnlab run folder"),

@@ -64,7 +64,7 @@ from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner, reject_trainer_keys
 from attnlab.runs.spec import RunSpec
 from attnlab.runs.tensorboard import drop_steps_from
-from attnlab.runs.weights import load_initial_weights
+from attnlab.runs.weights import load_final_weights
 from attnlab.state_dicts import load_state
 from attnlab.status import say
 from attnlab.train.optim import build_optimizer, build_scheduler
@@ -184,9 +184,7 @@ def _threads(count: int) -> Iterator[None]:
 def _load_weights(model: nn.Module, run: RunDir, weights: Weights) -> None:
     """The run's final weights or a checkpoint's, checked key by key (one-line errors)."""
     if weights == "final":
-        if not run.weights.is_file():
-            raise RunDirError(f"{run.path} has no final weights (unfinished run?); try --weights last")
-        load_initial_weights(model, run.weights, "--weights final")
+        load_final_weights(model, run)
         return
     path = run.best_checkpoint if weights == "best" else run.last_checkpoint
     load_state(model, dict(_checked(safe_torch_load(path), path)["model"]), f"--weights {weights}: {path}")

@@ -13,7 +13,6 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
-from safetensors.torch import load_file
 
 from attnlab.data.datamodule import DataModule
 from attnlab.errors import RunDirError
@@ -23,7 +22,8 @@ from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner
 from attnlab.runs.spec import RunSpec
 from attnlab.runs.tensorboard import drop_steps_from
-from attnlab.state_dicts import check_state_dict, load_state
+from attnlab.runs.weights import load_final_weights
+from attnlab.state_dicts import check_state_dict
 from attnlab.status import is_worker_process, say
 from attnlab.train.callbacks import MarkRunning, StepProgressBar, StepSeeding, TrainClockCallback
 from attnlab.train.engine import build
@@ -166,13 +166,7 @@ def _check_checkpoint(task: Task, path: Path, what: str) -> dict[str, Any]:
 
 def _load_weights(task: Task, run: RunDir, weights: Weights) -> None:
     if weights == "final":
-        if not run.weights.is_file():
-            raise RunDirError(f"{run.path} has no final weights (unfinished run?); try --weights last")
-        try:
-            state = load_file(run.weights)
-        except Exception as exc:
-            raise RunDirError(f"{run.weights} is corrupt: {exc}") from None
-        load_state(task.model, state, f"{run.weights} (with {run.config})")
+        load_final_weights(task.model, run)
         return
     path = run.best_checkpoint if weights == "best" else run.last_checkpoint
     if not path.is_file():
