@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from rich.progress import track
 from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
@@ -392,7 +394,8 @@ def write_cache(path: Path, config: SpriteConfig, seed: int, size: int) -> None:
             n: np.lib.format.open_memmap(tmp / f"{n}.npy", mode="w+", dtype=d, shape=s)
             for n, (s, d) in specs.items()
         }
-        for i in range(size):
+        shown = sys.stderr.isatty()  # a bar for a person watching, nothing in logs
+        for i in track(range(size), description="sprite clips", disable=not shown, transient=True):
             _store(arrays, i, generate_clip(config, seed, i), config.max_objects)
         for a in arrays.values():
             a.flush()
