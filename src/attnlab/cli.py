@@ -54,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="train + evaluate + report a recipe",
-        epilog="Override any config key: --model.depth 4 --trainer.max_steps 100 --seed 1",
+        epilog="Override any config key: --model.depth 4 --trainer.max_steps 100 --seed 1. "
+        "attnlab run RECIPE --help lists the recipe's keys.",
     )
     r.add_argument("recipe", help="a recipe name (attnlab list recipes) or a YAML file")
     r.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/RECIPE/TIME-seedS)")
