@@ -205,6 +205,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.fashion_mnist:FashionMNISTData",
             "Fashion-MNIST 28x28 grey images, 10 classes; validation = the last ``val_size`` training images",
         ),
+        "moving-fmnist": Lazy(
+            "attnlab.data.moving_fmnist:MovingFashionMNISTData",
+            "Moving Fashion-MNIST clips (1, 8, 48, 48): real items over textures; appearance, motion labels",
+        ),
         "ring-points": Lazy(
             "attnlab.data.points:RingPointsData",
             "Ragged sets of 2D points from a ring of Gaussians (8 modes, radius 2, std 0.02).",
@@ -248,6 +252,10 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.video_qa:VideoQATask",
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
+        ),
+        "vjepa": Lazy(
+            "attnlab.train.vjepa:VJEPATask",
+            "V-JEPA pre-training (masks, L1 to EMA-target features); tests frozen probes vs a random encoder",
         ),
     },
 )

@@ -42,9 +42,10 @@ class VJEPASchedules:
     ipe_scale: float = 1.25
 
     def check(self) -> None:
-        if self.total_steps < 1 or not 0 <= self.warmup_steps < self.stretched():
+        # a warm-up longer than the run is allowed (the lr then only rises, as the official one would)
+        if self.total_steps < 1 or self.warmup_steps < 0:
             raise ConfigError(
-                f"schedules need total_steps >= 1 and 0 <= warmup_steps < ipe_scale * total_steps, "
+                f"schedules need total_steps >= 1 and warmup_steps >= 0, "
                 f"got {self.total_steps}, {self.warmup_steps}"
             )
         if self.ipe_scale < 1:
