@@ -30,7 +30,8 @@ from attnlab.models.vjepa.positions import sincos_table_3d
 @dataclass
 class PredictorConfig:
     grid: tuple[int, int, int] = (8, 14, 14)  # token grid (T', H', W') of the encoder
-    embed_dim: int = 1024  # the encoder's width: input and output
+    embed_dim: int = 1024  # the encoder's width: the input
+    out_dim: int | None = None  # the output: embed_dim (features), or pixels per tubelet (pixel targets)
     dim: int = 384  # the predictor's width
     depth: int = 12
     num_heads: int = 16  # official: the encoder's number of heads
@@ -73,7 +74,7 @@ class Predictor(nn.Module):
             for _ in range(c.depth)
         )
         self.norm = LayerNorm6(c.dim)
-        self.proj = nn.Linear(c.dim, c.embed_dim)
+        self.proj = nn.Linear(c.dim, c.out_dim or c.embed_dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -122,4 +123,4 @@ class Predictor(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.norm(x[:, context.shape[1] :])  # (B, Nt, d); the norm is per token
-        return self.proj(x)  # (B, Nt, D)
+        return self.proj(x)  # (B, Nt, out_dim)

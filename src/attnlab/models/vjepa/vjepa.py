@@ -12,7 +12,12 @@ predictions of the target features. The L1 loss is in :mod:`attnlab.objectives.v
 masks in :mod:`attnlab.objectives.vjepa_masks`, the EMA update in the training task: this
 module holds only the architecture.
 
-Deviations: none in the computation. The target encoder is a frozen submodule (no gradients,
+``target="pixels"`` is the paper's pixel-prediction ablation (MAE-style targets): the predictor
+outputs the C x tubelet x patch x patch pixels of each target tubelet, layer-normalised per tubelet
+as the features are (MAE's ``norm_pix_loss``); the EMA target encoder is then only the encoder
+that frozen evaluation reads.
+
+Deviations: none in the computation of the feature-prediction model. The target encoder is a frozen submodule (no gradients,
 eval mode) rather than a separate object of the training script; it starts as a copy of the
 context encoder, as the official ``copy.deepcopy(encoder)``.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +58,10 @@ class VJEPAConfig:
     pred_num_heads: int = 16  # official: the encoder's
     num_mask_tokens: int = 2  # one per mask type of the recipe's masking
     init_std: float = 0.02
+    target: Literal["features", "pixels"] = "features"  # what the predictor predicts
+
+    def pixels_per_token(self) -> int:
+        return self.in_chans * self.tubelet_size * self.patch_size**2
 
     def encoder(self) -> VideoViTConfig:
         return VideoViTConfig(
@@ -73,6 +83,7 @@ class VJEPAConfig:
         return PredictorConfig(
             grid=self.encoder().grid(),
             embed_dim=self.dim,
+            out_dim=self.pixels_per_token() if self.target == "pixels" else None,
             dim=self.pred_dim,
             depth=self.pred_depth,
             num_heads=self.pred_num_heads,
@@ -92,6 +103,15 @@ MOVING_FMNIST = VJEPAConfig(
     img_size=48, num_frames=8, patch_size=8, tubelet_size=2, in_chans=1, dim=96, depth=4, num_heads=4,
     pred_dim=64, pred_depth=2, pred_num_heads=4,
 )  # fmt: skip
+
+
+def patchify(clips: torch.Tensor, config: VJEPAConfig) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, N, C * t * p * p): each tubelet's pixels, tokens in the encoder's order."""
+    t, p = config.tubelet_size, config.patch_size
+    B, C, T, H, W = clips.shape
+    x = clips.reshape(B, C, T // t, t, H // p, p, W // p, p)
+    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # (B, T', H', W', C, t, p, p)
+    return x.reshape(B, (T // t) * (H // p) * (W // p), C * t * p * p)
 
 
 @register_model("vjepa-vitl16", config=VJEPAConfig())
@@ -127,8 +147,9 @@ class VJEPA(nn.Module):
 
     @torch.no_grad()
     def targets(self, clips: torch.Tensor) -> torch.Tensor:
-        """Layer-normalised (no affine) target-encoder features of the whole clip: (B, N, D)."""
-        h = self.target_encoder(clips)
+        """Layer-normalised (no affine) target-encoder features of the whole clip (B, N, D), or with
+        ``target="pixels"`` each tubelet's pixels (B, N, C * tubelet * patch^2), normalised the same way."""
+        h = patchify(clips, self.config) if self.config.target == "pixels" else self.target_encoder(clips)
         return F.layer_norm(h, (h.shape[-1],))
 
     def forward(
