@@ -17,9 +17,9 @@ outputs the C x tubelet x patch x patch pixels of each target tubelet, layer-nor
 as the features are (MAE's ``norm_pix_loss``); the EMA target encoder is then only the encoder
 that frozen evaluation reads.
 
-Deviations: none in the computation of the feature-prediction model. The target encoder is a frozen submodule (no gradients,
-eval mode) rather than a separate object of the training script; it starts as a copy of the
-context encoder, as the official ``copy.deepcopy(encoder)``.
+Deviations: none in the computation of the feature-prediction model. The target encoder is a
+frozen submodule (no gradients, eval mode) rather than a separate object of the training
+script; it starts as a copy of the context encoder, as the official ``copy.deepcopy(encoder)``.
 """
 
 from __future__ import annotations
