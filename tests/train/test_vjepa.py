@@ -19,20 +19,25 @@ from attnlab.models import create_model
 from attnlab.runs.config import OptimConfig
 from attnlab.train.vjepa import VJEPATask
 from tests.data.test_idx import fake_mnist
+from tests.train.conftest import assert_same_final_run, attnlab, kill_9_after_first_checkpoint
 
 
 class Recorder(L.Callback):
-    """Before the task's own hook (Lightning calls callbacks first): the encoder after the optimiser
-    step, the target before its EMA update, and the lr and weight decays the scheduler (stepped
-    right after the optimiser) set for the next step; ``first``: those of step 1."""
+    """Per optimiser step k: the target before the step, then after it the encoder, the target and
+    the lr and weight decays the scheduler (stepped right after the optimiser) set for step k + 1;
+    ``first``: the lr and weight decays of step 1."""
 
     def __init__(self) -> None:
         self.steps: list[dict[str, Any]] = []
         self.first: dict[str, list[float]] = {}
+        self._before: list[torch.Tensor] = []
 
     def on_train_start(self, trainer: L.Trainer, task: L.LightningModule) -> None:
         groups = trainer.optimizers[0].param_groups
         self.first = {"lr": [g["lr"] for g in groups], "wd": [g["weight_decay"] for g in groups]}
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, task: L.LightningModule, optimizer: Any) -> None:
+        self._before = [p.detach().clone() for p in task.model.target_encoder.parameters()]
 
     def on_train_batch_end(self, trainer: L.Trainer, task: L.LightningModule, *args: Any) -> None:
         opt = trainer.optimizers[0]
@@ -42,7 +47,8 @@ class Recorder(L.Callback):
                 "lr": [g["lr"] for g in opt.param_groups],
                 "wd": [g["weight_decay"] for g in opt.param_groups],
                 "encoder": [p.detach().clone() for p in task.model.encoder.parameters()],
-                "target": [p.detach().clone() for p in task.model.target_encoder.parameters()],
+                "before": self._before,
+                "after": [p.detach().clone() for p in task.model.target_encoder.parameters()],
             }
         )
 
@@ -63,7 +69,7 @@ def test_schedules_and_ema_after_every_optimiser_step(tmp_path: Path):
     )  # fmt: skip
     trainer.fit(task, datamodule=data)
     schedules = task.schedules()
-    final_target = [p.detach() for p in task.model.target_encoder.parameters()]
+    assert len(recorder.steps) == 4
     assert recorder.first["lr"] == [schedules.lr_at(1)] * 4
     assert recorder.first["wd"] == [schedules.weight_decay_at(1)] * 2 + [0.0, 0.0]  # decayed, then exempt
     for i, seen in enumerate(recorder.steps):
@@ -72,11 +78,10 @@ def test_schedules_and_ema_after_every_optimiser_step(tmp_path: Path):
         assert seen["lr"] == [schedules.lr_at(k + 1)] * 4
         assert seen["wd"] == [schedules.weight_decay_at(k + 1)] * 2 + [0.0, 0.0]
         m = schedules.momentum_at(k)
-        after = recorder.steps[i + 1]["target"] if i + 1 < len(recorder.steps) else final_target
-        for before, online, new in zip(seen["target"], seen["encoder"], after, strict=True):
-            assert torch.equal(new, before * m + (1.0 - m) * online)
+        for before, online, after in zip(seen["before"], seen["encoder"], seen["after"], strict=True):
+            assert torch.equal(after, before * m + (1.0 - m) * online)
     assert schedules.lr_at(1) == pytest.approx(2e-4 + 0.5 * (1e-3 - 2e-4))
-    assert not torch.equal(final_target[0], recorder.steps[0]["target"][0])  # the target moved
+    assert not torch.equal(recorder.steps[-1]["after"][0], recorder.steps[0]["before"][0])  # it moved
     assert all(p.grad is None for p in task.model.target_encoder.parameters())
 
 
@@ -118,3 +123,32 @@ def test_recipe_end_to_end_with_probes_and_floor(tmp_path: Path):
                 assert 0.0 <= metrics[f"test/{encoder}/{kind}/{label}_acc"] <= 1.0
     report = (run / "report.md").read_text()
     assert "test/floor/attentive/motion_acc" in report and (run / "figures/probe_attention.png").is_file()
+
+
+def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
+    """Masks, schedules and the EMA target all continue exactly: bit-identical final weights."""
+    root = tmp_path / "fmnist"
+    root.mkdir()
+    fake_mnist(root, n_train=60, n_test=20)
+    args = ["run", "vjepa-moving_fmnist", "--data.root", str(root), "--data.val_items", "10"]
+    args += [
+        "--data.val_size",
+        "4",
+        "--data.test_size",
+        "8",
+        "--data.probe_size",
+        "16",
+        "--data.batch_size",
+        "4",
+    ]
+    args += ["--data.eval_batch_size", "8", "--task.probe.steps", "3", "--optim.warmup_steps", "5"]
+    args += ["--model.depth", "1", "--model.dim", "32", "--model.pred_dim", "16", "--model.pred_depth", "1"]
+    args += ["--trainer.max_steps", "60", "--trainer.checkpoint_every", "5", "--trainer.val_every", "60"]
+    args += ["--trainer.progress_bar", "false"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    done = attnlab(*args, "--run-dir", str(full))
+    assert done.returncode == 0, done.stderr
+    kill_9_after_first_checkpoint(args, killed)
+    resumed = attnlab("resume", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_final_run(full, killed)

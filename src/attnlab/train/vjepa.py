@@ -129,7 +129,7 @@ class VJEPATask(Task):
         self.probe_seed = probe_seed
         self._probes: dict[tuple[str, str, str], nn.Module] = {}  # not submodules: not checkpointed
         self._encoders: dict[str, nn.Module] = {}
-        self._ema_done_at = -1
+        self._last_momentum = self.ema[0]
 
     @property
     def vjepa(self) -> VJEPA:
@@ -177,17 +177,24 @@ class VJEPATask(Task):
             torch.nn.utils.clip_grad_norm_(self.vjepa.predictor.parameters(), self.clip_grad)
 
     def on_train_start(self) -> None:
-        self._ema_done_at = self.global_step  # a resumed run's target is already up to date
         self._momentum = self.schedules().momentum_at
 
+    def optimizer_step(
+        self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None
+    ) -> None:
+        """The optimiser step k, then the EMA ``target = m_k target + (1 - m_k) encoder``.
+
+        Here rather than in ``on_train_batch_end``: Lightning's checkpoint callback runs before that
+        hook, so a checkpoint of step k would hold the target of step k - 1 and a resumed run would
+        drift. Lightning counts the step as done only after this hook returns: k = global_step + 1.
+        """
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        momentum = self._momentum(self.global_step + 1)
+        ema_update(self.vjepa.target_encoder, self.vjepa.encoder, momentum)
+        self._last_momentum = momentum
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """After each optimiser step k (not each micro-batch): target = m_k target + (1 - m_k) encoder."""
-        step = self.global_step
-        if step != self._ema_done_at:
-            momentum = self._momentum(step)
-            ema_update(self.vjepa.target_encoder, self.vjepa.encoder, momentum)
-            self.log("train/ema_momentum", momentum, batch_size=1)
-            self._ema_done_at = step
+        self.log("train/ema_momentum", self._last_momentum, batch_size=1)
 
     # -- the loss --------------------------------------------------------------------------------
     def _forward_terms(self, clips: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
