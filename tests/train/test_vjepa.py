@@ -123,6 +123,7 @@ def test_recipe_end_to_end_with_probes_and_floor(tmp_path: Path):
                 assert 0.0 <= metrics[f"test/{encoder}/{kind}/{label}_acc"] <= 1.0
     report = (run / "report.md").read_text()
     assert "test/floor/attentive/motion_acc" in report and (run / "figures/probe_attention.png").is_file()
+    assert (run / "figures/pca.png").is_file() and "principal components" in report
 
 
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):

@@ -41,6 +41,7 @@ from attnlab.runs.config import OptimConfig
 from attnlab.train.figures import plot_video_attention
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task
+from attnlab.train.vjepa_figures import plot_feature_pca
 from attnlab.train.vjepa_probe import KINDS, ProbeConfig, extract, fit_probe
 
 EVAL_MASK_SEED = 12345  # validation and test losses use the same masks every time
@@ -256,15 +257,21 @@ class VJEPATask(Task):
 
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
-        """The attentive motion probe's attention over the tokens of four test clips."""
-        probe = self._probes.get(("probe", "attentive", "motion"))
-        if probe is None:
-            return {}
+        """PCA colours of the target encoder's patch features; the attentive motion probe's
+        attention over the tokens of four test clips."""
         batch = next(iter(datamodule.test_dataloader()))
         clips = batch["input"][:4].to(self.device)
+        grid = check_clips(clips, self.vjepa.config.encoder())
+        features = self.vjepa.target_encoder(clips[:3]).cpu()  # (3, N, D)
+        pca = plot_feature_pca(
+            clips[:3].cpu(), features, grid, self.vjepa.config.tubelet_size, out_dir / "pca.png"
+        )
+        figures = {"Target-encoder patch features: first 3 principal components as RGB, per tubelet": pca}
+        probe = self._probes.get(("probe", "attentive", "motion"))
+        if probe is None:
+            return figures
         with capture(probe) as rec:
             preds = probe(self.vjepa.target_encoder(clips)).argmax(-1)
-        grid = check_clips(clips, self.vjepa.config.encoder())
         weights = rec["pooler.cross_block.attn"].mean(1)[:, 0]  # (B, N): one query, head mean
         maps = weights.view(-1, *grid).repeat_interleave(
             self.vjepa.config.tubelet_size, dim=1
@@ -277,4 +284,6 @@ class VJEPATask(Task):
         path = plot_video_attention(
             clips.cpu(), maps.cpu(), None, out_dir / "probe_attention.png", titles=titles
         )
-        return {"Attentive motion probe: its query's attention over the clip's tokens (head mean)": path}
+        return figures | {
+            "Attentive motion probe: its query's attention over the clip's tokens (head mean)": path
+        }
