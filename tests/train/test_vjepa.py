@@ -90,6 +90,8 @@ def test_task_settings_are_checked():
         VJEPATask(model=create_model("vjepa-small-reference"), optim=OptimConfig(name="sgd"))
     with pytest.raises(ConfigError, match="V-JEPA model"):
         VJEPATask(model=create_model("vit-tiny-fashion"), optim=OptimConfig())
+    with pytest.raises(ConfigError, match="names 0 mask types"):
+        small_task(masks=[])
     with pytest.raises(ConfigError, match="3 mask types"):
         small_task(masks=[{}, {}, {}])
     with pytest.raises(ConfigError, match=r"unknown task.masks\[0\] key 'num_block'"):

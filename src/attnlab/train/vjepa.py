@@ -110,7 +110,10 @@ class VJEPATask(Task):
             raise ConfigError(
                 "task vjepa uses one AdamW optimiser (optim.name: adamw), as the official init_opt"
             )
-        self.masks = [as_config(MaskConfig, m, f"task.masks[{i}]") for i, m in enumerate(masks or MULTIBLOCK)]
+        self.masks = [
+            as_config(MaskConfig, m, f"task.masks[{i}]")
+            for i, m in enumerate(MULTIBLOCK if masks is None else masks)
+        ]
         if not self.masks or len(self.masks) > model.config.num_mask_tokens:
             raise ConfigError(
                 f"task.masks names {len(self.masks)} mask types; the model has "
