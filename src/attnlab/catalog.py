@@ -161,6 +161,22 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.classifiers.vit:VisionTransformer",
             "ViT for 28x28 grey images: patch 4 (7x7 tokens + [CLS]), dim 64, depth 4, 4 heads",
         ),
+        "vjepa-small-reference": Lazy(
+            "attnlab.models.vjepa.vjepa:VJEPA",
+            "V-JEPA at the official golden's size: 32 px, 4 frames, patch 8, tubelet 2, dim 64, depth 2",
+        ),
+        "vjepa-tiny-mfmnist": Lazy(
+            "attnlab.models.vjepa.vjepa:VJEPA",
+            "V-JEPA for 8-frame 48x48 grey clips (Moving Fashion-MNIST): dim 96, depth 4; predictor 64 x 2",
+        ),
+        "vjepa-vith16": Lazy(
+            "attnlab.models.vjepa.vjepa:VJEPA",
+            "V-JEPA ViT-H/16 (paper): 16 frames at 224, tubelet 2, dim 1280, depth 32; predictor 384 x 12",
+        ),
+        "vjepa-vitl16": Lazy(
+            "attnlab.models.vjepa.vjepa:VJEPA",
+            "V-JEPA ViT-L/16 (paper): 16 frames at 224, tubelet 2, dim 1024, depth 24; predictor 384 x 12",
+        ),
     },
 )
 
@@ -188,6 +204,10 @@ DATAMODULES: Registry[Any] = Registry(
         "fashion-mnist": Lazy(
             "attnlab.data.fashion_mnist:FashionMNISTData",
             "Fashion-MNIST 28x28 grey images, 10 classes; validation = the last ``val_size`` training images",
+        ),
+        "moving-fmnist": Lazy(
+            "attnlab.data.moving_fmnist:MovingFashionMNISTData",
+            "Moving Fashion-MNIST clips (1, 8, 48, 48): real items over textures; appearance, motion labels",
         ),
         "ring-points": Lazy(
             "attnlab.data.points:RingPointsData",
@@ -232,6 +252,10 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.video_qa:VideoQATask",
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
+        ),
+        "vjepa": Lazy(
+            "attnlab.train.vjepa:VJEPATask",
+            "V-JEPA pre-training (masks, L1 to EMA-target features); tests frozen probes vs a random encoder",
         ),
     },
 )

@@ -24,6 +24,9 @@ Implementation details and deviations:
   projections of each block's attention and MLP divided by sqrt(2 * layer), layer
   counted in processing order from 1 (the two official codes differ slightly in which
   weights they rescale; this is the GPT-2 style rule both approximate).
+* ``cross_out_proj=False`` reproduces facebookresearch/jepa exactly: its ``CrossAttention``
+  defines an output projection ``proj`` but never applies it, so the heads' concatenated
+  output goes straight into the residual. attnlab's default applies it (as vjepa2 does).
 * The official ``complete_block=False`` variant (a bare cross-attention without MLP)
   is not provided.
 * ``key_padding_mask`` (True = padding) is not in the official code; it lets a probe
@@ -65,6 +68,7 @@ class CrossAttentionBlock(nn.Module):
         proj_drop: float = 0.0,
         norm_layer: type[nn.Module] = nn.LayerNorm,
         act_layer: type[nn.Module] = nn.GELU,
+        out_proj: bool = True,
     ) -> None:
         super().__init__()
         if mlp_ratio <= 0:
@@ -79,6 +83,8 @@ class CrossAttentionBlock(nn.Module):
             attn_drop=attn_drop,
             proj_drop=proj_drop,
         )
+        if not out_proj:  # facebookresearch/jepa's CrossAttention never applies its proj
+            self.attn.proj = nn.Identity()  # type: ignore[assignment]  # a Linear slot, any module fits
         self.norm2 = norm_layer(dim)
         self.mlp = Mlp(dim, mlp_ratio=mlp_ratio, act_layer=act_layer, drop=proj_drop)
 
@@ -126,6 +132,7 @@ class AttentivePooler(nn.Module):
         act_layer: type[nn.Module] = nn.GELU,
         init_std: float = 0.02,
         self_attn_on: Literal["tokens", "queries"] = "tokens",
+        cross_out_proj: bool = True,
     ) -> None:
         super().__init__()
         if num_queries < 1 or depth < 1:
@@ -144,6 +151,7 @@ class AttentivePooler(nn.Module):
             proj_drop=proj_drop,
             norm_layer=norm_layer,
             act_layer=act_layer,
+            out_proj=cross_out_proj,
         )
         self.blocks = nn.ModuleList(
             TransformerBlock(
@@ -176,7 +184,8 @@ class AttentivePooler(nn.Module):
             ordered = [self.cross_block, *self.blocks]
         with torch.no_grad():
             for layer, block in enumerate(ordered, 1):
-                block.attn.proj.weight.div_(math.sqrt(2.0 * layer))
+                if isinstance(block.attn.proj, nn.Linear):
+                    block.attn.proj.weight.div_(math.sqrt(2.0 * layer))
                 block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer))
 
     def forward(self, x: torch.Tensor, *, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -213,6 +222,7 @@ class AttentiveClassifier(nn.Module):
         act_layer: type[nn.Module] = nn.GELU,
         init_std: float = 0.02,
         self_attn_on: Literal["tokens", "queries"] = "tokens",
+        cross_out_proj: bool = True,
     ) -> None:
         super().__init__()
         if num_classes < 1:
@@ -230,6 +240,7 @@ class AttentiveClassifier(nn.Module):
             act_layer=act_layer,
             init_std=init_std,
             self_attn_on=self_attn_on,
+            cross_out_proj=cross_out_proj,
         )
         # the head keeps PyTorch's default init, as the official classifier
         self.linear = nn.Linear(dim, num_classes)

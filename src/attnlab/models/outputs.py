@@ -120,3 +120,19 @@ class ABNOutput:
     att_logits: torch.Tensor  # (B, num_classes), attention branch
     logits: torch.Tensor  # (B, num_classes), perception branch: the prediction
     attention: torch.Tensor  # (B, 1, h, w) in (0, 1), the branch's own M (never the override)
+
+
+@dataclass
+class JEPAOutput:
+    """Joint-embedding predictive models (V-JEPA): predicted and target features of the masked
+    tokens, the mask types' token sets concatenated along the token axis in mask-type order."""
+
+    pred: torch.Tensor  # (B, sum(splits), D) the predictor's output
+    target: torch.Tensor  # (B, sum(splits), D) what it must predict (no gradient)
+    splits: tuple[int, ...]  # target tokens per mask type
+
+    def per_mask(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(pred, target) of each mask type: (B, splits[i], D) each."""
+        sizes = list(self.splits)
+        preds, targets = torch.split(self.pred, sizes, dim=1), torch.split(self.target, sizes, dim=1)
+        return list(zip(preds, targets, strict=True))

@@ -7,15 +7,22 @@ rename, check every key and shape, load; user errors are one-line InputErrors.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TypeVar
 
+import torch
+from torch import nn
+
 from attnlab.errors import ConfigError, InputError
+from attnlab.layers.pooling import AttentiveClassifier
 from attnlab.layers.residual import official_cifar_block
 from attnlab.models.abn.branch_network import BranchNetwork
 from attnlab.models.abn.resnet_abn import ABNConfig, AttentionBranchNetwork
 from attnlab.models.object_centric import vimon
-from attnlab.runs.convert import load_foreign
+from attnlab.models.vjepa import vjepa
+from attnlab.runs.convert import load_foreign, read_state_dict, rename_keys
+from attnlab.state_dicts import load_state
 
 ABN = TypeVar("ABN", bound=BranchNetwork)
 
@@ -56,4 +63,74 @@ def load_official_vimon(path: str | Path, *, config: vimon.ViMONConfig | None = 
     """
     model = vimon.ViMON(config or vimon.ViMONConfig(num_slots=6))
     load_foreign(model, path, vimon.OFFICIAL_KEYS, "ViMON checkpoint")
+    return model
+
+
+def split_fused_qkv(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every ``*.qkv.weight|bias`` (3D rows: q, k, v) as ``*.q_proj.*`` (rows [:D]) and
+    ``*.kv_proj.*`` (rows [D:]), the layout of :class:`attnlab.layers.attention.MultiHeadAttention`."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = re.fullmatch(r"(.*\.)?qkv\.(weight|bias)", key)
+        if match is None:
+            out[key] = value
+            continue
+        if value.shape[0] % 3:
+            raise InputError(f"checkpoint key {key} has {value.shape[0]} rows, not a fused q, k, v (3 x D)")
+        dim = value.shape[0] // 3
+        prefix, kind = match[1] or "", match[2]
+        out[f"{prefix}q_proj.{kind}"] = value[:dim]
+        out[f"{prefix}kv_proj.{kind}"] = value[dim:]
+    return out
+
+
+def _load_vjepa_part(part: nn.Module, path: Path, key: str, rules: list[tuple[str, str | None]]) -> None:
+    what = f"V-JEPA checkpoint's '{key}'"
+    state = read_state_dict(path, what, unwrap=(key,), strip=("module.", "backbone."))
+    renamed, origin = rename_keys(split_fused_qkv(state), rules)
+    load_state(part, renamed, f"{what} {path}", origin=origin)
+
+
+def load_official_vjepa(path: str | Path, *, config: vjepa.VJEPAConfig | None = None) -> vjepa.VJEPA:
+    """A :class:`~attnlab.models.vjepa.vjepa.VJEPA` with the encoder, predictor and target encoder of a
+    facebookresearch/jepa checkpoint (``{'encoder', 'predictor', 'target_encoder', ...}``, keys with
+    ``module.`` and ``backbone.`` prefixes as training saves them).
+
+    ``config`` defaults to the ``vjepa-vitl16`` preset and must fit the checkpoint; missing,
+    unexpected or mis-shaped keys raise one-line InputErrors. A checkpoint without
+    ``target_encoder`` starts the target as a copy of the encoder.
+    """
+    path = Path(path)
+    model = vjepa.VJEPA(config or vjepa.VJEPAConfig())
+    _load_vjepa_part(model.encoder, path, "encoder", vjepa.ENCODER_KEYS)
+    _load_vjepa_part(model.predictor, path, "predictor", vjepa.PREDICTOR_KEYS)
+    if "target_encoder" in _top_level_keys(path):
+        _load_vjepa_part(model.target_encoder, path, "target_encoder", vjepa.ENCODER_KEYS)
+    else:
+        model.target_encoder.load_state_dict(model.encoder.state_dict())
+    return model
+
+
+def _top_level_keys(path: Path) -> set[str]:
+    """The top-level keys of a torch checkpoint (a dict), read safely."""
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    return set(loaded) if isinstance(loaded, dict) else set()
+
+
+def load_official_attentive_probe(model: AttentiveClassifier, path: str | Path) -> AttentiveClassifier:
+    """``model`` holding an official V-JEPA ``AttentiveClassifier`` state dict, in place (the eval
+    script's checkpoint ``{'classifier': ...}`` or the bare state dict, ``module.`` stripped).
+
+    The official probe runs its ``depth - 1`` self-attention blocks on the pooled query and
+    never applies its cross-attention's output projection (whose weights are dropped): build
+    ``model`` with ``self_attn_on="queries", cross_out_proj=False``.
+    """
+    if not isinstance(model, AttentiveClassifier):
+        raise InputError(
+            f"load_official_attentive_probe takes an AttentiveClassifier, got {type(model).__name__}"
+        )
+    what = "V-JEPA attentive probe checkpoint"
+    state = read_state_dict(path, what, unwrap=("classifier",), strip=("module.",))
+    renamed, origin = rename_keys(split_fused_qkv(state), vjepa.PROBE_KEYS)
+    load_state(model, renamed, f"{what} {path}", origin=origin)
     return model

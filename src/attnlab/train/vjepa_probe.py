@@ -1,0 +1,102 @@
+"""Frozen evaluation of a video encoder: probes fitted on its token features (V-JEPA, Bardes et
+al. 2024, arXiv:2404.08471, Sec. 4 and Table 1's attentive vs average pooling).
+
+The encoder stays frozen; its features of every probe-training clip are computed once and
+kept, then each probe is fitted with AdamW on them:
+
+* ``attentive``: :class:`attnlab.layers.pooling.AttentiveClassifier` (one learned query, one
+  cross-attention block, linear head), as the official ``AttentiveClassifier`` (depth 1);
+* ``average``: the mean over tokens, then a linear head (the paper's "average pooling").
+
+Deviations from the official evaluation (``evals/video_classification_frozen``): no multi-clip
+/ multi-view averaging and no data augmentation (the clips here are small and generated); a
+fixed number of steps instead of epochs with a warm-up cosine schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnlab.errors import ConfigError
+from attnlab.layers.pooling import AttentiveClassifier
+
+ProbeKind = Literal["attentive", "average"]
+KINDS: tuple[ProbeKind, ...] = ("attentive", "average")
+
+
+@dataclass
+class ProbeConfig:
+    steps: int = 300
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_size: int = 64
+    num_heads: int = 4
+
+    def check(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError(
+                f"task.probe needs steps, batch_size >= 1, lr > 0 and weight_decay >= 0, got {self}"
+            )
+
+
+class AveragePoolProbe(nn.Module):
+    """Tokens (B, N, D) -> mean over tokens -> linear -> logits (B, num_classes)."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.mean(dim=1))
+
+
+def build_probe(kind: ProbeKind, dim: int, num_classes: int, config: ProbeConfig) -> nn.Module:
+    if kind == "attentive":
+        return AttentiveClassifier(dim, num_classes=num_classes, num_heads=config.num_heads, depth=1)
+    return AveragePoolProbe(dim, num_classes)
+
+
+@torch.no_grad()
+def extract(
+    encoder: nn.Module, batches: Iterable[dict[str, torch.Tensor]], keys: Iterable[str], device: torch.device
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Frozen token features (N, L, D) of every clip and the labels under ``keys`` (N,) each."""
+    keys = list(keys)
+    feats: list[torch.Tensor] = []
+    labels: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+    for batch in batches:
+        feats.append(encoder(batch["input"].to(device)).float().cpu())  # (B, L, D)
+        for k in keys:
+            labels[k].append(batch[k].cpu())
+    return torch.cat(feats), {k: torch.cat(v) for k, v in labels.items()}
+
+
+def fit_probe(
+    kind: ProbeKind,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    config: ProbeConfig,
+    *,
+    seed: int,
+) -> nn.Module:
+    """A probe fitted on frozen ``features`` (N, L, D); its init and batches depend only on ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        probe = build_probe(kind, features.shape[-1], num_classes, config)
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    probe.train()
+    for _ in range(config.steps):
+        index = torch.randint(0, len(features), (min(config.batch_size, len(features)),), generator=generator)
+        loss = F.cross_entropy(probe(features[index]), labels[index])
+        optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+    return probe.eval()
