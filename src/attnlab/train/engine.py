@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,6 +146,50 @@ def resume(run_dir: Path) -> Outcome:
     ckpt = run.last_checkpoint if run.last_checkpoint.exists() else None
     recipe = str(run.state().get("recipe", run_dir.name))
     return _train(run, spec, ckpt, title=f"{recipe} — attnlab run")
+
+
+def import_weights(
+    recipe: str,
+    overrides: list[str],
+    load: Callable[[torch.nn.Module], None],
+    *,
+    run_dir: Path | None,
+    command: str,
+    name: str,
+) -> Outcome:
+    """A finished run folder for weights trained elsewhere (an official checkpoint): the recipe's
+    model built and filled by ``load``, saved as the final weights, tested and reported like a
+    trained run, so ``attnlab evaluate`` and ``explain`` take it. Nothing is trained."""
+    spec = resolve(recipe_path(recipe), overrides)
+    path = run_dir or rundir.default_run_path(name, spec.seed)
+    before = set(os.listdir(path)) if path.is_dir() else None
+    new_root = _first_missing(path)
+    run = rundir.create(path)
+    atomic_write(run.config, lambda f: f.write(spec.yaml_text.encode()))
+    run.write_state(state="running", recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    try:
+        task, data = build(spec)
+        load(task.model)
+        atomic_write(run.weights, lambda f: f.write(save(_contiguous(task.model))))
+        start = time.perf_counter()
+        metrics = runner_of(spec).evaluate(run, spec, "final")
+        figures = task.report_figures(data, run.figures)
+        seconds = time.perf_counter() - start
+    except (Exception, KeyboardInterrupt):
+        _discard(run, before, new_root)  # no half-imported run folder
+        raise
+    (run.path / "metrics.json").write_text(metrics_json(metrics))
+    write_report(
+        run,
+        title=f"{name} — attnlab import",
+        description=spec.description,
+        command=command,
+        metrics=metrics,
+        figures=figures,
+        seconds=seconds,
+    )
+    run.write_state(state="finished", train_seconds=0.0, finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+    return Outcome(run, metrics)
 
 
 def evaluate(run_dir: Path, *, weights: Weights = "final") -> tuple[dict[str, float], Path]:
