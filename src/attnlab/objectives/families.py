@@ -32,7 +32,7 @@ class Objective:
     """One object-centric loss: how to call it and its defaults."""
 
     name: str
-    losses: Callable[..., Losses]  # (output, video, *, sigmas, beta[, gamma]) -> Losses
+    losses: Callable[..., Losses]  # (output, video, *, sigmas, beta[, gamma], min_likelihood) -> Losses
     drop_last: bool  # train on model(video[:, :-1]): frame T is only a prediction target
     beta: float
     gamma: float | None  # None: the loss has no mask term (and takes no gamma)
@@ -45,11 +45,14 @@ class Objective:
         beta: float,
         gamma: float | None,
         sigmas: tuple[float, float],
+        min_likelihood: float = 1e-5,
     ) -> dict[str, torch.Tensor]:
         """Named, weighted terms of ``output`` (from ``video[:, :-1]`` if ``drop_last``) on ``video``."""
         if self.gamma is None:
-            return self.losses(output, video, sigmas=sigmas, beta=beta).terms()
-        return self.losses(output, video, sigmas=sigmas, beta=beta, gamma=gamma).terms()
+            return self.losses(output, video, sigmas=sigmas, beta=beta, min_likelihood=min_likelihood).terms()
+        return self.losses(
+            output, video, sigmas=sigmas, beta=beta, gamma=gamma, min_likelihood=min_likelihood
+        ).terms()
 
 
 OBJECTIVES = {

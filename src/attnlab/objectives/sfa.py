@@ -75,13 +75,15 @@ def sfa_losses(
     *,
     sigmas: tuple[float, float] = (0.09, 0.11),
     beta: float = 1.0,
+    min_likelihood: float = 1e-5,
 ) -> SFALosses:
     """SFA's training loss on ``video`` (B, T, 3, H, W), T >= 3.
 
     ``output`` must come from the first T - 1 frames (``model(video[:, :-1])``): frame
     T is only a prediction target. ``sigmas``: the likelihood scale of slot 0 (the
     background) and of the other slots. ``beta``: the weight of the KL (1, as ViMON;
-    the seed does not give SFA's).
+    the seed does not give SFA's). ``min_likelihood``: the floor of each pixel channel's
+    likelihood (:func:`mixture_nll`; ViMON's 1e-5, 0 for none).
     """
     next_rgb, next_mask_logits = _check(output, video)
     sigma = slot_sigmas(
@@ -93,7 +95,9 @@ def sfa_losses(
     )
     log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
     next_log_masks = next_mask_logits.log_softmax(dim=2)
-    recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma)
-    pred = mixture_nll(video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
+    recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood)
+    pred = mixture_nll(
+        video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
+    )
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
     return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)

@@ -53,6 +53,11 @@ class ObjectCentricTask(Task):
         beta: float | None = None,
         gamma: float | None = None,
         sigmas: tuple[float, float] = (0.09, 0.11),
+        # The floor of each pixel channel's likelihood in the mixture loss: the reference's
+        # 1e-5 stops the gradient of every pixel more than ~0.56 from all slots' colours, which
+        # at the start of training is every bright sprite pixel (docs/object_centric.md);
+        # 0 keeps it (no floor).
+        min_likelihood: float = 1e-5,
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, ObjectCentricModel):
@@ -66,9 +71,14 @@ class ObjectCentricTask(Task):
         self.beta = self.objective.beta if beta is None else beta
         self.gamma = self.objective.gamma if gamma is None else gamma
         self.sigmas = (float(sigmas[0]), float(sigmas[1]))
+        if min_likelihood < 0:
+            raise ConfigError(f"task.min_likelihood must be >= 0, got {min_likelihood}")
+        self.min_likelihood = float(min_likelihood)
 
     def _terms(self, out: ObjectCentricOutput, video: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.objective.terms(out, video, beta=self.beta, gamma=self.gamma, sigmas=self.sigmas)
+        return self.objective.terms(
+            out, video, beta=self.beta, gamma=self.gamma, sigmas=self.sigmas, min_likelihood=self.min_likelihood
+        )
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
