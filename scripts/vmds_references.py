@@ -21,10 +21,20 @@ from attnlab.metrics.segmentation import fg_ari
 
 
 def references(
-    seed: int, test_size: int, image_size: int = 64, num_frames: int = 10, max_objects: int | None = None
+    seed: int,
+    test_size: int,
+    image_size: int = 64,
+    num_frames: int = 10,
+    max_objects: int | None = None,
+    variant: str = "standard",
 ) -> tuple[float, float]:
     data = VMDSData(
-        seed=seed, test_size=test_size, image_size=image_size, num_frames=num_frames, max_objects=max_objects
+        seed=seed,
+        variant=variant,  # type: ignore[arg-type]  # VMDSData checks the name
+        test_size=test_size,
+        image_size=image_size,
+        num_frames=num_frames,
+        max_objects=max_objects,
     )
     clips = data.build("test")
     squares, aris = [], []
@@ -46,9 +56,10 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--num-frames", type=int, default=10)
     parser.add_argument("--max-objects", type=int, default=None, help="default: the VMDS preset's 4")
+    parser.add_argument("--variant", default="standard", help="a VMDS variant: large, small, occlusion, ...")
     args = parser.parse_args()
     rows = [
-        references(seed, args.test_size, args.image_size, args.num_frames, args.max_objects)
+        references(seed, args.test_size, args.image_size, args.num_frames, args.max_objects, args.variant)
         for seed in args.seeds
     ]
     for name, values in zip(("background-only MSE", "one-slot FG-ARI"), zip(*rows, strict=True), strict=True):
