@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attnlab.data.sprites import VMDSData, VideoSprites, amodal_masks
+from attnlab.data.sprites import VideoSprites, VMDSData, amodal_masks
 from attnlab.metrics.mot import AUTHORS_PROTOCOL, mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
-from attnlab.runs.official import load_official_vimon
 from attnlab.models.object_centric.vimon import ViMONConfig
+from attnlab.runs.official import load_official_vimon
 
 PROPERTIES = ("objects", "radius", "colour", "speed", "hidden")
 
@@ -113,7 +113,9 @@ def row(name: str, s: dict[str, float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--clips", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)

@@ -19,7 +19,16 @@ SMALL_TEST = ["--data.test_size", "8", "--data.eval_batch_size", "8", "--data.va
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("import") / "vimon"
-    code = main(["import", "vimon-official", str(REFERENCE / "ckpt_vimon_vmds.pt"), "--run-dir", str(run), *SMALL_TEST])
+    code = main(
+        [
+            "import",
+            "vimon-official",
+            str(REFERENCE / "ckpt_vimon_vmds.pt"),
+            "--run-dir",
+            str(run),
+            *SMALL_TEST,
+        ]
+    )
     assert code == 0
     return run
 

@@ -151,7 +151,7 @@ def resume(run_dir: Path) -> Outcome:
 def import_weights(
     recipe: str,
     overrides: list[str],
-    load: Callable[[torch.nn.Module], None],
+    load: Callable[[torch.nn.Module], object],
     *,
     run_dir: Path | None,
     command: str,

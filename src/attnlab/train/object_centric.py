@@ -77,7 +77,12 @@ class ObjectCentricTask(Task):
 
     def _terms(self, out: ObjectCentricOutput, video: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.objective.terms(
-            out, video, beta=self.beta, gamma=self.gamma, sigmas=self.sigmas, min_likelihood=self.min_likelihood
+            out,
+            video,
+            beta=self.beta,
+            gamma=self.gamma,
+            sigmas=self.sigmas,
+            min_likelihood=self.min_likelihood,
         )
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
