@@ -306,3 +306,18 @@ def test_the_loss_rejects_mismatched_inputs():
     out.mask_logits = out.mask_logits[:, :, :1]
     with pytest.raises(InputError, match="mask_logits"):
         sfa_losses(out, torch.rand(1, 4, 3, 3, 3, dtype=torch.float64))
+
+
+def test_the_image_likelihood_is_a_gaussian_of_the_mixed_image():
+    model, clip = small(use_mean=True), video(T=4)
+    out = model(clip[:, :-1])
+    losses = sfa_losses(out, clip, likelihood="image", sigmas=(0.09, 0.2))
+    const = math.log(0.2 * math.sqrt(2 * math.pi))
+    want = (0.5 * ((out.recon.double() - clip[:, :-1].double()) / 0.2) ** 2 + const).sum() / (2 * 3)
+    torch.testing.assert_close(losses.recon.double(), want, rtol=1e-5, atol=1e-3)
+    want_pred = (0.5 * ((out.pred[:, 1:].double() - clip[:, 2:].double()) / 0.2) ** 2 + const).sum() / (2 * 2)
+    torch.testing.assert_close(losses.pred.double(), want_pred, rtol=1e-5, atol=1e-3)
+    # the KL is the mixture loss's
+    torch.testing.assert_close(losses.kl, sfa_losses(out, clip).kl)
+    with pytest.raises(InputError, match="likelihood"):
+        sfa_losses(out, clip, likelihood="mse")
