@@ -251,8 +251,10 @@ class VideoSlotAttention(nn.Module):
         self.slot_attention = SlotAttention(
             dim, num_slots=num_slots, kv_dim=self.kv_dim, num_iterations=num_iterations, mlp_ratio=mlp_ratio
         )
-        # distinct starting points per slot; scaled like the Keras glorot init of SlotAttention's mu
-        self.queries = nn.Parameter(torch.randn(1, num_slots, dim) * dim**-0.5)
+        # unit-variance starting points, as the Extractor's queries: with small ones (std
+        # dim**-0.5 was tried) every slot receives the same first update, the decoder's masks
+        # stay at exactly 1/K and nothing breaks the symmetry (docs/object_centric.md, p6)
+        self.queries = nn.Parameter(torch.randn(1, num_slots, dim))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.dim() != 4 or features.shape[-1] != self.kv_dim or features.shape[2] == 0:
