@@ -6,6 +6,7 @@
   is 1 on frames where one sprite is visible and 0 on the others.
 
     python scripts/vmds_references.py --test-size 256 --seeds 0 1 2
+    python scripts/vmds_references.py --image-size 32 --num-frames 6 --max-objects 3   # sprites_small
 """
 
 from __future__ import annotations
@@ -19,8 +20,23 @@ from attnlab.data.sprites import VMDSData
 from attnlab.metrics.segmentation import fg_ari
 
 
-def references(seed: int, test_size: int) -> tuple[float, float]:
-    clips = VMDSData(seed=seed, test_size=test_size).build("test")
+def references(
+    seed: int,
+    test_size: int,
+    image_size: int = 64,
+    num_frames: int = 10,
+    max_objects: int | None = None,
+    variant: str = "standard",
+) -> tuple[float, float]:
+    data = VMDSData(
+        seed=seed,
+        variant=variant,  # type: ignore[arg-type]  # VMDSData checks the name
+        test_size=test_size,
+        image_size=image_size,
+        num_frames=num_frames,
+        max_objects=max_objects,
+    )
+    clips = data.build("test")
     squares, aris = [], []
     for i in range(len(clips)):
         clip = clips[i]
@@ -37,8 +53,15 @@ def main() -> None:
     )
     parser.add_argument("--test-size", type=int, default=256)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--num-frames", type=int, default=10)
+    parser.add_argument("--max-objects", type=int, default=None, help="default: the VMDS preset's 4")
+    parser.add_argument("--variant", default="standard", help="a VMDS variant: large, small, occlusion, ...")
     args = parser.parse_args()
-    rows = [references(seed, args.test_size) for seed in args.seeds]
+    rows = [
+        references(seed, args.test_size, args.image_size, args.num_frames, args.max_objects, args.variant)
+        for seed in args.seeds
+    ]
     for name, values in zip(("background-only MSE", "one-slot FG-ARI"), zip(*rows, strict=True), strict=True):
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         per_seed = ", ".join(f"{v:.4f}" for v in values)

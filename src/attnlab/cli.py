@@ -1,4 +1,4 @@
-"""The ``attnlab`` command: list, run, resume, evaluate."""
+"""The ``attnlab`` command: list, run, resume, evaluate, import."""
 
 from __future__ import annotations
 
@@ -76,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="test a run's weights again")
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--weights", choices=["final", "best", "last"], default="final")
+    im = sub.add_parser(
+        "import",
+        help="an official checkpoint as a tested run folder (attnlab evaluate takes it)",
+        epilog="Override the data it is tested on: --data.test_size 64 --data.variant occlusion",
+    )
+    im.add_argument("name", choices=["vimon-official"], help="which checkpoint the file holds")
+    im.add_argument("checkpoint", type=Path, help="the checkpoint file (e.g. ckpt_vimon_vmds.pt)")
+    im.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/NAME/TIME-seedS)")
     _abn_maps_parser(sub)
     ex = sub.add_parser(
         "explain",
@@ -221,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args, extra = _parser().parse_known_args(argv)
     try:
-        if args.command not in ("run", "resume", "abn-maps") and extra:
+        if args.command not in ("run", "resume", "abn-maps", "import") and extra:
             raise ConfigError(f"unexpected arguments for '{args.command}': {' '.join(extra)}")
         if args.command == "list":
             _list(args.what)
@@ -244,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         command = shlex.join(["attnlab", *argv])
         if args.command == "abn-maps":
             return _abn_maps(args, extra, command)
+        if args.command == "import":
+            from attnlab.commands.import_official import import_official
+
+            outcome = import_official(
+                args.name, args.checkpoint, _overrides(extra), run_dir=args.run_dir, command=command
+            )
+            return _finished(outcome)
         printing = [a for a in extra if a.partition("=")[0] in PRINT_CONFIG]  # =skip_null etc. too
         if args.command == "run" and printing:
             overrides = _overrides([a for a in extra if a not in printing])

@@ -209,6 +209,17 @@ def test_object_counts_follow_the_preset():
     assert spmot == {0, 1, 2, 3} and vmds == {1, 2, 3, 4}
 
 
+def test_vmds_data_takes_the_number_of_sprites_and_keeps_the_variant_otherwise():
+    dm = VMDSData(seed=0, variant="large", max_objects=2, val_size=40, test_size=2)
+    assert dm.config == dataclasses.replace(SPRITE_PRESETS["vmds-large"], max_objects=2)
+    val = dm.dataset("val")
+    assert {int(val[i]["num_objects"]) for i in range(40)} == {1, 2}
+    assert val[0]["masks"].shape[1] == 3  # background + K_max = 2 channels
+    assert VMDSData(seed=0, variant="occlusion").config.min_objects == 2  # None keeps the variant's
+    with pytest.raises(ConfigError, match="min_objects"):
+        VMDSData(seed=0, min_objects=3, max_objects=2)
+
+
 def test_cache_round_trip_and_reuse(tmp_path):
     fresh = VideoSprites(VMDS, seed=3, size=5)
     cached = VideoSprites(VMDS, seed=3, size=5, cache_dir=tmp_path)

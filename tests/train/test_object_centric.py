@@ -6,6 +6,7 @@ import torch
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
 from attnlab.objectives.object_centric import vimon_losses
+from attnlab.objectives.sfa import sfa_losses
 from attnlab.runs.config import OptimConfig
 from attnlab.train.object_centric import ObjectCentricTask
 from tests.models.object_centric import SMALL_SLOT_VAE
@@ -17,7 +18,7 @@ TINY = SMALL_SLOT_VAE | dict(
 )
 
 
-def task(name: str, **weights: float) -> ObjectCentricTask:
+def task(name: str, **weights: float | str) -> ObjectCentricTask:
     torch.manual_seed(0)
     extra = {"gru_dim": 8} if name == "vimon" else {}
     return ObjectCentricTask(model=create_model(name, **TINY, **extra), optim=OptimConfig(), **weights)
@@ -66,3 +67,21 @@ def test_gamma_for_a_loss_without_a_mask_term_and_a_foreign_model_are_config_err
         )
     with pytest.raises(ConfigError, match="trains object-centric models"):
         ObjectCentricTask(model=torch.nn.Linear(2, 2), optim=OptimConfig())
+
+
+def test_the_likelihood_floor_and_the_image_likelihood_reach_the_loss():
+    batch = {"video": torch.rand(2, 4, 3, 16, 16)}
+    sfa = dict(num_slots=3, latent_dim=4, image_size=16, dim=16, num_heads=2, encoder_channels=(4, 8))
+    model = create_model("sfa", **sfa, encoder_strides=(2, 2), use_mean=True)
+    with torch.no_grad():
+        out = model(batch["video"][:, :-1])
+        for floor, likelihood in ((0.0, "mixture"), (1e-5, "image")):
+            t = ObjectCentricTask(
+                model=model, optim=OptimConfig(), min_likelihood=floor, likelihood=likelihood
+            )
+            raw = sfa_losses(out, batch["video"], min_likelihood=floor, likelihood=likelihood)
+            torch.testing.assert_close(t.loss_terms(batch)["recon"], raw.recon)
+    with pytest.raises(ConfigError, match=r"task\.likelihood 'image': the vimon loss has only 'mixture'"):
+        task("vimon", likelihood="image")
+    with pytest.raises(ConfigError, match="min_likelihood must be >= 0"):
+        task("vimon", min_likelihood=-1.0)

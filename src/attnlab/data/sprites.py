@@ -557,8 +557,21 @@ class SpritesData(DataModule):
         )
 
 
-def _resized(config: SpriteConfig, image_size: int, num_frames: int) -> SpriteConfig:
-    return dataclasses.replace(config, image_size=image_size, num_frames=num_frames)
+def _resized(
+    config: SpriteConfig,
+    image_size: int,
+    num_frames: int,
+    min_objects: int | None = None,
+    max_objects: int | None = None,
+) -> SpriteConfig:
+    """The preset at another size and length; ``None`` keeps the preset's number of sprites."""
+    return dataclasses.replace(
+        config,
+        image_size=image_size,
+        num_frames=num_frames,
+        min_objects=config.min_objects if min_objects is None else min_objects,
+        max_objects=config.max_objects if max_objects is None else max_objects,
+    )
 
 
 @register_datamodule("vmds")
@@ -572,6 +585,8 @@ class VMDSData(SpritesData):
         variant: VMDSVariant = "standard",
         image_size: int = 64,
         num_frames: int = 10,
+        min_objects: int | None = None,  # None: the variant's (1-4 sprites; 2-4 for occlusion)
+        max_objects: int | None = None,
         train_size: int | None = None,
         val_size: int = 500,
         test_size: int = 1000,
@@ -582,7 +597,7 @@ class VMDSData(SpritesData):
     ) -> None:
         preset = "vmds" if variant == "standard" else f"vmds-{variant}"
         super().__init__(
-            config=_resized(sprite_preset(preset), image_size, num_frames),
+            config=_resized(sprite_preset(preset), image_size, num_frames, min_objects, max_objects),
             seed=seed,
             train_size=train_size,
             val_size=val_size,

@@ -214,3 +214,60 @@ class QueryObjectExtractor(nn.Module):
         for block in self.blocks:
             slots = block(slots, tokens)  # (B[*T], K, D)
         return slots.reshape(*lead, *slots.shape[1:])  # (B, K, D) or (B, T, K, D)
+
+
+class VideoSlotAttention(nn.Module):
+    """Slot attention on every frame of a video: features (B, T, N, kv_dim) -> slots (B, T, K, dim).
+
+    What makes slots separate is the competition: the attention is a softmax over *slots* for
+    each input token (:class:`SlotAttention`), where a cross-attention with learned queries
+    (:class:`QueryObjectExtractor`) normalises over tokens and lets every query read the same
+    pixels. The initial slots are K learned vectors (as SAVi's learned initialisation and
+    BO-QSA), so slot k starts in the same place on every clip. With ``carry=True`` frame t
+    starts from frame t-1's slots (SAVi's predictor with the identity, arXiv:2111.12594),
+    which keeps an object in its slot across frames at the price of a loop over frames;
+    without it every frame runs at once and each starts from the learned vectors.
+
+    Attention is recorded by the ``slot_attention`` submodule on every iteration (and every
+    frame with ``carry``), as (B * T, K, N), or (B, K, N) with ``carry``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        num_slots: int,
+        kv_dim: int | None = None,
+        num_iterations: int = 3,
+        carry: bool = False,
+        mlp_ratio: float = 2.0,
+    ) -> None:
+        super().__init__()
+        if num_slots < 1:
+            raise InputError(f"num_slots must be >= 1, got {num_slots}")
+        self.dim = dim
+        self.kv_dim = kv_dim or dim
+        self.carry = carry
+        self.slot_attention = SlotAttention(
+            dim, num_slots=num_slots, kv_dim=self.kv_dim, num_iterations=num_iterations, mlp_ratio=mlp_ratio
+        )
+        # unit-variance starting points, as the Extractor's queries: with small ones (std
+        # dim**-0.5 was tried) every slot receives the same first update, the decoder's masks
+        # stay at exactly 1/K and nothing breaks the symmetry (docs/object_centric.md, p6)
+        self.queries = nn.Parameter(torch.randn(1, num_slots, dim))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if features.dim() != 4 or features.shape[-1] != self.kv_dim or features.shape[2] == 0:
+            raise InputError(f"features must be (B, T, N>0, {self.kv_dim}), got {tuple(features.shape)}")
+        B, T = features.shape[:2]
+        if not self.carry:
+            tokens = features.flatten(0, 1)  # (B*T, N, kv_dim)
+            init = self.queries.expand(B * T, -1, -1).to(tokens.dtype)  # (B*T, K, D)
+            slots = self.slot_attention(tokens, slots=init.contiguous())  # (B*T, K, D)
+            return slots.view(B, T, *slots.shape[1:])
+        slots = self.queries.expand(B, -1, -1).to(features.dtype).contiguous()  # (B, K, D)
+        per_frame = []
+        for t in range(T):
+            slots = self.slot_attention(features[:, t], slots=slots)  # (B, K, D)
+            per_frame.append(slots)
+        return torch.stack(per_frame, dim=1)  # (B, T, K, D)

@@ -64,7 +64,9 @@ def mixture_nll(
     target (*N, C, H, W); means (*N, K, C, H, W); log_weights (*N, K, 1 or C, H, W),
     normalised over K; sigmas (K,), a constant (no gradient). The likelihood of each
     pixel channel is clamped below at ``min_likelihood`` before the log, as the
-    reference does.
+    reference does. ``min_likelihood=0`` clamps nothing: the log-space evaluation needs
+    no floor, and a pixel channel far from every slot's mean (more than about 0.56 for
+    sigma 0.11 at the reference's 1e-5) then still has a gradient.
     """
     if means.dim() != target.dim() + 1 or means.shape[:-4] != target.shape[:-3]:
         raise InputError(f"means {tuple(means.shape)} must be target {tuple(target.shape)} with a slot dim")
@@ -73,7 +75,9 @@ def mixture_nll(
             f"means {tuple(means.shape)}, target {tuple(target.shape)} and sigmas "
             f"{tuple(sigmas.shape)} disagree"
         )
-    floor = math.log(min_likelihood)
+    if min_likelihood < 0:
+        raise InputError(f"min_likelihood must be >= 0, got {min_likelihood}")
+    floor = math.log(min_likelihood) if min_likelihood > 0 else -math.inf
     total = cast(torch.Tensor, _MixtureNLL.apply(target, means, log_weights, sigmas.detach(), floor))
     return total / math.prod(target.shape[:-3])
 
@@ -222,6 +226,7 @@ def vimon_losses(
     sigmas: tuple[float, float] = (0.09, 0.11),
     beta: float = 1.0,
     gamma: float = 2.0,
+    min_likelihood: float = 1e-5,
 ) -> ViMONLosses:
     """ViMON's training loss on ``video`` (B, T, 3, H, W), T >= 3.
 
@@ -247,8 +252,10 @@ def vimon_losses(
     )
     curr_log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
     next_log_masks = next_mask_logits.log_softmax(dim=2)
-    recon = mixture_nll(video[:, :-1], output.rgb, curr_log_masks, sigma)
-    pred = mixture_nll(video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
+    recon = mixture_nll(video[:, :-1], output.rgb, curr_log_masks, sigma, min_likelihood=min_likelihood)
+    pred = mixture_nll(
+        video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
+    )
     curr_mask = mask_kl(curr_log_masks, attn_log_masks) / steps
     next_mask = mask_kl(next_log_masks[:, 1:-1], attn_log_masks[:, 2:]) / (steps - 1)
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
@@ -264,6 +271,7 @@ def monet_losses(
     sigmas: tuple[float, float] = (0.09, 0.11),
     beta: float = 0.5,
     gamma: float = 0.5,
+    min_likelihood: float = 1e-5,
 ) -> MONetLosses:
     """MONet's loss (Burgess et al. 2019, eq. 3) on ``video`` (B, T, 3, H, W), per image.
 
@@ -280,7 +288,7 @@ def monet_losses(
         device=video.device,
         dtype=output.rgb.dtype,
     )
-    recon = mixture_nll(video, output.rgb, attn_log_masks, sigma)
+    recon = mixture_nll(video, output.rgb, attn_log_masks, sigma, min_likelihood=min_likelihood)
     decoder_log_masks = output.mask_logits.log_softmax(dim=2).flatten(0, 1)  # (B*T, K, 1, H, W)
     mask = mask_kl(decoder_log_masks, attn_log_masks.flatten(0, 1))
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()

@@ -17,7 +17,9 @@ them (figs. 6-10):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -75,13 +77,20 @@ def sfa_losses(
     *,
     sigmas: tuple[float, float] = (0.09, 0.11),
     beta: float = 1.0,
+    min_likelihood: float = 1e-5,
+    likelihood: Literal["mixture", "image"] = "mixture",
 ) -> SFALosses:
     """SFA's training loss on ``video`` (B, T, 3, H, W), T >= 3.
 
     ``output`` must come from the first T - 1 frames (``model(video[:, :-1])``): frame
     T is only a prediction target. ``sigmas``: the likelihood scale of slot 0 (the
     background) and of the other slots. ``beta``: the weight of the KL (1, as ViMON;
-    the seed does not give SFA's).
+    the seed does not give SFA's). ``min_likelihood``: the floor of each pixel channel's
+    likelihood (:func:`mixture_nll`; ViMON's 1e-5, 0 for none). ``likelihood="image"``
+    replaces the per-pixel mixture by a Gaussian of the mixed image ``sum_k m_k rgb_k``
+    (``output.recon`` and ``output.pred``) with the foreground sigma, Slot Attention's MSE
+    up to scale: a slot can no longer lower the loss by painting a colour everywhere at a
+    small weight, as it can in the mixture (docs/object_centric.md).
     """
     next_rgb, next_mask_logits = _check(output, video)
     sigma = slot_sigmas(
@@ -91,9 +100,29 @@ def sfa_losses(
         device=video.device,
         dtype=output.rgb.dtype,
     )
+    if likelihood == "image":
+        recon = _image_nll(video[:, :-1], output.recon, sigmas[1])
+        pred = _image_nll(video[:, 2:], _required_pred(output)[:, 1:], sigmas[1])
+        kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
+        return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)
+    if likelihood != "mixture":
+        raise InputError(f"likelihood must be 'mixture' or 'image', got {likelihood!r}")
     log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
     next_log_masks = next_mask_logits.log_softmax(dim=2)
-    recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma)
-    pred = mixture_nll(video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma)
+    recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood)
+    pred = mixture_nll(
+        video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
+    )
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
     return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)
+
+
+def _required_pred(output: ObjectCentricOutput) -> torch.Tensor:
+    (pred,) = required_fields(output, ("pred",), "SFA's loss")
+    return pred
+
+
+def _image_nll(target: torch.Tensor, image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """-log N(target; image, sigma^2), summed over pixels and channels, / (B * T)."""
+    nll = 0.5 * ((image - target) / sigma).square() + math.log(sigma * math.sqrt(2 * math.pi))
+    return nll.sum() / math.prod(target.shape[:2])

@@ -61,7 +61,14 @@ def load_official_vimon(path: str | Path, *, config: vimon.ViMONConfig | None = 
     ``config`` defaults to the ``vimon-vmds-official`` preset (6 slots); the weights do
     not fix the number of slots. Missing, unexpected or mis-shaped keys raise InputError.
     """
-    model = vimon.ViMON(config or vimon.ViMONConfig(num_slots=6))
+    return load_official_vimon_into(vimon.ViMON(config or vimon.ViMONConfig(num_slots=6)), path)
+
+
+def load_official_vimon_into(model: nn.Module, path: str | Path) -> vimon.ViMON:
+    """``model`` (a ViMON built from any config the checkpoint fits, e.g. a run's) holding the
+    weights of ``ckpt_vimon_vmds.pt``, in place."""
+    if not isinstance(model, vimon.ViMON):
+        raise InputError(f"the official ViMON checkpoint loads into a ViMON, not {type(model).__name__}")
     load_foreign(model, path, vimon.OFFICIAL_KEYS, "ViMON checkpoint")
     return model
 

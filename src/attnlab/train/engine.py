@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from attnlab.status import is_worker_process, say
 from attnlab.train.composite import attach_submodels, build_model
 from attnlab.train.report import metrics_json, write_report
 from attnlab.train.task import Task
+
+
+Undo = Callable[[], None]
 
 
 @dataclass
@@ -105,6 +109,21 @@ def run(
     if is_worker_process():
         run = rundir.attach_worker(os.environ.get(rundir.WORKER_ENV) or run_dir)
         return _train(run, spec, None, title=f"{name} — attnlab run")
+    run, undo = _new_run(run_dir, spec, name, command)
+    try:
+        return _train(run, spec, None, title=f"{name} — attnlab run")
+    except (Exception, KeyboardInterrupt) as exc:
+        if not run.last_checkpoint.exists():
+            undo()  # a failed start leaves no run folder marked running
+        else:
+            run.mark_stopped(exc)
+        raise
+
+
+def _new_run(
+    run_dir: Path | None, spec: RunSpec, name: str, command: str
+) -> tuple[RunDir, Callable[[], None]]:
+    """A new run folder holding the config, marked running; and what removes what it added."""
     path = run_dir or rundir.default_run_path(name, spec.seed)
     before = set(os.listdir(path)) if path.is_dir() else None
     new_root = _first_missing(path)
@@ -113,14 +132,7 @@ def run(
     run.write_state(recipe=name, command=command, started=time.strftime("%Y-%m-%d %H:%M:%S"))
     run.mark_running()
     say(f"run folder {run.path}")
-    try:
-        return _train(run, spec, None, title=f"{name} — attnlab run")
-    except (Exception, KeyboardInterrupt) as exc:
-        if not run.last_checkpoint.exists():
-            _discard(run, before, new_root)  # a failed start leaves no run folder marked running
-        else:
-            run.mark_stopped(exc)
-        raise
+    return run, lambda: _discard(run, before, new_root)
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -174,6 +186,45 @@ def resume(run_dir: Path, overrides: list[str] | None = None) -> Outcome:
         ):  # failed while training (a start-up failure changes nothing)
             run.mark_stopped(exc)
         raise
+
+
+def import_weights(
+    recipe: str,
+    overrides: list[str],
+    load: Callable[[torch.nn.Module], object],
+    *,
+    run_dir: Path | None,
+    command: str,
+    name: str,
+) -> Outcome:
+    """A finished run folder for weights trained elsewhere (an official checkpoint): the recipe's
+    model built and filled by ``load``, saved as the final weights, tested and reported like a
+    trained run, so ``attnlab evaluate`` and ``explain`` take it. Nothing is trained."""
+    spec = resolve(recipe_path(recipe), overrides)
+    run, undo = _new_run(run_dir, spec, name, command)
+    try:
+        task, data = build(spec)
+        load(task.model)
+        atomic_write(run.weights, lambda f: f.write(save(_contiguous(task.model))))
+        start = time.perf_counter()
+        metrics = runner_of(spec).evaluate(run, spec, "final")
+        figures = task.report_figures(data, run.figures)
+        seconds = time.perf_counter() - start
+    except (Exception, KeyboardInterrupt):
+        undo()  # no half-imported run folder
+        raise
+    (run.path / "metrics.json").write_text(metrics_json(metrics))
+    write_report(
+        run,
+        title=f"{name} — attnlab import",
+        description=spec.description,
+        command=command,
+        metrics=metrics,
+        figures=figures,
+        seconds=seconds,
+    )
+    run.write_state(state="finished", train_seconds=0.0, finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+    return Outcome(run, metrics)
 
 
 def evaluate(run_dir: Path, *, weights: Weights = "final") -> tuple[dict[str, float], Path]:

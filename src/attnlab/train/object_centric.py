@@ -20,6 +20,7 @@ script stops at frame 10; the same on 10-frame clips). ``test/mot_first_frame`` 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
@@ -53,6 +54,14 @@ class ObjectCentricTask(Task):
         beta: float | None = None,
         gamma: float | None = None,
         sigmas: tuple[float, float] = (0.09, 0.11),
+        # The floor of each pixel channel's likelihood in the mixture loss: the reference's
+        # 1e-5 stops the gradient of every pixel more than ~0.56 from all slots' colours, which
+        # at the start of training is every bright sprite pixel (docs/object_centric.md);
+        # 0 keeps it (no floor).
+        min_likelihood: float = 1e-5,
+        # "image": a Gaussian of the mixed image (Slot Attention's MSE) instead of the per-pixel
+        # mixture over slots; SFA only
+        likelihood: Literal["mixture", "image"] = "mixture",
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, ObjectCentricModel):
@@ -66,9 +75,25 @@ class ObjectCentricTask(Task):
         self.beta = self.objective.beta if beta is None else beta
         self.gamma = self.objective.gamma if gamma is None else gamma
         self.sigmas = (float(sigmas[0]), float(sigmas[1]))
+        if min_likelihood < 0:
+            raise ConfigError(f"task.min_likelihood must be >= 0, got {min_likelihood}")
+        self.min_likelihood = float(min_likelihood)
+        if likelihood != "mixture" and not self.objective.image_likelihood:
+            raise ConfigError(
+                f"task.likelihood {likelihood!r}: the {self.objective.name} loss has only 'mixture'"
+            )
+        self.likelihood = likelihood
 
     def _terms(self, out: ObjectCentricOutput, video: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.objective.terms(out, video, beta=self.beta, gamma=self.gamma, sigmas=self.sigmas)
+        return self.objective.terms(
+            out,
+            video,
+            beta=self.beta,
+            gamma=self.gamma,
+            sigmas=self.sigmas,
+            min_likelihood=self.min_likelihood,
+            likelihood=self.likelihood,
+        )
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]

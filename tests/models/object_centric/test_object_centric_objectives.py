@@ -48,6 +48,22 @@ def test_mixture_nll_clamps_the_likelihood():
     assert nll.item() == pytest.approx(-math.log(1e-5), rel=1e-12)
 
 
+def test_mixture_nll_without_a_floor_keeps_the_gradient_of_a_far_pixel():
+    # a bright sprite pixel (1.0) against slots that paint black: the reference's floor
+    # stops its gradient; min_likelihood=0 gives the exact log-density and its gradient
+    sigmas = torch.tensor([0.09], dtype=torch.float64)
+    for floor, grad_is_zero in ((1e-5, True), (0.0, False)):
+        means = torch.zeros(1, 1, 1, 1, 1, dtype=torch.float64, requires_grad=True)
+        nll = mixture_nll(pixel(1.0), means, torch.zeros_like(means), sigmas, min_likelihood=floor)
+        (grad,) = torch.autograd.grad(nll, means)
+        assert (grad.abs().sum().item() == 0) == grad_is_zero
+    exact = 1.0 / (2 * 0.09**2) + math.log(0.09 * math.sqrt(2 * math.pi))
+    assert nll.item() == pytest.approx(exact, rel=1e-12)
+    assert grad.item() == pytest.approx(-1.0 / 0.09**2, rel=1e-9)  # d/d mu of (mu - x)^2 / 2 sigma^2
+    with pytest.raises(InputError, match="min_likelihood"):
+        mixture_nll(pixel(1.0), means, torch.zeros_like(means), sigmas, min_likelihood=-1.0)
+
+
 def eager_mixture_nll(target, means, weights, sigmas):
     """ViMON's decoder_loglikelihood as loops: probabilities, clamp, log, / (B * T)."""
     B, T, K, C, H, W = means.shape

@@ -171,6 +171,49 @@ def test_the_video_check_does_not_break_a_compiled_graph():
 def test_the_config_is_checked():
     with pytest.raises(ConfigError, match="same length"):
         small(encoder_strides=(2,))
+    with pytest.raises(ConfigError, match="extractor must be"):
+        small(extractor="slots")
+    with pytest.raises(ConfigError, match="slot_iterations"):
+        small(extractor="slot_attention", slot_iterations=0)
+    with pytest.raises(ConfigError, match="carry_slots needs"):
+        small(carry_slots=True)
+
+
+# ---- the slot-attention Object Extractor (extractor="slot_attention") ----
+
+
+@pytest.mark.parametrize("carry", [False, True])
+def test_slot_attention_extractor_keeps_the_contract_and_causality(carry):
+    model = small(extractor="slot_attention", carry_slots=carry).eval()
+    clip = video(T=4)
+    changed = clip.clone()
+    changed[:, 2:] = torch.rand_like(changed[:, 2:])
+    with torch.no_grad():
+        first, second = fields(model(clip)), fields(model(changed))
+    assert first["masks"].shape == (2, 4, SMALL["num_slots"], 1, 16, 16)
+    for name in first:
+        torch.testing.assert_close(first[name][:, :2], second[name][:, :2], msg=name)
+    assert not torch.allclose(first["recon"][:, 2:], second["recon"][:, 2:])
+
+
+def test_slot_attention_competes_over_slots_for_every_token():
+    model = small(extractor="slot_attention").eval()
+    with torch.no_grad(), capture(model) as rec:
+        model(video(B=2, T=3))
+    weights = rec["extractor.slot_attention"]  # last iteration, (B*T, K, N)
+    assert weights.shape == (6, SMALL["num_slots"], 64)
+    torch.testing.assert_close(weights.sum(1), torch.ones(6, 64))  # softmax over slots
+    assert len(rec.calls("extractor.slot_attention")) == 3  # one per iteration
+
+
+def test_carried_slots_start_each_frame_from_the_previous_one():
+    """With carry_slots, frame 1's slots depend on frame 0's pixels even before the slots x
+    frames attention; without it, the Extractor sees each frame alone."""
+    for carry in (False, True):
+        model = small(extractor="slot_attention", carry_slots=carry)
+        clip = video(T=2).requires_grad_(True)
+        (grad,) = torch.autograd.grad(model.extract(clip)[:, 1].sum(), clip)
+        assert (grad[:, 0].abs().sum() > 0) == carry
 
 
 # ---- the loss against a float64 computation, one number at a time ----
@@ -263,3 +306,18 @@ def test_the_loss_rejects_mismatched_inputs():
     out.mask_logits = out.mask_logits[:, :, :1]
     with pytest.raises(InputError, match="mask_logits"):
         sfa_losses(out, torch.rand(1, 4, 3, 3, 3, dtype=torch.float64))
+
+
+def test_the_image_likelihood_is_a_gaussian_of_the_mixed_image():
+    model, clip = small(use_mean=True), video(T=4)
+    out = model(clip[:, :-1])
+    losses = sfa_losses(out, clip, likelihood="image", sigmas=(0.09, 0.2))
+    const = math.log(0.2 * math.sqrt(2 * math.pi))
+    want = (0.5 * ((out.recon.double() - clip[:, :-1].double()) / 0.2) ** 2 + const).sum() / (2 * 3)
+    torch.testing.assert_close(losses.recon.double(), want, rtol=1e-5, atol=1e-3)
+    want_pred = (0.5 * ((out.pred[:, 1:].double() - clip[:, 2:].double()) / 0.2) ** 2 + const).sum() / (2 * 2)
+    torch.testing.assert_close(losses.pred.double(), want_pred, rtol=1e-5, atol=1e-3)
+    # the KL is the mixture loss's
+    torch.testing.assert_close(losses.kl, sfa_losses(out, clip).kl)
+    with pytest.raises(InputError, match="likelihood"):
+        sfa_losses(out, clip, likelihood="mse")

@@ -56,6 +56,7 @@ records (B * T, H, K, N) (index b * T + t), ``transformer.{i}.attn`` records
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -63,7 +64,7 @@ from torch import nn
 from attnlab.errors import ConfigError
 from attnlab.layers.masks import video_block_mask
 from attnlab.layers.pos_embed import SinusoidalPositionEmbedding, sincos_pos_embed_1d
-from attnlab.layers.slot_attention import QueryObjectExtractor
+from attnlab.layers.slot_attention import QueryObjectExtractor, VideoSlotAttention
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
@@ -89,6 +90,15 @@ class SFAConfig:
     decoder_channels: int = 32
     decoder_layers: int = 4
     use_mean: bool = False  # posterior mean instead of a sample in training mode too
+    # The Object Extractor. "cross_attention" is the seed's (K learned queries, softmax over
+    # tokens); "slot_attention" makes the slots compete for tokens (softmax over slots,
+    # ``slot_iterations`` GRU updates; :class:`attnlab.layers.slot_attention.VideoSlotAttention`),
+    # which is what separated objects on a CPU (docs/object_centric.md).
+    extractor: Literal["cross_attention", "slot_attention"] = "cross_attention"
+    slot_iterations: int = 3
+    # slot_attention only: frame t starts from frame t-1's slots (SAVi) instead of the
+    # learned vectors, so an object keeps its slot; a loop over frames
+    carry_slots: bool = False
 
 
 class FrameEncoder(nn.Module):
@@ -121,6 +131,29 @@ class FrameEncoder(nn.Module):
         return self.pos_embed(self.proj(tokens))  # (N, h*w, dim)
 
 
+def _extractor(c: SFAConfig) -> nn.Module:
+    """The Object Extractor the config names: tokens (B, T, N, dim) -> slots (B, T, K, dim)."""
+    if c.extractor == "slot_attention":
+        if c.slot_iterations < 1:
+            raise ConfigError(f"slot_iterations must be >= 1, got {c.slot_iterations}")
+        return VideoSlotAttention(
+            c.dim, num_slots=c.num_slots, num_iterations=c.slot_iterations, carry=c.carry_slots
+        )
+    if c.extractor != "cross_attention":
+        raise ConfigError(f"extractor must be 'cross_attention' or 'slot_attention', got {c.extractor!r}")
+    if c.carry_slots:
+        raise ConfigError("carry_slots needs extractor 'slot_attention' (the cross-attention has no state)")
+    return QueryObjectExtractor(
+        c.dim,
+        num_slots=c.num_slots,
+        num_heads=c.num_heads,
+        num_layers=c.extractor_layers,
+        mlp_ratio=c.mlp_ratio,
+        attn_drop=c.attn_drop,
+        proj_drop=c.proj_drop,
+    )
+
+
 @register_model(
     "sfa",
     config=SFAConfig(),
@@ -135,15 +168,7 @@ class SFA(ObjectCentricModel):
         super().__init__()
         self.config = c = config
         self.encoder = FrameEncoder(c)
-        self.extractor = QueryObjectExtractor(
-            c.dim,
-            num_slots=c.num_slots,
-            num_heads=c.num_heads,
-            num_layers=c.extractor_layers,
-            mlp_ratio=c.mlp_ratio,
-            attn_drop=c.attn_drop,
-            proj_drop=c.proj_drop,
-        )
+        self.extractor = _extractor(c)
         self.slot_embed = nn.Parameter(torch.empty(c.num_slots, c.dim))
         nn.init.trunc_normal_(self.slot_embed, std=0.02)
         self.transformer = nn.ModuleList(
