@@ -34,7 +34,6 @@ from attnlab.train.composite import attach_submodels, build_model
 from attnlab.train.report import metrics_json, write_report
 from attnlab.train.task import Task
 
-
 Undo = Callable[[], None]
 
 
