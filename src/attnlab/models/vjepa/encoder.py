@@ -38,6 +38,16 @@ class LayerNorm6(nn.LayerNorm):
         super().__init__(dim, eps=1e-6)
 
 
+def vit_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias: bool) -> nn.ModuleList:
+    """``depth`` pre-norm transformer blocks as the official ``vit_*`` factories build them."""
+    return nn.ModuleList(
+        TransformerBlock(
+            dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_layer=LayerNorm6
+        )
+        for _ in range(depth)
+    )
+
+
 @dataclass
 class VideoViTConfig:
     """The encoder's architecture; the clip size is the one the position table is built for."""
@@ -135,16 +145,7 @@ class VideoViT(nn.Module):
         self.patch_embed = TubeletEmbed(c)
         table = sincos_table_3d(c.grid(), c.dim, uniform_power=c.uniform_power)
         self.register_buffer("pos_embed", table[None])  # (1, N, D), as the official state dict keeps it
-        self.blocks = nn.ModuleList(
-            TransformerBlock(
-                c.dim,
-                num_heads=c.num_heads,
-                mlp_ratio=c.mlp_ratio,
-                qkv_bias=c.qkv_bias,
-                norm_layer=LayerNorm6,
-            )
-            for _ in range(c.depth)
-        )
+        self.blocks = vit_blocks(c.dim, c.depth, c.num_heads, c.mlp_ratio, c.qkv_bias)
         self.norm = LayerNorm6(c.dim)
         self.reset_parameters()
 

@@ -22,8 +22,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError
-from attnlab.layers.transformer import TransformerBlock
-from attnlab.models.vjepa.encoder import LayerNorm6, gather_tokens
+from attnlab.models.vjepa.encoder import LayerNorm6, gather_tokens, vit_blocks
 from attnlab.models.vjepa.positions import sincos_table_3d
 
 
@@ -63,16 +62,7 @@ class Predictor(nn.Module):
             nn.Parameter(torch.zeros(1, 1, c.dim)) for _ in range(c.num_mask_tokens)
         )
         self.register_buffer("pos_embed", sincos_table_3d(c.grid, c.dim, uniform_power=c.uniform_power)[None])
-        self.blocks = nn.ModuleList(
-            TransformerBlock(
-                c.dim,
-                num_heads=c.num_heads,
-                mlp_ratio=c.mlp_ratio,
-                qkv_bias=c.qkv_bias,
-                norm_layer=LayerNorm6,
-            )
-            for _ in range(c.depth)
-        )
+        self.blocks = vit_blocks(c.dim, c.depth, c.num_heads, c.mlp_ratio, c.qkv_bias)
         self.norm = LayerNorm6(c.dim)
         self.proj = nn.Linear(c.dim, c.out_dim or c.embed_dim)
         self.reset_parameters()
