@@ -218,7 +218,7 @@ def recipe_keys(config_file: Path, overrides: list[str]) -> list[KeyInfo]:
     keys = []
     for action in parser._actions:
         hint = getattr(action, "_typehint", None)
-        if hint is None or action.dest in ("description",):
+        if hint is None or action.dest == "description":  # printed above the table
             continue
         keys.append(KeyInfo(action.dest, _type_name(hint), ns.get(action.dest), action.default))
     return keys
