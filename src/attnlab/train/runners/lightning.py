@@ -97,6 +97,7 @@ def _quiet() -> None:
         ".*is an invalid batch sampler.*",
         ".*Precision 64-true.*",
         ".*LeafSpec.*is deprecated.*",  # Lightning's own use of a torch API, not ours
+        ".*module\\(s\\) in eval mode at the start of training.*",  # frozen sub-models, on purpose
     ):
         warnings.filterwarnings("ignore", message=msg)
 
