@@ -15,6 +15,7 @@ from attnlab.data.moving_fmnist import (
     MOTIONS,
     STD,
     MovingFashionMNISTData,
+    camera_reach,
     forward_path,
     render,
     texture,
@@ -86,7 +87,38 @@ def test_paths_move_as_named():
     assert circle.min() >= -1e-9 and circle.max() <= 20 + 1e-9
 
 
+def test_a_panning_camera_moves_the_view_not_the_scene(tmp_path: Path):
+    """With ``camera_speed`` the background of frame t is the scene's window moved by a constant
+    velocity, and the item's path *in the scene* (what the motion label names) is the forward path:
+    recomputed here from the clip's draws, frame by frame."""
+    fake_mnist(tmp_path, n_train=40, n_test=12)
+    data = MovingFashionMNISTData(seed=3, root=str(tmp_path), val_items=8, test_size=6, camera_speed=1.5)
+    test = data.dataset("test")
+    reach = camera_reach(1.5, 8)
+    assert reach == 6  # 1.5 px/frame x 3.5 frames from the middle, rounded up
+    for index in range(6):
+        rng = np.random.default_rng([test.seed, index])
+        pick, motion = int(rng.integers(len(test.images))), int(rng.integers(len(MOTIONS)))
+        scene_path = reach + forward_path(motion // 2, rng, 8, 48 - ITEM - 2 * reach)
+        scene = texture(rng, 48 + 2 * reach)
+        velocity = rng.uniform(-1.5, 1.5, size=2)
+        clip = test[index]["input"][0].numpy() * STD + MEAN  # (T, S, S) back in [0, 1]
+        if motion % 2:
+            clip = clip[::-1]
+        alpha = test.images[pick] / 255.0
+        for t in range(8):
+            dy, dx = np.rint((t - 3.5) * velocity).astype(int)
+            expected = scene[reach + dy : reach + dy + 48, reach + dx : reach + dx + 48].copy()
+            y, x = np.rint(scene_path[t]).astype(int) - (dy, dx)  # scene -> view coordinates
+            assert 0 <= y <= 48 - ITEM and 0 <= x <= 48 - ITEM
+            patch = expected[y : y + ITEM, x : x + ITEM]
+            expected[y : y + ITEM, x : x + ITEM] = patch * (1 - alpha) + alpha
+            np.testing.assert_allclose(clip[t], expected, atol=1e-6)
+
+
 def test_bad_settings_are_one_line(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"camera_speed=3\.0 must be >= 0 and leave the item room"):
+        MovingFashionMNISTData(seed=0, root=str(tmp_path), camera_speed=3.0)
     with pytest.raises(ConfigError, match="size >= 28"):
         MovingFashionMNISTData(seed=0, root=str(tmp_path), size=20)
     fake_mnist(tmp_path, n_train=10, n_test=4)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -70,9 +70,26 @@ def texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(0.5 * out + rng.normal(0.0, 0.05, out.shape), 0.0, 0.6)
 
 
+def camera_shifts(rng: np.random.Generator, frames: int, speed: float) -> np.ndarray:
+    """(frames, 2) integer (y, x) offsets of a camera panning at a constant velocity drawn uniformly
+    from [-speed, speed]^2 pixels per frame, centred on the middle of the clip."""
+    velocity = rng.uniform(-speed, speed, size=2)
+    return np.rint(np.outer(np.arange(frames) - (frames - 1) / 2, velocity)).astype(int)
+
+
+def pan(scene: np.ndarray, shifts: np.ndarray, size: int) -> np.ndarray:
+    """(T, size, size) views of a larger static ``scene`` whose centre window moves by ``shifts``."""
+    margin = (len(scene) - size) // 2
+    return np.stack(
+        [scene[margin + y : margin + y + size, margin + x : margin + x + size] for y, x in shifts]
+    )
+
+
 def render(item: np.ndarray, background: np.ndarray, path: np.ndarray) -> np.ndarray:
-    """(T, S, S) frames: the item (values in [0, 1], brightness as opacity) pasted at ``path``."""
-    frames = np.repeat(background[None], len(path), axis=0)
+    """(T, S, S) frames: the item (values in [0, 1], brightness as opacity) pasted at ``path`` over
+    ``background``, one (S, S) image for every frame or (T, S, S), one per frame."""
+    S = background.shape[-1]
+    frames = np.broadcast_to(background, (len(path), S, S)).copy()
     alpha = item.astype(np.float64) / 255.0
     for t, (y, x) in enumerate(np.rint(path).astype(int)):
         patch = frames[t, y : y + ITEM, x : x + ITEM]
@@ -80,14 +97,39 @@ def render(item: np.ndarray, background: np.ndarray, path: np.ndarray) -> np.nda
     return frames
 
 
+def camera_reach(speed: float, frames: int) -> int:
+    """The largest offset (pixels, per axis) a camera of ``speed`` pixels per frame reaches from the
+    clip's middle: the scene is that much larger than the view on every side."""
+    return math.ceil(speed * (frames - 1) / 2)
+
+
+class Draw(NamedTuple):
+    """What one clip is made of: the item, the motion label, the background ((S, S), or (T, S, S)
+    when the camera pans) and the item's top-left (T, 2) in the view, before any time reversal."""
+
+    pick: int
+    motion: int
+    background: np.ndarray
+    view_path: np.ndarray
+
+
 class MovingItems(Dataset[dict[str, torch.Tensor]]):
     """Clips (1, T, S, S) normalised, ``appearance`` (0-9) and ``motion`` (0-7) labels."""
 
     def __init__(
-        self, images: np.ndarray, labels: np.ndarray, *, frames: int, size: int, seed: int, length: int | None
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        frames: int,
+        size: int,
+        seed: int,
+        length: int | None,
+        camera_speed: float = 0.0,
     ) -> None:
         self.images, self.labels = images, labels
         self.frames, self.size, self.seed, self.length = frames, size, seed, length
+        self.camera_speed = camera_speed
         self.procedural = length is None
 
     def __len__(self) -> int:
@@ -95,21 +137,31 @@ class MovingItems(Dataset[dict[str, torch.Tensor]]):
             raise TypeError("a procedural dataset has no length")
         return self.length
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        if self.length is not None and not 0 <= index < self.length:
-            raise IndexError(index)
+    def draw(self, index: int) -> Draw:
+        """Clip ``index``'s draws, before any time reversal."""
         rng = np.random.default_rng([self.seed, index])
         pick = int(rng.integers(len(self.images)))
         motion = int(rng.integers(len(MOTIONS)))
-        path = forward_path(motion // 2, rng, self.frames, self.size - ITEM)
-        frames = render(self.images[pick], texture(rng, self.size), path)
-        if motion % 2:  # the pair's second member: the same frames in reverse order
+        reach = camera_reach(self.camera_speed, self.frames)
+        path = reach + forward_path(motion // 2, rng, self.frames, self.size - ITEM - 2 * reach)
+        scene = texture(rng, self.size + 2 * reach)
+        if self.camera_speed == 0:
+            return Draw(pick, motion, scene, path)
+        shifts = camera_shifts(rng, self.frames, self.camera_speed)  # the view pans over the scene
+        return Draw(pick, motion, pan(scene, shifts, self.size), path - shifts)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self.length is not None and not 0 <= index < self.length:
+            raise IndexError(index)
+        draw = self.draw(index)
+        frames = render(self.images[draw.pick], draw.background, draw.view_path)
+        if draw.motion % 2:  # the pair's second member: the same frames in reverse order
             frames = frames[::-1]
         clip = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))[None]  # (1, T, S, S)
         return {
             "input": (clip - MEAN) / STD,
-            "appearance": torch.tensor(int(self.labels[pick])),
-            "motion": torch.tensor(motion),
+            "appearance": torch.tensor(int(self.labels[draw.pick])),
+            "motion": torch.tensor(draw.motion),
         }
 
 
@@ -130,6 +182,7 @@ class MovingFashionMNISTData(DataModule):
         val_size: int = 256,
         test_size: int = 1024,
         probe_size: int = 2048,
+        camera_speed: float = 0.0,
         batch_size: int = 32,
         eval_batch_size: int = 128,
         num_workers: int = 0,
@@ -141,9 +194,17 @@ class MovingFashionMNISTData(DataModule):
             raise ConfigError(
                 f"moving-fmnist needs num_frames >= 2 and size >= {ITEM}, got {num_frames}, {size}"
             )
+        room = size - ITEM - 2 * camera_reach(camera_speed, num_frames)
+        if camera_speed < 0 or room < 4:
+            raise ConfigError(
+                f"data.camera_speed={camera_speed} must be >= 0 and leave the item room to move: the "
+                f"camera pans up to {camera_reach(camera_speed, num_frames)} px each way, so "
+                f"size - {ITEM} - 2 x that = {room} px (needs >= 4)"
+            )
         if min(val_items, val_size, test_size, probe_size) < 1:
             raise ConfigError("data.val_items, val_size, test_size and probe_size must be >= 1")
         self.root, self.num_frames, self.size, self.val_items = Path(root), num_frames, size, val_items
+        self.camera_speed = camera_speed
         self.lengths: dict[str, int | None] = {
             "train": None, "val": val_size, "test": test_size, "probe": probe_size,
         }  # fmt: skip
@@ -157,6 +218,7 @@ class MovingFashionMNISTData(DataModule):
             size=self.size,
             seed=self.seed + offset,
             length=self.lengths[part],
+            camera_speed=self.camera_speed,
         )
 
     def _train_items(self, part: str) -> MovingItems:
