@@ -13,7 +13,7 @@ sample index); evaluation clips follow the official frozen evaluation: the video
 ``num_views`` crops spread along its long side (3: left, centre, right). With more than one,
 evaluation samples carry all of them as ``views``.
 
-Samples: ``input`` (3, T, S, S) float32, normalised (in evaluation the first view); ``label`` ()
+Samples: ``input`` (3, T, S, S) float32, normalised (the centre crop of the first clip); ``label`` ()
 int64; in evaluation with ``num_clips * num_views > 1`` also ``views`` (V, 3, T, S, S).
 
 Splits: ``train_csv``, and ``val_csv`` / ``test_csv`` when given; a missing one is cut from the
@@ -197,12 +197,14 @@ class VideoClips(Dataset[dict[str, torch.Tensor]]):
         per_clip = [[s + k * spec.frame_step for k in range(spec.frames_per_clip)] for s in starts]
         wanted = sorted({i for clip in per_clip for i in clip})
         decoded = dict(zip(wanted, decode_frames(video.path, wanted, spec.size), strict=True))
-        num_views = 1 if self.train else spec.num_views
-        views = torch.cat(
-            [to_views(np.stack([decoded[i] for i in clip]), spec.size, num_views) for clip in per_clip]
-        )  # (clips * views, 3, T, S, S), the views of clip 0 first
-        sample = {"input": views[0], "label": torch.tensor(video.label)}
-        return sample | ({"views": views} if len(views) > 1 else {})
+        clips = [np.stack([decoded[i] for i in clip]) for clip in per_clip]  # each (T, h, w, 3)
+        # the probes are fitted on single clips (the official trains them on one view): the centre
+        # crop of the first clip, whatever num_views is
+        sample = {"input": to_views(clips[0], spec.size, 1)[0], "label": torch.tensor(video.label)}
+        if self.train or len(clips) * spec.num_views == 1:
+            return sample
+        views = torch.cat([to_views(clip, spec.size, spec.num_views) for clip in clips])
+        return sample | {"views": views}  # (clips * views, 3, T, S, S), the views of clip 0 first
 
 
 def split_off(videos: list[Video], fraction: float, seed: int) -> tuple[list[Video], list[Video]]:
