@@ -49,7 +49,8 @@ trainer: {{max_steps: 2, val_every: 2, progress_bar: false}}
             value = metrics[f"test/{encoder}/{kind}/label_acc"]
             assert value in (0.0, 0.5, 1.0)  # two test videos
     assert not any("appearance" in k or "motion" in k for k in metrics)
-    assert (run / "figures/pca.png").is_file()
+    assert (run / "figures/pca.png").is_file() and (run / "figures/probe_attention.png").is_file()
+    assert "Attentive label probe" in (run / "report.md").read_text()  # the one label's probe
 
 
 def test_moving_fmnist_probes_with_views_and_still_frames(tmp_path: Path):

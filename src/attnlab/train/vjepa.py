@@ -284,8 +284,8 @@ class VJEPATask(Task):
 
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
-        """PCA colours of the target encoder's patch features; the attentive motion probe's
-        attention over the tokens of four test clips."""
+        """PCA colours of the target encoder's patch features; the attentive probe's attention over
+        the tokens of four test clips (the motion probe, else the first label's)."""
         batch = next(iter(datamodule.test_dataloader()))
         clips = batch["input"][:4].to(self.device)
         grid = check_clips(clips, self.vjepa.config.encoder())
@@ -294,7 +294,9 @@ class VJEPATask(Task):
             clips[:3].cpu(), features, grid, self.vjepa.config.tubelet_size, out_dir / "pca.png"
         )
         figures = {"Target-encoder patch features: first 3 principal components as RGB, per tubelet": pca}
-        probe = self._probes.get(("probe", "attentive", "motion"))
+        label_names = getattr(datamodule, "label_names", {})
+        key = "motion" if "motion" in label_names else next(iter(label_names), "")
+        probe = self._probes.get(("probe", "attentive", key))
         if probe is None:
             return figures
         with capture(probe) as rec:
@@ -303,14 +305,14 @@ class VJEPATask(Task):
         maps = weights.view(-1, *grid).repeat_interleave(
             self.vjepa.config.tubelet_size, dim=1
         )  # (B, T, h, w)
-        names = getattr(datamodule, "label_names", {}).get("motion", ())
+        names = label_names[key]
         titles = [
-            f"motion: {names[int(t)] if names else int(t)}\npred: {names[int(p)] if names else int(p)}"
-            for t, p in zip(batch["motion"][:4], preds.cpu(), strict=True)
+            f"{key}: {names[int(t)]}\npred: {names[int(p)]}"
+            for t, p in zip(batch[key][:4], preds.cpu(), strict=True)
         ]
         path = plot_video_attention(
             clips.cpu(), maps.cpu(), None, out_dir / "probe_attention.png", titles=titles
         )
         return figures | {
-            "Attentive motion probe: its query's attention over the clip's tokens (head mean)": path
+            f"Attentive {key} probe: its query's attention over the clip's tokens (head mean)": path
         }
