@@ -96,6 +96,11 @@ def read_video_list(path: Path) -> list[Video]:
     return videos
 
 
+def reason(exc: Exception) -> str:
+    """FFmpeg's words for a decoding error, without its errno and file name."""
+    return str(getattr(exc, "strerror", None) or exc)
+
+
 def frame_count(path: Path) -> int:
     """Frames in the video's first stream (from its header, else by decoding); InputError if unreadable."""
     if not path.is_file():
@@ -109,7 +114,7 @@ def frame_count(path: Path) -> int:
                 return int(stream.frames)
             return sum(1 for _ in container.decode(stream))
     except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise InputError(f"video {path} is corrupt or not a video: {exc}") from None
+        raise InputError(f"video {path} is corrupt or not a video: {reason(exc)}") from None
 
 
 def check_video(video: Video, spec: ClipSpec) -> int:
@@ -162,7 +167,7 @@ def decode_frames(path: Path, indices: list[int], size: int) -> np.ndarray:
                 if index >= indices[-1]:
                     break
     except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise InputError(f"video {path} is corrupt or not a video: {exc}") from None
+        raise InputError(f"video {path} is corrupt or not a video: {reason(exc)}") from None
     if len(frames) < len(wanted):
         raise InputError(f"video {path} ended before frame {max(wanted - set(frames))} (truncated?)")
     return np.stack([frames[i] for i in indices])
