@@ -16,7 +16,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
+import av
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -84,6 +87,16 @@ CASES: list[tuple[str, str, str]] = [
     ("model-data-mismatch", "run demo --model.num_classes 5", "the dataset has 8 classes"),
     ("token-out-of-range", "run demo --data.num_noise 30", "token ids must lie in [0, 24)"),
     ("init-from-missing", "run demo --trainer.init_from runs/nosuch", "trainer.init_from: no weights"),
+    # attnlab run: a folder of videos (videos.yaml reads the video-folder datamodule)
+    ("video-list-missing", "run videos.yaml --data.train_csv nosuch.csv", "video list not found: nosuch.csv"),
+    ("video-list-bad-line", "run videos.yaml --data.train_csv badline.csv", "badline.csv line 2: expected"),
+    ("video-missing", "run videos.yaml --data.train_csv missing.csv", "video not found: nosuch.mp4"),
+    (
+        "video-corrupt",
+        "run videos.yaml --data.train_csv corrupt.csv",
+        "corrupt.mp4 is corrupt or not a video",
+    ),
+    ("video-too-short", "run videos.yaml --data.train_csv short.csv", "short.mp4 has 2 frames, fewer than"),
     # attnlab run: the run folder
     ("run-dir-finished", "run demo --run-dir runs/fin", "holds a finished run"),
     ("run-dir-unfinished", "run demo --run-dir runs/unf", "attnlab resume runs/unf"),
@@ -165,8 +178,16 @@ if NO_GPU:
 SUBPROCESS = {
     "unknown-recipe", "prefix-key-trainer", "devices-0", "val-every-0", "max-steps-0", "accelerator-gpu",
     "resume-edited-architecture", "evaluate-other-models-weights", "generate-out-under-a-file",
-    "abn-maps-export-not-abn", "run-dir-finished", "bool-not-a-bool",
+    "abn-maps-export-not-abn", "run-dir-finished", "bool-not-a-bool", "video-corrupt",
 }  # fmt: skip
+VIDEO_RECIPE = """description: V-JEPA on a folder of videos (the fault cases')
+task: {name: vjepa}
+model: {name: vjepa-tiny-mfmnist, in_chans: 3, depth: 1}
+data: {name: video-folder, train_csv: videos.csv, val_fraction: 0.34, test_fraction: 0.34, frames_per_clip: 8,
+       frame_step: 1, size: 48}
+optim: {name: adamw}
+trainer: {max_steps: 2}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -233,12 +254,30 @@ def prepare(folder: Path, argv: list[str], finished: Path) -> None:
     (folder / "empty.yaml").write_text("")
     (folder / "runs" / "noconfig").mkdir(parents=True)
     (folder / "runs" / "noconfig" / "notes.txt").write_text("not a run\n")
+    if "videos.yaml" in argv:
+        _video_files(folder)
     for arg in argv:
         name = arg.removeprefix("runs/")
         if name in VARIANTS:
             shutil.copytree(finished, folder / "runs" / name)
             for edit in VARIANTS[name]:
                 edit(folder / "runs" / name)
+
+
+def _video_files(folder: Path) -> None:
+    """A recipe reading videos, lists of three videos each, a corrupt and a 2-frame mp4."""
+    (folder / "videos.yaml").write_text(VIDEO_RECIPE)
+    (folder / "badline.csv").write_text("short.mp4 0\nshort.mp4 one\nshort.mp4 1\n")
+    for name in ("missing", "corrupt", "short"):
+        video = "nosuch.mp4" if name == "missing" else f"{name}.mp4"
+        (folder / f"{name}.csv").write_text(f"{video} 0\n{video} 1\n{video} 0\n")
+    (folder / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    with av.open(str(folder / "short.mp4"), "w", format="mp4") as container:
+        stream = cast(av.VideoStream, container.add_stream("mpeg4", rate=8))
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        for _ in range(2):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8))))
+        container.mux(stream.encode())
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

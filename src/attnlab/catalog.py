@@ -221,6 +221,15 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.sprites:SpMOTData",
             "Sprites-MOT style clips (0-3 sprites, straight lines at constant speed).",
         ),
+        "sprite-clips": Lazy(
+            "attnlab.data.sprite_clips:SpriteClipsData",
+            "VMDS-style sprite clips with labels for V-JEPA probes: sprite count, largest's shape and hue",
+        ),
+        "video-folder": Lazy(
+            "attnlab.data.video_folder:VideoFolderData",
+            "Real videos (mp4 via PyAV) listed in CSVs of 'path label' lines, the jepa format; one label",
+            extra="video",
+        ),
         "vmds": Lazy(
             "attnlab.data.sprites:VMDSData",
             "Video Multi-dSprites style clips (1-4 sprites, curved paths, occlusion).",

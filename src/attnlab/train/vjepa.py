@@ -42,7 +42,8 @@ from attnlab.train.figures import plot_video_attention
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task
 from attnlab.train.vjepa_figures import plot_feature_pca
-from attnlab.train.vjepa_probe import KINDS, ProbeConfig, extract, fit_probe
+from attnlab.train.vjepa_probe import KINDS, ProbeConfig, average_views, extract, fit_probe
+from attnlab.train.vjepa_views import evaluation_views, still_clips
 
 EVAL_MASK_SEED = 12345  # validation and test losses use the same masks every time
 C = TypeVar("C")
@@ -236,32 +237,55 @@ class VJEPATask(Task):
             floor.reset_parameters()
         self._encoders = {"probe": self.vjepa.target_encoder, "floor": floor.to(self.device).eval()}
         classes = {k: len(v) for k, v in data.label_names.items()}
+        frame = self.probe_config.image_frame
         with torch.inference_mode(False), torch.enable_grad():  # Lightning tests in inference mode
             for name, encoder in self._encoders.items():
-                with torch.no_grad():
-                    feats, labels = extract(encoder, data.probe_dataloader(), keys, self.device)
-                for kind in KINDS:
-                    for key in keys:
-                        seed = self.probe_seed + 1000 * KINDS.index(kind) + keys.index(key)
-                        probe = fit_probe(
-                            kind, feats, labels[key], classes[key], self.probe_config, seed=seed
-                        )
-                        self._probes[(name, kind, key)] = probe.to(self.device)
+                self._fit_probes(name, "", encoder, data.probe_dataloader(), keys, classes)
+                if frame is not None:  # the image evaluation: probes of still clips
+                    stills = ({**b, "input": still_clips(b["input"], frame)} for b in data.probe_dataloader())
+                    self._fit_probes(name, "image-", encoder, stills, keys, classes)
+
+    def _fit_probes(
+        self,
+        name: str,
+        prefix: str,
+        encoder: nn.Module,
+        batches: Any,
+        keys: list[str],
+        classes: dict[str, int],
+    ) -> None:
+        with torch.no_grad():
+            feats, labels = extract(encoder, batches, keys, self.device)
+        for kind in KINDS:
+            for key in keys:
+                seed = self.probe_seed + 1000 * KINDS.index(kind) + keys.index(key) + (500 if prefix else 0)
+                probe = fit_probe(kind, feats, labels[key], classes[key], self.probe_config, seed=seed)
+                self._probes[(name, prefix + kind, key)] = probe.to(self.device)
 
     def _probe_accuracies(self, batch: Batch) -> dict[str, torch.Tensor]:
-        values = {}
+        config, values = self.probe_config, {}
+        views = evaluation_views(batch, config.num_views, config.view_shift)  # (B, V, C, T, H, W)
         for name, encoder in self._encoders.items():
-            feats = encoder(batch["input"])  # (B, N, D)
+            feats = encoder(views.flatten(0, 1))  # (B * V, N, D)
+            stills = (
+                None
+                if config.image_frame is None
+                else encoder(still_clips(batch["input"], config.image_frame))
+            )
             for (which, kind, key), probe in self._probes.items():
-                if which == name:
-                    hits = probe(feats).argmax(-1) == batch[key]
-                    values[f"{name}/{kind}/{key}_acc"] = hits.float().mean()
+                if which != name:
+                    continue
+                if kind.startswith("image-"):
+                    logits = probe(stills)  # (B, K)
+                else:
+                    logits = average_views(probe(feats).unflatten(0, views.shape[:2]), config.average)
+                values[f"{name}/{kind}/{key}_acc"] = (logits.argmax(-1) == batch[key]).float().mean()
         return values
 
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
-        """PCA colours of the target encoder's patch features; the attentive motion probe's
-        attention over the tokens of four test clips."""
+        """PCA colours of the target encoder's patch features; the attentive probe's attention over
+        the tokens of four test clips (the motion probe, else the first label's)."""
         batch = next(iter(datamodule.test_dataloader()))
         clips = batch["input"][:4].to(self.device)
         grid = check_clips(clips, self.vjepa.config.encoder())
@@ -270,7 +294,9 @@ class VJEPATask(Task):
             clips[:3].cpu(), features, grid, self.vjepa.config.tubelet_size, out_dir / "pca.png"
         )
         figures = {"Target-encoder patch features: first 3 principal components as RGB, per tubelet": pca}
-        probe = self._probes.get(("probe", "attentive", "motion"))
+        label_names = getattr(datamodule, "label_names", {})
+        key = "motion" if "motion" in label_names else next(iter(label_names), "")
+        probe = self._probes.get(("probe", "attentive", key))
         if probe is None:
             return figures
         with capture(probe) as rec:
@@ -279,14 +305,14 @@ class VJEPATask(Task):
         maps = weights.view(-1, *grid).repeat_interleave(
             self.vjepa.config.tubelet_size, dim=1
         )  # (B, T, h, w)
-        names = getattr(datamodule, "label_names", {}).get("motion", ())
+        names = label_names[key]
         titles = [
-            f"motion: {names[int(t)] if names else int(t)}\npred: {names[int(p)] if names else int(p)}"
-            for t, p in zip(batch["motion"][:4], preds.cpu(), strict=True)
+            f"{key}: {names[int(t)]}\npred: {names[int(p)]}"
+            for t, p in zip(batch[key][:4], preds.cpu(), strict=True)
         ]
         path = plot_video_attention(
             clips.cpu(), maps.cpu(), None, out_dir / "probe_attention.png", titles=titles
         )
         return figures | {
-            "Attentive motion probe: its query's attention over the clip's tokens (head mean)": path
+            f"Attentive {key} probe: its query's attention over the clip's tokens (head mean)": path
         }

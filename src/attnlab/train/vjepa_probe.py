@@ -8,9 +8,17 @@ kept, then each probe is fitted with AdamW on them:
   cross-attention block, linear head), as the official ``AttentiveClassifier`` (depth 1);
 * ``average``: the mean over tokens, then a linear head (the paper's "average pooling").
 
-Deviations from the official evaluation (``evals/video_classification_frozen``): no multi-clip
-/ multi-view averaging and no data augmentation (the clips here are small and generated); a
-fixed number of steps instead of epochs with a warm-up cosine schedule.
+At test time a probe may see several views of each sample (:mod:`attnlab.train.vjepa_views`:
+the datamodule's temporal clips and spatial crops, ``num_views`` shifted crops made here); its
+predictions are averaged over them, as softmax probabilities (the official
+``video_classification_frozen``) or as logits (``average``). Probes are fitted on single clips,
+as the official fits them on one view. ``image_frame`` adds the paper's image evaluation: probes
+fitted and tested on still clips that repeat one frame of each clip.
+
+Deviations from the official evaluation (``evals/video_classification_frozen``): no data
+augmentation (the clips here are small and generated); a fixed number of steps instead of
+epochs with a warm-up cosine schedule; clips are not attended across (the official
+``attend_across_segments`` option), each view is probed on its own.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from attnlab.layers.pooling import AttentiveClassifier
 
 ProbeKind = Literal["attentive", "average"]
 KINDS: tuple[ProbeKind, ...] = ("attentive", "average")
+ViewAverage = Literal["softmax", "logits"]
 
 
 @dataclass
@@ -37,11 +46,20 @@ class ProbeConfig:
     weight_decay: float = 0.01
     batch_size: int = 64
     num_heads: int = 4
+    num_views: int = 1  # shifted spatial crops of every test view (1: the view itself)
+    view_shift: int = 4  # pixels the outermost crops are shifted by
+    average: ViewAverage = "softmax"  # what is averaged over the views
+    image_frame: int | None = None  # also probe still clips of this frame (the image evaluation)
 
     def check(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError(
                 f"task.probe needs steps, batch_size >= 1, lr > 0 and weight_decay >= 0, got {self}"
+            )
+        if self.num_views < 1 or self.view_shift < 0 or self.average not in ("softmax", "logits"):
+            raise ConfigError(
+                "task.probe needs num_views >= 1, view_shift >= 0 and average 'softmax' or 'logits', "
+                f"got {self.num_views}, {self.view_shift}, {self.average!r}"
             )
 
 
@@ -54,6 +72,16 @@ class AveragePoolProbe(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x.mean(dim=1))
+
+
+def average_views(logits: torch.Tensor, how: ViewAverage) -> torch.Tensor:
+    """Per-view logits (B, V, K) -> (B, K): the mean of the softmax probabilities or of the
+    logits over the V views; one view is returned as it is."""
+    if logits.shape[1] == 1:
+        return logits[:, 0]
+    if how == "softmax":
+        return logits.softmax(dim=-1).mean(dim=1)
+    return logits.mean(dim=1)
 
 
 def build_probe(kind: ProbeKind, dim: int, num_classes: int, config: ProbeConfig) -> nn.Module:
