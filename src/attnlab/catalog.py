@@ -89,7 +89,7 @@ MODELS: Registry[nn.Module] = Registry(
         ),
         "cnn1d": Lazy(
             "attnlab.models.signals.cnn1d:CNN1D",
-            "1D-CNN baseline of seed 001 (2 conv layers + output layer) on 64-step windows, sliding-window inference",
+            "1D-CNN baseline of seed 001 (2 conv layers + output layer) on 64-step windows",
         ),
         "cnn1d-fft": Lazy(
             "attnlab.models.signals.cnn1d:CNN1D",
@@ -236,6 +236,16 @@ DATAMODULES: Registry[Any] = Registry(
         "spmot": Lazy(
             "attnlab.data.sprites:SpMOTData",
             "Sprites-MOT style clips (0-3 sprites, straight lines at constant speed).",
+        ),
+        "uea": Lazy(
+            "attnlab.data.uea:UEAData",
+            "UEA/UCR .ts problems (aeon's BasicMotions, GunPoint, ... or a folder): crops train, series test",
+            extra="signals",
+        ),
+        "uea-long": Lazy(
+            "attnlab.data.long_motions:LongMotionsData",
+            "Long signals: same-class UEA/UCR recordings joined by transitions, for sliding-window inference",
+            extra="signals",
         ),
         "vmds": Lazy(
             "attnlab.data.sprites:VMDSData",

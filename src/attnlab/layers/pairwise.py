@@ -230,7 +230,9 @@ class PatchwiseSelfAttention(_LocalSelfAttention):
         return logits.view(B, self.attn_dim, K, -1)  # (B, A, K, N)
 
 
-def attention_received(weights: torch.Tensor, sizes: tuple[int, ...], kernel_size: int, dilation: int) -> torch.Tensor:
+def attention_received(
+    weights: torch.Tensor, sizes: tuple[int, ...], kernel_size: int, dilation: int
+) -> torch.Tensor:
     """How much attention each position receives: (B, A, K, N) weights -> (B, A, N).
 
     Position j receives sum over queries i and offsets k whose footprint reads j of w[i, k],

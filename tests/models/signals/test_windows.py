@@ -27,7 +27,9 @@ def test_combine_mean_and_vote_by_hand() -> None:
     # two windows, three classes; window probabilities [0.7, 0.2, 0.1] and [0.1, 0.5, 0.4]
     p = torch.tensor([[[0.7, 0.2, 0.1], [0.1, 0.5, 0.4]]], dtype=torch.float64)
     logits = p.log()
-    torch.testing.assert_close(combine(logits, "mean").exp(), torch.tensor([[0.4, 0.35, 0.25]], dtype=torch.float64))
+    torch.testing.assert_close(
+        combine(logits, "mean").exp(), torch.tensor([[0.4, 0.35, 0.25]], dtype=torch.float64)
+    )
     # one vote each for classes 0 and 1, the tie broken by the mean: (votes + mean) / 3
     vote = combine(logits, "vote").exp()
     torch.testing.assert_close(vote, torch.tensor([[1.4, 1.35, 0.25]], dtype=torch.float64) / 3)

@@ -56,7 +56,7 @@ def combine(logits: torch.Tensor, how: Combine) -> torch.Tensor:
 def overlap_mean(values: torch.Tensor, length: int, window: int, stride: int) -> torch.Tensor:
     """Per-window values (B, n, W) -> (B, length): at each step the mean over the windows that
     cover it (NaN where none does: the tail after the last window)."""
-    B, n, W = values.shape
+    B, _, W = values.shape
     total = values.new_zeros(B, length)
     count = values.new_zeros(length)
     for i, start in enumerate(window_starts(length, window, stride)):
@@ -86,7 +86,13 @@ class WindowClassifier(nn.Module):
             )
         if how not in ("mean", "vote"):
             raise ConfigError(f"combine must be 'mean' or 'vote', got {how!r}")
-        self.in_channels, self.window, self.stride, self.combine_by, self.fft = in_channels, window, stride, how, fft
+        self.in_channels, self.window, self.stride, self.combine_by, self.fft = (
+            in_channels,
+            window,
+            stride,
+            how,
+            fft,
+        )
 
     @property
     def input_length(self) -> int:
