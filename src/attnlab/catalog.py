@@ -279,6 +279,10 @@ TASKS: Registry[Any] = Registry(
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
         ),
+        "signal-classification": Lazy(
+            "attnlab.train.signals:SignalClassificationTask",
+            "Classification of (B, C, L) signals by windows; report: attention along one signal per class",
+        ),
         "vjepa": Lazy(
             "attnlab.train.vjepa:VJEPATask",
             "V-JEPA pre-training (masks, L1 to EMA-target features); tests frozen probes vs a random encoder",
