@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from attnlab.explain.capture import capture
@@ -38,3 +39,36 @@ def test_class_examples_and_picture(tmp_path: Path) -> None:
     maps = {c: attention_along(model, s) for c, s in examples.items()}
     path = plot_signal_attention(examples, maps, ["a", "b", "c"], False, tmp_path / "att.png")
     assert path.is_file() and path.stat().st_size > 10_000
+
+
+SMOKE = ["--trainer.max_steps", "2", "--trainer.progress_bar", "false", "--data.batch_size", "4"]
+
+
+def _fails_in_one_line(args: list[str], expect: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from attnlab.cli import main
+
+    code = main(["run", "cnn1d-basic_motions", "--run-dir", str(tmp_path / "run"), *SMOKE, *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("attnlab: error: ") and expect in err[0], err
+    assert not (tmp_path / "run").exists()  # a failed start leaves no run folder
+
+
+def test_cli_bad_signal_inputs_fail_in_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("aeon")  # the recipes read aeon's shipped problems (the signals extra)
+    root = tmp_path / "ts" / "Bad"
+    root.mkdir(parents=True)
+    for split in ("TRAIN", "TEST"):  # data before @data: a malformed header
+        (root / f"Bad_{split}.ts").write_text("@problemName Bad\n@classLabel true a b\n1,2:a\n")
+    cases = {
+        "the model was built for 6 channels, the signal has 1": [
+            "--data.problem",
+            "ArrowHead",
+            "--model.num_classes",
+            "3",
+        ],
+        "no Nope_TRAIN.ts": ["--data.problem", "Nope"],
+        "Bad_TRAIN.ts:3: data before @data": ["--data.problem", "Bad", "--data.root", str(tmp_path / "ts")],
+        "shorter than the window (200)": ["--data.window", "200"],
+    }
+    for expect, args in cases.items():
+        _fails_in_one_line(args, expect, tmp_path, capsys)
