@@ -6,6 +6,7 @@ from attnlab.layers.additive import AdditiveAttention, SpatialSoftAttention, dou
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.layers.branch import AttentionBranchHead, AttentionMechanism, BranchOutput, apply_attention
 from attnlab.layers.kv_memory import KeyValueMemory
+from attnlab.layers.luong import LuongAttention
 from attnlab.layers.masks import attention_weights, causal_mask, masked_softmax, merge_masks, video_block_mask
 from attnlab.layers.non_local import NonLocalBlock
 from attnlab.layers.pairwise import PairwiseSelfAttention, PatchwiseSelfAttention
@@ -33,6 +34,7 @@ __all__ = [
     "BranchOutput",
     "CrossAttentionBlock",
     "KeyValueMemory",
+    "LuongAttention",
     "LearnedPositionEmbedding",
     "Mlp",
     "MultiHeadAttention",
