@@ -8,6 +8,9 @@ reflection-padded at the borders, as the official ``*_refpad`` kernels):
     y_i = sum_{j in R(i)} alpha(x_i, x_j) ⊙ beta(x_j)                       (pairwise, Eq. 2)
     y_i = sum_{j in R(i)} alpha(x_R(i))_j ⊙ beta(x_j)                      (patchwise, Eq. 4)
 
+In 1D the sum over the footprint runs without unfolding the values into a (B, C, K, N) copy
+(:func:`attnlab.layers._aggregation.aggregate_1d`, SAN's CUDA aggregation kernel in PyTorch).
+
 beta is a 1x1 convolution to ``out_dim`` channels. alpha has A = out_dim / share_planes
 attention channels; output channel c uses attention channel c mod A (the official
 aggregation kernel's sharing), and the weights are a softmax over the footprint.
@@ -40,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import InputError
+from attnlab.layers._aggregation import aggregate_1d
 from attnlab.layers._recording import RecordsAttention
 
 Relation = Literal["subtraction", "summation", "concatenation"]
@@ -136,6 +140,8 @@ class _LocalSelfAttention(RecordsAttention):
         self._check(x)
         w = self._normalise(self._logits(x))  # (B, A, K, N)
         self._record(w)
+        if self.ndim == 1:  # no (B, C_out, K, N) copy of the values (layers/_aggregation.py)
+            return aggregate_1d(self.beta(x), w, self.kernel_size, self.dilation)
         v = footprint(self.beta(x), self.kernel_size, self.dilation)  # (B, C_out, K, N)
         # Output channel c = s * A + a uses attention channel a = c mod A.
         v = v.reshape(v.shape[0], self.share_planes, self.attn_dim, *v.shape[2:])  # (B, S, A, K, N)
