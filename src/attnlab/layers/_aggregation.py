@@ -29,7 +29,7 @@ class _ShiftedSum(torch.autograd.Function):
         _, A, K, N = weights.shape
         out = padded.new_zeros(B, C // A, A, N)  # (B, S, A, N)
         for k in range(K):
-            shifted = padded[:, :, k * dilation : k * dilation + N].unflatten(1, (C // A, A))  # (B, S, A, N)
+            shifted = padded[:, :, k * dilation : k * dilation + N].view(B, C // A, A, N)  # (B, S, A, N)
             out.addcmul_(shifted, weights[:, None, :, k])
         ctx.save_for_backward(padded, weights)
         ctx.dilation = dilation
@@ -39,14 +39,14 @@ class _ShiftedSum(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
         padded, weights = ctx.saved_tensors
         d = ctx.dilation
-        _, C, _ = padded.shape
+        B, C, _ = padded.shape
         _, A, K, N = weights.shape
-        g = grad.unflatten(1, (C // A, A))  # (B, S, A, N)
+        g = grad.reshape(B, C // A, A, N)  # (B, S, A, N)
         grad_padded = torch.zeros_like(padded) if ctx.needs_input_grad[0] else None
         grad_weights = torch.empty_like(weights) if ctx.needs_input_grad[1] else None
         for k in range(K):
             if grad_weights is not None:
-                shifted = padded[:, :, k * d : k * d + N].unflatten(1, (C // A, A))  # (B, S, A, N)
+                shifted = padded[:, :, k * d : k * d + N].view(B, C // A, A, N)  # (B, S, A, N)
                 grad_weights[:, :, k] = (g * shifted).sum(dim=1)
             if grad_padded is not None:
                 grad_padded[:, :, k * d : k * d + N] += (g * weights[:, None, :, k]).flatten(1, 2)
@@ -59,4 +59,5 @@ def aggregate_1d(
     """(B, C, N) values, (B, A, K, N) weights -> (B, C, N): footprint-weighted sums, reflection-padded."""
     pad = dilation * (kernel_size // 2)
     padded = F.pad(values, (pad, pad), mode="reflect")  # (B, C, N + 2 pad)
-    return _ShiftedSum.apply(padded, weights, dilation)
+    out: torch.Tensor = _ShiftedSum.apply(padded, weights, dilation)  # type: ignore[no-untyped-call]
+    return out

@@ -96,7 +96,7 @@ class LuongAttention(RecordsAttention):
             return query @ self.w_a(keys).transpose(1, 2)
         assert self.w_a is not None and self.v_a is not None
         # W_a [h_t; h̄_s] = W_q h_t + W_k h̄_s: the concatenation split, so no (B, Lq, Lk, dim + key_dim) copy
-        w_q, w_k = self.w_a.weight.split([self.dim, self.key_dim], dim=1)
+        w_q, w_k = self.w_a.weight[:, : self.dim], self.w_a.weight[:, self.dim :]  # (A, dim), (A, key_dim)
         hidden = torch.tanh(F.linear(query, w_q)[:, :, None] + F.linear(keys, w_k)[:, None])  # (B, Lq, Lk, A)
         return self.v_a(hidden).squeeze(-1)  # (B, Lq, Lk)
 
