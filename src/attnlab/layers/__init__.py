@@ -5,6 +5,7 @@ from attnlab.layers.aa_conv import AugmentedConv2d
 from attnlab.layers.additive import AdditiveAttention, SpatialSoftAttention, doubly_stochastic_penalty
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.layers.branch import AttentionBranchHead, AttentionMechanism, BranchOutput, apply_attention
+from attnlab.layers.highway import Highway
 from attnlab.layers.kv_memory import KeyValueMemory
 from attnlab.layers.luong import LuongAttention
 from attnlab.layers.masks import attention_weights, causal_mask, masked_softmax, merge_masks, video_block_mask
@@ -33,6 +34,7 @@ __all__ = [
     "AugmentedConv2d",
     "BranchOutput",
     "CrossAttentionBlock",
+    "Highway",
     "KeyValueMemory",
     "LearnedPositionEmbedding",
     "LuongAttention",
