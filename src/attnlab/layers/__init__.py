@@ -4,6 +4,7 @@ from attnlab.layers._recording import RecordsAttention
 from attnlab.layers.aa_conv import AugmentedConv2d
 from attnlab.layers.additive import AdditiveAttention, SpatialSoftAttention, doubly_stochastic_penalty
 from attnlab.layers.attention import MultiHeadAttention
+from attnlab.layers.block_attention import LocalBlockSelfAttention1d
 from attnlab.layers.branch import AttentionBranchHead, AttentionMechanism, BranchOutput, apply_attention
 from attnlab.layers.highway import Highway
 from attnlab.layers.kv_memory import KeyValueMemory
@@ -37,6 +38,7 @@ __all__ = [
     "Highway",
     "KeyValueMemory",
     "LearnedPositionEmbedding",
+    "LocalBlockSelfAttention1d",
     "LuongAttention",
     "Mlp",
     "MultiHeadAttention",
