@@ -233,10 +233,6 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.signal_tokens:SignalTokensData",
             "Generated sequences with one class-bearing token among noise.",
         ),
-        "spmot": Lazy(
-            "attnlab.data.sprites:SpMOTData",
-            "Sprites-MOT style clips (0-3 sprites, straight lines at constant speed).",
-        ),
         "uea": Lazy(
             "attnlab.data.uea:UEAData",
             "UEA/UCR .ts problems (aeon's BasicMotions, GunPoint, ... or a folder): crops train, series test",
@@ -246,6 +242,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.long_motions:LongMotionsData",
             "Long signals: same-class UEA/UCR recordings joined by transitions, for sliding-window inference",
             extra="signals",
+        ),
+        "spmot": Lazy(
+            "attnlab.data.sprites:SpMOTData",
+            "Sprites-MOT style clips (0-3 sprites, straight lines at constant speed).",
         ),
         "vmds": Lazy(
             "attnlab.data.sprites:VMDSData",
