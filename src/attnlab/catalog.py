@@ -87,6 +87,14 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.object_centric.attn_vimon:AttnViMON",
             "AttnViMON (seed 000): ViMON with causal attention over time; 8 slots, latent 16, 64x64",
         ),
+        "cnn1d": Lazy(
+            "attnlab.models.signals.cnn1d:CNN1D",
+            "1D-CNN baseline of seed 001 (2 conv layers + output layer) on 64-step windows",
+        ),
+        "cnn1d-fft": Lazy(
+            "attnlab.models.signals.cnn1d:CNN1D",
+            "1D-CNN baseline of seed 001 on the FFT magnitude of each 64-step window",
+        ),
         "monet": Lazy(
             "attnlab.models.object_centric.monet:MONet",
             "MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",
@@ -124,6 +132,14 @@ MODELS: Registry[nn.Module] = Registry(
         "resnet56-cifar": Lazy(
             "attnlab.models.classifiers.resnet:ResNet",
             "CIFAR ResNet-56 of He et al. 2016 (basic blocks, option A shortcuts, 0.85M)",
+        ),
+        "san1d-pair355": Lazy(
+            "attnlab.models.signals.san1d:SAN1D",
+            "1D-SAN of seed 001: three pairwise 1D self-attention blocks, neighbours 3, 5, 5 steps away",
+        ),
+        "san1d-pair355-fft": Lazy(
+            "attnlab.models.signals.san1d:SAN1D",
+            "1D-SAN (pair355) on the FFT magnitude of each 64-step window",
         ),
         "sfa": Lazy(
             "attnlab.models.object_centric.sfa:SFA",
@@ -217,6 +233,16 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.signal_tokens:SignalTokensData",
             "Generated sequences with one class-bearing token among noise.",
         ),
+        "uea": Lazy(
+            "attnlab.data.uea:UEAData",
+            "UEA/UCR .ts problems (aeon's BasicMotions, GunPoint, ... or a folder): crops train, series test",
+            extra="signals",
+        ),
+        "uea-long": Lazy(
+            "attnlab.data.long_motions:LongMotionsData",
+            "Long signals: same-class UEA/UCR recordings joined by transitions, for sliding-window inference",
+            extra="signals",
+        ),
         "spmot": Lazy(
             "attnlab.data.sprites:SpMOTData",
             "Sprites-MOT style clips (0-3 sprites, straight lines at constant speed).",
@@ -261,6 +287,10 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.video_qa:VideoQATask",
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
+        ),
+        "signal-classification": Lazy(
+            "attnlab.train.signals:SignalClassificationTask",
+            "Classification of (B, C, L) signals by windows; report: attention along one signal per class",
         ),
         "vjepa": Lazy(
             "attnlab.train.vjepa:VJEPATask",

@@ -10,7 +10,12 @@ from torch import nn
 
 from attnlab.errors import InputError
 from attnlab.explain.capture import capture
-from attnlab.layers.pairwise import PairwiseSelfAttention, PatchwiseSelfAttention, footprint
+from attnlab.layers.pairwise import (
+    PairwiseSelfAttention,
+    PatchwiseSelfAttention,
+    attention_received,
+    footprint,
+)
 
 SIZES = {1: (7,), 2: (5, 5)}
 
@@ -81,6 +86,9 @@ def _alpha_pairwise(
             "summation": phi_i + psi_j,
             "concatenation": torch.cat([phi_i, psi_j]),
         }[layer.relation]
+        if layer.pos_proj is None:  # position=False: gamma sees the relation alone
+            cols.append(_gamma(layer.gamma, delta))
+            continue
         position = _lin(layer.pos_proj, _coordinate(pos, sizes) - _coordinate(src, sizes))
         cols.append(_gamma(layer.gamma, torch.cat([delta, position])))
     return torch.stack(cols, dim=1)
@@ -177,6 +185,41 @@ def test_pairwise_matches_per_position_loop(ndim: int, dilation: int, relation: 
         out = layer(x)
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(rec[""], expected_w)
+
+
+@pytest.mark.parametrize("dilation", [1, 3])
+def test_pairwise_without_position_matches_per_position_loop_1d(dilation: int) -> None:
+    torch.manual_seed(3)
+    layer = _randomize_norms(_pairwise(1, dilation=dilation, position=False)).double().eval()
+    assert layer.pos_proj is None and layer.gamma[0].num_features == layer.rel_dim
+    x = torch.randn(2, 4, 9, dtype=torch.float64)
+    expected, expected_w = _reference(layer, x)
+    with capture(layer) as rec:
+        out = layer(x)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(rec[""], expected_w)
+
+
+def test_attention_received_by_hand_1d() -> None:
+    # N = 5, kernel 3, dilation 2: query 0 reads [2, 0, 2], query 2 reads [0, 2, 4], query 4 reads [2, 4, 2].
+    w = torch.zeros(1, 1, 3, 5, dtype=torch.float64)
+    w[0, 0, :, 0] = torch.tensor([0.5, 0.25, 0.25])  # position 2 gets 0.5 + 0.25, position 0 gets 0.25
+    w[0, 0, :, 2] = torch.tensor([0.1, 0.2, 0.7])  # positions 0, 2, 4
+    w[0, 0, :, 4] = torch.tensor([0.3, 0.3, 0.4])  # position 2 gets 0.7, position 4 0.3
+    got = attention_received(w, (5,), 3, 2)[0, 0]
+    torch.testing.assert_close(got, torch.tensor([0.35, 0.0, 1.65, 0.0, 1.0], dtype=torch.float64))
+
+
+def test_attention_received_matches_loop_2d() -> None:
+    torch.manual_seed(4)
+    sizes, k, d = (4, 5), 3, 1
+    w = torch.rand(2, 3, k * k, 20, dtype=torch.float64)
+    expected = torch.zeros(2, 3, 20, dtype=torch.float64)
+    positions = list(itertools.product(range(4), range(5)))
+    for n, pos in enumerate(positions):
+        for kk, src in enumerate(_footprint_sources(pos, sizes, k, d)):
+            expected[:, :, src[0] * 5 + src[1]] += w[:, :, kk, n]
+    torch.testing.assert_close(attention_received(w, sizes, k, d), expected)
 
 
 @pytest.mark.parametrize("ndim", [1, 2])

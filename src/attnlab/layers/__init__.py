@@ -4,8 +4,11 @@ from attnlab.layers._recording import RecordsAttention
 from attnlab.layers.aa_conv import AugmentedConv2d
 from attnlab.layers.additive import AdditiveAttention, SpatialSoftAttention, doubly_stochastic_penalty
 from attnlab.layers.attention import MultiHeadAttention
+from attnlab.layers.block_attention import LocalBlockSelfAttention1d
 from attnlab.layers.branch import AttentionBranchHead, AttentionMechanism, BranchOutput, apply_attention
+from attnlab.layers.highway import Highway
 from attnlab.layers.kv_memory import KeyValueMemory
+from attnlab.layers.luong import LuongAttention
 from attnlab.layers.masks import attention_weights, causal_mask, masked_softmax, merge_masks, video_block_mask
 from attnlab.layers.non_local import NonLocalBlock
 from attnlab.layers.pairwise import PairwiseSelfAttention, PatchwiseSelfAttention
@@ -32,8 +35,11 @@ __all__ = [
     "AugmentedConv2d",
     "BranchOutput",
     "CrossAttentionBlock",
+    "Highway",
     "KeyValueMemory",
     "LearnedPositionEmbedding",
+    "LocalBlockSelfAttention1d",
+    "LuongAttention",
     "Mlp",
     "MultiHeadAttention",
     "NonLocalBlock",

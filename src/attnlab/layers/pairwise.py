@@ -8,6 +8,9 @@ reflection-padded at the borders, as the official ``*_refpad`` kernels):
     y_i = sum_{j in R(i)} alpha(x_i, x_j) ⊙ beta(x_j)                       (pairwise, Eq. 2)
     y_i = sum_{j in R(i)} alpha(x_R(i))_j ⊙ beta(x_j)                      (patchwise, Eq. 4)
 
+In 1D the sum over the footprint runs without unfolding the values into a (B, C, K, N) copy
+(:func:`attnlab.layers._aggregation.aggregate_1d`, SAN's CUDA aggregation kernel in PyTorch).
+
 beta is a 1x1 convolution to ``out_dim`` channels. alpha has A = out_dim / share_planes
 attention channels; output channel c uses attention channel c mod A (the official
 aggregation kernel's sharing), and the weights are a softmax over the footprint.
@@ -17,7 +20,8 @@ aggregation kernel's sharing), and the weights are a softmax over the footprint.
   "concatenation", and pos_ij = P(c_i - c_j): pixel coordinates normalised to [-1, 1]
   per axis (width coordinate first, as the official ``position``), mapped by a learned
   linear layer P. c_j is the coordinate of the pixel the footprint actually reads, so
-  at the borders it is the reflected pixel's, as in the official kernels.
+  at the borders it is the reflected pixel's, as in the official kernels. ``position=False``
+  drops pos_ij (gamma sees the relation alone), as the 1D-SAB of seed 001 describes it.
 * Patchwise: alpha(x_R(i)) = gamma([phi(x_i), psi(x_j) for j in R(i)]) (the paper's
   concatenation relation), giving a weight per footprint position and attention channel;
   the concatenation order encodes position, so there is no position term.
@@ -39,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import InputError
+from attnlab.layers._aggregation import aggregate_1d
 from attnlab.layers._recording import RecordsAttention
 
 Relation = Literal["subtraction", "summation", "concatenation"]
@@ -135,6 +140,8 @@ class _LocalSelfAttention(RecordsAttention):
         self._check(x)
         w = self._normalise(self._logits(x))  # (B, A, K, N)
         self._record(w)
+        if self.ndim == 1:  # no (B, C_out, K, N) copy of the values (layers/_aggregation.py)
+            return aggregate_1d(self.beta(x), w, self.kernel_size, self.dilation)
         v = footprint(self.beta(x), self.kernel_size, self.dilation)  # (B, C_out, K, N)
         # Output channel c = s * A + a uses attention channel a = c mod A.
         v = v.reshape(v.shape[0], self.share_planes, self.attn_dim, *v.shape[2:])  # (B, S, A, K, N)
@@ -161,14 +168,16 @@ class PairwiseSelfAttention(_LocalSelfAttention):
         dilation: int = 1,
         ndim: int = 2,
         relation: Relation = "subtraction",
+        position: bool = True,
     ) -> None:
         super().__init__(dim, out_dim, rel_dim, share_planes, kernel_size, dilation, ndim)
         if relation not in get_args(Relation):
             raise InputError(f"relation must be one of {get_args(Relation)}, got {relation!r}")
         self.relation = relation
         rel_channels = 2 * self.rel_dim if relation == "concatenation" else self.rel_dim
-        self.pos_proj = nn.Conv2d(ndim, ndim, 1, bias=False)
-        self.gamma = _gamma(rel_channels + ndim, self.rel_dim, self.attn_dim)
+        self.pos_proj = nn.Conv2d(ndim, ndim, 1, bias=False) if position else None
+        pos_channels = ndim if position else 0
+        self.gamma = _gamma(rel_channels + pos_channels, self.rel_dim, self.attn_dim)
 
     def _relate(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """delta(phi(x_i), psi(x_j)) for (B, R, 1, N) and (B, R, K, N) -> (B, R or 2R, K, N)."""
@@ -181,10 +190,13 @@ class PairwiseSelfAttention(_LocalSelfAttention):
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         q = self.phi(x).flatten(2)[:, :, None]  # (B, R, 1, N)
         k = footprint(self.psi(x), self.kernel_size, self.dilation)  # (B, R, K, N)
+        relation = self._relate(q, k)
+        if self.pos_proj is None:
+            return self.gamma(relation)  # (B, A, K, N)
         coords = _coordinates(x)  # (1, ndim, *spatial)
         offsets = coords.flatten(2)[:, :, None] - footprint(coords, self.kernel_size, self.dilation)
         pos = self.pos_proj(offsets).expand(x.shape[0], -1, -1, -1)  # (B, ndim, K, N)
-        return self.gamma(torch.cat([self._relate(q, k), pos], dim=1))  # (B, A, K, N)
+        return self.gamma(torch.cat([relation, pos], dim=1))  # (B, A, K, N)
 
 
 class PatchwiseSelfAttention(_LocalSelfAttention):
@@ -222,3 +234,25 @@ class PatchwiseSelfAttention(_LocalSelfAttention):
         patch = footprint(self.psi(x), self.kernel_size, self.dilation).flatten(1, 2)[:, :, None]
         logits = self.gamma(torch.cat([q, patch], dim=1))  # (B, A * K, 1, N)
         return logits.view(B, self.attn_dim, K, -1)  # (B, A, K, N)
+
+
+def attention_received(
+    weights: torch.Tensor, sizes: tuple[int, ...], kernel_size: int, dilation: int
+) -> torch.Tensor:
+    """How much attention each position receives: (B, A, K, N) weights -> (B, A, N).
+
+    Position j receives sum over queries i and offsets k whose footprint reads j of w[i, k],
+    following the same reflection as :func:`footprint` (a border pixel read twice receives
+    twice). With softmax weights the result sums to N over positions: a uniform layer gives 1
+    everywhere in the interior, so values above 1 mark positions the layer looks at more.
+    """
+    B, A, K, N = weights.shape
+    positions = torch.arange(N, dtype=weights.dtype, device=weights.device).view(1, 1, *sizes)
+    # footprint of the position index itself = which position window k of query i reads
+    sources = footprint(positions, kernel_size, dilation)[0, 0].round().long()  # (K, N)
+    if sources.shape != (K, N):
+        raise InputError(
+            f"weights {tuple(weights.shape)} do not fit sizes {sizes} with kernel_size {kernel_size}"
+        )
+    out = weights.new_zeros(B, A, N)
+    return out.scatter_add_(2, sources.flatten()[None, None].expand(B, A, -1), weights.flatten(2))
