@@ -38,6 +38,27 @@ def _check_padding(mask: torch.Tensor | None, batch: int, length: int) -> None:
         )
 
 
+def check_query_keys_values(
+    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *, dim: int, key_dim: int
+) -> None:
+    """One line for a query (B, Lq, dim) or (B, dim), keys (B, Lk, key_dim) or values (B, Lk, Dv)
+    of the wrong shape or dtype (additive and Luong attention take the same inputs)."""
+    if query.dim() not in (2, 3) or query.shape[-1] != dim or not query.is_floating_point():
+        raise InputError(
+            f"query must be floating (B, Lq, {dim}) or (B, {dim}), got {query.dtype} {tuple(query.shape)}"
+        )
+    B = query.shape[0]
+    if keys.dim() != 3 or keys.shape[0] != B or keys.shape[-1] != key_dim or keys.dtype != query.dtype:
+        raise InputError(
+            f"keys must be {query.dtype} (B={B}, Lk, {key_dim}), got {keys.dtype} {tuple(keys.shape)}"
+        )
+    if values.dim() != 3 or values.shape[:2] != keys.shape[:2] or values.dtype != query.dtype:
+        raise InputError(
+            f"values must be {query.dtype} (B, Lk, Dv) with (B, Lk)={tuple(keys.shape[:2])}, "
+            f"got {values.dtype} {tuple(values.shape)}"
+        )
+
+
 class AdditiveAttention(RecordsAttention):
     """Bahdanau attention of queries (B, Lq, dim) or (B, dim) over keys (B, Lk, key_dim).
 
@@ -77,27 +98,7 @@ class AdditiveAttention(RecordsAttention):
         self.attn_drop = nn.Dropout(attn_drop)
 
     def _check(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> None:
-        if query.dim() not in (2, 3) or query.shape[-1] != self.dim or not query.is_floating_point():
-            raise InputError(
-                f"query must be floating (B, Lq, {self.dim}) or (B, {self.dim}), "
-                f"got {query.dtype} {tuple(query.shape)}"
-            )
-        B = query.shape[0]
-        if (
-            keys.dim() != 3
-            or keys.shape[0] != B
-            or keys.shape[-1] != self.key_dim
-            or keys.dtype != query.dtype
-        ):
-            raise InputError(
-                f"keys must be {query.dtype} (B={B}, Lk, {self.key_dim}), "
-                f"got {keys.dtype} {tuple(keys.shape)}"
-            )
-        if values.dim() != 3 or values.shape[:2] != keys.shape[:2] or values.dtype != query.dtype:
-            raise InputError(
-                f"values must be {query.dtype} (B, Lk, Dv) with (B, Lk)={tuple(keys.shape[:2])}, "
-                f"got {values.dtype} {tuple(values.shape)}"
-            )
+        check_query_keys_values(query, keys, values, dim=self.dim, key_dim=self.key_dim)
 
     def logits(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """Alignment scores e_ij: (B, Lq, dim) x (B, Lk, key_dim) -> (B, Lq, Lk)."""

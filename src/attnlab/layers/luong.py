@@ -30,6 +30,7 @@ from torch import nn
 
 from attnlab.errors import InputError
 from attnlab.layers._recording import RecordsAttention
+from attnlab.layers.additive import check_query_keys_values
 from attnlab.layers.masks import masked_softmax
 
 Score = Literal["dot", "general", "concat"]
@@ -112,27 +113,7 @@ class LuongAttention(RecordsAttention):
     def _check(
         self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
     ) -> None:
-        if query.dim() not in (2, 3) or query.shape[-1] != self.dim or not query.is_floating_point():
-            raise InputError(
-                f"query must be floating (B, Lq, {self.dim}) or (B, {self.dim}), "
-                f"got {query.dtype} {tuple(query.shape)}"
-            )
-        B = query.shape[0]
-        if (
-            keys.dim() != 3
-            or keys.shape[0] != B
-            or keys.shape[-1] != self.key_dim
-            or keys.dtype != query.dtype
-        ):
-            raise InputError(
-                f"keys must be {query.dtype} (B={B}, Lk, {self.key_dim}), "
-                f"got {keys.dtype} {tuple(keys.shape)}"
-            )
-        if values.dim() != 3 or values.shape[:2] != keys.shape[:2] or values.dtype != query.dtype:
-            raise InputError(
-                f"values must be {query.dtype} (B, Lk, Dv) with (B, Lk)={tuple(keys.shape[:2])}, "
-                f"got {values.dtype} {tuple(values.shape)}"
-            )
+        check_query_keys_values(query, keys, values, dim=self.dim, key_dim=self.key_dim)
         if mask is not None and (mask.dtype != torch.bool or tuple(mask.shape) != tuple(keys.shape[:2])):
             raise InputError(
                 f"key_padding_mask must be bool (B, Lk)={tuple(keys.shape[:2])}, "
