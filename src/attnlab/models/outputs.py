@@ -136,3 +136,10 @@ class JEPAOutput:
         sizes = list(self.splits)
         preds, targets = torch.split(self.pred, sizes, dim=1), torch.split(self.target, sizes, dim=1)
         return list(zip(preds, targets, strict=True))
+
+
+@dataclass
+class Seq2SeqOutput:
+    """Encoder-decoders over token sequences (the GRU encoder-decoder with attention)."""
+
+    logits: torch.Tensor  # (B, T, vocab) next-token logits, step t read target token t - 1 (BOS first)
