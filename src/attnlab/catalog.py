@@ -141,6 +141,22 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.signals.san1d:SAN1D",
             "1D-SAN (pair355) on the FFT magnitude of each 64-step window",
         ),
+        "seq2seq-bahdanau": Lazy(
+            "attnlab.models.seq2seq.gru_attention:GRUSeq2Seq",
+            "GRU encoder-decoder with Bahdanau (additive) attention from the previous decoder state",
+        ),
+        "seq2seq-luong": Lazy(
+            "attnlab.models.seq2seq.gru_attention:GRUSeq2Seq",
+            "GRU encoder-decoder with Luong global attention (general score) and input feeding",
+        ),
+        "seq2seq-luong-local": Lazy(
+            "attnlab.models.seq2seq.gru_attention:GRUSeq2Seq",
+            "GRU encoder-decoder with Luong local-p attention (predicted position, Gaussian window, D=3)",
+        ),
+        "seq2seq-none": Lazy(
+            "attnlab.models.seq2seq.gru_attention:GRUSeq2Seq",
+            "GRU encoder-decoder without attention: the whole source through one state",
+        ),
         "sfa": Lazy(
             "attnlab.models.object_centric.sfa:SFA",
             "SFA (Slots and Frames Attention) as in seed 000's experiment: 8 slots, latent 16, 64x64",
@@ -225,6 +241,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.moving_fmnist:MovingFashionMNISTData",
             "Moving Fashion-MNIST clips (1, 8, 48, 48): real items over textures; appearance, motion labels",
         ),
+        "reverse-tokens": Lazy(
+            "attnlab.data.reversal:ReversalData",
+            "Generated word sequences and their reversal; known alignment: target i <- source L-1-i",
+        ),
         "ring-points": Lazy(
             "attnlab.data.points:RingPointsData",
             "Ragged sets of 2D points from a ring of Gaussians (8 modes, radius 2, std 0.02).",
@@ -287,6 +307,10 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.video_qa:VideoQATask",
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
+        ),
+        "seq2seq": Lazy(
+            "attnlab.train.seq2seq:Seq2SeqTask",
+            "Teacher-forced cross-entropy; greedy exact match, alignment accuracy and AER; alignments drawn",
         ),
         "signal-classification": Lazy(
             "attnlab.train.signals:SignalClassificationTask",
