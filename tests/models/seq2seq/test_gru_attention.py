@@ -141,3 +141,18 @@ def test_bad_input_is_one_line():
         model(x["source"], x["source_mask"].long(), x["target_input"])
     with pytest.raises(InputError, match="target_input must be long"):
         model(x["source"], x["source_mask"], x["target_input"][:2])
+
+
+@pytest.mark.parametrize(
+    ("score", "window"), [("dot", "global"), ("concat", "global"), ("general", "local-m")]
+)
+def test_every_luong_score_and_window_decodes(score: str, window: str):
+    model = create_model("seq2seq-luong", score=score, window=window).eval()
+    x = batch()
+    with torch.no_grad(), capture(model) as rec:
+        logits = model(**x).logits
+    weights = torch.cat(rec.calls("attention"), 1)  # (B, T, S)
+    assert logits.shape == (3, 7, 23) and torch.isfinite(logits).all()
+    assert weights[2, :, 2:].eq(0).all()  # padding
+    if window == "local-m":  # p_t = t, D = 3: step 0 reads source 0-3 only
+        assert weights[0, 0, 4:].eq(0).all() and weights[0, 0, :4].gt(0).all()
