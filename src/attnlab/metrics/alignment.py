@@ -3,8 +3,8 @@
 * :func:`exact_match`, :func:`token_accuracy`: the decoded tokens against the target, padding
   left out.
 * :func:`argmax_links`: the hard alignment a model's attention gives, one link per aligned target
-  token to its highest-weighted source position (Luong et al. 2015, Sec. 5.4, extract one-to-one
-  alignments the same way for AER).
+  token to its highest-weighted source position (one-to-one alignments, as Luong et al. 2015
+  extract them for AER).
 * :func:`alignment_error_rate`: Och & Ney (2003), ``AER = 1 - (|A & S| + |A & P|) / (|A| + |S|)``
   over a whole set of sequences, for predicted links A, sure links S and possible links P
   (S is a subset of P; P defaults to S).

@@ -7,7 +7,7 @@ position of each target token, -1 for none). The model is a :class:`GRUSeq2Seq`-
 ``forward(source, source_mask, target_input)`` -> logits, ``generate(source, source_mask, steps)``.
 
 The alignment is read from the attention of forced decoding of the reference target (teacher
-forcing, as Luong et al. 2015 score AER), recorded by :func:`attnlab.explain.capture`: one
+forcing, so a wrong greedy token cannot shift the rows), recorded by :func:`attnlab.explain.capture`: one
 (B, 1, S) call per decoding step. Models without attention log no alignment metrics. Floors,
 measured on the same batches: ``floor_copy/*`` decodes the source unreversed (then EOS);
 ``floor_diagonal/*`` aligns target token i to source word i.
