@@ -4,13 +4,19 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 from tensorboard.util.tensor_util import make_ndarray
 from torch.utils.tensorboard import SummaryWriter
 
-from attnlab.runs.tensorboard import drop_steps_from
+from attnlab.runs.tensorboard import drop_steps_from, event_files
+
+
+def _created(path: Path) -> float:
+    """When an event file was opened (its first record): file names end in a per-process counter
+    that sorts 10 before 9, so names alone do not order the writers of one long test process."""
+    return next(iter(EventFileLoader(str(path)).Load())).wall_time
 
 
 def _steps(tb: Path) -> list[tuple[str, int, float]]:
     return [
         (v.tag, e.step, round(float(make_ndarray(v.tensor)), 3))
-        for path in sorted(tb.glob("events.out.tfevents.*"))
+        for path in sorted(tb.glob("events.out.tfevents.*"), key=_created)
         for e in EventFileLoader(str(path)).Load()
         for v in e.summary.value
     ]
@@ -46,3 +52,15 @@ def test_files_with_nothing_to_cut_are_left_alone(tmp_path: Path):
     before = events.stat().st_mtime_ns
     drop_steps_from(tmp_path, 3)
     assert events.stat().st_mtime_ns == before
+
+
+def test_event_files_come_in_the_order_they_were_opened(tmp_path: Path):
+    """Writers 9 and 10 of one process: by name "...10" sorts first, by opening it comes second."""
+    _log(tmp_path / "a", range(2), 0.0)
+    _log(tmp_path / "b", range(2, 4), 0.0)
+    (first,) = (tmp_path / "a").glob("events.*")
+    (second,) = (tmp_path / "b").glob("events.*")
+    first.rename(tmp_path / "events.out.tfevents.1700000000.host.42.9")
+    second.rename(tmp_path / "events.out.tfevents.1700000000.host.42.10")
+    assert [p.name[-2:] for p in sorted(tmp_path.glob("events.*"))] == ["10", ".9"]
+    assert [p.name[-2:] for p in event_files(tmp_path)] == [".9", "10"]

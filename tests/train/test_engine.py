@@ -13,6 +13,7 @@ import torch
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from attnlab.cli import main
+from attnlab.runs.tensorboard import event_files
 from tests.train.conftest import (
     SMALL,
     assert_same_final_run,
@@ -203,7 +204,7 @@ def _tensorboard_steps(run_dir: Path) -> dict[str, list[int]]:
     """Every scalar's steps in the order the event files hold them, read raw (TensorBoard's own
     reader would hide steps logged twice)."""
     steps: dict[str, list[int]] = {}
-    for path in sorted((run_dir / "tb").glob("events.out.tfevents.*")):
+    for path in event_files(run_dir / "tb"):
         for event in EventFileLoader(str(path)).Load():
             for value in event.summary.value:
                 steps.setdefault(value.tag, []).append(event.step)

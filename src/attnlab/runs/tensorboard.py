@@ -18,12 +18,24 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from attnlab.files import atomic_write
 
 
+def event_files(tb_dir: Path) -> list[Path]:
+    """The event files under ``tb_dir`` in the order they were opened (their first record's time).
+
+    Not by name: a name ends in a per-process counter, and "...10" sorts before "...9"."""
+
+    def opened(path: Path) -> float:
+        first = next(iter(RawEventFileLoader(str(path)).Load()), None)
+        return 0.0 if first is None else Event.FromString(first).wall_time
+
+    return sorted(tb_dir.rglob("events.out.tfevents.*"), key=opened)
+
+
 def drop_steps_from(tb_dir: Path, step: int) -> None:
     """Remove every event at ``step`` or later from the event files under ``tb_dir``.
 
     A record cut short by the kill is dropped too (the loader stops before it).
     """
-    for path in sorted(tb_dir.rglob("events.out.tfevents.*")):
+    for path in event_files(tb_dir):
         records = list(RawEventFileLoader(str(path)).Load())
         kept = [r for r in records if Event.FromString(r).step < step]
         if len(kept) < len(records) or _has_trailing_bytes(path, records):

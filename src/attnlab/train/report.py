@@ -10,13 +10,14 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from attnlab.runs.rundir import RunDir
+from attnlab.runs.tensorboard import event_files
 from attnlab.train.figures import plot_curves
 
 
 def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar TensorBoard logged in ``tb_dir`` (all event files, resumed runs included)."""
     series: dict[str, dict[int, float]] = {}
-    for events in sorted(tb_dir.rglob("events.out.tfevents.*")):
+    for events in event_files(tb_dir):  # later files hold the later values of a step
         acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
         acc.Reload()
         for tag in acc.Tags()["scalars"]:
