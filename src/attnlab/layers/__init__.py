@@ -5,6 +5,7 @@ from attnlab.layers.aa_conv import AugmentedConv2d
 from attnlab.layers.additive import AdditiveAttention, SpatialSoftAttention, doubly_stochastic_penalty
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.layers.block_attention import LocalBlockSelfAttention1d
+from attnlab.layers.block_attention2d import LocalBlockSelfAttention2d
 from attnlab.layers.branch import AttentionBranchHead, AttentionMechanism, BranchOutput, apply_attention
 from attnlab.layers.highway import Highway
 from attnlab.layers.kv_memory import KeyValueMemory
@@ -39,6 +40,7 @@ __all__ = [
     "KeyValueMemory",
     "LearnedPositionEmbedding",
     "LocalBlockSelfAttention1d",
+    "LocalBlockSelfAttention2d",
     "LuongAttention",
     "Mlp",
     "MultiHeadAttention",
