@@ -90,7 +90,10 @@ class LocalBlockSelfAttention2d(MultiHeadAttention):
     def layout(self, height: int, width: int, device: torch.device | None = None) -> BlockLayout:
         (hq, wq), (hm, wm) = self.query_block, self.memory
         nh, nw = -(-height // hq), -(-width // wq)
-        ar = lambda n: torch.arange(n, device=device)
+
+        def ar(n: int) -> torch.Tensor:
+            return torch.arange(n, device=device)
+
         # queries: block (i, j), pixel (a, b) in it -> (n, hq wq) rows and columns
         qr = (ar(nh)[:, None, None, None] * hq + ar(hq)[None, None, :, None]).expand(nh, nw, hq, wq)
         qc = (ar(nw)[None, :, None, None] * wq + ar(wq)[None, None, None, :]).expand(nh, nw, hq, wq)
