@@ -48,7 +48,9 @@ def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     labels, preds_array = np.asarray(series.labels, dtype=int), np.asarray(preds)
     recorded = json.loads((run / "metrics.json").read_text())["test/acc"]
     if abs((preds_array == labels).mean() - recorded) > 1e-6:
-        raise SystemExit(f"{run}: rebuilt model gives {(preds_array == labels).mean():.4f}, the run {recorded:.4f}")
+        raise SystemExit(
+            f"{run}: rebuilt model gives {(preds_array == labels).mean():.4f}, the run {recorded:.4f}"
+        )
     return labels, preds_array, data.class_names
 
 
@@ -66,7 +68,9 @@ def draw(matrices: dict[str, np.ndarray], names: list[str], path: Path) -> None:
         share = counts / counts.sum(1, keepdims=True).clip(min=1)
         ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for (i, j), count in np.ndenumerate(counts):
-            ax.text(j, i, str(count), ha="center", va="center", color="white" if share[i, j] > 0.6 else "black")
+            ax.text(
+                j, i, str(count), ha="center", va="center", color="white" if share[i, j] > 0.6 else "black"
+            )
         accuracy = 100 * np.trace(counts) / counts.sum()
         ax.set_title(f"{method}\n{accuracy:.1f} %", fontsize=9)
         ax.set_xticks(range(len(names)), names, fontsize=7, rotation=30)
@@ -81,7 +85,9 @@ def draw(matrices: dict[str, np.ndarray], names: list[str], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs", type=Path)
     parser.add_argument("--baselines", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)

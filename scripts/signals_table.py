@@ -1,8 +1,11 @@
-"""Markdown rows (mean ± std over seeds) of the signal runs under a folder (scripts/signals_runs.sh).
+"""Markdown rows (mean ± std over seeds) of the signal runs under one or more folders
+(scripts/signals_runs.sh, scripts/signals_windows.sh).
 
-    PYTHONPATH=src python scripts/signals_table.py runs/signals
+    PYTHONPATH=src python scripts/signals_table.py runs/signals [more folders...]
 
-Run folders are named ``<model preset>-s<seed>``; each row also lists the per-seed accuracies.
+Run folders are named ``<model preset>[-w<window>]-s<seed>``; the window is read from each
+run's config.yaml. One row per preset and window, with the per-seed accuracies; when a preset
+was trained with several windows, also one row per preset across the windows.
 """
 
 from __future__ import annotations
@@ -14,21 +17,36 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import yaml
+
+
+def mean_std(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {spread:.1f}"
+
 
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/signals")
-    accs: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for metrics in sorted(root.glob("*/metrics.json")):
-        match = re.fullmatch(r"(.+)-s(\d+)", metrics.parent.name)
-        if match:
-            accs[match[1]].append((int(match[2]), json.loads(metrics.read_text())["test/acc"]))
-    print("| model | test accuracy % (mean ± std) | per seed |")
-    print("| --- | --- | --- |")
-    for name, runs in accs.items():
-        values = [100 * a for _, a in sorted(runs)]
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        seeds = ", ".join(f"s{s}: {100 * a:.1f}" for s, a in sorted(runs))
-        print(f"| {name} | {statistics.mean(values):.1f} ± {spread:.1f} | {seeds} |")
+    roots = [Path(p) for p in sys.argv[1:]] or [Path("runs/signals")]
+    accs: dict[tuple[str, int], list[tuple[int, float]]] = defaultdict(list)
+    for root in roots:
+        for metrics in sorted(root.glob("*/metrics.json")):
+            match = re.fullmatch(r"(.+?)(?:-w\d+)?-s(\d+)", metrics.parent.name)
+            if match:
+                config = yaml.safe_load((metrics.parent / "config.yaml").read_text())
+                key = (match[1], int(config["data"]["window"]))
+                accs[key].append((int(match[2]), 100 * json.loads(metrics.read_text())["test/acc"]))
+    print("| model | window | test accuracy % (mean ± std) | per seed |")
+    print("| --- | --- | --- | --- |")
+    for (name, window), runs in sorted(accs.items()):
+        seeds = ", ".join(f"s{s}: {a:.1f}" for s, a in sorted(runs))
+        print(f"| {name} | {window} | {mean_std([a for _, a in runs])} | {seeds} |")
+    windows = sorted({w for _, w in accs})
+    if len(windows) > 1:
+        print(f"\n| model | {' | '.join(str(w) for w in windows)} |")
+        print("| --- |" + " --- |" * len(windows))
+        for name in sorted({n for n, _ in accs}):
+            cells = [mean_std([a for _, a in accs[name, w]]) if (name, w) in accs else "-" for w in windows]
+            print(f"| {name} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
