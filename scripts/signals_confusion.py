@@ -27,6 +27,7 @@ from attnlab.data.uea import UEAData
 from attnlab.models._submodel import SubModel
 from attnlab.runs.spec import resolve
 from attnlab.train.composite import build_submodel
+from attnlab.train.figures import confusion_counts
 
 NEURAL = {  # run-folder preset -> row name, in the docs' order
     "cnn1d": "1D-CNN",
@@ -52,12 +53,6 @@ def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
             f"{run}: rebuilt model gives {(preds_array == labels).mean():.4f}, the run {recorded:.4f}"
         )
     return labels, preds_array, data.class_names
-
-
-def confusion(labels: np.ndarray, preds: np.ndarray, n: int) -> np.ndarray:
-    counts = np.zeros((n, n), dtype=int)
-    np.add.at(counts, (labels, preds), 1)  # rows: true class, columns: predicted
-    return counts
 
 
 def draw(matrices: dict[str, np.ndarray], names: list[str], path: Path) -> None:
@@ -108,7 +103,10 @@ def main() -> None:
     }
     everything = baselines | outcomes
     matrices = {
-        method: np.sum([confusion(labels, preds, len(names)) for labels, preds in runs], axis=0)
+        method: np.sum(
+            [confusion_counts(torch.from_numpy(y), torch.from_numpy(p), len(names)).numpy() for y, p in runs],
+            axis=0,
+        )
         for method, runs in everything.items()
     }
     draw(matrices, names, args.out)

@@ -139,3 +139,21 @@ def test_decomposition_gif_frames_are_labelled(tmp_path: Path):
 
     path = write_decomposition_gif(video, recon, masks, tmp_path / "d.gif")
     assert iio.imread(path, index=0).shape[:2] == labelled.shape[1:3]
+
+
+def test_confusion_counts_rows_are_true_classes():
+    labels, preds = torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([0, 1, 1, 2, 0, 2])
+    expected = torch.tensor([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    assert torch.equal(figures.confusion_counts(labels, preds, 3), expected)
+    assert torch.equal(figures.confusion_counts(labels, preds, 4)[:3, :3], expected)
+
+
+def test_confusion_figure_names_classes_and_writes_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    drawn: list[Figure] = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)
+    labels, preds = torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 1])
+    figures.plot_confusion(labels, preds, tmp_path / "c.png", ["cat", "dog", "eel"])
+    ax = drawn[0].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "eel"]
+    written = {(round(t.get_position()[1]), round(t.get_position()[0])): int(t.get_text()) for t in ax.texts}
+    assert written == {(i, j): [[1, 1, 0], [0, 1, 0], [0, 1, 0]][i][j] for i in range(3) for j in range(3)}

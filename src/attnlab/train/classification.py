@@ -85,7 +85,9 @@ class ClassificationTask(Task):
         figures = {}
         if getattr(self, "_test_predictions", None):
             labels, preds = (torch.cat(parts) for parts in zip(*self._test_predictions, strict=True))
-            figures["Confusion matrix (test set)"] = plot_confusion(labels, preds, out_dir / "confusion.png")
+            names = getattr(datamodule, "class_names", None)
+            path = out_dir / "confusion.png"
+            figures["Confusion matrix (test set)"] = plot_confusion(labels, preds, path, names)
         layers = list(attention_layers(self.model))
         if layers:
             sample = next(iter(datamodule.test_dataloader()))

@@ -51,15 +51,36 @@ def plot_curves(series: dict[str, list[tuple[int, float]]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_confusion(labels: torch.Tensor, preds: torch.Tensor, path: Path) -> Path:
-    n = int(max(labels.max(), preds.max())) + 1
-    counts = torch.zeros(n, n, dtype=torch.long)
-    counts.index_put_((labels, preds), torch.ones_like(labels), accumulate=True)
+def confusion_counts(labels: torch.Tensor, preds: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(num_classes, num_classes) counts: row = true class, column = predicted class."""
+    counts = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    counts.index_put_(
+        (labels.long(), preds.long()), torch.ones_like(labels, dtype=torch.long), accumulate=True
+    )
+    return counts
+
+
+def plot_confusion(
+    labels: torch.Tensor, preds: torch.Tensor, path: Path, class_names: Sequence[str] | None = None
+) -> Path:
+    """The test confusion matrix; colour = share of the true class, the counts written in the
+    cells when there are at most 20 classes, the class names on the axes when given."""
+    n = max(int(max(labels.max(), preds.max())) + 1, len(class_names or ()))
+    counts = confusion_counts(labels, preds, n)
+    share = counts / counts.sum(1, keepdim=True).clamp(min=1)
     fig, ax = plt.subplots(figsize=(0.45 * n + 2, 0.45 * n + 1.5))
-    im = ax.imshow(counts.numpy(), cmap="Blues")
+    im = ax.imshow(share.numpy(), cmap="Blues", vmin=0, vmax=1)
+    if n <= 20:
+        for i, row in enumerate(counts.tolist()):
+            for j, count in enumerate(row):
+                colour = "white" if share[i, j] > 0.6 else "black"
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=colour)
+    if class_names:
+        ax.set_xticks(range(n), list(class_names), rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(n), list(class_names), fontsize=7)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
     return _save(fig, path)
 
 
