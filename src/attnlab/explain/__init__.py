@@ -1,8 +1,15 @@
-"""Explanations: attention capture and maps, CAM family, guided backprop, metrics, rendering.
+"""Explanations: attention capture, maps and distance, CAM family, guided backprop, metrics, rendering.
 
 Scoring a finished run folder is :func:`attnlab.commands.explain_run.explain_run` (it needs the engine).
 """
 
+from attnlab.explain.attention_distance import (
+    attention_distance,
+    attention_distance_figure,
+    layer_attention_distances,
+    patch_distances,
+    plot_attention_distance,
+)
 from attnlab.explain.attention_maps import attention_relevance, attention_rollout, rollout
 from attnlab.explain.cam import Explanation, class_activation_maps
 from attnlab.explain.capture import (
@@ -37,6 +44,8 @@ __all__ = [
     "PerturbationCurve",
     "RoadCurve",
     "Score",
+    "attention_distance",
+    "attention_distance_figure",
     "attention_layers",
     "attention_relevance",
     "attention_rollout",
@@ -54,8 +63,11 @@ __all__ = [
     "guided_odam",
     "insertion",
     "inversion_drop",
+    "layer_attention_distances",
     "markdown_table",
     "odam",
+    "patch_distances",
+    "plot_attention_distance",
     "pointing_game",
     "road",
     "rollout",
