@@ -27,6 +27,14 @@ from torch import nn
 from attnlab.errors import ConfigError
 
 
+def half_cosine(base: float, final: float, progress: float) -> float:
+    """``final + (base - final) * (1 + cos(pi * progress)) / 2``: ``base`` at progress 0, ``final`` at 1.
+
+    The cosine annealing that V-JEPA's and DINO's schedules (:mod:`attnlab.objectives.dino_schedules`)
+    share; they differ in how they count steps and warm up, not in this curve."""
+    return final + (base - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 @dataclass(frozen=True)
 class VJEPASchedules:
     """Official ``init_opt`` arguments in steps: ``total_steps`` = ipe * num_epochs."""
@@ -64,15 +72,11 @@ class VJEPASchedules:
         if step < self.warmup_steps:
             return self.start_lr + step / max(1, self.warmup_steps) * (self.lr - self.start_lr)
         progress = (step - self.warmup_steps) / max(1, self.stretched() - self.warmup_steps)
-        cosine = self.final_lr + (self.lr - self.final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        return max(self.final_lr, cosine)
+        return max(self.final_lr, half_cosine(self.lr, self.final_lr, progress))
 
     def weight_decay_at(self, step: int) -> float:
         """Weight decay of optimiser step ``step`` (1-based), for the decayed groups."""
-        progress = step / self.stretched()
-        wd = self.final_weight_decay + (self.weight_decay - self.final_weight_decay) * 0.5 * (
-            1.0 + math.cos(math.pi * progress)
-        )
+        wd = half_cosine(self.weight_decay, self.final_weight_decay, step / self.stretched())
         if self.final_weight_decay <= self.weight_decay:
             return max(self.final_weight_decay, wd)
         return min(self.final_weight_decay, wd)
