@@ -50,7 +50,12 @@ def reference_loss(
     """Float64, pair by pair, from the paper: H(P_t(x_i), P_s(x_v)) over v != i, i in the 2 global crops."""
     s = (student.double() / 0.1).chunk(ncrops)
     t = F.softmax((teacher.double() - center.double()) / temp, dim=-1).chunk(2)
-    pairs = [(-q * F.log_softmax(s[v], dim=-1)).sum(-1).mean() for i, q in enumerate(t) for v in range(ncrops) if v != i]
+    pairs = [
+        (-q * F.log_softmax(s[v], dim=-1)).sum(-1).mean()
+        for i, q in enumerate(t)
+        for v in range(ncrops)
+        if v != i
+    ]
     return torch.stack(pairs).mean()
 
 
@@ -68,7 +73,7 @@ def test_equals_a_float64_pairwise_loop_and_moves_the_centre_towards_the_teacher
 
 
 def test_a_crop_is_never_its_own_target_in_crop_major_order():
-    # student crop 0 (rows 0..B-1) learns from teacher crop 1 only: changing teacher crop 0 leaves its gradient
+    # student crop 0 (rows 0..B-1) learns from teacher crop 1 only: teacher crop 0 leaves its gradient alone
     config = DINOLossConfig(out_dim=6, ncrops=3, epochs=1)
     batch = 2
     teacher = torch.randn(2 * batch, 6)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -54,18 +55,23 @@ def test_the_warm_up_repeats_the_peak_and_the_cosine_never_reaches_final():
     assert lr[warmup - 1] == lr[warmup] == max(lr)
     assert lr[0] == 0.0 and min(lr[warmup:]) > 1e-6
     momentum = golden_schedules().momentum_values()
-    assert momentum[-1] < 1.0 and all(a < b for a, b in zip(momentum, momentum[1:], strict=False))
+    assert momentum[-1] < 1.0 and all(a < b for a, b in itertools.pairwise(momentum))
 
 
 def test_teacher_temperatures_equal_the_official_ones():
     config = summary()["loss_config"]
     temps = teacher_temperatures(
-        config["warmup_teacher_temp"], config["teacher_temp"], config["warmup_teacher_temp_epochs"], config["nepochs"]
+        config["warmup_teacher_temp"],
+        config["teacher_temp"],
+        config["warmup_teacher_temp_epochs"],
+        config["nepochs"],
     )
     assert temps == pytest.approx(summary()["teacher_temp_schedule"], abs=1e-15)
 
 
-@pytest.mark.parametrize(("start", "stop", "num"), [(0.0, 1.25e-4, 8), (0.04, 0.07, 30), (0.3, -2.0, 7), (1.0, 2.0, 1)])
+@pytest.mark.parametrize(
+    ("start", "stop", "num"), [(0.0, 1.25e-4, 8), (0.04, 0.07, 30), (0.3, -2.0, 7), (1.0, 2.0, 1)]
+)
 def test_linspace_is_numpys_value_for_value(start, stop, num):
     assert linspace(start, stop, num) == np.linspace(start, stop, num).tolist()
 
@@ -86,7 +92,9 @@ def test_cosine_schedule_against_numpy_and_bad_arguments():
 
 
 def tiny() -> nn.Module:
-    return nn.Sequential(nn.Linear(6, 5), DINOHead(DINOHeadConfig(in_dim=5, out_dim=7, hidden_dim=8, bottleneck_dim=3)))
+    return nn.Sequential(
+        nn.Linear(6, 5), DINOHead(DINOHeadConfig(in_dim=5, out_dim=7, hidden_dim=8, bottleneck_dim=3))
+    )
 
 
 def test_teacher_update_is_the_ema_of_every_parameter_with_the_scheduled_momentum():

@@ -118,9 +118,14 @@ class DINOLoss(nn.Module):
 
     def _check(self, student_output: torch.Tensor, teacher_output: torch.Tensor, epoch: int) -> None:
         c = self.config
-        if teacher_output.dim() != 2 or teacher_output.shape[1] != c.out_dim or len(teacher_output) % GLOBAL_CROPS:
+        if (
+            teacher_output.dim() != 2
+            or teacher_output.shape[1] != c.out_dim
+            or len(teacher_output) % GLOBAL_CROPS
+        ):
             raise InputError(
-                f"teacher output must be ({GLOBAL_CROPS} * B, {c.out_dim}), crop-major, got {tuple(teacher_output.shape)}"
+                f"teacher output must be ({GLOBAL_CROPS} * B, {c.out_dim}), crop-major, "
+                f"got {tuple(teacher_output.shape)}"
             )
         batch = len(teacher_output) // GLOBAL_CROPS
         if student_output.shape != (c.ncrops * batch, c.out_dim):
@@ -129,7 +134,9 @@ class DINOLoss(nn.Module):
                 f"batch of {batch}, got {tuple(student_output.shape)}"
             )
         if not 0 <= epoch < len(c.temperatures):
-            raise InputError(f"epoch must be in [0, {len(c.temperatures)}) (the teacher temperature schedule), got {epoch}")
+            raise InputError(
+                f"epoch must be in [0, {len(c.temperatures)}) (the teacher temperature schedule), got {epoch}"
+            )
 
 
 def cancel_last_layer_gradients(head_last_layer: nn.Module, epoch: int, freeze_last_layer: int) -> None:

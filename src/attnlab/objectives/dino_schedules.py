@@ -50,7 +50,9 @@ def cosine_schedule(
 ) -> list[float]:
     """The official ``cosine_scheduler``: one value per iteration, ``epochs * iters_per_epoch`` in all."""
     if epochs < 1 or iters_per_epoch < 1:
-        raise ConfigError(f"a schedule needs epochs >= 1 and iters_per_epoch >= 1, got {epochs}, {iters_per_epoch}")
+        raise ConfigError(
+            f"a schedule needs epochs >= 1 and iters_per_epoch >= 1, got {epochs}, {iters_per_epoch}"
+        )
     if not 0 <= warmup_epochs <= epochs:
         raise ConfigError(f"warmup_epochs must be in [0, epochs={epochs}], got {warmup_epochs}")
     warmup = linspace(start_warmup, base, warmup_epochs * iters_per_epoch)

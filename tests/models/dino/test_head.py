@@ -44,7 +44,11 @@ def float64_head(state: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tenso
     h = F.gelu(h @ s["mlp.2.weight"].T + s["mlp.2.bias"])
     h = h @ s["mlp.4.weight"].T + s["mlp.4.bias"]
     h = h / h.norm(dim=1, keepdim=True)
-    w = s["last_layer.weight_g"] * s["last_layer.weight_v"] / s["last_layer.weight_v"].norm(dim=1, keepdim=True)
+    w = (
+        s["last_layer.weight_g"]
+        * s["last_layer.weight_v"]
+        / s["last_layer.weight_v"].norm(dim=1, keepdim=True)
+    )
     return h @ w.T
 
 
@@ -71,15 +75,24 @@ def test_norm_last_layer_freezes_g_at_one_and_bounds_the_output():
     assert head.last_layer.weight_g.grad is None
     assert all(p.grad is not None for n, p in head.named_parameters() if n != "last_layer.weight_g")
 
-    free = DINOHead(DINOHeadConfig(in_dim=16, out_dim=12, hidden_dim=20, bottleneck_dim=6, norm_last_layer=False))
+    free = DINOHead(
+        DINOHeadConfig(in_dim=16, out_dim=12, hidden_dim=20, bottleneck_dim=6, norm_last_layer=False)
+    )
     free(torch.randn(5, 16)).sum().backward()
     assert free.last_layer.weight_g.grad is not None
 
 
 def test_one_layer_and_batch_norm_variants_have_the_official_structure():
     one = DINOHead(DINOHeadConfig(in_dim=16, out_dim=12, nlayers=1, bottleneck_dim=6))
-    assert sorted(one.state_dict()) == ["last_layer.weight_g", "last_layer.weight_v", "mlp.bias", "mlp.weight"]
-    bn = DINOHead(DINOHeadConfig(in_dim=16, out_dim=12, nlayers=3, hidden_dim=20, bottleneck_dim=6, use_bn=True))
+    assert sorted(one.state_dict()) == [
+        "last_layer.weight_g",
+        "last_layer.weight_v",
+        "mlp.bias",
+        "mlp.weight",
+    ]
+    bn = DINOHead(
+        DINOHeadConfig(in_dim=16, out_dim=12, nlayers=3, hidden_dim=20, bottleneck_dim=6, use_bn=True)
+    )
     kinds = [type(m).__name__ for m in bn.mlp]
     assert kinds == ["Linear", "BatchNorm1d", "GELU", "Linear", "BatchNorm1d", "GELU", "Linear"]
     assert bn(torch.randn(4, 16)).shape == (4, 12)

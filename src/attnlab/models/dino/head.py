@@ -13,7 +13,8 @@ and, with ``norm_last_layer`` (the official default), stays 1: the output is the
 similarity to K prototypes, which the paper found stabilises training.
 
 Deviations: none known. The official ``freeze_last_layer`` epochs (gradients of the last layer
-dropped early in training) are a training-loop detail (:func:`attnlab.objectives.dino.cancel_last_layer_gradients`).
+dropped early in training) are a training-loop detail
+(:func:`attnlab.objectives.dino.cancel_last_layer_gradients`).
 """
 
 from __future__ import annotations
