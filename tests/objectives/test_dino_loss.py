@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.errors import ConfigError, InputError
-from attnlab.objectives.dino import DINOLoss, DINOLossConfig, cancel_last_layer_gradients
+from attnlab.objectives.dino import DINOLoss, DINOLossConfig, cancel_last_layer_gradients, clip_gradients
 from attnlab.objectives.terms import weighted_sum
 from tests.models.dino._reference import load
 
@@ -32,9 +32,9 @@ def golden_loss() -> tuple[DINOLoss, dict]:
 
 def test_four_successive_calls_equal_the_official_loss():
     loss_fn, golden = golden_loss()
-    assert loss_fn.config.temperatures == pytest.approx(golden["teacher_temp_schedule"].tolist(), abs=1e-15)
+    assert loss_fn.temperatures == pytest.approx(golden["teacher_temp_schedule"].tolist(), abs=1e-15)
     for call in golden["calls"]:
-        assert loss_fn.config.temperatures[call["epoch"]] == pytest.approx(call["teacher_temp"], abs=1e-15)
+        assert loss_fn.temperatures[call["epoch"]] == pytest.approx(call["teacher_temp"], abs=1e-15)
         torch.testing.assert_close(loss_fn.center, call["center_before"], atol=1e-7, rtol=0)
         student = call["student_output"].clone().requires_grad_(True)
         loss = loss_fn(student, call["teacher_output"], call["epoch"])
@@ -62,14 +62,15 @@ def reference_loss(
 def test_equals_a_float64_pairwise_loop_and_moves_the_centre_towards_the_teacher_mean():
     config = DINOLossConfig(out_dim=11, ncrops=5, teacher_temp=0.07, warmup_teacher_temp_epochs=2, epochs=4)
     loss_fn = DINOLoss(config)
+    temps = loss_fn.temperatures
     loss_fn.center = torch.randn(1, 11) * 0.1
     start = loss_fn.center.clone()
     student, teacher = torch.randn(5 * 4, 11), torch.randn(2 * 4, 11) + 1.0
     loss = loss_fn(student, teacher, epoch=1)
-    expected = reference_loss(student, teacher, start, config.temperatures[1], ncrops=5)
+    expected = reference_loss(student, teacher, start, temps[1], ncrops=5)
     torch.testing.assert_close(loss.double(), expected, rtol=1e-6, atol=0)
     torch.testing.assert_close(loss_fn.center, 0.9 * start + 0.1 * teacher.mean(0, keepdim=True))
-    assert config.temperatures == pytest.approx([0.04, 0.07, 0.07, 0.07])
+    assert temps == pytest.approx([0.04, 0.07, 0.07, 0.07])
 
 
 def test_a_crop_is_never_its_own_target_in_crop_major_order():
@@ -108,9 +109,9 @@ def test_bad_shapes_epochs_and_configs_are_one_line_errors():
     with pytest.raises(InputError, match="epoch"):
         loss_fn(torch.randn(8, 6), torch.randn(4, 6), 2)
     with pytest.raises(ConfigError, match="ncrops"):
-        DINOLossConfig(ncrops=1)
+        DINOLoss(DINOLossConfig(ncrops=1))
     with pytest.raises(ConfigError, match="warmup_teacher_temp_epochs"):
-        DINOLossConfig(warmup_teacher_temp_epochs=5, epochs=3)
+        DINOLoss(DINOLossConfig(warmup_teacher_temp_epochs=5, epochs=3))
 
 
 def test_cancel_last_layer_gradients_only_in_the_frozen_epochs():
@@ -120,3 +121,16 @@ def test_cancel_last_layer_gradients_only_in_the_frozen_epochs():
     assert layer.weight.grad is not None
     cancel_last_layer_gradients(layer, epoch=0, freeze_last_layer=1)
     assert layer.weight.grad is None and layer.bias.grad is None
+
+
+def test_clip_gradients_scales_each_parameter_on_its_own():
+    model = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        model.weight.grad = torch.full((3, 4), 2.0)  # norm 2 * sqrt(12) ~ 6.93: clipped
+        model.bias.grad = torch.tensor([0.3, 0.0, 0.4])  # norm 0.5: kept
+    norms = clip_gradients(model, 3.0)
+    assert norms == pytest.approx([2 * 12**0.5, 0.5])
+    torch.testing.assert_close(model.weight.grad.norm(), torch.tensor(3.0 * 6.928203 / (6.928203 + 1e-6)))
+    torch.testing.assert_close(model.bias.grad, torch.tensor([0.3, 0.0, 0.4]))
+    with pytest.raises(ConfigError, match="clip"):
+        clip_gradients(model, 0.0)

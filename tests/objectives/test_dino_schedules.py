@@ -20,6 +20,7 @@ from attnlab.objectives.dino_schedules import (
     teacher_temperatures,
     teacher_update,
 )
+from attnlab.objectives.vjepa_schedules import apply_schedules, decay_groups
 from tests.models.dino._reference import reference
 
 
@@ -44,17 +45,17 @@ def golden_schedules() -> DINOSchedules:
 
 def test_lr_weight_decay_and_momentum_equal_the_official_schedules():
     golden, ours = summary()["schedules"], golden_schedules()
-    assert ours.lr_values() == pytest.approx(golden["lr"], abs=1e-15, rel=1e-13)
-    assert ours.weight_decay_values() == pytest.approx(golden["wd"], abs=1e-15, rel=1e-13)
-    assert ours.momentum_values() == pytest.approx(golden["momentum"], abs=1e-15, rel=1e-13)
+    assert ours.lr_values == pytest.approx(golden["lr"], abs=1e-15, rel=1e-13)
+    assert ours.weight_decay_values == pytest.approx(golden["wd"], abs=1e-15, rel=1e-13)
+    assert ours.momentum_values == pytest.approx(golden["momentum"], abs=1e-15, rel=1e-13)
 
 
 def test_the_warm_up_repeats_the_peak_and_the_cosine_never_reaches_final():
-    lr = golden_schedules().lr_values()
+    lr = golden_schedules().lr_values
     warmup = 2 * 4
     assert lr[warmup - 1] == lr[warmup] == max(lr)
     assert lr[0] == 0.0 and min(lr[warmup:]) > 1e-6
-    momentum = golden_schedules().momentum_values()
+    momentum = golden_schedules().momentum_values
     assert momentum[-1] < 1.0 and all(a < b for a, b in itertools.pairwise(momentum))
 
 
@@ -88,7 +89,7 @@ def test_cosine_schedule_against_numpy_and_bad_arguments():
     with pytest.raises(ConfigError, match="iters_per_epoch"):
         cosine_schedule(1.0, 0.0, epochs=2, iters_per_epoch=0)
     with pytest.raises(ConfigError, match="momentum_teacher"):
-        DINOSchedules(epochs=2, iters_per_epoch=3, momentum_teacher=1.5).momentum_values()
+        DINOSchedules(epochs=2, iters_per_epoch=3, momentum_teacher=1.5).momentum_at(0)
 
 
 def tiny() -> nn.Module:
@@ -100,7 +101,7 @@ def tiny() -> nn.Module:
 def test_teacher_update_is_the_ema_of_every_parameter_with_the_scheduled_momentum():
     student, teacher = tiny(), tiny()
     before = {n: p.detach().clone() for n, p in teacher.named_parameters()}
-    momentum = golden_schedules().momentum_values()[5]
+    momentum = golden_schedules().momentum_values[5]
     teacher_update(teacher, student, momentum)
     online = dict(student.named_parameters())
     for name, p in teacher.named_parameters():
@@ -113,3 +114,30 @@ def test_teacher_update_is_the_ema_of_every_parameter_with_the_scheduled_momentu
         teacher_update(teacher, student, 1.2)
     with pytest.raises(ConfigError, match="same parameters"):
         teacher_update(teacher, nn.Linear(6, 5), 0.9)
+
+
+def test_shared_groups_and_apply_schedules_set_the_official_lr_and_weight_decay_per_iteration():
+    student = tiny()
+    optimizer = torch.optim.AdamW(decay_groups(student))
+    decayed, exempt = optimizer.param_groups
+    # biases and 1-D tensors never decay; the frozen g of the normalised last layer is in no group
+    names = {id(p): n for n, p in student.named_parameters()}
+    assert sorted(names[id(p)] for p in exempt["params"]) == [
+        "0.bias",
+        "1.mlp.0.bias",
+        "1.mlp.2.bias",
+        "1.mlp.4.bias",
+    ]
+    assert "1.last_layer.weight_g" not in [names[id(p)] for p in decayed["params"] + exempt["params"]]
+    golden, schedules = summary()["schedules"], golden_schedules()
+    for it in (0, 7, 8, 19):
+        lr, wd = apply_schedules(optimizer, schedules, it)
+        assert (lr, wd) == pytest.approx((golden["lr"][it], golden["wd"][it]), abs=1e-15, rel=1e-13)
+        assert (
+            decayed["lr"] == exempt["lr"] == lr
+            and decayed["weight_decay"] == wd
+            and exempt["weight_decay"] == 0
+        )
+        assert schedules.momentum_at(it) == pytest.approx(golden["momentum"][it], abs=1e-15)
+    with pytest.raises(ConfigError, match="iteration 20"):
+        schedules.lr_at(20)

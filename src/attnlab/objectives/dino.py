@@ -22,7 +22,7 @@ loop over them: the same sums, in another order (float32 differences of order 1e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -49,9 +49,8 @@ class DINOLossConfig:
     epochs: int = 100
     student_temp: float = 0.1
     center_momentum: float = 0.9
-    temperatures: list[float] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.out_dim < 1:
             raise ConfigError(f"out_dim must be >= 1, got {self.out_dim}")
         if self.ncrops < GLOBAL_CROPS:
@@ -60,9 +59,6 @@ class DINOLossConfig:
             raise ConfigError(f"student_temp must be > 0, got {self.student_temp}")
         if not 0 <= self.center_momentum <= 1:
             raise ConfigError(f"center_momentum must be in [0, 1], got {self.center_momentum}")
-        self.temperatures = teacher_temperatures(
-            self.warmup_teacher_temp, self.teacher_temp, self.warmup_teacher_temp_epochs, self.epochs
-        )
 
 
 def teacher_targets(teacher_output: torch.Tensor, center: torch.Tensor, temp: float) -> torch.Tensor:
@@ -100,14 +96,19 @@ class DINOLoss(nn.Module):
 
     def __init__(self, config: DINOLossConfig) -> None:
         super().__init__()
-        self.config = config
+        config.check()
+        self.config = c = config
+        # one per epoch; kept off the state dict: the config rebuilds it
+        self.temperatures = teacher_temperatures(
+            c.warmup_teacher_temp, c.teacher_temp, c.warmup_teacher_temp_epochs, c.epochs
+        )
         self.register_buffer("center", torch.zeros(1, config.out_dim))
 
     def forward(self, student_output: torch.Tensor, teacher_output: torch.Tensor, epoch: int) -> torch.Tensor:
         """The loss for this batch; updates the centre afterwards (call once per training step)."""
         self._check(student_output, teacher_output, epoch)
         c = self.config
-        targets = teacher_targets(teacher_output, self.center, c.temperatures[epoch])
+        targets = teacher_targets(teacher_output, self.center, self.temperatures[epoch])
         loss = cross_view_loss(student_output, targets, c.student_temp)
         self.center = updated_center(self.center, teacher_output.detach(), c.center_momentum)
         return loss
@@ -133,9 +134,10 @@ class DINOLoss(nn.Module):
                 f"student output must be (ncrops * B, K) = ({c.ncrops * batch}, {c.out_dim}) for a teacher "
                 f"batch of {batch}, got {tuple(student_output.shape)}"
             )
-        if not 0 <= epoch < len(c.temperatures):
+        if not 0 <= epoch < len(self.temperatures):
             raise InputError(
-                f"epoch must be in [0, {len(c.temperatures)}) (the teacher temperature schedule), got {epoch}"
+                f"epoch must be in [0, {len(self.temperatures)}) (the teacher temperature schedule), "
+                f"got {epoch}"
             )
 
 
@@ -146,3 +148,23 @@ def cancel_last_layer_gradients(head_last_layer: nn.Module, epoch: int, freeze_l
         return
     for p in head_last_layer.parameters():
         p.grad = None
+
+
+@torch.no_grad()
+def clip_gradients(model: nn.Module, clip: float) -> list[float]:
+    """DINO's clipping (official ``utils.clip_gradients``, ``clip_grad`` 3.0): each parameter's
+    gradient on its own is scaled down to norm ``clip`` (``clip / (norm + 1e-6)``), unlike
+    ``torch.nn.utils.clip_grad_norm_``, which scales all of them by their joint norm.
+    Returns the norms before clipping, for logging."""
+    if clip <= 0:
+        raise ConfigError(f"clip must be > 0, got {clip}")
+    norms = []
+    for p in model.parameters():
+        if p.grad is None:
+            continue
+        norm = float(p.grad.norm(2))
+        norms.append(norm)
+        scale = clip / (norm + 1e-6)
+        if scale < 1:
+            p.grad.mul_(scale)
+    return norms

@@ -19,12 +19,17 @@ then stays at ``teacher_temp``.
 
 The EMA step itself is V-JEPA's (:func:`attnlab.objectives.vjepa_schedules.ema_update`): both
 official codes update ``teacher = m * teacher + (1 - m) * student`` parameter by parameter, after
-the optimiser step, with the momentum of the current iteration.
+the optimiser step, with the momentum of the current iteration. So are the parameter groups
+(:func:`attnlab.objectives.vjepa_schedules.decay_groups`: biases and 1-D tensors never decay, as
+``utils.get_params_groups``) and setting them per iteration
+(:func:`attnlab.objectives.vjepa_schedules.apply_schedules`, which reads ``lr_at`` and
+``weight_decay_at``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from torch import nn
 
@@ -91,19 +96,39 @@ class DINOSchedules:
         if not 0 <= self.momentum_teacher <= 1:
             raise ConfigError(f"momentum_teacher must be in [0, 1], got {self.momentum_teacher}")
 
+    @cached_property
     def lr_values(self) -> list[float]:
         self.check()
         # the linear scaling rule of main_dino.py
         peak = self.lr * self.batch_size / 256.0
         return cosine_schedule(peak, self.min_lr, self.epochs, self.iters_per_epoch, self.warmup_epochs)
 
+    @cached_property
     def weight_decay_values(self) -> list[float]:
         self.check()
         return cosine_schedule(self.weight_decay, self.weight_decay_end, self.epochs, self.iters_per_epoch)
 
+    @cached_property
     def momentum_values(self) -> list[float]:
         self.check()
         return cosine_schedule(self.momentum_teacher, 1.0, self.epochs, self.iters_per_epoch)
+
+    def lr_at(self, step: int) -> float:
+        """The lr of global iteration ``step`` = epoch * iters_per_epoch + i (0-based, as main_dino.py)."""
+        return self.lr_values[self._index(step)]
+
+    def weight_decay_at(self, step: int) -> float:
+        return self.weight_decay_values[self._index(step)]
+
+    def momentum_at(self, step: int) -> float:
+        """The teacher's EMA momentum for the update after iteration ``step``'s optimiser step."""
+        return self.momentum_values[self._index(step)]
+
+    def _index(self, step: int) -> int:
+        total = self.epochs * self.iters_per_epoch
+        if not 0 <= step < total:
+            raise ConfigError(f"iteration {step} is outside the schedule's [0, {total})")
+        return step
 
 
 def teacher_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:

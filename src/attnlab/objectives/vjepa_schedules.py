@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -87,6 +88,15 @@ class VJEPASchedules:
         return m0 + (step - 1) * (m1 - m0) / (self.total_steps * self.ipe_scale)
 
 
+class StepSchedules(Protocol):
+    """What :func:`apply_schedules` reads: the lr and weight decay of a step, counted as the schedule
+    counts them (V-JEPA: optimiser steps from 1; DINO: global iterations from 0)."""
+
+    def lr_at(self, step: int) -> float: ...
+
+    def weight_decay_at(self, step: int) -> float: ...
+
+
 def decay_groups(*modules: nn.Module) -> list[dict[str, object]]:
     """The official ``init_opt`` groups: per module, the weights that decay, then (``no_decay``)
     biases and 1-D tensors, whose decay stays 0 whatever the schedule says."""
@@ -106,7 +116,7 @@ def decay_groups(*modules: nn.Module) -> list[dict[str, object]]:
 
 
 def apply_schedules(
-    optimizer: torch.optim.Optimizer, schedules: VJEPASchedules, step: int
+    optimizer: torch.optim.Optimizer, schedules: StepSchedules, step: int
 ) -> tuple[float, float]:
     """Set every group's lr and every decayed group's weight decay for optimiser step ``step``."""
     lr, wd = schedules.lr_at(step), schedules.weight_decay_at(step)
