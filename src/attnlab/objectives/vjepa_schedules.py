@@ -20,11 +20,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
+
+
+def half_cosine(base: float, final: float, progress: float) -> float:
+    """``final + (base - final) * (1 + cos(pi * progress)) / 2``: ``base`` at progress 0, ``final`` at 1.
+
+    The cosine annealing that V-JEPA's and DINO's schedules (:mod:`attnlab.objectives.dino_schedules`)
+    share; they differ in how they count steps and warm up, not in this curve."""
+    return final + (base - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)
@@ -64,15 +73,11 @@ class VJEPASchedules:
         if step < self.warmup_steps:
             return self.start_lr + step / max(1, self.warmup_steps) * (self.lr - self.start_lr)
         progress = (step - self.warmup_steps) / max(1, self.stretched() - self.warmup_steps)
-        cosine = self.final_lr + (self.lr - self.final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
-        return max(self.final_lr, cosine)
+        return max(self.final_lr, half_cosine(self.lr, self.final_lr, progress))
 
     def weight_decay_at(self, step: int) -> float:
         """Weight decay of optimiser step ``step`` (1-based), for the decayed groups."""
-        progress = step / self.stretched()
-        wd = self.final_weight_decay + (self.weight_decay - self.final_weight_decay) * 0.5 * (
-            1.0 + math.cos(math.pi * progress)
-        )
+        wd = half_cosine(self.weight_decay, self.final_weight_decay, step / self.stretched())
         if self.final_weight_decay <= self.weight_decay:
             return max(self.final_weight_decay, wd)
         return min(self.final_weight_decay, wd)
@@ -81,6 +86,15 @@ class VJEPASchedules:
         """EMA momentum of the update that follows optimiser step ``step`` (1-based)."""
         m0, m1 = self.ema
         return m0 + (step - 1) * (m1 - m0) / (self.total_steps * self.ipe_scale)
+
+
+class StepSchedules(Protocol):
+    """What :func:`apply_schedules` reads: the lr and weight decay of a step, counted as the schedule
+    counts them (V-JEPA: optimiser steps from 1; DINO: global iterations from 0)."""
+
+    def lr_at(self, step: int) -> float: ...
+
+    def weight_decay_at(self, step: int) -> float: ...
 
 
 def decay_groups(*modules: nn.Module) -> list[dict[str, object]]:
@@ -102,7 +116,7 @@ def decay_groups(*modules: nn.Module) -> list[dict[str, object]]:
 
 
 def apply_schedules(
-    optimizer: torch.optim.Optimizer, schedules: VJEPASchedules, step: int
+    optimizer: torch.optim.Optimizer, schedules: StepSchedules, step: int
 ) -> tuple[float, float]:
     """Set every group's lr and every decayed group's weight decay for optimiser step ``step``."""
     lr, wd = schedules.lr_at(step), schedules.weight_decay_at(step)
