@@ -101,7 +101,7 @@ MODELS: Registry[nn.Module] = Registry(
         ),
         "mae-vit-tiny-p4": Lazy(
             "attnlab.models.vit.mae:MAE",
-            "MAE for 28x28 grey images: patch 4 (7x7), dim 64, depth 4, 4 heads; decoder 32 x 2; norm-pix loss",
+            "MAE for 28x28 grey images: patch 4 (7x7), dim 64, depth 4, 4 heads; decoder 32 x 2, norm-pix",
         ),
         "monet": Lazy(
             "attnlab.models.object_centric.monet:MONet",

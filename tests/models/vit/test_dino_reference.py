@@ -50,13 +50,12 @@ def test_tokens_cls_output_and_intermediate_layers(model: ImageViT, golden: dict
 @torch.no_grad()
 def test_last_selfattention_and_capture_record_the_same_maps(model: ImageViT, golden: dict):
     x = golden["input"]
-    torch.testing.assert_close(
-        model.last_selfattention(x), golden["out/last_selfattention"], atol=ATTN, rtol=0
-    )
+    expected = golden["out/last_selfattention"]
+    torch.testing.assert_close(model.last_selfattention(x), expected, atol=ATTN, rtol=0)
     with capture(model) as rec:
         model(x)
     assert list(rec) == ["blocks.0.attn", "blocks.1.attn"]
-    torch.testing.assert_close(rec["blocks.1.attn"], golden["out/last_selfattention"], atol=ATTN, rtol=0)
+    torch.testing.assert_close(rec["blocks.1.attn"], expected, atol=ATTN, rtol=0)
 
 
 @torch.no_grad()
