@@ -154,7 +154,7 @@ def _read_vit_state(
     if "patch_embed.proj.weight" not in state or not any(k.endswith("attn.qkv.weight") for k in state):
         shown = ", ".join(sorted(state)[:3]) or "none"
         raise InputError(
-            f"{what} {path} is not a ViT checkpoint (no patch_embed.proj.weight or blocks.N.attn.qkv; "
+            f"{path} is not a ViT checkpoint (no patch_embed.proj.weight or blocks.N.attn.qkv; "
             f"its first keys: {shown})"
         )
     return rename_keys(split_fused_qkv(state), rules)
