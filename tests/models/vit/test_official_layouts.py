@@ -12,7 +12,7 @@ from attnlab.models.vit import image_vit, mae
 from attnlab.runs.convert import rename_keys
 from attnlab.runs.official import load_official_mae, load_official_vit, split_fused_qkv
 from attnlab.state_dicts import check_state_dict
-from tests.models.vit._reference import key_shapes, meta_state
+from tests.models.vit._reference import key_shapes, load, meta_state
 
 TINY_VIT = image_vit.ImageViTConfig(img_size=32, patch_size=8, dim=64, depth=2, num_heads=4)
 
@@ -67,12 +67,12 @@ def test_a_mismatched_config_names_the_shapes_in_one_line():
 def test_a_checkpoint_of_another_architecture_is_one_line(tmp_path):
     path = tmp_path / "resnet.pt"
     torch.save({"conv1.weight": torch.zeros(4, 3, 3, 3), "fc.weight": torch.zeros(10, 4)}, path)
-    for load in (
+    for attempt in (
         lambda: load_official_vit(path, TINY_VIT),
         lambda: load_official_mae(path, mae.MAE_REFERENCE),
     ):
         with pytest.raises(InputError, match=r"is not a ViT checkpoint.*conv1\.weight") as err:
-            load()
+            attempt()
         assert "\n" not in str(err.value)
 
 
@@ -88,3 +88,15 @@ def test_an_encoder_only_checkpoint_is_not_a_whole_mae(tmp_path):
     )
     vit = load_official_vit(path, config)  # the same file is a whole encoder
     assert torch.equal(vit.cls_token, torch.zeros(1, 1, 64))
+
+
+def test_dino_training_checkpoint_loads_the_teacher_backbone(tmp_path):
+    golden = load("dino", "dino_vit_tiny_golden.pt")["state_dict"]
+    student = {f"module.backbone.{k}": torch.zeros_like(v) for k, v in golden.items()}
+    teacher = {f"backbone.{k}": v for k, v in golden.items()}
+    teacher["head.last_layer.weight_g"] = torch.ones(32, 1)  # DINO's head: not the backbone's
+    path = tmp_path / "checkpoint.pth"
+    torch.save({"student": student, "teacher": teacher, "epoch": 3}, path)
+    model = load_official_vit(path, TINY_VIT)
+    assert torch.equal(model.pos_embed, golden["pos_embed"])
+    assert torch.equal(model.blocks[0].attn.kv_proj.bias, golden["blocks.0.attn.qkv.bias"][64:])
