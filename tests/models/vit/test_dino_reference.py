@@ -56,6 +56,12 @@ def test_last_selfattention_and_capture_record_the_same_maps(model: ImageViT, go
         model(x)
     assert list(rec) == ["blocks.0.attn", "blocks.1.attn"]
     torch.testing.assert_close(rec["blocks.1.attn"], expected, atol=ATTN, rtol=0)
+    maps = model.cls_attention(x)  # (B, heads, 4, 4): row r, column c is patch 4r + c
+    torch.testing.assert_close(maps[:, :, 1, 2], expected[:, :, 0, 1 + 6], atol=ATTN, rtol=0)
+    ns = model.cls_attention(golden["input_nonsquare_40x56"])  # 5 x 7 patches
+    torch.testing.assert_close(
+        ns[:, :, 4, 1], golden["out/ns_last_selfattention"][:, :, 0, 1 + 29], atol=ATTN, rtol=0
+    )
 
 
 @torch.no_grad()

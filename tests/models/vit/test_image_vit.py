@@ -54,6 +54,8 @@ def test_last_selfattention_is_what_capture_records_and_rows_sum_to_one():
     attn = model.last_selfattention(x)
     torch.testing.assert_close(attn, rec["blocks.1.attn"])
     torch.testing.assert_close(attn.sum(-1), torch.ones(2, 4, 16))
+    with pytest.raises(ConfigError, match=r"cls_attention needs a \[CLS\] token"):
+        model.cls_attention(x)
 
 
 def test_sincos_table_is_column_first_and_evaluated_at_another_grid():

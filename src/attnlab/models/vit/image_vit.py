@@ -237,6 +237,15 @@ class ImageViT(nn.Module):
             raise TypeError(f"the last block is a {type(last).__name__}")
         return self_attention_weights(last, last.norm1(x))
 
+    def cls_attention(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, heads, h, w): the last block's attention from [CLS] to every patch, on the patch grid
+        (the maps of DINO's figures and ``visualize_attention.py``, before its thresholding)."""
+        if self.cls_token is None:
+            raise ConfigError("cls_attention needs a [CLS] token; this ViT has cls_token=False")
+        grid = self.check_images(images)
+        attn = self.last_selfattention(images)[:, :, 0, 1:]  # (B, H, h*w)
+        return attn.reshape(*attn.shape[:2], *grid)  # (B, H, h, w)
+
 
 def self_attention_weights(block: TransformerBlock, h: torch.Tensor) -> torch.Tensor:
     """The weights (B, heads, L, L) ``block``'s attention gives the normed tokens ``h`` (B, L, D),
