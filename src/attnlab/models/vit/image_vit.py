@@ -107,11 +107,9 @@ def dino_interpolate(
     (h0, w0), (h, w) = source, target
     dim = patch_table.shape[-1]
     table = patch_table.reshape(1, h0, w0, dim).permute(0, 3, 1, 2)  # (1, D, h0, w0)
-    # DINO's +0.1 avoids a floating-point floor below the wanted size; being a scale factor
+    # DINO's +0.1 keeps floor(scale * h0) from falling below h; being a scale factor
     # (not a size), it also shifts where the bicubic kernel samples: reproduced as it is
     table = F.interpolate(table, scale_factor=((h + 0.1) / h0, (w + 0.1) / w0), mode="bicubic")
-    if tuple(table.shape[-2:]) != (h, w):  # cannot happen for h, w >= 1; guards the quirk
-        raise InputError(f"position interpolation to grid {target} produced {tuple(table.shape[-2:])}")
     return table.permute(0, 2, 3, 1).reshape(1, h * w, dim)  # (1, h*w, D)
 
 
