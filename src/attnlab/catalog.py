@@ -95,6 +95,14 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.signals.cnn1d:CNN1D",
             "1D-CNN baseline of seed 001 on the FFT magnitude of each 64-step window",
         ),
+        "mae-small-reference": Lazy(
+            "attnlab.models.vit.mae:MAE",
+            "MAE at the official golden's size: 32 px RGB, patch 4, dim 64, depth 2; decoder 32 x 2",
+        ),
+        "mae-vit-tiny-p4": Lazy(
+            "attnlab.models.vit.mae:MAE",
+            "MAE for 28x28 grey images: patch 4 (7x7), dim 64, depth 4, 4 heads; decoder 32 x 2, norm-pix",
+        ),
         "monet": Lazy(
             "attnlab.models.object_centric.monet:MONet",
             "MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",

@@ -20,6 +20,7 @@ from attnlab.layers.residual import official_cifar_block
 from attnlab.models.abn.branch_network import BranchNetwork
 from attnlab.models.abn.resnet_abn import ABNConfig, AttentionBranchNetwork
 from attnlab.models.object_centric import vimon
+from attnlab.models.vit import image_vit, mae
 from attnlab.models.vjepa import vjepa
 from attnlab.runs.convert import load_foreign, read_state_dict, rename_keys
 from attnlab.state_dicts import load_state
@@ -140,4 +141,53 @@ def load_official_attentive_probe(model: AttentiveClassifier, path: str | Path) 
     state = read_state_dict(path, what, unwrap=("classifier",), strip=("module.",))
     renamed, origin = rename_keys(split_fused_qkv(state), vjepa.PROBE_KEYS)
     load_state(model, renamed, f"{what} {path}", origin=origin)
+    return model
+
+
+def _read_vit_state(
+    path: Path, what: str, rules: list[tuple[str, str | None]]
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A DINO / MAE checkpoint's tensors, renamed for attnlab; one line when it is no ViT at all."""
+    state = read_state_dict(
+        path, what, unwrap=("teacher", "model", "state_dict"), strip=("module.", "backbone.")
+    )
+    if "patch_embed.proj.weight" not in state or not any(k.endswith("attn.qkv.weight") for k in state):
+        shown = ", ".join(sorted(state)[:3]) or "none"
+        raise InputError(
+            f"{path} is not a ViT checkpoint (no patch_embed.proj.weight or blocks.N.attn.qkv; "
+            f"its first keys: {shown})"
+        )
+    return rename_keys(split_fused_qkv(state), rules)
+
+
+def load_official_vit(path: str | Path, config: image_vit.ImageViTConfig) -> image_vit.ImageViT:
+    """An :class:`~attnlab.models.vit.image_vit.ImageViT` of ``config`` (e.g. ``image_vit.DINO_VIT_S8``,
+    ``MAE_VIT_B16``) holding the backbone of a facebookresearch/dino or facebookresearch/mae checkpoint.
+
+    Accepts the released backbones (bare state dicts), DINO's training checkpoint (the
+    ``teacher``, ``module.`` / ``backbone.`` stripped, its head dropped) and MAE's ``{'model': ...}``
+    (decoder and mask token dropped). Another architecture, a missing, unexpected or mis-shaped key:
+    one-line InputErrors.
+    """
+    return load_official_vit_into(image_vit.ImageViT(config), path)
+
+
+def load_official_vit_into(model: nn.Module, path: str | Path) -> image_vit.ImageViT:
+    """``model`` (an ImageViT whose config fits the checkpoint) holding its weights, in place."""
+    if not isinstance(model, image_vit.ImageViT):
+        raise InputError(f"an official DINO/MAE ViT loads into an ImageViT, not {type(model).__name__}")
+    what = "official ViT checkpoint"
+    state, origin = _read_vit_state(Path(path), what, image_vit.OFFICIAL_KEYS)
+    load_state(model, state, f"{what} {path}", origin=origin)
+    return model
+
+
+def load_official_mae(path: str | Path, config: mae.MAEConfig | None = None) -> mae.MAE:
+    """A :class:`~attnlab.models.vit.mae.MAE` with the encoder and decoder of a facebookresearch/mae
+    pre-training checkpoint (``{'model': ...}`` or the bare state dict); ``config`` defaults to
+    ``mae_vit_base_patch16_dec512d8b`` and must fit it (``norm_pix_loss`` is not in the weights)."""
+    model = mae.MAE(config or mae.MAE_VIT_BASE)
+    what = "official MAE checkpoint"
+    state, origin = _read_vit_state(Path(path), what, mae.OFFICIAL_KEYS)
+    load_state(model, state, f"{what} {path}", origin=origin)
     return model

@@ -27,25 +27,8 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError
-from attnlab.layers.transformer import TransformerBlock
+from attnlab.layers.vit_blocks import LayerNorm6, gather_tokens, vit_blocks
 from attnlab.models.vjepa.positions import sincos_table_3d
-
-
-class LayerNorm6(nn.LayerNorm):
-    """LayerNorm with eps 1e-6, the norm of every official V-JEPA encoder and predictor."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__(dim, eps=1e-6)
-
-
-def vit_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias: bool) -> nn.ModuleList:
-    """``depth`` pre-norm transformer blocks as the official ``vit_*`` factories build them."""
-    return nn.ModuleList(
-        TransformerBlock(
-            dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_layer=LayerNorm6
-        )
-        for _ in range(depth)
-    )
 
 
 @dataclass
@@ -105,19 +88,6 @@ def check_clips(clips: torch.Tensor, config: VideoViTConfig) -> tuple[int, int, 
             f"(tubelet_size, patch_size, patch_size)={(c.tubelet_size, c.patch_size, c.patch_size)}"
         )
     return (t // c.tubelet_size, h // c.patch_size, w // c.patch_size)
-
-
-def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Tokens (B, N, D) at ``index`` (B, K) -> (B, K, D) (the official ``apply_masks``, one mask)."""
-    if index.dim() != 2 or index.shape[0] != x.shape[0] or index.dtype != torch.int64:
-        raise InputError(
-            f"a mask must be int64 (B={x.shape[0]}, K) token indices, got {index.dtype} {tuple(index.shape)}"
-        )
-    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= x.shape[1]):
-        raise InputError(
-            f"mask indices must lie in [0, {x.shape[1]}), got [{int(index.min())}, {int(index.max())}]"
-        )
-    return torch.gather(x, 1, index[..., None].expand(-1, -1, x.shape[-1]))
 
 
 class TubeletEmbed(nn.Module):

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError
-from attnlab.models.vjepa.encoder import LayerNorm6, gather_tokens, vit_blocks
+from attnlab.layers.vit_blocks import LayerNorm6, gather_tokens, vit_blocks
 from attnlab.models.vjepa.positions import sincos_table_3d
 
 

@@ -33,10 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import InputError
+from attnlab.layers.vit_blocks import gather_tokens
 from attnlab.models._registry import register_model
 from attnlab.models._submodel import freeze
 from attnlab.models.outputs import JEPAOutput
-from attnlab.models.vjepa.encoder import VideoViT, VideoViTConfig, check_clips, gather_tokens
+from attnlab.models.vjepa.encoder import VideoViT, VideoViTConfig, check_clips
 from attnlab.models.vjepa.predictor import Predictor, PredictorConfig
 
 
