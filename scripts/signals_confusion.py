@@ -55,7 +55,8 @@ def run_predictions(run: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return labels, preds_array, data.class_names
 
 
-def draw(matrices: dict[str, np.ndarray], names: list[str], path: Path) -> None:
+def draw(matrices: dict[str, np.ndarray], names: list[str], tests: int, path: Path) -> None:
+    """One panel per method; ``tests``: test recordings per seed (to count the seeds summed)."""
     cols = 4
     rows = (len(matrices) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.1 * rows), squeeze=False)
@@ -67,7 +68,7 @@ def draw(matrices: dict[str, np.ndarray], names: list[str], path: Path) -> None:
                 j, i, str(count), ha="center", va="center", color="white" if share[i, j] > 0.6 else "black"
             )
         accuracy = 100 * np.trace(counts) / counts.sum()
-        ax.set_title(f"{method}\n{accuracy:.1f} %", fontsize=9)
+        ax.set_title(f"{method}\n{accuracy:.1f} % ({counts.sum() // tests} seeds)", fontsize=9)
         ax.set_xticks(range(len(names)), names, fontsize=7, rotation=30)
         ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.set_xlabel("predicted", fontsize=8)
@@ -89,16 +90,19 @@ def main() -> None:
     args = parser.parse_args()
     saved = json.loads(args.baselines.read_text())
     outcomes: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    labels_by_seed: dict[int, np.ndarray] = {}
+    test_labels: np.ndarray | None = None
     names: list[str] = []
     for preset, row in NEURAL.items():
-        for run in sorted(args.runs.glob(f"{preset}-s[0-9]*")):
-            seed = int(run.name.removeprefix(f"{preset}-s"))
+        for run in sorted(m.parent for m in args.runs.glob(f"{preset}-s[0-9]*/metrics.json")):
             labels, preds, names = run_predictions(run)
-            labels_by_seed[seed] = labels
+            if test_labels is not None and not np.array_equal(labels, test_labels):
+                raise SystemExit(f"{run}: another test set than the other runs'")
+            test_labels = labels  # the test file is the same for every seed (the seed splits training)
             outcomes.setdefault(row, []).append((labels, preds))
+    if test_labels is None:
+        raise SystemExit(f"no runs named <preset>-s<seed> under {args.runs}")
     baselines = {
-        method: [(labels_by_seed[int(seed)], np.asarray(p)) for seed, p in by_seed.items()]
+        method: [(test_labels, np.asarray(p)) for p in by_seed.values()]
         for method, by_seed in saved["methods"].items()
     }
     everything = baselines | outcomes
@@ -109,7 +113,7 @@ def main() -> None:
         )
         for method, runs in everything.items()
     }
-    draw(matrices, names, args.out)
+    draw(matrices, names, len(test_labels), args.out)
     print(f"| method (seeds summed) | {' | '.join(f'recall {n} %' for n in names)} | accuracy % |")
     print("| --- |" + " --- |" * (len(names) + 1))
     for method, counts in matrices.items():
