@@ -69,7 +69,7 @@ MODELS: Registry[nn.Module] = Registry(
         ),
         "adapted-vit-p4": Lazy(
             "attnlab.models.vit.classifier:AdaptedViT",
-            "A pre-trained ViT's backbone() (DINO/MAE) + linear head on [CLS]; mode linear, partial-1, finetune",
+            "A pre-trained ViT's backbone() (DINO/MAE) + head on [CLS]; mode linear, partial-1, finetune",
         ),
         "aloe": Lazy(
             "attnlab.models.video_qa.aloe:Aloe",

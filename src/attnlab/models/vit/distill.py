@@ -88,7 +88,8 @@ class Distillation(nn.Module):
         self.student = built
         if built.config.num_classes != config.num_classes:
             raise ConfigError(
-                f"model.student predicts {built.config.num_classes} classes, the teachers {config.num_classes}"
+                f"model.student predicts {built.config.num_classes} classes, "
+                f"the teachers {config.num_classes} (model.num_classes)"
             )
 
     @property
