@@ -100,7 +100,9 @@ def make_step(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7)
@@ -123,7 +125,10 @@ def main() -> None:
         device=device,
         repeats=args.repeats,
     )
-    info = device_info(device) | {"batch": args.batch, "distill": "lambda1 0.5, lambda2 0, attention_weight 1"}
+    info = device_info(device) | {
+        "batch": args.batch,
+        "distill": "lambda1 0.5, lambda2 0, attention_weight 1",
+    }
     report("Distillation step: frozen teachers under no_grad vs naive full capture", results, info, args.out)
 
 

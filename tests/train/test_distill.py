@@ -11,8 +11,8 @@ from safetensors.torch import save_file
 from attnlab.cli import main
 from attnlab.errors import ConfigError, InputError
 from attnlab.explain import capture
-from attnlab.models.classifiers.vit import VisionTransformer, ViTConfig
 from attnlab.models._submodel import SubModel
+from attnlab.models.classifiers.vit import VisionTransformer, ViTConfig
 from attnlab.models.vit.classifier import AdaptedViT, AdaptedViTConfig
 from attnlab.models.vit.distill import Distillation, DistillationConfig
 from attnlab.models.vit.mae import MAE, MAE_TINY_P4, MAEConfig
@@ -49,7 +49,7 @@ def batch(n: int = 6, seed: int = 1) -> dict[str, torch.Tensor]:
 
 
 def kl_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """float64 KL(p || q) over the last dim of (rows..., K) probabilities, mean over the rows (torch's kl_div)."""
+    """float64 KL(p || q) over the last dim of (rows..., K) probabilities, mean over rows (kl_div)."""
     p, q = p.double().flatten(0, -2), q.double().flatten(0, -2)
     return F.kl_div(q.log(), p, reduction="batchmean")
 

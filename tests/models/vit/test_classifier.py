@@ -1,4 +1,4 @@
-"""ViTClassifier (the student) and AdaptedViT (a pre-trained backbone adapted by linear / partial-1 / finetune)."""
+"""ViTClassifier (the student) and AdaptedViT (a pre-trained backbone: linear / partial-1 / finetune)."""
 
 import pytest
 import torch
@@ -93,7 +93,7 @@ def test_frozen_part_runs_without_a_graph_unless_the_images_need_gradients():
 
 
 def test_modes_agree_in_eval_with_the_same_weights():
-    """Freezing changes what trains, not the function: same weights (and no probe norm) give the same logits."""
+    """Freezing changes what trains, not the function: same weights (no probe norm), same logits."""
     a, b = adapted("partial-1"), adapted("finetune")
     b.load_state_dict(a.state_dict())
     a.eval(), b.eval()
