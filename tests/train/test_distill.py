@@ -132,6 +132,10 @@ def test_bad_heads_and_grids_are_one_line():
         task(DistillConfig(teacher_heads=(None, 4)))
     with pytest.raises(ConfigError, match=r"student_heads\[1\] = 3 is out of range: the student has 3 heads"):
         task(DistillConfig(student_heads=(0, 3)))
+    with pytest.raises(ConfigError, match=r"unknown task.distill.student_layer 'vit.blocks.9.attn'"):
+        task(DistillConfig(student_layer="vit.blocks.9.attn"))
+    named = task(DistillConfig(teacher_layers=(None, "backbone.blocks.1.attn"), attention_weight=1.0))
+    assert named.teacher_layers == ("backbone.blocks.3.attn", "backbone.blocks.1.attn")
     p7 = MAE(MAEConfig(**{**vars(MAE_TINY_P4), "patch_size": 7}))
     model = Distillation(DistillationConfig(), teacher2=p7)
     with pytest.raises(
