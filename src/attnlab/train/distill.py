@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -52,7 +53,8 @@ def as_distill_config(value: object) -> DistillConfig:
     for key in value:
         if key not in names:
             raise unknown("task.distill key", str(key), names)
-    return DistillConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    return DistillConfig(**fields)
 
 
 def last_layer(module: nn.Module) -> str:
@@ -109,10 +111,10 @@ class DistillationTask(Task):
         size = self.net.student.config.img_size
         for i, (teacher, weight) in enumerate(zip(self.net.teachers, c.attention_weights, strict=True)):
             vit, name = teacher.backbone, c.teacher_names[i]
-            head = c.teacher_heads[i]
-            if head is not None and head >= vit.config.num_heads:
+            fixed = c.teacher_heads[i]
+            if fixed is not None and fixed >= vit.config.num_heads:
                 raise ConfigError(
-                    f"task.distill.teacher_heads[{i}] = {head} is out of range: {name} has "
+                    f"task.distill.teacher_heads[{i}] = {fixed} is out of range: {name} has "
                     f"{vit.config.num_heads} heads (0..{vit.config.num_heads - 1})"
                 )
             if weight == 0:
