@@ -244,3 +244,22 @@ def test_adapt_recipe_runs_from_a_preset(mode: str, tmp_path: Path, capsys: pyte
         mode
     ]  # by hand in tests/models/vit/test_classifier.py
     assert f"({trainable} trainable)" in capsys.readouterr().out
+
+
+def test_an_adapted_run_is_a_teacher_as_it_was_adapted_and_frozen_it_gets_no_ce(tmp_path: Path):
+    torch.manual_seed(4)
+    adapted = AdaptedViT(AdaptedViTConfig(mode="linear"))
+    run = finished_run(tmp_path / "adapted", "adapted-vit-p4", adapted, {"mode": "linear"})
+    sub = SubModel(init_from=str(run), frozen=True)
+    with pytest.raises(
+        ConfigError, match=r"model.teacher1 is an adapted teacher \(mode linear.*--model.teacher1_mode"
+    ):
+        build_model("distill-vit-p4", DistillationConfig(teacher1=sub))
+    model = build_model("distill-vit-p4", DistillationConfig(teacher1=sub, teacher1_mode="linear"))
+    assert isinstance(model, Distillation) and model.teacher1.trainable_parameters() == 0
+    for name, value in adapted.state_dict().items():
+        assert torch.equal(model.teacher1.state_dict()[name], value), name
+    t = DistillationTask(model=model, optim=OptimConfig(), distill=DistillConfig(attention_weight=0.0))
+    assert set(t._terms(batch())[0]) == {"ce_student", "ce_teacher2", "kd_teacher1", "kd_teacher2"}
+    with pytest.raises(ConfigError, match=r"model.pretrained is a AdaptedViT, which has no backbone\(\)"):
+        build_model("adapted-vit-p4", AdaptedViTConfig(pretrained=SubModel(init_from=str(run))))

@@ -133,7 +133,8 @@ class AdaptedViTConfig:
 
 def backbone_of(module: nn.Module, where: str) -> ImageViT:
     """``module.backbone()``, or a one-line ConfigError naming what ``where`` holds instead."""
-    if not isinstance(module, HasBackbone):
+    # on the class: an AdaptedViT's ``backbone`` is a submodule, not the method of the contract
+    if not isinstance(module, HasBackbone) or not callable(getattr(type(module), "backbone", None)):
         raise ConfigError(
             f"{where} is a {type(module).__name__}, which has no backbone() to adapt: "
             "give a run (or preset) of a pre-trained ViT such as dino-fmnist or mae-fmnist"

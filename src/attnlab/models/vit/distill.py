@@ -61,6 +61,24 @@ class DistillationOutput:
     teacher2_logits: torch.Tensor  # (B, C)
 
 
+def adapted_teacher(config: DistillationConfig, index: int, module: nn.Module | None) -> AdaptedViT:
+    """Teacher ``index``: a pre-trained model's backbone adapted by its mode here, or an adapt-fmnist
+    run's AdaptedViT as it was adapted (with ``frozen: true``, a fixed teacher: two-stage KD)."""
+    where = f"model.teacher{index + 1}"
+    spec = as_submodel((config.teacher1, config.teacher2)[index], where)
+    mode = (config.teacher1_mode, config.teacher2_mode)[index]
+    built = built_or_preset(module, spec, where)
+    if isinstance(built, AdaptedViT):
+        if built.config.mode != mode or built.config.num_classes != config.num_classes:
+            raise ConfigError(
+                f"{where} is an adapted teacher (mode {built.config.mode}, {built.config.num_classes} "
+                f"classes); set --{where}_mode {built.config.mode} and --model.num_classes "
+                f"{built.config.num_classes} to use it as it is"
+            )
+        return built
+    return AdaptedViT(config.teacher_config(index), pretrained=built, where=where)
+
+
 @register_model("distill-vit-p4", config=DistillationConfig())
 class Distillation(nn.Module):
     """images (B, C, H, W) -> :class:`DistillationOutput`; ``teacher1``, ``teacher2`` (AdaptedViT) and
@@ -77,8 +95,8 @@ class Distillation(nn.Module):
         """``teacher1``, ``teacher2``: the pre-trained models the engine built; ``student``: the student."""
         super().__init__()
         self.config = config
-        self.teacher1 = AdaptedViT(config.teacher_config(0), pretrained=teacher1, where="model.teacher1")
-        self.teacher2 = AdaptedViT(config.teacher_config(1), pretrained=teacher2, where="model.teacher2")
+        self.teacher1 = adapted_teacher(config, 0, teacher1)
+        self.teacher2 = adapted_teacher(config, 1, teacher2)
         sub = as_submodel(config.student, "model.student")
         built = built_or_preset(student, sub, "model.student")
         if not isinstance(built, ViTClassifier):
