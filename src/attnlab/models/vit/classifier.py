@@ -27,7 +27,7 @@ The frozen part stays in eval mode (``train()`` leaves it there) and runs under
 activation of the frozen blocks is kept for a backward pass that cannot use it.
 
 Heads: trunc-normal(0.01) weights, zero bias, as DINO's ``LinearClassifier`` (normal 0.01) and MAE's
-fine-tuning and probe heads (trunc-normal 0.01 / 2e-5).
+probe head (trunc-normal 0.01; its fine-tuning head starts at 2e-5).
 """
 
 from __future__ import annotations
