@@ -125,6 +125,7 @@ def test_kd_gradient_reaches_only_the_student():
     assert all(p.grad is None for p in t.net.teachers[0].parameters())
     assert all(p.grad is None for p in t.net.teachers[1].parameters())
     assert t.net.student.head.weight.grad is not None
+    assert all(k.startswith("model.") for k in t.state_dict())  # the checkpoint holds the model once
 
 
 def test_bad_heads_and_grids_are_one_line():

@@ -80,7 +80,6 @@ class DistillationTask(Task):
             raise ConfigError(
                 f"task distillation trains a Distillation model (distill-*), got {type(model).__name__}"
             )
-        self.net = model
         self.distill = as_distill_config(distill or DistillConfig())
         self.student_layer = self._layer(model.student, self.distill.student_layer, "student_layer")
         self.teacher_layers = tuple(
@@ -88,6 +87,12 @@ class DistillationTask(Task):
             for i, t in enumerate(model.teachers)
         )
         self._check_heads_and_grids()
+
+    @property
+    def net(self) -> Distillation:
+        """The model, typed (not a second submodule: the checkpoint holds it once, as ``model``)."""
+        assert isinstance(self.model, Distillation)  # checked in __init__; narrows the type
+        return self.model
 
     # ---- checks before training: one line each --------------------------------------------------
 
