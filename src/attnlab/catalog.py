@@ -67,6 +67,10 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.abn.wrn_abn:ABNWideResNet",
             "ABN on WRN-28-10 with dropout 0.3 (the reference's WRN-28-10-drop)",
         ),
+        "adapted-vit-p4": Lazy(
+            "attnlab.models.vit.classifier:AdaptedViT",
+            "A pre-trained ViT's backbone() (DINO/MAE) + head on [CLS]; mode linear, partial-1, finetune",
+        ),
         "aloe": Lazy(
             "attnlab.models.video_qa.aloe:Aloe",
             "Aloe video QA transformer over object latents, 4 layers x 128 (CPU-sized)",
@@ -94,6 +98,10 @@ MODELS: Registry[nn.Module] = Registry(
         "cnn1d-fft": Lazy(
             "attnlab.models.signals.cnn1d:CNN1D",
             "1D-CNN baseline of seed 001 on the FFT magnitude of each 64-step window",
+        ),
+        "distill-vit-p4": Lazy(
+            "attnlab.models.vit.distill:Distillation",
+            "Two adapted ViT teachers (CL: DINO, MIM: MAE; partial-1) and the vit-student-p4 student",
         ),
         "mae-small-reference": Lazy(
             "attnlab.models.vit.mae:MAE",
@@ -196,6 +204,10 @@ MODELS: Registry[nn.Module] = Registry(
         "vimon-vmds-official": Lazy(
             "attnlab.models.object_centric.vimon:ViMON",
             "ViMON as the authors' VMDS checkpoint: 6 slots, latent 16, GRU 128, 64x64",
+        ),
+        "vit-student-p4": Lazy(
+            "attnlab.models.vit.classifier:ViTClassifier",
+            "The distillation student (ViT-Ti-like): 28 px grey, patch 4, dim 96, depth 4, 3 heads, [CLS]",
         ),
         "vit-tiny-fashion": Lazy(
             "attnlab.models.classifiers.vit:VisionTransformer",
@@ -301,6 +313,10 @@ TASKS: Registry[Any] = Registry(
         "classification": Lazy(
             "attnlab.train.classification:ClassificationTask",
             "Single-label classification with cross-entropy.",
+        ),
+        "distillation": Lazy(
+            "attnlab.train.distill:DistillationTask",
+            "One-stage two-teacher distillation: CE of student and teachers + output KD + attention KD",
         ),
         "gan": Lazy(
             "attnlab.train.gan:GANTask",

@@ -49,14 +49,23 @@ def needs_missing_data(recipe: str) -> str | None:
     return None
 
 
+def builds_on_runs(section: object) -> bool:
+    """Does a recipe section name a run folder as a sub-model's ``init_from`` (at any depth)?"""
+    if isinstance(section, dict):
+        return bool(section.get("init_from")) or any(builds_on_runs(v) for v in section.values())
+    return False
+
+
 def smoke_run_elsewhere(recipe: str) -> bool:
     """Recipes these smoke runs leave out (rather than skip): slot recipes read an encoder run's
-    latents (tests/train/test_video_qa.py runs one on an SFA run it trains), and recipes of other
-    runners take other keys than the Lightning smoke overrides above (tests/rl/ runs them)."""
+    latents (tests/train/test_video_qa.py runs one on an SFA run it trains), recipes whose models
+    start from other runs (teachers: tests/train/test_distill.py runs them on presets), and recipes
+    of other runners take other keys than the Lightning smoke overrides above (tests/rl/ runs them)."""
     data = recipe_data(recipe)
-    runner = (yaml.safe_load(recipe_path(recipe).read_text()) or {}).get("runner", "lightning")
+    full = yaml.safe_load(recipe_path(recipe).read_text()) or {}
+    runner = full.get("runner", "lightning")
     slots = data.get("name") == "clevrer-qa" and data.get("encoder", "oracle") not in ("oracle", "frames")
-    return slots or runner != "lightning"
+    return slots or builds_on_runs(full.get("model")) or runner != "lightning"
 
 
 @pytest.fixture(scope="session")

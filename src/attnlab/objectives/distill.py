@@ -63,6 +63,7 @@ class DistillConfig:
 
     lambda1: float = 0.5  # output KD: weight of teacher 1 (CL); teacher 2 (MIM) gets 1 - lambda1
     lambda2: float = 0.0  # attention KD: weight of teacher 1; teacher 2 gets 1 - lambda2
+    kd_weight: float = 1.0  # multiplies L_KD (Eq. 4 adds it with weight 1; 0: the no-KD baseline)
     attention_weight: float = 1.0  # multiplies L_Attn (Eq. 4 adds it with weight 1; 0 turns it off)
     temperature: float = 1.0  # softmax temperature of output KD; the thesis names none
     temperature_squared: bool = True  # multiply each output-KD KL by T² (Hinton et al.)
@@ -80,8 +81,9 @@ class DistillConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"distill {name} must be in [0, 1], got {value}")
-        if self.attention_weight < 0:
-            raise ConfigError(f"distill attention_weight must be >= 0, got {self.attention_weight}")
+        for name in ("kd_weight", "attention_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"distill {name} must be >= 0, got {getattr(self, name)}")
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise ConfigError(f"distill temperature must be a positive number, got {self.temperature}")
         if any(h is not None and h < 0 for h in (*self.teacher_heads, *self.student_heads)):
@@ -97,6 +99,11 @@ class DistillConfig:
             raise unknown("distill interpolation", self.interpolation, INTERPOLATIONS)
         if self.teacher_names[0] == self.teacher_names[1]:
             raise ConfigError(f"distill teacher_names must differ, got {self.teacher_names}")
+
+    @property
+    def kd_weights(self) -> tuple[float, float]:
+        """The weights of the two output KLs in the total: kd_weight * (λ1, 1 − λ1)."""
+        return self.kd_weight * self.lambda1, self.kd_weight * (1.0 - self.lambda1)
 
     @property
     def attention_weights(self) -> tuple[float, float]:
@@ -256,10 +263,10 @@ class DistillLoss:
     config: DistillConfig
 
     def terms(self) -> Terms:
-        """Named, weighted: kd_<teacher> (λ1, 1 − λ1) and attn_<teacher> (λ2, 1 − λ2)."""
+        """Named, weighted: kd_<teacher> (kd_weight · (λ1, 1 − λ1)) and attn_<teacher> (λ2, 1 − λ2)."""
         c = self.config
         terms: Terms = {}
-        for name, weight, kd in zip(c.teacher_names, (c.lambda1, 1.0 - c.lambda1), self.kd, strict=True):
+        for name, weight, kd in zip(c.teacher_names, c.kd_weights, self.kd, strict=True):
             terms[f"kd_{name}"] = weight * kd
         for name, weight, attn in zip(c.teacher_names, c.attention_weights, self.attention, strict=True):
             if attn is not None:

@@ -57,7 +57,9 @@ def build_submodel(sub: SubModel, where: str) -> nn.Module:
             f"then pass runs/{sub.init_from}/main"
         )
     else:
-        raise InputError(f"{where}.init_from: no run folder at {path}")
+        recipe = next((part for part in path.parts if part in list_recipes()), None)  # runs/<recipe>/...
+        how = f"; make it with `attnlab run {recipe} --run-dir {path}`" if recipe else ""
+        raise InputError(f"{where}.init_from: no run folder at {path}{how}")
     return freeze(model) if sub.frozen else model
 
 

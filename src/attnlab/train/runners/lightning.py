@@ -84,7 +84,13 @@ class LightningRunner(Runner):
 
 def _parameters(model: torch.nn.Module) -> str:
     count = sum(p.numel() for p in model.parameters())
-    return f"{count / 1e6:.2f} M parameters" if count >= 100_000 else f"{count:,} parameters"
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    text = _count(count) + " parameters"
+    return text if trainable == count else f"{text} ({_count(trainable)} trainable)"  # frozen sub-models
+
+
+def _count(count: int) -> str:
+    return f"{count / 1e6:.2f} M" if count >= 100_000 else f"{count:,}"
 
 
 def _quiet() -> None:
