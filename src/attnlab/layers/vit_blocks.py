@@ -27,7 +27,10 @@ def drop_path_rates(drop_path_rate: float, depth: int) -> list[float]:
     """Stochastic-depth rate per block, rising linearly from 0 to ``drop_path_rate`` (DINO's and timm's
     ``torch.linspace(0, drop_path_rate, depth)``): early blocks, which every later one builds on,
     are dropped least."""
-    return [float(r) for r in torch.linspace(0, drop_path_rate, depth)]
+    # plain floats, not torch.linspace: models built on the meta device cannot read tensors back
+    if depth == 1:
+        return [0.0]
+    return [drop_path_rate * i / (depth - 1) for i in range(depth)]
 
 
 def vit_blocks(
