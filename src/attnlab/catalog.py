@@ -95,9 +95,17 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.signals.cnn1d:CNN1D",
             "1D-CNN baseline of seed 001 on the FFT magnitude of each 64-step window",
         ),
+        "dino-vit-p4": Lazy(
+            "attnlab.models.vit.dino:DINO",
+            "DINO student + EMA teacher for 28x28 grey images: ViT patch 4, dim 128 x 6, head 512/128/1024",
+        ),
         "mae-small-reference": Lazy(
             "attnlab.models.vit.mae:MAE",
             "MAE at the official golden's size: 32 px RGB, patch 4, dim 64, depth 2; decoder 32 x 2",
+        ),
+        "mae-vit-p4": Lazy(
+            "attnlab.models.vit.mae:MAE",
+            "MAE for 28x28 grey images: ViT patch 4, dim 128 x 6 (dino-vit-p4's backbone), decoder 64 x 2",
         ),
         "mae-vit-tiny-p4": Lazy(
             "attnlab.models.vit.mae:MAE",

@@ -93,6 +93,10 @@ DINO_VIT_S8 = ImageViTConfig(patch_size=8, dim=384, depth=12, num_heads=6)
 DINO_VIT_B16 = ImageViTConfig(patch_size=16, dim=768, depth=12, num_heads=12)
 DINO_VIT_B8 = ImageViTConfig(patch_size=8, dim=768, depth=12, num_heads=12)
 MAE_VIT_B16 = ImageViTConfig(patch_size=16, dim=768, depth=12, num_heads=12, pos_embed="sincos2d")
+# The backbone the DINO and MAE teachers of 28 x 28 grey images share (presets dino-vit-p4, mae-vit-p4):
+# a 7 x 7 grid of patch-4 tokens, ViT-Ti-like width (the docs' "ViT-p4"); DINO keeps learned
+# positions, MAE its sincos table.
+FMNIST_P4 = ImageViTConfig(img_size=28, patch_size=4, in_chans=1, dim=128, depth=6, num_heads=4)
 
 
 def mae_sincos_table(grid: tuple[int, int], dim: int, *, cls_token: bool) -> torch.Tensor:
