@@ -253,6 +253,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.fashion_mnist:FashionMNISTData",
             "Fashion-MNIST 28x28 grey images, 10 classes; validation = the last ``val_size`` training images",
         ),
+        "fashion-mnist-ssl": Lazy(
+            "attnlab.data.ssl_images:FashionMNISTViews",
+            "Fashion-MNIST as DINO multi-crops or MAE crops for pre-training; plain images for k-NN evaluation",
+        ),
         "moving-fmnist": Lazy(
             "attnlab.data.moving_fmnist:MovingFashionMNISTData",
             "Moving Fashion-MNIST clips (1, 8, 48, 48): real items over textures; appearance, motion labels",
@@ -310,9 +314,17 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.classification:ClassificationTask",
             "Single-label classification with cross-entropy.",
         ),
+        "dino": Lazy(
+            "attnlab.train.dino:DINOTask",
+            "DINO pre-training (multi-crop, centring, EMA teacher); tests k-NN accuracy vs a random-init ViT",
+        ),
         "gan": Lazy(
             "attnlab.train.gan:GANTask",
             "Non-saturating GAN on points: discriminator and generator optimisers take turns (manual).",
+        ),
+        "mae": Lazy(
+            "attnlab.train.mae:MAETask",
+            "MAE pre-training (random masking, pixel loss on masked patches); tests k-NN vs a random-init ViT",
         ),
         "object-centric": Lazy(
             "attnlab.train.object_centric:ObjectCentricTask",
