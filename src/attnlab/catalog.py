@@ -255,7 +255,7 @@ DATAMODULES: Registry[Any] = Registry(
         ),
         "fashion-mnist-ssl": Lazy(
             "attnlab.data.ssl_images:FashionMNISTViews",
-            "Fashion-MNIST as DINO multi-crops or MAE crops for pre-training; plain images for k-NN evaluation",
+            "Fashion-MNIST as DINO multi-crops or MAE crops for pre-training; plain images for k-NN tests",
         ),
         "moving-fmnist": Lazy(
             "attnlab.data.moving_fmnist:MovingFashionMNISTData",
@@ -324,7 +324,7 @@ TASKS: Registry[Any] = Registry(
         ),
         "mae": Lazy(
             "attnlab.train.mae:MAETask",
-            "MAE pre-training (random masking, pixel loss on masked patches); tests k-NN vs a random-init ViT",
+            "MAE pre-training (random masking, pixel loss on masked patches); k-NN vs a random-init ViT",
         ),
         "object-centric": Lazy(
             "attnlab.train.object_centric:ObjectCentricTask",

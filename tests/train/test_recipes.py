@@ -47,7 +47,10 @@ def recipe_data(recipe: str) -> dict:
 def needs_missing_data(recipe: str) -> str | None:
     """Why the recipe cannot run here (data that is not installed, a run it builds on), or None."""
     data = recipe_data(recipe)
-    if data.get("name") in ("fashion-mnist", "moving-fmnist", "fashion-mnist-ssl") and not Path(DEFAULT_ROOT).is_dir():
+    if (
+        data.get("name") in ("fashion-mnist", "moving-fmnist", "fashion-mnist-ssl")
+        and not Path(DEFAULT_ROOT).is_dir()
+    ):
         return f"{DEFAULT_ROOT} is missing (scripts/setup.sh installs Debian's dataset-fashion-mnist)"
     return None
 

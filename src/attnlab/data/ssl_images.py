@@ -66,7 +66,9 @@ def collate_views(samples: list[ViewSample]) -> ViewBatch:
         raise InputError(f"every example must have the same number of views, got {sorted(counts)}")
     crops = [torch.stack(views) for views in zip(*(s.crops for s in samples), strict=True)]
     return ViewBatch(
-        crops=crops, images=torch.stack([s.image for s in samples]), label=torch.stack([s.label for s in samples])
+        crops=crops,
+        images=torch.stack([s.image for s in samples]),
+        label=torch.stack([s.label for s in samples]),
     )
 
 
@@ -123,9 +125,7 @@ class ImageViews(Dataset[ViewSample]):
         crops = [] if self.maker is None else self.maker(raw, generator)
         if self.views == "mae":
             crops = crops[:1]  # one view (MultiCrop always makes two "global" crops)
-        return ViewSample(
-            crops=crops, image=(raw - MEAN) / STD, label=torch.tensor(int(self.labels[index]))
-        )
+        return ViewSample(crops=crops, image=(raw - MEAN) / STD, label=torch.tensor(int(self.labels[index])))
 
 
 @register_datamodule("fashion-mnist-ssl")

@@ -30,7 +30,8 @@ def knn_votes(
     """Summed votes (Q, num_classes) of each query's ``k`` nearest bank features (cosine similarity)."""
     if bank.dim() != 2 or queries.dim() != 2 or bank.shape[1] != queries.shape[1]:
         raise InputError(
-            f"k-NN needs bank (N, D) and queries (Q, D) features, got {tuple(bank.shape)}, {tuple(queries.shape)}"
+            "k-NN needs bank (N, D) and queries (Q, D) features, "
+            f"got {tuple(bank.shape)}, {tuple(queries.shape)}"
         )
     if bank_labels.shape != (len(bank),):
         raise InputError(f"bank labels must be ({len(bank)},), got {tuple(bank_labels.shape)}")

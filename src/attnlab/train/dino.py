@@ -36,9 +36,9 @@ from torch import nn
 from attnlab.errors import ConfigError
 from attnlab.models.vit.dino import DINO
 from attnlab.objectives.dino import (
+    cancel_last_layer_gradients,
     clip_gradients,
     cross_view_loss,
-    cancel_last_layer_gradients,
     teacher_targets,
     updated_center,
 )
@@ -117,7 +117,8 @@ class DINOTask(Task):
             raise ConfigError(f"task.clip_grad must be > 0 or null, got {clip_grad}")
         if student_temp <= 0 or not 0 <= center_momentum <= 1:
             raise ConfigError(
-                f"task.student_temp must be > 0 and center_momentum in [0, 1], got {student_temp}, {center_momentum}"
+                "task.student_temp must be > 0 and center_momentum in [0, 1], "
+                f"got {student_temp}, {center_momentum}"
             )
         self.epoch_steps, self.warmup_epochs, self.min_lr = epoch_steps, warmup_epochs, min_lr
         self.weight_decay_end, self.momentum_teacher = weight_decay_end, momentum_teacher
@@ -251,7 +252,9 @@ class DINOTask(Task):
             return  # a dataset without labels: the test reports the loss only
         floor = random_init_backbone(self.dino, self.knn_config.seed).to(self.device)
         self._knn = KNNEvaluator(self.knn_config, data.num_classes)
-        self._knn.fit({"trained": self.dino.backbone(), "random_init": floor}, data.knn_dataloader(), self.device)
+        self._knn.fit(
+            {"trained": self.dino.backbone(), "random_init": floor}, data.knn_dataloader(), self.device
+        )
 
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
@@ -262,4 +265,6 @@ class DINOTask(Task):
         names = getattr(datamodule, "class_names", None)
         titles = [names[int(y)] for y in batch.label[:6]] if names else None
         path = plot_cls_attention(images.cpu(), maps.cpu(), out_dir / "cls_attention.png", titles=titles)
-        return {"Teacher's last block: [CLS] attention to the patches, per head (min-max scaled per image)": path}
+        return {
+            "Teacher's last block: [CLS] attention to the patches, per head (min-max scaled per image)": path
+        }

@@ -45,7 +45,12 @@ class MAETask(Task):
     """MAE; test metrics: ``loss``, ``knn_acc`` and ``knn_acc_random_init``."""
 
     def __init__(
-        self, *, model: nn.Module, optim: OptimConfig, mask_ratio: float | None = None, knn: KNNConfig | None = None
+        self,
+        *,
+        model: nn.Module,
+        optim: OptimConfig,
+        mask_ratio: float | None = None,
+        knn: KNNConfig | None = None,
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, MAE):
@@ -86,7 +91,9 @@ class MAETask(Task):
             return  # a dataset without labels: the test reports the loss only
         floor = random_init_backbone(self.mae, self.knn_config.seed).to(self.device)
         self._knn = KNNEvaluator(self.knn_config, data.num_classes)
-        self._knn.fit({"trained": self.mae.backbone(), "random_init": floor}, data.knn_dataloader(), self.device)
+        self._knn.fit(
+            {"trained": self.mae.backbone(), "random_init": floor}, data.knn_dataloader(), self.device
+        )
 
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
@@ -109,7 +116,9 @@ class MAETask(Task):
         }
 
 
-def reconstruction_images(model: MAE, images: torch.Tensor, out: MAEOutput) -> tuple[torch.Tensor, torch.Tensor]:
+def reconstruction_images(
+    model: MAE, images: torch.Tensor, out: MAEOutput
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(masked input, reconstruction) as images like ``images`` (B, C, H, W).
 
     With ``norm_pix_loss`` the prediction is per-patch normalised pixels; it is mapped back with the

@@ -20,12 +20,16 @@ def small_dino() -> DINO:
 
 
 def crops(batch: int = 3) -> list[torch.Tensor]:
-    return [torch.randn(batch, 1, 28, 28) for _ in range(2)] + [torch.randn(batch, 1, 12, 12) for _ in range(3)]
+    return [torch.randn(batch, 1, 28, 28) for _ in range(2)] + [
+        torch.randn(batch, 1, 12, 12) for _ in range(3)
+    ]
 
 
 def test_teacher_starts_as_the_student_and_gets_no_gradient():
     model = small_dino()
-    for (name, s), t in zip(model.student.state_dict().items(), model.teacher.state_dict().values(), strict=True):
+    for (name, s), t in zip(
+        model.student.state_dict().items(), model.teacher.state_dict().values(), strict=True
+    ):
         assert torch.equal(s, t), name
     assert all(not p.requires_grad for p in model.teacher.parameters())
     out = model(crops())

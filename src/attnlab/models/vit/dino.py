@@ -161,7 +161,9 @@ class DINO(nn.Module):
 
     def forward(self, crops: list[torch.Tensor]) -> DINOOutput:
         if not isinstance(crops, (list, tuple)) or len(crops) < 2:
-            raise InputError(f"DINO expects a list of >= 2 crops (2 global first), got {type(crops).__name__}")
+            raise InputError(
+                f"DINO expects a list of >= 2 crops (2 global first), got {type(crops).__name__}"
+            )
         batch = crops[0].shape[0]
         if any(crop.dim() != 4 or crop.shape[0] != batch for crop in crops):
             raise InputError(
@@ -169,7 +171,8 @@ class DINO(nn.Module):
             )
         if crops[1].shape != crops[0].shape:
             raise InputError(
-                f"the 2 global crops must have one shape, got {tuple(crops[0].shape)} and {tuple(crops[1].shape)}"
+                "the 2 global crops must have one shape, "
+                f"got {tuple(crops[0].shape)} and {tuple(crops[1].shape)}"
             )
         student = self.student(list(crops))  # (ncrops * B, K)
         with torch.no_grad():

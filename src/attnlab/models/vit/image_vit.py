@@ -25,10 +25,11 @@ Positions at another image size:
 Stochastic depth (``drop_path_rate``, DINO's student ViT-S uses 0.1) rises linearly over the
 blocks as in DINO and timm; it has no parameters, so state dicts do not depend on it.
 
-Deviations: no dropout (the references' rates are 0); the fused ``qkv`` of the official blocks is split into ``q_proj`` /
-``kv_proj`` on loading (:func:`attnlab.runs.official.load_official_vit`); the image must be a
-multiple of the patch size (DINO's convolution silently drops the remainder); the sincos table is
-a persistent buffer, not a frozen parameter, so official state dicts load key for key.
+Deviations: no dropout (the references' rates are 0); the fused ``qkv`` of the official blocks is
+split into ``q_proj`` / ``kv_proj`` on loading (:func:`attnlab.runs.official.load_official_vit`);
+the image must be a multiple of the patch size (DINO's convolution silently drops the remainder);
+the sincos table is a persistent buffer, not a frozen parameter, so official state dicts load key
+for key.
 """
 
 from __future__ import annotations
