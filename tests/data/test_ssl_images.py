@@ -34,7 +34,7 @@ def test_views_passes_and_bank(tmp_path: Path):
 
 
 def test_bad_settings_are_one_line(tmp_path: Path):
-    with pytest.raises(ConfigError, match="data.views"):
+    with pytest.raises(ConfigError, match=r"data\.views"):
         FashionMNISTViews(seed=0, views="simclr")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="knn_size"):
         FashionMNISTViews(seed=0, knn_size=0)
