@@ -103,9 +103,17 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.vit.distill:Distillation",
             "Two adapted ViT teachers (CL: DINO, MIM: MAE; partial-1) and the vit-student-p4 student",
         ),
+        "dino-vit-p4": Lazy(
+            "attnlab.models.vit.dino:DINO",
+            "DINO student + EMA teacher for 28x28 grey images: ViT patch 4, dim 128 x 6, head 512/128/1024",
+        ),
         "mae-small-reference": Lazy(
             "attnlab.models.vit.mae:MAE",
             "MAE at the official golden's size: 32 px RGB, patch 4, dim 64, depth 2; decoder 32 x 2",
+        ),
+        "mae-vit-p4": Lazy(
+            "attnlab.models.vit.mae:MAE",
+            "MAE for 28x28 grey images: ViT patch 4, dim 128 x 6 (dino-vit-p4's backbone), decoder 64 x 2",
         ),
         "mae-vit-tiny-p4": Lazy(
             "attnlab.models.vit.mae:MAE",
@@ -257,6 +265,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.fashion_mnist:FashionMNISTData",
             "Fashion-MNIST 28x28 grey images, 10 classes; validation = the last ``val_size`` training images",
         ),
+        "fashion-mnist-ssl": Lazy(
+            "attnlab.data.ssl_images:FashionMNISTViews",
+            "Fashion-MNIST as DINO multi-crops or MAE crops for pre-training; plain images for k-NN tests",
+        ),
         "moving-fmnist": Lazy(
             "attnlab.data.moving_fmnist:MovingFashionMNISTData",
             "Moving Fashion-MNIST clips (1, 8, 48, 48): real items over textures; appearance, motion labels",
@@ -318,9 +330,17 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.distill:DistillationTask",
             "One-stage two-teacher distillation: CE of student and teachers + output KD + attention KD",
         ),
+        "dino": Lazy(
+            "attnlab.train.dino:DINOTask",
+            "DINO pre-training (multi-crop, centring, EMA teacher); tests k-NN accuracy vs a random-init ViT",
+        ),
         "gan": Lazy(
             "attnlab.train.gan:GANTask",
             "Non-saturating GAN on points: discriminator and generator optimisers take turns (manual).",
+        ),
+        "mae": Lazy(
+            "attnlab.train.mae:MAETask",
+            "MAE pre-training (random masking, pixel loss on masked patches); k-NN vs a random-init ViT",
         ),
         "object-centric": Lazy(
             "attnlab.train.object_centric:ObjectCentricTask",

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.models.dino.head import DINOHead, DINOHeadConfig
+from attnlab.models.vit.dino_head import DINOHead, DINOHeadConfig
 from attnlab.objectives.dino_schedules import (
     DINOSchedules,
     cosine_schedule,

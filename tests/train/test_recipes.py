@@ -36,6 +36,9 @@ CLEVRER_SMOKE = ["--data.train_size", "8", "--data.val_size", "4", "--data.test_
 # Moving Fashion-MNIST's frozen probes: 16 clips and 2 steps each, not the recipe's 2048 and 300.
 PROBE_SMOKE = ["--data.probe_size", "16", "--task.probe.steps", "2"]
 
+# Self-supervised Fashion-MNIST (DINO, MAE): a k-NN bank of 16 images, not the recipes' 5000.
+KNN_SMOKE = ["--data.knn_size", "16"]
+
 
 def recipe_data(recipe: str) -> dict:
     return (yaml.safe_load(recipe_path(recipe).read_text()) or {}).get("data") or {}
@@ -44,7 +47,10 @@ def recipe_data(recipe: str) -> dict:
 def needs_missing_data(recipe: str) -> str | None:
     """Why the recipe cannot run here (data that is not installed, a run it builds on), or None."""
     data = recipe_data(recipe)
-    if data.get("name") in ("fashion-mnist", "moving-fmnist") and not Path(DEFAULT_ROOT).is_dir():
+    if (
+        data.get("name") in ("fashion-mnist", "moving-fmnist", "fashion-mnist-ssl")
+        and not Path(DEFAULT_ROOT).is_dir()
+    ):
         return f"{DEFAULT_ROOT} is missing (scripts/setup.sh installs Debian's dataset-fashion-mnist)"
     return None
 
@@ -83,6 +89,8 @@ def test_recipe_smoke_run(recipe: str, tmp_path: Path, clevrer_cache: Path):
     extra = [*CLEVRER_SMOKE, "--data.cache_dir", str(clevrer_cache)] if clevrer else []
     if recipe_data(recipe).get("name") == "moving-fmnist":
         extra = PROBE_SMOKE
+    if recipe_data(recipe).get("name") == "fashion-mnist-ssl":
+        extra = KNN_SMOKE
     assert main(["run", recipe, "--run-dir", str(run_dir), *SMOKE, *extra]) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert math.isfinite(metrics["test/loss"])

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from attnlab.layers.attention import MultiHeadAttention
+from attnlab.layers.drop_path import DropPath
 
 
 class Mlp(nn.Module):
@@ -32,7 +33,11 @@ class Mlp(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """x + attn(norm(x)), then x + mlp(norm(x)); masks go to the attention."""
+    """x + attn(norm(x)), then x + mlp(norm(x)); masks go to the attention.
+
+    ``drop_path`` > 0: stochastic depth, each residual branch dropped per sample in training
+    (:class:`attnlab.layers.drop_path.DropPath`, timm's); 0 leaves the block exactly as without it.
+    """
 
     def __init__(
         self,
@@ -45,6 +50,7 @@ class TransformerBlock(nn.Module):
         proj_drop: float = 0.0,
         norm_layer: type[nn.Module] = nn.LayerNorm,
         act_layer: type[nn.Module] = nn.GELU,
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         self.norm1 = norm_layer(dim)
@@ -53,6 +59,8 @@ class TransformerBlock(nn.Module):
         )
         self.norm2 = norm_layer(dim)
         self.mlp = Mlp(dim, mlp_ratio=mlp_ratio, act_layer=act_layer, drop=proj_drop)
+        # no parameters either way: state dicts are the same with and without stochastic depth
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(
         self,
@@ -63,5 +71,6 @@ class TransformerBlock(nn.Module):
         is_causal: bool = False,
     ) -> torch.Tensor:
         h = self.norm1(x)
-        x = x + self.attn(h, attn_mask=attn_mask, key_padding_mask=key_padding_mask, is_causal=is_causal)
-        return x + self.mlp(self.norm2(x))
+        attn = self.attn(h, attn_mask=attn_mask, key_padding_mask=key_padding_mask, is_causal=is_causal)
+        x = x + self.drop_path(attn)
+        return x + self.drop_path(self.mlp(self.norm2(x)))

@@ -23,13 +23,30 @@ class LayerNorm6(nn.LayerNorm):
         super().__init__(dim, eps=1e-6)
 
 
-def vit_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias: bool) -> nn.ModuleList:
+def drop_path_rates(drop_path_rate: float, depth: int) -> list[float]:
+    """Stochastic-depth rate per block, rising linearly from 0 to ``drop_path_rate`` (DINO's and timm's
+    ``torch.linspace(0, drop_path_rate, depth)``): early blocks, which every later one builds on,
+    are dropped least."""
+    # plain floats, not torch.linspace: models built on the meta device cannot read tensors back
+    if depth == 1:
+        return [0.0]
+    return [drop_path_rate * i / (depth - 1) for i in range(depth)]
+
+
+def vit_blocks(
+    dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path_rate: float = 0.0
+) -> nn.ModuleList:
     """``depth`` pre-norm transformer blocks as the official ``vit_*`` factories build them."""
     return nn.ModuleList(
         TransformerBlock(
-            dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_layer=LayerNorm6
+            dim,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            norm_layer=LayerNorm6,
+            drop_path=rate,
         )
-        for _ in range(depth)
+        for rate in drop_path_rates(drop_path_rate, depth)
     )
 
 

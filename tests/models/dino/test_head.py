@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.errors import ConfigError, InputError
-from attnlab.models.dino.head import DINOHead, DINOHeadConfig
+from attnlab.models.vit.dino_head import DINOHead, DINOHeadConfig
 from tests.models.dino._reference import load, reference
 
 

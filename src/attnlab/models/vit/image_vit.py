@@ -22,11 +22,14 @@ Positions at another image size:
   function needs no interpolation). MAE's table puts the **column** sinusoids in the first
   D/2 channels and the row ones in the second half; the [CLS] row is zeros.
 
-Deviations: no dropout or stochastic depth (DINO trains ViT-S with drop-path 0.1; the blocks
-here have none yet); the fused ``qkv`` of the official blocks is split into ``q_proj`` /
-``kv_proj`` on loading (:func:`attnlab.runs.official.load_official_vit`); the image must be a
-multiple of the patch size (DINO's convolution silently drops the remainder); the sincos table is
-a persistent buffer, not a frozen parameter, so official state dicts load key for key.
+Stochastic depth (``drop_path_rate``, DINO's student ViT-S uses 0.1) rises linearly over the
+blocks as in DINO and timm; it has no parameters, so state dicts do not depend on it.
+
+Deviations: no dropout (the references' rates are 0); the fused ``qkv`` of the official blocks is
+split into ``q_proj`` / ``kv_proj`` on loading (:func:`attnlab.runs.official.load_official_vit`);
+the image must be a multiple of the patch size (DINO's convolution silently drops the remainder);
+the sincos table is a persistent buffer, not a frozen parameter, so official state dicts load key
+for key.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class ImageViTConfig:
     qkv_bias: bool = True
     cls_token: bool = True
     pos_embed: PosEmbed = "learned"
+    # stochastic depth, rising linearly over the blocks to this rate (DINO trains ViT-S with 0.1)
+    drop_path_rate: float = 0.0
 
     def grid(self) -> tuple[int, int]:
         """Patch grid (rows, columns) at the configured size."""
@@ -76,6 +81,8 @@ class ImageViTConfig:
             raise ConfigError(f"dim={self.dim} must be divisible by num_heads={self.num_heads}")
         if self.pos_embed not in ("learned", "sincos2d"):
             raise ConfigError(f"pos_embed must be 'learned' or 'sincos2d', got {self.pos_embed!r}")
+        if not 0.0 <= self.drop_path_rate < 1.0:
+            raise ConfigError(f"drop_path_rate must be in [0, 1), got {self.drop_path_rate}")
         if self.pos_embed == "sincos2d" and self.dim % 4:
             raise ConfigError(f"pos_embed='sincos2d' needs dim divisible by 4, got dim={self.dim}")
 
@@ -87,6 +94,10 @@ DINO_VIT_S8 = ImageViTConfig(patch_size=8, dim=384, depth=12, num_heads=6)
 DINO_VIT_B16 = ImageViTConfig(patch_size=16, dim=768, depth=12, num_heads=12)
 DINO_VIT_B8 = ImageViTConfig(patch_size=8, dim=768, depth=12, num_heads=12)
 MAE_VIT_B16 = ImageViTConfig(patch_size=16, dim=768, depth=12, num_heads=12, pos_embed="sincos2d")
+# The backbone the DINO and MAE teachers of 28 x 28 grey images share (presets dino-vit-p4, mae-vit-p4):
+# a 7 x 7 grid of patch-4 tokens, ViT-Ti-like width (the docs' "ViT-p4"); DINO keeps learned
+# positions, MAE its sincos table.
+FMNIST_P4 = ImageViTConfig(img_size=28, patch_size=4, in_chans=1, dim=128, depth=6, num_heads=4)
 
 
 def mae_sincos_table(grid: tuple[int, int], dim: int, *, cls_token: bool) -> torch.Tensor:
@@ -144,7 +155,7 @@ class ImageViT(nn.Module):
             self.pos_embed = nn.Parameter(torch.zeros(1, n, c.dim))  # (1, [1 +] N, D)
         else:  # persistent: official state dicts carry the (fixed) table
             self.register_buffer("pos_embed", mae_sincos_table(c.grid(), c.dim, cls_token=c.cls_token))
-        self.blocks = vit_blocks(c.dim, c.depth, c.num_heads, c.mlp_ratio, c.qkv_bias)
+        self.blocks = vit_blocks(c.dim, c.depth, c.num_heads, c.mlp_ratio, c.qkv_bias, c.drop_path_rate)
         self.norm = LayerNorm6(c.dim)
         self.reset_parameters()
 

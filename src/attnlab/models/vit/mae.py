@@ -32,7 +32,7 @@ from torch import nn
 from attnlab.errors import ConfigError, InputError
 from attnlab.layers.vit_blocks import LayerNorm6, gather_tokens, vit_blocks
 from attnlab.models._registry import register_model
-from attnlab.models.vit.image_vit import ImageViT, ImageViTConfig, mae_sincos_table
+from attnlab.models.vit.image_vit import FMNIST_P4, ImageViT, ImageViTConfig, mae_sincos_table
 
 
 @dataclass
@@ -88,6 +88,12 @@ MAE_REFERENCE = MAEConfig(
 MAE_TINY_P4 = MAEConfig(
     img_size=28, patch_size=4, in_chans=1, dim=64, depth=4, num_heads=4,
     decoder_dim=32, decoder_depth=2, decoder_num_heads=4, norm_pix_loss=True,
+)  # fmt: skip
+# the Fashion-MNIST teacher: DINO's dino-vit-p4 backbone (FMNIST_P4) with MAE's positions, a 64 x 2 decoder
+MAE_VIT_P4 = MAEConfig(
+    img_size=FMNIST_P4.img_size, patch_size=FMNIST_P4.patch_size, in_chans=FMNIST_P4.in_chans,
+    dim=FMNIST_P4.dim, depth=FMNIST_P4.depth, num_heads=FMNIST_P4.num_heads, mlp_ratio=FMNIST_P4.mlp_ratio,
+    decoder_dim=64, decoder_depth=2, decoder_num_heads=4, norm_pix_loss=True,
 )  # fmt: skip
 
 
@@ -156,6 +162,7 @@ def normalize_patches(patches: torch.Tensor) -> torch.Tensor:
 
 @register_model("mae-small-reference", config=MAE_REFERENCE)
 @register_model("mae-vit-tiny-p4", config=MAE_TINY_P4)
+@register_model("mae-vit-p4", config=MAE_VIT_P4)
 class MAE(nn.Module):
     """``forward(images, noise=None, mask_ratio=None)`` -> :class:`MAEOutput`."""
 
@@ -194,6 +201,10 @@ class MAE(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def backbone(self) -> ImageViT:
+        """The encoder: what MAE evaluates (linear probe, k-NN, fine-tuning) and releases."""
+        return self.encoder
 
     def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """Images of the configured size and fixed noise (eval stays deterministic; registry tests)."""
