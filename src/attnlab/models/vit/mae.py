@@ -215,9 +215,6 @@ class MAE(nn.Module):
             "noise": torch.rand(batch_size, n),
         }
 
-    def backbone(self) -> ImageViT:
-        return self.encoder
-
     def targets(self, images: torch.Tensor) -> torch.Tensor:
         """What the decoder must predict per patch: (B, L, p*p*C) pixels, normalised if ``norm_pix_loss``."""
         patches = patchify(images, self.config.patch_size)
