@@ -45,7 +45,7 @@ from attnlab.objectives.dino import (
 from attnlab.objectives.dino_schedules import DINOSchedules, teacher_temperatures, teacher_update
 from attnlab.objectives.vjepa_schedules import decay_groups
 from attnlab.runs.config import OptimConfig
-from attnlab.train.knn_eval import KNNConfig, KNNEvaluator, random_init_backbone
+from attnlab.train.knn_eval import KNNConfig, KNNEvaluator, knn_metrics, start_knn
 from attnlab.train.registry import register_task
 from attnlab.train.ssl_figures import plot_cls_attention
 from attnlab.train.task import Task
@@ -240,21 +240,14 @@ class DINOTask(Task):
         k-NN accuracies when testing."""
         crops = [crop[: self.eval_loss_images] for crop in batch.crops]
         values = {"loss": self._loss(crops, update_center=False)}
-        if self.trainer.testing and self._knn is not None:
-            accuracies = self._knn.accuracies(batch.images, batch.label)
-            values |= {"knn_acc": accuracies["trained"], "knn_acc_random_init": accuracies["random_init"]}
+        if self.trainer.testing:
+            values |= knn_metrics(self._knn, batch)
         return values
 
     # -- evaluation -------------------------------------------------------------------------------
     def on_test_start(self) -> None:
-        data: Any = getattr(self.trainer, "datamodule", None)
-        if not hasattr(data, "knn_dataloader"):
-            return  # a dataset without labels: the test reports the loss only
-        floor = random_init_backbone(self.dino, self.knn_config.seed).to(self.device)
-        self._knn = KNNEvaluator(self.knn_config, data.num_classes)
-        self._knn.fit(
-            {"trained": self.dino.backbone(), "random_init": floor}, data.knn_dataloader(), self.device
-        )
+        datamodule = getattr(self.trainer, "datamodule", None)
+        self._knn = start_knn(self.dino, self.knn_config, datamodule, self.device)
 
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:

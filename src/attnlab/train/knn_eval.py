@@ -89,3 +89,25 @@ class KNNEvaluator:
             pred = knn_predict(bank, bank_labels, queries, self.num_classes, k=c.k, temperature=c.temperature)
             values[name] = (pred == labels).float().mean()
         return values
+
+
+def start_knn(
+    model: nn.Module, config: KNNConfig, datamodule: Any, device: torch.device
+) -> KNNEvaluator | None:
+    """The banks of ``model.backbone()`` and of its random-init floor over the datamodule's
+    ``knn_dataloader``; None for a dataset without labels (the test then reports losses only)."""
+    if not hasattr(datamodule, "knn_dataloader"):
+        return None
+    pretrained: HasBackbone = model  # type: ignore[assignment]
+    floor = random_init_backbone(model, config.seed).to(device)
+    knn = KNNEvaluator(config, datamodule.num_classes)
+    knn.fit({"trained": pretrained.backbone(), "random_init": floor}, datamodule.knn_dataloader(), device)
+    return knn
+
+
+def knn_metrics(knn: KNNEvaluator | None, batch: Any) -> dict[str, torch.Tensor]:
+    """``knn_acc`` and its floor ``knn_acc_random_init`` of a test batch (nothing without banks)."""
+    if knn is None:
+        return {}
+    accuracies = knn.accuracies(batch.images, batch.label)
+    return {"knn_acc": accuracies["trained"], "knn_acc_random_init": accuracies["random_init"]}

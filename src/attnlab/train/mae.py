@@ -31,7 +31,7 @@ from attnlab.errors import ConfigError
 from attnlab.models.vit.mae import MAE, MAEOutput, patchify, unpatchify
 from attnlab.objectives.mae import mae_terms
 from attnlab.runs.config import OptimConfig
-from attnlab.train.knn_eval import KNNConfig, KNNEvaluator, random_init_backbone
+from attnlab.train.knn_eval import KNNConfig, KNNEvaluator, knn_metrics, start_knn
 from attnlab.train.registry import register_task
 from attnlab.train.ssl_figures import plot_reconstructions
 from attnlab.train.task import Task
@@ -80,20 +80,13 @@ class MAETask(Task):
             torch.manual_seed(EVAL_MASK_SEED)
             terms = mae_terms(self._forward(batch.crops[0]))
         values = {"loss": torch.stack(list(terms.values())).sum(), **terms}
-        if self.trainer.testing and self._knn is not None:
-            accuracies = self._knn.accuracies(batch.images, batch.label)
-            values |= {"knn_acc": accuracies["trained"], "knn_acc_random_init": accuracies["random_init"]}
+        if self.trainer.testing:
+            values |= knn_metrics(self._knn, batch)
         return values
 
     def on_test_start(self) -> None:
-        data: Any = getattr(self.trainer, "datamodule", None)
-        if not hasattr(data, "knn_dataloader"):
-            return  # a dataset without labels: the test reports the loss only
-        floor = random_init_backbone(self.mae, self.knn_config.seed).to(self.device)
-        self._knn = KNNEvaluator(self.knn_config, data.num_classes)
-        self._knn.fit(
-            {"trained": self.mae.backbone(), "random_init": floor}, data.knn_dataloader(), self.device
-        )
+        datamodule = getattr(self.trainer, "datamodule", None)
+        self._knn = start_knn(self.mae, self.knn_config, datamodule, self.device)
 
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
