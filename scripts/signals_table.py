@@ -1,7 +1,7 @@
 """Markdown rows (mean ± std over seeds) of the signal runs under one or more folders
 (scripts/signals_runs.sh, scripts/signals_windows.sh).
 
-    PYTHONPATH=src python scripts/signals_table.py runs/signals [more folders...]
+    PYTHONPATH=src python scripts/signals_table.py runs/signals [more folders...] [--seeds 0 1 2]
 
 Run folders are named ``<model preset>[-w<window>]-s<seed>``; the window is read from each
 run's config.yaml. One row per preset and window, with the per-seed accuracies; when a preset
@@ -10,10 +10,10 @@ was trained with several windows, also one row per preset across the windows.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,12 +26,17 @@ def mean_std(values: list[float]) -> str:
 
 
 def main() -> None:
-    roots = [Path(p) for p in sys.argv[1:]] or [Path("runs/signals")]
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("folders", type=Path, nargs="*", default=[Path("runs/signals")])
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: all)")
+    args = parser.parse_args()
     accs: dict[tuple[str, int], list[tuple[int, float]]] = defaultdict(list)
-    for root in roots:
+    for root in args.folders:
         for metrics in sorted(root.glob("*/metrics.json")):
             match = re.fullmatch(r"(.+?)(?:-w\d+)?-s(\d+)", metrics.parent.name)
-            if match:
+            if match and (args.seeds is None or int(match[2]) in args.seeds):
                 config = yaml.safe_load((metrics.parent / "config.yaml").read_text())
                 key = (match[1], int(config["data"]["window"]))
                 accs[key].append((int(match[2]), 100 * json.loads(metrics.read_text())["test/acc"]))

@@ -18,4 +18,4 @@ for seed in 0 1 2; do
     done
   done
 done
-"${PYTHON:-python}" scripts/signals_table.py "$out" "$main"
+"${PYTHON:-python}" scripts/signals_table.py "$out" "$main" --seeds 0 1 2
