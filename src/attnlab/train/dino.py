@@ -46,34 +46,11 @@ from attnlab.objectives.dino_schedules import DINOSchedules, teacher_temperature
 from attnlab.objectives.vjepa_schedules import decay_groups
 from attnlab.runs.config import OptimConfig
 from attnlab.train.knn_eval import KNNConfig, KNNEvaluator, knn_metrics, start_knn
+from attnlab.train.optim import StepScheduler
 from attnlab.train.registry import register_task
 from attnlab.train.ssl_figures import plot_cls_attention
 from attnlab.train.task import Task
 from attnlab.train.vjepa import as_config
-
-
-class ScheduleByStep(torch.optim.lr_scheduler.LRScheduler):
-    """lr (every group) and weight decay (groups without ``no_decay``) of iteration ``last_epoch``
-    (0-based, the official ``it``); past the schedule's end, its last value."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, schedules: DINOSchedules) -> None:
-        self.schedules = schedules
-        super().__init__(optimizer)
-
-    def _step_index(self) -> int:
-        return min(self.last_epoch, self.schedules.epochs * self.schedules.iters_per_epoch - 1)
-
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        step = self._step_index()
-        wd = self.schedules.weight_decay_at(step)
-        for group in self.optimizer.param_groups:
-            if not group.get("no_decay", False):
-                group["weight_decay"] = wd
-        return [self.schedules.lr_at(step)] * len(self.optimizer.param_groups)
-
-    def state_dict(self) -> dict[str, Any]:
-        # the schedules are the task's config, not state: checkpoints hold only plain values
-        return {k: v for k, v in super().state_dict().items() if k != "schedules"}
 
 
 @register_task("dino")
@@ -187,7 +164,8 @@ class DINOTask(Task):
         assert isinstance(optim, OptimConfig)
         groups = decay_groups(self.dino.student)  # the teacher is never optimised
         optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas)
-        scheduler = ScheduleByStep(optimizer, self.schedules)
+        last = self.schedules.epochs * self.schedules.iters_per_epoch - 1  # then the last value
+        scheduler = StepScheduler(optimizer, self.schedules, offset=0, last=last)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(

@@ -7,11 +7,13 @@ cover every trainable parameter exactly once, which :func:`partition` checks.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, did_you_mean
+from attnlab.objectives.vjepa_schedules import StepSchedules
 from attnlab.runs.config import NamedOptimConfig, OptimConfig
 
 
@@ -106,3 +108,28 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps=total_steps, cfg=cfg)
     )
+
+
+class StepScheduler(torch.optim.lr_scheduler.LRScheduler):
+    """Per-iteration lr (every group) and weight decay (groups without ``no_decay``) read from
+    ``schedules`` at step ``last_epoch + offset`` (V-JEPA counts optimiser steps from 1: offset 1;
+    DINO iterations from 0: offset 0), held at ``last`` once past it when given."""
+
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, schedules: StepSchedules, offset: int, last: int | None = None
+    ) -> None:
+        self.schedules, self.offset, self.last = schedules, offset, last
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        step = self.last_epoch + self.offset
+        step = step if self.last is None else min(step, self.last)
+        wd = self.schedules.weight_decay_at(step)
+        for group in self.optimizer.param_groups:
+            if not group.get("no_decay", False):
+                group["weight_decay"] = wd
+        return [self.schedules.lr_at(step)] * len(self.optimizer.param_groups)
+
+    def state_dict(self) -> dict[str, Any]:
+        # the schedules are the task's config, not state: checkpoints hold only plain values
+        return {k: v for k, v in super().state_dict().items() if k != "schedules"}

@@ -39,6 +39,7 @@ from attnlab.objectives.vjepa_masks import MULTIBLOCK, MaskConfig, sample_masks
 from attnlab.objectives.vjepa_schedules import VJEPASchedules, decay_groups, ema_update
 from attnlab.runs.config import OptimConfig
 from attnlab.train.figures import plot_video_attention
+from attnlab.train.optim import StepScheduler
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task
 from attnlab.train.vjepa_figures import plot_feature_pca
@@ -61,26 +62,6 @@ def as_config(cls: type[C], value: object, where: str) -> C:
         if key not in names:
             raise unknown(f"{where} key", str(key), names)
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
-
-
-class VJEPAScheduler(torch.optim.lr_scheduler.LRScheduler):
-    """Sets lr (every group) and weight decay (groups without ``no_decay``) for the next step."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, schedules: VJEPASchedules) -> None:
-        self.schedules = schedules
-        super().__init__(optimizer)
-
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        step = self.last_epoch + 1  # the official schedulers step once before the first update
-        wd = self.schedules.weight_decay_at(step)
-        for group in self.optimizer.param_groups:
-            if not group.get("no_decay", False):
-                group["weight_decay"] = wd
-        return [self.schedules.lr_at(step)] * len(self.optimizer.param_groups)
-
-    def state_dict(self) -> dict[str, Any]:
-        # the schedules are the task's config, not state: checkpoints hold only plain values
-        return {k: v for k, v in super().state_dict().items() if k != "schedules"}
 
 
 @register_task("vjepa")
@@ -165,7 +146,8 @@ class VJEPATask(Task):
         assert isinstance(optim, OptimConfig)
         groups = decay_groups(self.vjepa.encoder, self.vjepa.predictor)
         optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas, eps=1e-8)
-        scheduler = VJEPAScheduler(optimizer, self.schedules())
+        # the official schedulers step once before the first update: optimiser steps count from 1
+        scheduler = StepScheduler(optimizer, self.schedules(), offset=1)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(
