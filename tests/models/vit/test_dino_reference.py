@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from attnlab.explain import capture
 from attnlab.models.vit.image_vit import ImageViT, ImageViTConfig
 from attnlab.runs.official import load_official_vit
-from tests.models.vit._reference import load, reference
+from tests._goldens import load, reference
 
 ACT = 1e-5
 ATTN = 1e-6

@@ -14,7 +14,7 @@ from attnlab.models import create_model
 from attnlab.models.vit.mae import MAE, MAE_REFERENCE, MAEOutput, normalize_patches, patchify
 from attnlab.objectives.mae import mae_terms, reconstruction_loss
 from attnlab.runs.official import load_official_mae
-from tests.models.vit._reference import load, reference
+from tests._goldens import load, reference
 
 ACT = 1e-5
 LOSS = 1e-6

@@ -12,7 +12,7 @@ from attnlab.models.vit import image_vit, mae
 from attnlab.runs.convert import rename_keys
 from attnlab.runs.official import load_official_mae, load_official_vit, split_fused_qkv
 from attnlab.state_dicts import check_state_dict
-from tests.models.vit._reference import key_shapes, load, meta_state
+from tests._goldens import key_shapes, load, meta_state
 
 TINY_VIT = image_vit.ImageViTConfig(img_size=32, patch_size=8, dim=64, depth=2, num_heads=4)
 

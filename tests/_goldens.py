@@ -1,4 +1,5 @@
-"""Where the official DINO and MAE goldens live (``shared/reference/{dino,mae}``, see their READMEs)."""
+"""Where the official goldens live (``shared/reference/<family>``, see each README), for the tests of
+every family that matches one; ``ATTNLAB_REFERENCE`` points elsewhere."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import pytest
 import torch
 
 FILES = {
-    "dino": ("dino_vit_tiny_golden.pt", "dino_keys.txt"),
+    "dino": (
+        "dino_vit_tiny_golden.pt",
+        "dino_keys.txt",
+        "dino_head_golden.pt",
+        "dino_loss_golden.pt",
+        "dino_summary.json",
+    ),
+    "vjepa": ("vjepa_small_state_dict.pt", "vjepa_small_golden.pt", "vjepa_small_train_step.pt"),
     "mae": (
         "mae_tiny_state_dict.pt",
         "mae_tiny_golden.pt",
@@ -22,7 +30,7 @@ FILES = {
 
 def reference(family: str) -> Path:
     """The folder holding ``family``'s files, or a skip."""
-    candidates = [Path(__file__).resolve().parents[4] / "shared" / "reference" / family]
+    candidates = [Path(__file__).resolve().parents[2] / "shared" / "reference" / family]
     if os.environ.get("ATTNLAB_REFERENCE"):
         root = Path(os.environ["ATTNLAB_REFERENCE"])
         candidates += [root / family, root]
