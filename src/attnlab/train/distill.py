@@ -143,26 +143,31 @@ class DistillationTask(Task):
 
     # ---- the loss -------------------------------------------------------------------------------
 
+    @staticmethod
+    def _run(
+        module: nn.Module, images: torch.Tensor, layer: str | None, *, differentiable: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The module's logits and, when ``layer`` is named, that layer's attention (else None)."""
+        if layer is None:
+            return module(images).logits, None
+        with capture(module, differentiable=differentiable, layers=[layer]) as rec:
+            logits = module(images).logits
+        return logits, rec[layer]
+
     def _forward(
         self, images: torch.Tensor
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], dict[str, torch.Tensor | None]]:
         """Logits of student and teachers, and the attention maps distill_loss needs (None: not needed)."""
-        c, student = self.distill, self.net.student
-        maps: dict[str, torch.Tensor | None] = {"student": None, "teacher1": None, "teacher2": None}
-        if any(w > 0 for w in c.attention_weights):
-            with capture(student, differentiable=True, layers=[self.student_layer]) as rec:
-                logits = student(images).logits
-            maps["student"] = rec[self.student_layer]
-        else:
-            logits = student(images).logits
+        weights = self.distill.attention_weights
+        wanted = self.student_layer if any(w > 0 for w in weights) else None
+        logits, student_map = self._run(self.net.student, images, wanted, differentiable=True)
+        maps: dict[str, torch.Tensor | None] = {"student": student_map}
         teacher_logits = []
-        for i, (teacher, weight) in enumerate(zip(self.net.teachers, c.attention_weights, strict=True)):
-            if weight > 0:
-                with capture(teacher, layers=[self.teacher_layers[i]]) as rec:
-                    teacher_logits.append(teacher(images).logits)
-                maps[f"teacher{i + 1}"] = rec[self.teacher_layers[i]]
-            else:
-                teacher_logits.append(teacher(images).logits)
+        for i, (teacher, weight) in enumerate(zip(self.net.teachers, weights, strict=True)):
+            t_logits, maps[f"teacher{i + 1}"] = self._run(
+                teacher, images, self.teacher_layers[i] if weight > 0 else None
+            )
+            teacher_logits.append(t_logits)
         return logits, (teacher_logits[0], teacher_logits[1]), maps
 
     def _terms(

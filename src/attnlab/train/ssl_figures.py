@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from attnlab.explain.cam import min_max_normalize
 from attnlab.train.figures import _save, overlays_figure, plt
 
 
@@ -17,9 +18,7 @@ def plot_cls_attention(
 ) -> Path:
     """``images`` (N, C, H, W), ``maps`` (N, heads, h, w): one row per head over the images, each map
     min-max scaled per image so that every head's peak shows."""
-    low = maps.amin(dim=(2, 3), keepdim=True)
-    high = maps.amax(dim=(2, 3), keepdim=True)
-    scaled = (maps - low) / (high - low).clamp_min(1e-12)  # (N, heads, h, w) in [0, 1]
+    scaled = min_max_normalize(maps.flatten(0, 1)).view_as(maps)  # (N, heads, h, w) in [0, 1]
     rows = {f"head {h}": scaled[:, h] for h in range(maps.shape[1])}
     return _save(overlays_figure(images, rows, titles=titles), path)
 
