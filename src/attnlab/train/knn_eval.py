@@ -11,20 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
 from attnlab.metrics.knn import knn_predict
+from attnlab.models.vit.classifier import HasBackbone
 from attnlab.models.vit.image_vit import ImageViT
-
-
-class HasBackbone(Protocol):
-    config: Any
-
-    def backbone(self) -> ImageViT: ...
 
 
 @dataclass
