@@ -147,6 +147,19 @@ def read_calib(path: str | Path) -> Calibration:
     )
 
 
+def format_calib(calib: Calibration) -> str:
+    """The text of a KITTI ``calib`` file (the inverse of :func:`read_calib`)."""
+
+    def row(key: str, matrix: np.ndarray, rows: int, cols: int) -> str:
+        return f"{key}: " + " ".join(f"{v:.12e}" for v in matrix[:rows, :cols].ravel())
+
+    lines = [row(f"P{i}", calib.P[i], 3, 4) for i in range(4)]
+    lines += [row("R0_rect", calib.R0_rect, 3, 3), row("Tr_velo_to_cam", calib.Tr_velo_to_cam, 3, 4)]
+    if calib.Tr_imu_to_velo is not None:
+        lines.append(row("Tr_imu_to_velo", calib.Tr_imu_to_velo, 3, 4))
+    return "\n".join(lines) + "\n"
+
+
 def parse_label_lines(lines: list[str], source: str = "<labels>") -> KittiObjects:
     """KITTI label (15 columns) or detection (16 columns, with score) lines -> objects."""
     rows = []
