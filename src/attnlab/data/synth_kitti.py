@@ -69,8 +69,11 @@ class SceneConfig:
     walls: tuple[int, int] = (0, 3)
     poles: tuple[int, int] = (2, 12)
     bushes: tuple[int, int] = (2, 15)
-    x_range: tuple[float, float] = (3.0, 70.0)  # where the labelled classes stand (LiDAR x)
-    y_range: tuple[float, float] = (-35.0, 35.0)
+    # Where the labelled classes stand (LiDAR x, metres ahead); |y| is drawn up to
+    # min(y_max, 0.85 x + 3), a wedge a little wider than the camera's 80 degrees, so most
+    # objects are in the image and some beside it (in the cloud, unlabelled, as in KITTI).
+    x_range: tuple[float, float] = (3.0, 55.0)
+    y_max: float = 35.0
     min_points: int = 5  # fewer points in the box: a DontCare region
     image_hw: tuple[int, int] = (375, 1242)
     lidar: LidarConfig = field(default_factory=LidarConfig)
@@ -259,7 +262,9 @@ def _place(rng: np.random.Generator, cfg: SceneConfig) -> tuple[np.ndarray, list
             size = np.maximum(np.asarray(mean) + rng.normal(0, 1, 3) * spread, 0.3)
             radius = math.hypot(size[0], size[1]) / 2
             for _try in range(20):
-                x, y = rng.uniform(*cfg.x_range), rng.uniform(*cfg.y_range)
+                x = rng.uniform(*cfg.x_range)
+                half = min(cfg.y_max, 0.85 * x + 3.0)
+                y = rng.uniform(-half, half)
                 if all(math.hypot(x - fx, y - fy) > radius + fr + 0.3 for fx, fy, fr in footprints) and (
                     clear_of_walls(x, y, radius)
                 ):
