@@ -61,6 +61,21 @@ def test_ap_tables_match_the_official_evaluation(evaluated):
                     assert got == pytest.approx(value, abs=1e-6), (key, points, metric, difficulty)
 
 
+def test_openpcdets_result_dict_matches(evaluated):
+    name, result = evaluated
+    expected = _results(name)["ap_results"]["official_ret_dict"]
+    ours = result.ret_dict()
+    assert ours.keys() == expected.keys()
+    for key, value in expected.items():
+        assert ours[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_the_printed_text_is_the_official_one(evaluated):
+    name, result = evaluated
+    expected = (REFERENCE / "results" / name / "official_result_string.txt").read_text()
+    assert result.official_text() == expected
+
+
 def test_the_quoted_mixed_moderate_numbers():
     # The README's headline numbers, typed in by hand (Car strict moderate, AP11 / AP40).
     _, gts, dts = _frames("mixed")

@@ -278,11 +278,43 @@ class KittiEvalResult:
     def ap(self, metric: str, points: int = 40) -> np.ndarray:
         """(C, 3 difficulties, 2 overlap settings) AP in percent; ``metric`` "aos" for AOS."""
         source = self.curves["bbox"].orientation if metric == "aos" else self.curves[metric].precision
-        if points == 11:
-            return source[..., 0::4].sum(-1) / 11 * 100
-        if points == 40:
-            return source[..., 1:].sum(-1) / 40 * 100
-        raise InputError(f"KITTI AP uses 11 or 40 points, got {points}")
+        if points not in (11, 40):
+            raise InputError(f"KITTI AP uses 11 or 40 points, got {points}")
+        indices = range(0, NUM_SAMPLE_POINTS, 4) if points == 11 else range(1, NUM_SAMPLE_POINTS)
+        # Summed one sample at a time, as the official code does, so the float64 rounding (and
+        # hence the printed 4th decimal) is the same as theirs.
+        total = np.zeros(source.shape[:-1])
+        for i in indices:
+            total = total + source[..., i]
+        return total / points * 100
+
+    def ret_dict(self) -> dict[str, float]:
+        """OpenPCDet's result dict: strict-overlap AP40, keys ``Car_3d/moderate_R40`` etc."""
+        names = {"aos": "aos", "3d": "3d", "bev": "bev", "bbox": "image"}
+        out = {}
+        for c, cls in enumerate(self.classes):
+            for metric, key in names.items():
+                row = self.ap(metric, 40)[c, :, 0]
+                for d, difficulty in enumerate(DIFFICULTIES):
+                    out[f"{cls}_{key}/{difficulty}_R40"] = float(row[d])
+        return out
+
+    def official_text(self, compute_aos: bool = True) -> str:
+        """The text the official ``get_official_eval_result`` prints, line for line."""
+        lines = []
+        tables = {(m, p): self.ap(m, p) for m in (*METRICS, "aos") for p in (11, 40)}
+        for c, cls in enumerate(self.classes):
+            for k in range(self.min_overlaps.shape[0]):
+                overlaps = ", ".join(f"{v:.2f}" for v in self.min_overlaps[k, :, c])
+                for points, tag in ((11, "AP"), (40, "AP_R40")):
+                    lines.append(f"{cls} {tag}@{overlaps}:")
+                    for metric, label, digits in (("bbox", "bbox", 4), ("bev", "bev ", 4), ("3d", "3d  ", 4)):
+                        row = tables[(metric, points)][c, :, k]
+                        lines.append(f"{label} AP:" + ", ".join(f"{v:.{digits}f}" for v in row))
+                    if compute_aos:
+                        row = tables[("aos", points)][c, :, k]
+                        lines.append("aos  AP:" + ", ".join(f"{v:.2f}" for v in row))
+        return "".join(f"{line}\n" for line in lines)
 
     def table(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
         """``{"Car@strict": {"AP11": {"bbox": {"easy": ..}}}}``, the reference's layout."""
