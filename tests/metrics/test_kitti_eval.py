@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnlab.data.kitti import read_label, read_split
+from attnlab.data.kitti import read_labels, read_split
 from attnlab.errors import InputError
 from attnlab.metrics.kitti_eval import (
     DIFFICULTIES,
@@ -32,8 +32,8 @@ def _frames(name: str) -> tuple[list[str], list[KittiObjects], list[KittiObjects
         pytest.skip(f"KITTI evaluation reference not found at {REFERENCE}")
     base = REFERENCE / "inputs" / name
     ids = read_split(base / "val.txt")
-    gts = [read_label(base / "label_2" / f"{i}.txt") for i in ids]
-    dts = [read_label(base / "detections" / f"{i}.txt") for i in ids]
+    gts = read_labels(base / "label_2", ids)
+    dts = read_labels(base / "detections", ids)
     return ids, gts, dts
 
 

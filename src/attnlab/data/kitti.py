@@ -206,6 +206,15 @@ def read_label(path: str | Path) -> KittiObjects:
     return parse_label_lines(path.read_text().splitlines(), str(path))
 
 
+def read_labels(folder: str | Path, frame_ids: list[str]) -> list[KittiObjects]:
+    """The label (or detection) files of ``frame_ids`` in ``folder``, in order: the input of
+    :func:`attnlab.metrics.kitti_eval.kitti_eval` (ground truth and detections alike)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: label folder not found")
+    return [read_label(folder / f"{frame_id}.txt") for frame_id in frame_ids]
+
+
 def format_label_lines(objects: KittiObjects, with_score: bool = False) -> list[str]:
     """The inverse of :func:`parse_label_lines` (2 decimals, 4 with scores, as KITTI's files)."""
     lines = []
