@@ -90,3 +90,15 @@ def test_kitti_grid_and_bad_input():
         pillarize([torch.zeros(5, 2)], PillarConfig())
     with pytest.raises(InputError, match="at least one point cloud"):
         pillarize([], PillarConfig())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_pillars_on_cuda_equal_the_cpus():
+    cfg = PillarConfig(max_points_per_pillar=8, max_pillars=300)
+    clouds = [torch.from_numpy(_cloud(0, 3000)), torch.from_numpy(_cloud(1, 2000))]
+    cpu = pillarize(clouds, cfg)
+    gpu = pillarize([c.cuda() for c in clouds], cfg)
+    for field in ("points", "num_points", "coords"):
+        assert torch.equal(getattr(gpu, field).cpu(), getattr(cpu, field)), field
+    torch.testing.assert_close(decorate(gpu, cfg).cpu(), decorate(cpu, cfg))

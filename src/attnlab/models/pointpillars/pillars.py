@@ -67,11 +67,12 @@ def pillarize(clouds: list[torch.Tensor], cfg: PillarConfig) -> Pillars:
         if cloud.dim() != 2 or cloud.shape[1] < 3:
             raise InputError(f"cloud {b} must be (N, C >= 3) points, got shape {tuple(cloud.shape)}")
     ny, nx = cfg.grid_size
-    lo = torch.tensor(cfg.point_range[:3], dtype=torch.float64)
-    hi = torch.tensor(cfg.point_range[3:], dtype=torch.float64)
-    size = torch.tensor(cfg.voxel_size, dtype=torch.float64)
     points = torch.cat(clouds)  # (N, C)
-    batch = torch.cat([torch.full((len(c),), b, dtype=torch.long) for b, c in enumerate(clouds)])
+    dev = points.device
+    lo = torch.tensor(cfg.point_range[:3], dtype=torch.float64, device=dev)
+    hi = torch.tensor(cfg.point_range[3:], dtype=torch.float64, device=dev)
+    size = torch.tensor(cfg.voxel_size, dtype=torch.float64, device=dev)
+    batch = torch.cat([torch.full((len(c),), b, dtype=torch.long, device=dev) for b, c in enumerate(clouds)])
     xyz = points[:, :3].double()
     # Points in [lo, hi): the right border belongs to no pillar.
     inside = ((xyz >= lo) & (xyz < hi)).all(1)
@@ -80,12 +81,13 @@ def pillarize(clouds: list[torch.Tensor], cfg: PillarConfig) -> Pillars:
     idx = torch.nonzero(inside).squeeze(1)  # (K,) kept points, in cloud order
     key = (batch[idx] * ny + cell[idx, 1]) * nx + cell[idx, 0]  # (K,) one id per (cloud, iy, ix)
     uniq, inverse = torch.unique(key, return_inverse=True)  # sorted ids, each point's id
-    order = torch.arange(len(idx))
-    first = torch.full((len(uniq),), len(idx), dtype=torch.long).scatter_reduce(0, inverse, order, "amin")
+    order = torch.arange(len(idx), device=dev)
+    first = torch.full((len(uniq),), len(idx), dtype=torch.long, device=dev)
+    first = first.scatter_reduce(0, inverse, order, "amin")  # (U,) each pillar's first point
     # Rank pillars by their first point (cloud order, so clouds stay in batch order).
     by_first = torch.argsort(first)
     rank = torch.empty_like(by_first)
-    rank[by_first] = torch.arange(len(uniq))
+    rank[by_first] = torch.arange(len(uniq), device=dev)
     point_rank = rank[inverse]  # (K,) the pillar rank of each point
     # Slot of each point inside its pillar: its position among the pillar's points, in cloud order.
     sort = torch.argsort(point_rank * len(idx) + order)  # stable grouping by pillar, then order
@@ -95,8 +97,8 @@ def pillarize(clouds: list[torch.Tensor], cfg: PillarConfig) -> Pillars:
     slot[sort] = order - starts[point_rank[sort]]
     # Per-cloud pillar cap: rank within its cloud.
     pillar_cloud = uniq[by_first] // (ny * nx)  # (U,) cloud of each ranked pillar
-    cloud_start = torch.searchsorted(pillar_cloud, torch.arange(len(clouds)))
-    rank_in_cloud = torch.arange(len(uniq)) - cloud_start[pillar_cloud]
+    cloud_start = torch.searchsorted(pillar_cloud, torch.arange(len(clouds), device=dev))
+    rank_in_cloud = torch.arange(len(uniq), device=dev) - cloud_start[pillar_cloud]
     keep_pillar = rank_in_cloud < cfg.max_pillars  # (U,)
     new_id = torch.cumsum(keep_pillar.long(), 0) - 1
     keep = keep_pillar[point_rank] & (slot < cfg.max_points_per_pillar)
