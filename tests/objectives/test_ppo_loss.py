@@ -42,7 +42,14 @@ def test_non_episodic_gae_ignores_episode_ends():
 
 def test_gae_rejects_mismatched_shapes():
     with pytest.raises(InputError, match="next_value must be"):
-        gae(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 2, dtype=torch.bool), torch.zeros(3), gamma=0.9, lam=0.9)
+        gae(
+            torch.zeros(3, 2),
+            torch.zeros(3, 2),
+            torch.zeros(3, 2, dtype=torch.bool),
+            torch.zeros(3),
+            gamma=0.9,
+            lam=0.9,
+        )
 
 
 def test_clipped_surrogate_matches_hand_values():

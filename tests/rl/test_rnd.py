@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from attnlab.errors import ConfigError
-from attnlab.rl.rnd import RewardForwardFilter, RunningMeanStd, TransitionQueue, normalise_intrinsic, queue_input
+from attnlab.rl.rnd import (
+    RewardForwardFilter,
+    RunningMeanStd,
+    TransitionQueue,
+    normalise_intrinsic,
+    queue_input,
+)
 
 PRIOR = 1e-4  # RunningMeanStd's initial count (mean 0, var 1), as baselines
 

@@ -1,7 +1,8 @@
 """MiniGrid environments (Chevalier-Boisvert et al. 2023, ``minigrid`` package) for PPO and RND.
 
-The agent sees MiniGrid's partial 7x7 egocentric view (object, colour, state per cell), flattened
-to 147 floats and divided by each channel's largest value, so one MLP fits every task. The
+The agent sees MiniGrid's partial 7x7 egocentric view (object, colour, state per cell), each
+channel one-hot (11 objects + 6 colours + 3 states = 20 per cell) and flattened to 980 floats, so
+one MLP fits every task (an MLP learns from categories far better than from their index). The
 exploration counter is the agent's cell ``(x, y)``, encoded as one int.
 """
 
@@ -14,9 +15,10 @@ import numpy as np
 
 from attnlab.errors import ConfigError, unknown
 
-# largest index of MiniGrid's object, colour and state channels (minigrid.core.constants)
-_CHANNEL_MAX = np.array([10.0, 5.0, 2.0], dtype=np.float32)
-OBS_DIM = 7 * 7 * 3
+# values of MiniGrid's object, colour and state channels (minigrid.core.constants)
+_CHANNEL_SIZES = (11, 6, 3)
+_OFFSETS = np.array([0, 11, 17])
+OBS_DIM = 7 * 7 * sum(_CHANNEL_SIZES)
 
 
 def _import_minigrid() -> None:
@@ -34,15 +36,17 @@ def minigrid_ids() -> list[str]:
 
 
 class FlatView(gym.ObservationWrapper[np.ndarray, Any, Any]):
-    """MiniGrid's dict observation -> its 7x7x3 view as (147,) float32 in [0, 1]."""
+    """MiniGrid's dict observation -> its 7x7x3 view one-hot per channel, (980,) float32."""
 
     def __init__(self, env: gym.Env[Any, Any]) -> None:
         super().__init__(env)
         self.observation_space = gym.spaces.Box(0.0, 1.0, (OBS_DIM,), np.float32)
 
     def observation(self, observation: Any) -> np.ndarray:
-        image = np.asarray(observation["image"], dtype=np.float32) / _CHANNEL_MAX  # (7, 7, 3)
-        return image.reshape(-1)  # (147,)
+        image = np.asarray(observation["image"], dtype=np.int64).reshape(49, 3) + _OFFSETS  # (49, 3)
+        onehot = np.zeros((49, sum(_CHANNEL_SIZES)), dtype=np.float32)  # (49, 20)
+        np.put_along_axis(onehot, image, 1.0, axis=1)
+        return onehot.reshape(-1)  # (980,)
 
 
 def make_minigrid(env_id: str) -> gym.Env[Any, Any]:

@@ -3,7 +3,7 @@
 Schulman et al., "Proximal Policy Optimization Algorithms", arXiv:1707.06347; Burda et al.,
 "Exploration by Random Network Distillation", arXiv:1810.12894.
 
-- ``ppo-mlp``: vector observations (MiniGrid's 7x7x3 view, flattened and scaled) -> ``depth``
+- ``ppo-mlp``: vector observations (MiniGrid's 7x7 view, one-hot per cell) -> ``depth``
   tanh layers (CleanRL's ``ppo.py`` MLP) -> policy logits, extrinsic value, and with
   ``intrinsic_head`` an intrinsic value.
 - ``ppo-cnn``: a stack of 84x84 grey frames (uint8) -> /255 -> the RND paper's policy CNN
@@ -43,7 +43,7 @@ def _init(layer: nn.Module, gain: float) -> nn.Module:
 
 @dataclass
 class ActorCriticMLPConfig:
-    obs_dim: int = 147  # length of the flat observation (MiniGrid: 7 * 7 * 3)
+    obs_dim: int = 980  # length of the flat observation (MiniGrid: 7 * 7 one-hot cells of 20)
     num_actions: int = 7
     hidden_dim: int = 128
     depth: int = 2

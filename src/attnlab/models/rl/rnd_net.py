@@ -89,7 +89,7 @@ class RNDCNN(nn.Module):
 
 @dataclass
 class RNDMLPConfig:
-    obs_dim: int = 147  # one flat observation
+    obs_dim: int = 980  # one flat observation (MiniGrid's one-hot view)
     frames: int = 1  # n + 1 queued observations
     hidden_dim: int = 256
     feature_dim: int = 128
