@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.tensorboard import SummaryWriter
 
 from attnlab.cli import main
 from attnlab.errors import ConfigError
+from attnlab.recipes import recipe_path
 from attnlab.rl.atari_envs import make_atari
+from attnlab.rl.ppo import _Agent
+from attnlab.runs.spec import resolve
 from tests.train.conftest import assert_same_final_run, attnlab, kill_9_after_first_checkpoint, metrics_of
 
 # Two environments, rollouts of 32 steps: four updates, one checkpoint, two evaluation episodes.
@@ -178,3 +182,22 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
     assert torch.equal(a["reward_filter"]["returns"], b["reward_filter"]["returns"])
     assert torch.equal(a["obs_stats"]["var"], b["obs_stats"]["var"])
     assert torch.equal(a["queue"]["frames"], b["queue"]["frames"])
+
+
+def test_a_rollout_stores_the_observations_the_policy_acted_on(tmp_path: Path):
+    """The log-probabilities recomputed from the stored observations are the ones of the actions
+    taken, and the queue of step t ends with step t + 1's observation (unless the episode ended)."""
+    spec = resolve(recipe_path("trnd-minigrid"), TINY)
+    agent = _Agent(spec)
+    with SummaryWriter(tmp_path / "tb") as writer:
+        rollout = agent.collect(writer)
+    with torch.no_grad():
+        logits = agent.model(rollout.obs.flatten(0, 1)).logits  # (T * N, A)
+    log_probs = torch.log_softmax(logits, dim=1).gather(1, rollout.actions.flatten(0, 1)[:, None]).squeeze(1)
+    assert torch.allclose(log_probs, rollout.log_probs.flatten(0, 1), atol=1e-5)
+    going_on = ~rollout.dones[:-1]  # (T - 1, N)
+    assert going_on.any()
+    assert torch.equal(rollout.queues[:-1, :, -1][going_on], rollout.obs[1:][going_on])
+    # the queue holds the previous observations in order: slot -2 of step t is slot -1 of step t - 1
+    same_episode = going_on[:-1] & going_on[1:]
+    assert torch.equal(rollout.queues[2:, :, -2][same_episode], rollout.queues[1:-1, :, -1][same_episode])

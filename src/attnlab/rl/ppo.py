@@ -330,7 +330,8 @@ class _Agent:
         return x[:, -1] if self.kind.frames else x
 
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(obs)).to(self.device)
+        # a copy: the environments overwrite their observation array in place at the next step
+        return torch.tensor(np.asarray(obs), device=self.device)
 
     # -- checkpoint ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
