@@ -391,6 +391,7 @@ class _Agent:
                 actions = self.np_rng.integers(self.num_actions, size=cfg.num_envs)
                 frames.append(self._frames(self.envs.step(actions).final_obs))
             self.obs_stats.update(torch.cat(frames))  # (T * N, *frame)
+        self.envs.visited_all.clear()  # count what the agent visits, not the random warm-up
         self.queue = TransitionQueue(
             cfg.transition_n, cfg.num_envs, self.frame_shape, self.queue.frames.dtype
         )
