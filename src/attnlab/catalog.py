@@ -123,9 +123,25 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.object_centric.monet:MONet",
             "MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",
         ),
+        "ppo-cnn": Lazy(
+            "attnlab.models.rl.ppo_net:ActorCriticCNN",
+            "PPO actor-critic for 4 x 84x84 Atari frames: the RND paper's policy CNN, ext/int value heads",
+        ),
+        "ppo-mlp": Lazy(
+            "attnlab.models.rl.ppo_net:ActorCriticMLP",
+            "PPO actor-critic MLP for flat observations (MiniGrid's view): 2 x 128 tanh, ext/int value heads",
+        ),
         "q-mlp": Lazy(
             "attnlab.models.rl.q_network:QNetwork",
             "DQN's Q-network for vector observations: 2 x 128 ReLU MLP, one Q-value per action (CartPole)",
+        ),
+        "rnd-cnn": Lazy(
+            "attnlab.models.rl.rnd_net:RNDCNN",
+            "RND's random target and predictor CNNs on a queue of n + 1 normalised 84x84 frames",
+        ),
+        "rnd-mlp": Lazy(
+            "attnlab.models.rl.rnd_net:RNDMLP",
+            "RND's random target and predictor MLPs on a queue of n + 1 normalised flat observations",
         ),
         "r3d-18": Lazy("attnlab.models.classifiers.resnet3d:ResNet3d", "3D ResNet-18 video classifier"),
         "r3d-50": Lazy("attnlab.models.classifiers.resnet3d:ResNet3d", "3D ResNet-50 video classifier"),
@@ -373,6 +389,11 @@ RUNNERS: Registry[Any] = Registry(
         "dqn": Lazy(
             "attnlab.rl.dqn:DQNRunner",
             "Deep Q-learning on a gymnasium environment: replay buffer, epsilon-greedy, target network",
+            extra="rl",
+        ),
+        "ppo": Lazy(
+            "attnlab.rl.ppo:PPORunner",
+            "PPO on vectorised MiniGrid or Atari environments, optionally with RND or transition-RND",
             extra="rl",
         ),
         "lightning": Lazy(
