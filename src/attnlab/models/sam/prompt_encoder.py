@@ -158,7 +158,10 @@ class PromptEncoder(nn.Module):
         points: tuple[torch.Tensor, torch.Tensor] | None = None,
         boxes: torch.Tensor | None = None,
         masks: torch.Tensor | None = None,
+        mask_valid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mask_valid`` (B,) bool: rows of ``masks`` that are prompts; the others get the "no mask"
+        embedding (an extension: the official takes masks for all prompt sets or none)."""
         self.check(points, boxes, masks)
         B = self.batch_size(points, boxes, masks)
         weight = self.no_mask_embed.weight
@@ -168,9 +171,13 @@ class PromptEncoder(nn.Module):
         if boxes is not None:
             parts.append(self._embed_boxes(boxes))
         sparse = torch.cat(parts, dim=1)  # (B, N, D)
-        if masks is not None:
-            dense = self.mask_downscaling(masks)  # (B, D, h, w)
-        else:
-            h, w = self.image_embedding_size
-            dense = weight.reshape(1, -1, 1, 1).expand(B, -1, h, w)  # (B, D, h, w)
+        h, w = self.image_embedding_size
+        no_mask = weight.reshape(1, -1, 1, 1).expand(B, -1, h, w)  # (B, D, h, w)
+        if masks is None:
+            return sparse, no_mask
+        dense = self.mask_downscaling(masks)  # (B, D, h, w)
+        if mask_valid is not None:
+            if mask_valid.shape != (B,) or mask_valid.dtype != torch.bool:
+                raise InputError(f"mask_valid must be a bool (B={B},) tensor, got {mask_valid.dtype} {tuple(mask_valid.shape)}")
+            dense = torch.where(mask_valid[:, None, None, None], dense, no_mask)
         return sparse, dense

@@ -183,6 +183,7 @@ class Sam(nn.Module):
         points: torch.Tensor | None = None,
         point_labels: torch.Tensor | None = None,
         mask_inputs: torch.Tensor | None = None,
+        mask_valid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sparse (B, N, C) and dense (B, C, h, w) embeddings; coordinates in the resized image's pixels."""
         if (points is None) != (point_labels is None):
@@ -192,7 +193,7 @@ class Sam(nn.Module):
         pts = (points, point_labels) if points is not None and point_labels is not None else None
         if pts is None and boxes is None and mask_inputs is None:
             raise InputError("give at least one prompt: boxes, points or mask_inputs")
-        sparse, dense = self.prompt_encoder(pts, boxes, mask_inputs)
+        sparse, dense = self.prompt_encoder(pts, boxes, mask_inputs, mask_valid)
         if self.prompt_token is not None:
             sparse = torch.cat([sparse, self.prompt_token(sparse.shape[0]).to(sparse.dtype)], dim=1)
         return sparse, dense
@@ -205,12 +206,13 @@ class Sam(nn.Module):
         points: torch.Tensor | None = None,
         point_labels: torch.Tensor | None = None,
         mask_inputs: torch.Tensor | None = None,
+        mask_valid: torch.Tensor | None = None,
         multimask_output: bool = False,
     ) -> SamOutput:
         """Masks for B prompt sets on ``image_embeddings`` (B or 1, C, h, w): one embedding per
         prompt set, or one image's embedding shared by all of them (computed once)."""
         sparse, dense = self.encode_prompts(
-            boxes=boxes, points=points, point_labels=point_labels, mask_inputs=mask_inputs
+            boxes=boxes, points=points, point_labels=point_labels, mask_inputs=mask_inputs, mask_valid=mask_valid
         )
         c = self.config
         expected = (c.prompt_embed_dim, c.grid, c.grid)
@@ -234,16 +236,19 @@ class Sam(nn.Module):
         points: torch.Tensor | None = None,
         point_labels: torch.Tensor | None = None,
         mask_inputs: torch.Tensor | None = None,
+        mask_valid: torch.Tensor | None = None,
         multimask_output: bool = False,
     ) -> SamOutput:
         """Preprocessed images (B, 3, S, S) and one prompt set each: boxes (B, 4), points (B, P, 2) with
-        labels (B, P) (1 foreground, 0 background, -1 padding), mask logits (B, 1, 4h, 4w)."""
+        labels (B, P) (1 foreground, 0 background, -1 padding), mask logits (B, 1, 4h, 4w) (rows where
+        ``mask_valid`` (B,) is False count as no mask prompt)."""
         return self.decode(
             self.encode(images),
             boxes=boxes,
             points=points,
             point_labels=point_labels,
             mask_inputs=mask_inputs,
+            mask_valid=mask_valid,
             multimask_output=multimask_output,
         )
 
@@ -261,4 +266,5 @@ class Sam(nn.Module):
             "points": points,
             "point_labels": labels,
             "mask_inputs": torch.randn(batch_size, 1, low, low),
+            "mask_valid": torch.arange(batch_size) % 2 == 0,  # one with, one without a mask prompt
         }
