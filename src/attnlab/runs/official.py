@@ -212,10 +212,13 @@ def load_official_sam_into(model: nn.Module, path: str | Path) -> sam.Sam:
         raise InputError(f"an official SAM checkpoint loads into a Sam, not {type(model).__name__}")
     what = "official SAM checkpoint"
     state = read_state_dict(path, what, unwrap=("model", "state_dict"), strip=("module.",))
-    if not any(k.startswith("image_encoder.") for k in state) or not any(k.startswith("mask_decoder.") for k in state):
+    if not any(k.startswith("image_encoder.") for k in state) or not any(
+        k.startswith("mask_decoder.") for k in state
+    ):
         shown = ", ".join(sorted(state)[:3]) or "none"
         raise InputError(
-            f"{path} is not a SAM checkpoint (no image_encoder.* and mask_decoder.* keys; its first keys: {shown})"
+            f"{path} is not a SAM checkpoint (no image_encoder.* and mask_decoder.* keys; "
+            f"its first keys: {shown})"
         )
     expected = model.state_dict()
     if not any(k.startswith("prompt_token.") for k in state):  # an official file: the token keeps its init

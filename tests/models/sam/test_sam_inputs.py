@@ -54,10 +54,16 @@ def test_the_reference_checkpoint_loads_by_path_and_another_layout_is_named(tmp_
     # a token model takes the official file; the token keeps its initialisation
     tuned = load_official_sam(path, SamConfig(**{**SMALL_REFERENCE.__dict__, "prompt_token_dim": 128}))
     assert torch.equal(tuned.mask_decoder.iou_token.weight, state["mask_decoder.iou_token.weight"])
-    with pytest.raises(InputError, match=r"does not fit the model: .*missing keys \(image_encoder\.blocks\.10"):
+    with pytest.raises(
+        InputError, match=r"does not fit the model: .*missing keys \(image_encoder\.blocks\.10"
+    ):
         load_official_sam(path, SAM_VIT_B)
-    deeper = SamConfig(**{**SMALL_REFERENCE.__dict__, "encoder_depth": 1, "encoder_global_attn_indexes": (0,)})
-    with pytest.raises(InputError, match=r"1\d* unexpected keys \(image_encoder\.blocks\.1\.attn\.proj\.bias"):
+    deeper = SamConfig(
+        **{**SMALL_REFERENCE.__dict__, "encoder_depth": 1, "encoder_global_attn_indexes": (0,)}
+    )
+    with pytest.raises(
+        InputError, match=r"1\d* unexpected keys \(image_encoder\.blocks\.1\.attn\.proj\.bias"
+    ):
         load_official_sam(path, deeper)
     other = tmp_path / "vit.pt"
     torch.save({"patch_embed.proj.weight": torch.zeros(1), "blocks.0.attn.qkv.weight": torch.zeros(1)}, other)

@@ -25,7 +25,7 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     """Boolean masks (N, H, W) -> boxes (N, 4) xyxy pixel edges; an empty mask gives (0, 0, 0, 0)."""
     if masks.dim() != 3:
         raise InputError(f"masks must be (N, H, W), got {tuple(masks.shape)}")
-    N, H, W = masks.shape
+    H, W = masks.shape[1:]
     masks = masks.bool()
     rows, cols = masks.any(dim=2), masks.any(dim=1)  # (N, H), (N, W)
     ys = torch.arange(H, device=masks.device)
@@ -44,7 +44,7 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
 
 
 def check_boxes(boxes: torch.Tensor, size: tuple[int, int], what: str = "boxes") -> None:
-    """One-line InputError unless ``boxes`` (N, 4) are finite xyxy boxes of positive area in an (H, W) image."""
+    """One-line InputError unless ``boxes`` (N, 4) are finite xyxy boxes of positive area inside (H, W)."""
     if boxes.dim() != 2 or boxes.shape[-1] != 4:
         raise InputError(f"{what} must be (N, 4) xyxy, got {tuple(boxes.shape)}")
     if not torch.isfinite(boxes).all():
@@ -53,7 +53,9 @@ def check_boxes(boxes: torch.Tensor, size: tuple[int, int], what: str = "boxes")
     outside = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > W) | (boxes[:, 3] > H)
     if outside.any():
         i = int(outside.nonzero()[0])
-        raise InputError(f"{what}[{i}] = {boxes[i].tolist()} lies outside the {H}x{W} image (x in [0, {W}], y in [0, {H}])")
+        raise InputError(
+            f"{what}[{i}] = {boxes[i].tolist()} lies outside the {H}x{W} image (x in [0, {W}], y in [0, {H}])"
+        )
     flat = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     if flat.any():
         i = int(flat.nonzero()[0])
@@ -63,7 +65,7 @@ def check_boxes(boxes: torch.Tensor, size: tuple[int, int], what: str = "boxes")
 def jitter_boxes(
     boxes: torch.Tensor, fractions: torch.Tensor | float, size: tuple[int, int], generator: torch.Generator
 ) -> torch.Tensor:
-    """Each side of each box (N, 4) moved by +-fraction x its extent (see the module docstring), clipped to (H, W)."""
+    """Each side of each box (N, 4) moved by +-fraction x its extent (module docstring), clipped to (H, W)."""
     frac = torch.as_tensor(fractions, dtype=boxes.dtype).expand(boxes.shape[0]).to(boxes.device)
     if (frac < 0).any() or (frac >= 0.5).any():
         raise InputError(f"jitter fractions must lie in [0, 0.5), got {frac.unique().tolist()}")

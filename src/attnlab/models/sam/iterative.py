@@ -47,7 +47,8 @@ class IterativeConfig:
 @dataclass
 class IterativeResult:
     masks: torch.Tensor  # (N, H, W) bool: each box's final mask on the original image
-    boxes: torch.Tensor  # (T, N, 4) the prompt of each iteration (row 0: the given boxes); rows after a box stopped repeat its last
+    # (T, N, 4) the prompt of each iteration (row 0: the given boxes); after a box stopped, its last
+    boxes: torch.Tensor
     change: torch.Tensor  # (T, N) change rate r_t (NaN at t = 0 and after the box stopped)
     iterations: torch.Tensor  # (N,) int64 decoder passes each box took (1 .. max_iterations)
     first_masks: torch.Tensor  # (N, H, W) bool: M_1, the single-pass answer

@@ -178,6 +178,9 @@ class PromptEncoder(nn.Module):
         dense = self.mask_downscaling(masks)  # (B, D, h, w)
         if mask_valid is not None:
             if mask_valid.shape != (B,) or mask_valid.dtype != torch.bool:
-                raise InputError(f"mask_valid must be a bool (B={B},) tensor, got {mask_valid.dtype} {tuple(mask_valid.shape)}")
+                raise InputError(
+                    f"mask_valid must be a bool (B={B},) tensor, "
+                    f"got {mask_valid.dtype} {tuple(mask_valid.shape)}"
+                )
             dense = torch.where(mask_valid[:, None, None, None], dense, no_mask)
         return sparse, dense

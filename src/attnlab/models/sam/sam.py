@@ -88,14 +88,21 @@ class SamConfig:
 
 SAM_VIT_B = SamConfig()
 SAM_VIT_L = SamConfig(
-    encoder_embed_dim=1024, encoder_depth=24, encoder_num_heads=16, encoder_global_attn_indexes=(5, 11, 17, 23)
+    encoder_embed_dim=1024,
+    encoder_depth=24,
+    encoder_num_heads=16,
+    encoder_global_attn_indexes=(5, 11, 17, 23),
 )
 SAM_VIT_H = SamConfig(
-    encoder_embed_dim=1280, encoder_depth=32, encoder_num_heads=16, encoder_global_attn_indexes=(7, 15, 23, 31)
+    encoder_embed_dim=1280,
+    encoder_depth=32,
+    encoder_num_heads=16,
+    encoder_global_attn_indexes=(7, 15, 23, 31),
 )
 SMALL_REFERENCE = SamConfig(
-    img_size=128, encoder_embed_dim=96, encoder_depth=2, encoder_num_heads=4, encoder_global_attn_indexes=(1,),
-    window_size=4, prompt_embed_dim=64, decoder_mlp_dim=256, decoder_num_heads=4, iou_head_hidden_dim=64,
+    img_size=128, encoder_embed_dim=96, encoder_depth=2, encoder_num_heads=4,
+    encoder_global_attn_indexes=(1,), window_size=4, prompt_embed_dim=64, decoder_mlp_dim=256,
+    decoder_num_heads=4, iou_head_hidden_dim=64,
 )  # fmt: skip
 CELLS = SamConfig(
     img_size=128, patch_size=8, encoder_embed_dim=96, encoder_depth=4, encoder_num_heads=4,
@@ -103,7 +110,12 @@ CELLS = SamConfig(
     decoder_num_heads=4, iou_head_hidden_dim=64,
 )  # fmt: skip
 CELLS_PROMPT_TUNING = SamConfig(
-    **{**CELLS.__dict__, "prompt_token_dim": 128, "freeze_learned_embedding": True, "freeze_image_encoder": True}
+    **{
+        **CELLS.__dict__,
+        "prompt_token_dim": 128,
+        "freeze_learned_embedding": True,
+        "freeze_image_encoder": True,
+    }
 )
 
 
@@ -159,7 +171,9 @@ class Sam(nn.Module):
     def preprocess(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Images (B, 3, H, W) in 0-255 -> the encoder's input (B, 3, S, S) and the resized (h, w)."""
         if images.dim() != 4 or images.shape[1] != self.config.in_chans:
-            raise InputError(f"SAM takes images (B, {self.config.in_chans}, H, W) in 0-255, got {tuple(images.shape)}")
+            raise InputError(
+                f"SAM takes images (B, {self.config.in_chans}, H, W) in 0-255, got {tuple(images.shape)}"
+            )
         resized = resize_longest_side(images.float(), self.config.img_size)
         return normalize_and_pad(resized, self.config.img_size), (resized.shape[-2], resized.shape[-1])
 
@@ -212,15 +226,23 @@ class Sam(nn.Module):
         """Masks for B prompt sets on ``image_embeddings`` (B or 1, C, h, w): one embedding per
         prompt set, or one image's embedding shared by all of them (computed once)."""
         sparse, dense = self.encode_prompts(
-            boxes=boxes, points=points, point_labels=point_labels, mask_inputs=mask_inputs, mask_valid=mask_valid
+            boxes=boxes,
+            points=points,
+            point_labels=point_labels,
+            mask_inputs=mask_inputs,
+            mask_valid=mask_valid,
         )
         c = self.config
         expected = (c.prompt_embed_dim, c.grid, c.grid)
         if image_embeddings.dim() != 4 or tuple(image_embeddings.shape[1:]) != expected:
-            raise InputError(f"image embeddings must be (B, {', '.join(map(str, expected))}), got {tuple(image_embeddings.shape)}")
+            raise InputError(
+                f"image embeddings must be (B, {', '.join(map(str, expected))}), "
+                f"got {tuple(image_embeddings.shape)}"
+            )
         if image_embeddings.shape[0] not in (1, sparse.shape[0]):
             raise InputError(
-                f"{image_embeddings.shape[0]} image embeddings for {sparse.shape[0]} prompt sets (need 1 or as many)"
+                f"{image_embeddings.shape[0]} image embeddings for {sparse.shape[0]} prompt sets "
+                "(need 1 or as many)"
             )
         all_masks, all_iou = self.mask_decoder.predict_masks(
             image_embeddings, self.prompt_encoder.get_dense_pe(), sparse, dense

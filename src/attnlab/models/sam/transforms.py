@@ -55,12 +55,14 @@ def scale_boxes(boxes: torch.Tensor, original: tuple[int, int], long_side: int) 
 
 
 def normalize_and_pad(images: torch.Tensor, img_size: int) -> torch.Tensor:
-    """(B, 3, h, w) images in 0-255, h, w <= img_size -> (B, 3, img_size, img_size) normalised, zero-padded."""
+    """(B, 3, h, w) images in 0-255 (h, w <= img_size) -> (B, 3, img_size, img_size), normalised, padded."""
     if images.dim() != 4 or images.shape[1] != len(PIXEL_MEAN):
         raise InputError(f"SAM takes RGB images (B, 3, H, W), got {tuple(images.shape)}")
     h, w = images.shape[-2:]
     if h > img_size or w > img_size:
-        raise InputError(f"images are {h}x{w}, larger than the encoder's {img_size}: resize_longest_side first")
+        raise InputError(
+            f"images are {h}x{w}, larger than the encoder's {img_size}: resize_longest_side first"
+        )
     mean = images.new_tensor(PIXEL_MEAN).view(1, 3, 1, 1)
     std = images.new_tensor(PIXEL_STD).view(1, 3, 1, 1)
     return F.pad((images - mean) / std, (0, img_size - w, 0, img_size - h))
