@@ -41,7 +41,9 @@ def cell_boxes(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
     return torch.cat([xy, xy + wh], dim=1).floor().clamp(0, size)
 
 
-def part_a(model: Sam, args: argparse.Namespace, device: torch.device) -> tuple[list[Result], dict[str, object]]:
+def part_a(
+    model: Sam, args: argparse.Namespace, device: torch.device
+) -> tuple[list[Result], dict[str, object]]:
     size = model.config.img_size
     gen = torch.Generator().manual_seed(0)
     image = (torch.rand(3, size, size, generator=gen) * 255).to(device)
@@ -88,7 +90,9 @@ def part_a(model: Sam, args: argparse.Namespace, device: torch.device) -> tuple[
     return results, info
 
 
-def part_b(model: Sam, args: argparse.Namespace, device: torch.device) -> tuple[list[Result], dict[str, object]]:
+def part_b(
+    model: Sam, args: argparse.Namespace, device: torch.device
+) -> tuple[list[Result], dict[str, object]]:
     c = model.config
     x = torch.randn(args.batch, 3, c.img_size, c.img_size, device=device)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
@@ -107,14 +111,18 @@ def part_b(model: Sam, args: argparse.Namespace, device: torch.device) -> tuple[
             return model.encode(x)
 
     case = f"encoder {args.preset} b{args.batch} {args.dtype}"
-    results = measure(case, {"fused": fused, "eager": eager}, baseline="fused", device=device, repeats=args.repeats)
+    results = measure(
+        case, {"fused": fused, "eager": eager}, baseline="fused", device=device, repeats=args.repeats
+    )
     info: dict[str, object] = {"eager_over_fused": results[1].paired_ratio}
     info["fused_images_per_s"] = args.batch / (results[0].median_ms / 1e3)
     return results, info
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--part", choices=["a", "b", "ab"], default="ab")
     parser.add_argument("--preset", default="sam-cells", help="a registered SAM preset, or vit-b")
     parser.add_argument("--device", default="cpu")

@@ -368,6 +368,10 @@ TASKS: Registry[Any] = Registry(
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
         ),
+        "sam": Lazy(
+            "attnlab.train.sam:SamTask",
+            "SAM on jittered cell boxes (focal + dice + IoU); mIoU per box error, box floor, iterative",
+        ),
         "seq2seq": Lazy(
             "attnlab.train.seq2seq:Seq2SeqTask",
             "Teacher-forced cross-entropy; greedy exact match, alignment accuracy and AER; alignments drawn",
