@@ -1,0 +1,41 @@
+"""The sam task's pieces: the box-as-mask floor by hand, the loss on a batch of generated cells,
+and the evaluation metrics' names and ranges."""
+
+import pytest
+import torch
+
+from attnlab.data.em_cells import EMCellsData, collate_cells
+from attnlab.errors import ConfigError
+from attnlab.models import create_model
+from attnlab.runs.config import OptimConfig
+from attnlab.train.sam import SamTask, boxes_as_masks
+
+
+def test_box_as_mask_by_hand():
+    masks = boxes_as_masks(torch.tensor([[1.0, 0, 3, 2], [0.5, 0.5, 1.5, 1.5]]), (3, 4))
+    expected = torch.zeros(2, 3, 4, dtype=torch.bool)
+    expected[0, 0:2, 1:3] = True  # box 1: pixel centres 0.5 and 1.5 lie on its edges, none inside
+    assert torch.equal(masks, expected)
+
+
+def test_loss_and_metrics_on_generated_cells():
+    model = create_model("sam-cells", img_size=64, patch_size=8)
+    task = SamTask(model=model, optim=OptimConfig(name="adamw", lr=1e-3), max_boxes=3, eval_jitter=(0.0, 0.2))
+    data = EMCellsData(seed=0, size=64, val_size=2, test_size=2)
+    batch = collate_cells([data.dataset("val")[0], data.dataset("val")[1]])
+    terms = task.loss_terms(batch)
+    assert set(terms) == {"focal", "dice", "iou"} and all(torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    assert model.mask_decoder.iou_token.weight.grad is not None
+
+    class NotTesting:
+        testing = False
+
+    task._trainer = NotTesting()  # type: ignore[assignment]
+    values = task.metrics(batch)
+    assert {"loss", "miou_f0", "miou_f0.2", "box_miou_f0", "box_miou_f0.2"} <= set(values)
+    for name, value in values.items():
+        assert torch.isfinite(value), name
+    assert 0 < values["box_miou_f0"] < 1  # cells are not boxes
+    with pytest.raises(ConfigError, match="eval_jitter"):
+        SamTask(model=model, optim=OptimConfig(name="adamw", lr=1e-3), eval_jitter=(0.5,))
