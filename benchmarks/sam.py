@@ -29,7 +29,7 @@ import torch
 from attnlab.explain import capture
 from attnlab.models import create_model
 from attnlab.models.sam.boxes import masks_to_boxes
-from attnlab.models.sam.iterative import IterativeConfig, _binary_masks, iterative_inference
+from attnlab.models.sam.iterative import IterativeConfig, binary_masks, iterative_inference
 from attnlab.models.sam.sam import SAM_VIT_B, Sam
 from benchmarks.harness import Result, device_info, measure, report
 
@@ -53,7 +53,7 @@ def part_a(
     @torch.no_grad()
     def single_pass() -> object:
         x, _ = model.preprocess(image[None])
-        return _binary_masks(model, model.encode(x), boxes, (size, size), False)
+        return binary_masks(model, model.encode(x), boxes, (size, size), False)
 
     def iterative() -> object:
         return iterative_inference(model, image, boxes, config)
@@ -64,7 +64,7 @@ def part_a(
             prompt = box[None]
             for _ in range(args.iterations):
                 x, _ = model.preprocess(image[None])
-                mask = _binary_masks(model, model.encode(x), prompt, (size, size), False)
+                mask = binary_masks(model, model.encode(x), prompt, (size, size), False)
                 if not mask.any():
                     break
                 prompt = masks_to_boxes(mask)

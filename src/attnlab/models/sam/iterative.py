@@ -54,7 +54,7 @@ class IterativeResult:
     first_masks: torch.Tensor  # (N, H, W) bool: M_1, the single-pass answer
 
 
-def _binary_masks(
+def binary_masks(
     model: Sam, embedding: torch.Tensor, boxes: torch.Tensor, original: tuple[int, int], multimask: bool
 ) -> torch.Tensor:
     """Boxes (n, 4) in original pixels -> binary masks (n, H, W)."""
@@ -84,19 +84,20 @@ def iterative_inference(
     N = boxes.shape[0]
     x, _ = model.preprocess(image[None])
     embedding = model.encode(x.to(next(model.parameters()).dtype))  # (1, C, h, w): once
-    boxes = boxes.float()
-    masks = _binary_masks(model, embedding, boxes, original, config.multimask_output)  # (N, H, W)
+    boxes = boxes.float().to(image.device)
+    masks = binary_masks(model, embedding, boxes, original, config.multimask_output)  # (N, H, W)
     first = masks.clone()
-    history, changes = [boxes.clone()], [torch.full((N,), float("nan"))]
-    iterations = torch.ones(N, dtype=torch.long)
+    device = masks.device
+    history, changes = [boxes.clone()], [torch.full((N,), float("nan"), device=device)]
+    iterations = torch.ones(N, dtype=torch.long, device=device)
     running = masks.flatten(1).any(dim=1)  # an empty mask has no box to continue from
     current = boxes.clone()
     for _ in range(config.max_iterations - 1):
-        change = torch.full((N,), float("nan"))
+        change = torch.full((N,), float("nan"), device=device)
         if running.any():
             idx = running.nonzero()[:, 0]
             current[idx] = masks_to_boxes(masks[idx])  # b_t = box(M_{t-1})
-            new = _binary_masks(model, embedding, current[idx], original, config.multimask_output)
+            new = binary_masks(model, embedding, current[idx], original, config.multimask_output)
             diff = (new ^ masks[idx]).flatten(1).sum(dim=1).float()  # sum |M_t - M_{t-1}|
             rate = diff / box_area(current[idx])
             masks[idx] = new

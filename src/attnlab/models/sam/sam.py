@@ -25,6 +25,7 @@ forward and backward of every registered model, minutes at 1024 x 1024 on a CPU.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -109,13 +110,8 @@ CELLS = SamConfig(
     encoder_global_attn_indexes=(1, 3), window_size=8, prompt_embed_dim=64, decoder_mlp_dim=256,
     decoder_num_heads=4, iou_head_hidden_dim=64,
 )  # fmt: skip
-CELLS_PROMPT_TUNING = SamConfig(
-    **{
-        **CELLS.__dict__,
-        "prompt_token_dim": 128,
-        "freeze_learned_embedding": True,
-        "freeze_image_encoder": True,
-    }
+CELLS_PROMPT_TUNING = dataclasses.replace(
+    CELLS, prompt_token_dim=128, freeze_learned_embedding=True, freeze_image_encoder=True
 )
 
 
