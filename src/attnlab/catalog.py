@@ -165,6 +165,14 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.sam.sam:Sam",
             "sam-cells + seed 004's prompt token (128 -> 64); encoder and learned embeddings frozen",
         ),
+        "sam-decoder-tuning-cells": Lazy(
+            "attnlab.models.sam.tuning:SamTuning",
+            "Seed 004's baseline on a trained SAM (model.base): only the mask decoder trains",
+        ),
+        "sam-prompt-tuning-cells": Lazy(
+            "attnlab.models.sam.tuning:SamTuning",
+            "Seed 004's prompt tuning on a trained SAM (model.base): a 128-d token + the mask decoder train",
+        ),
         "sam-small-reference": Lazy(
             "attnlab.models.sam.sam:Sam",
             "SAM at the official golden's size: 128 px, patch 16, dim 96 x 2 (window 4), prompt dim 64",

@@ -7,6 +7,7 @@ import torch
 from attnlab.data.em_cells import EMCellsData, collate_cells
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
+from attnlab.models.sam.tuning import SamTuning, SamTuningConfig
 from attnlab.runs.config import OptimConfig
 from attnlab.train.sam import SamTask, boxes_as_masks
 
@@ -39,3 +40,39 @@ def test_loss_and_metrics_on_generated_cells():
     assert 0 < values["box_miou_f0"] < 1  # cells are not boxes
     with pytest.raises(ConfigError, match="eval_jitter"):
         SamTask(model=model, optim=OptimConfig(name="adamw", lr=1e-3), eval_jitter=(0.5,))
+
+
+def test_tuning_copies_the_base_and_trains_only_the_decoder_and_the_token():
+    base = create_model("sam-cells")
+    tuned = SamTuning(SamTuningConfig(base="sam-cells"), base=base)
+    for key, value in base.state_dict().items():
+        assert torch.equal(tuned.sam.state_dict()[key], value), key
+    trainable = {n.split(".")[1] for n, p in tuned.named_parameters() if p.requires_grad}
+    assert trainable == {"mask_decoder", "prompt_token"}
+    baseline = SamTuning(
+        SamTuningConfig(base="sam-cells", prompt_token_dim=None, train_learned_embedding=True)
+    )
+    names = {n for n, p in baseline.named_parameters() if p.requires_grad and "mask_decoder" not in n}
+    assert names == {f"sam.prompt_encoder.point_embeddings.{i}.weight" for i in range(4)} | {
+        "sam.prompt_encoder.not_a_point_embed.weight"
+    }
+    with pytest.raises(ConfigError, match="model.base must be a SAM"):
+        SamTuning(SamTuningConfig(base="toy-gan"))
+
+
+def test_prompt_tuning_recipe_runs_on_a_preset_base(tmp_path):
+    from attnlab.cli import main
+
+    smoke = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.limit_val_batches", "1"]
+    smoke += [
+        "--trainer.limit_test_batches",
+        "1",
+        "--trainer.progress_bar",
+        "false",
+        "--data.batch_size",
+        "2",
+    ]
+    smoke += ["--data.eval_batch_size", "2", "--data.size", "64", "--model.base", "sam-cells"]
+    run = tmp_path / "pt"
+    assert main(["run", "sam_prompt_tuning-cells", "--run-dir", str(run), *smoke]) == 0
+    assert (run / "report.md").is_file() and (run / "figures" / "iterations.png").is_file()

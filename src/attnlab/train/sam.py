@@ -28,6 +28,7 @@ from attnlab.models.sam.boxes import jitter_boxes, sample_train_fractions
 from attnlab.models.sam.iterative import IterativeConfig, iterative_inference
 from attnlab.models.sam.sam import Sam
 from attnlab.models.sam.transforms import scale_boxes
+from attnlab.models.sam.tuning import SamTuning
 from attnlab.objectives.sam import mask_iou, sam_terms
 from attnlab.runs.config import Optim
 from attnlab.train.registry import register_task
@@ -58,7 +59,7 @@ class SamTask(Task):
         iterative: IterativeConfig | None = None,
     ) -> None:
         super().__init__(model=model, optim=optim)
-        if not isinstance(model, Sam):
+        if not isinstance(model, Sam | SamTuning):
             raise ConfigError(f"task sam trains a SAM model (sam-*), got {type(model).__name__}")
         if max_boxes < 1:
             raise ConfigError(f"task.max_boxes must be >= 1, got {max_boxes}")
@@ -71,6 +72,9 @@ class SamTask(Task):
 
     @property
     def sam(self) -> Sam:
+        """The SAM that runs (a tuning set-up's inner one)."""
+        if isinstance(self.model, SamTuning):
+            return self.model.sam
         assert isinstance(self.model, Sam)
         return self.model
 
