@@ -56,7 +56,7 @@ def test_tuning_copies_the_base_and_trains_only_the_decoder_and_the_token():
     assert names == {f"sam.prompt_encoder.point_embeddings.{i}.weight" for i in range(4)} | {
         "sam.prompt_encoder.not_a_point_embed.weight"
     }
-    with pytest.raises(ConfigError, match="model.base must be a SAM"):
+    with pytest.raises(ConfigError, match=r"model\.base must be a SAM"):
         SamTuning(SamTuningConfig(base="toy-gan"))
 
 
