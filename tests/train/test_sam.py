@@ -7,6 +7,7 @@ import torch
 from attnlab.data.em_cells import EMCellsData, collate_cells
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
+from attnlab.models._submodel import SubModel
 from attnlab.models.sam.tuning import SamTuning, SamTuningConfig
 from attnlab.runs.config import OptimConfig
 from attnlab.train.sam import SamTask, boxes_as_masks
@@ -56,6 +57,8 @@ def test_tuning_copies_the_base_and_trains_only_the_decoder_and_the_token():
     assert names == {f"sam.prompt_encoder.point_embeddings.{i}.weight" for i in range(4)} | {
         "sam.prompt_encoder.not_a_point_embed.weight"
     }
+    # a recipe's mapping becomes the SubModel the engine builds (with its weights) and passes as ``base``
+    assert SamTuningConfig(base={"init_from": "runs/x"}).base == SubModel(init_from="runs/x")
     with pytest.raises(ConfigError, match=r"model\.base must be a SAM"):
         SamTuning(SamTuningConfig(base="toy-gan"))
 

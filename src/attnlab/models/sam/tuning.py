@@ -30,6 +30,9 @@ class SamTuningConfig:
     prompt_token_dim: int | None = 128  # None: no token (the baseline and "+ learned embedding")
     train_learned_embedding: bool = False  # True: SAM's point/box embeddings train too
 
+    def __post_init__(self) -> None:  # a recipe's mapping or string, as the engine's SubModel
+        self.base = as_submodel(self.base, "model.base")
+
 
 @register_model("sam-prompt-tuning-cells", config=SamTuningConfig())
 @register_model("sam-decoder-tuning-cells", config=SamTuningConfig(prompt_token_dim=None))
@@ -40,7 +43,9 @@ class SamTuning(nn.Module):
         """``base``: the module the engine built for ``config.base``."""
         super().__init__()
         self.config = config
-        source = built_or_preset(base, as_submodel(config.base, "model.base"), "model.base")
+        source = built_or_preset(
+            base, as_submodel(config.base, "model.base"), "model.base"
+        )  # checked again: a config built by hand
         if not isinstance(source, Sam):
             raise ConfigError(f"model.base must be a SAM (sam-*), got {type(source).__name__}")
         if source.config.prompt_token_dim is not None:
