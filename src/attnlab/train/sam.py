@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
@@ -159,7 +160,12 @@ class SamTask(Task):
             ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
             ax.axis("off")
             if t == steps:
-                ax.imshow(result.masks.any(0).cpu().numpy(), alpha=0.35, cmap="autumn")
+                labels = (
+                    result.masks.float()
+                    * torch.arange(1, len(result.masks) + 1, device=result.masks.device)[:, None, None]
+                ).amax(0)
+                shown = np.ma.masked_where(labels.cpu().numpy() == 0, labels.cpu().numpy())  # cells only
+                ax.imshow(shown, alpha=0.45, cmap="tab10", vmin=1, vmax=10, interpolation="nearest")
                 ax.set_title(f"final (mean {result.iterations.float().mean():.2f} passes)")
                 continue
             for x0, y0, x1, y1 in result.boxes[t].tolist():
