@@ -1,9 +1,9 @@
 """SAM: (a) seed 004's iterative inference on many boxes of one image, (b) the image encoder's
 attention, fused against eager.
 
-    python benchmarks/sam.py                                      # CPU, sam-cells, 100 boxes (< 1 min)
-    python benchmarks/sam.py --part b --preset vit-b --repeats 3  # (b) at ViT-B 1024 x 1024
-    python benchmarks/sam.py --part b --preset vit-b --device cuda --dtype bf16
+    python -m benchmarks.sam                                      # CPU, sam-cells, 100 boxes (< 1 min)
+    python -m benchmarks.sam --part b --preset vit-b --repeats 3  # (b) at ViT-B 1024 x 1024
+    python -m benchmarks.sam --part b --preset vit-b --device cuda --dtype bf16
 
 (a) Variants, interleaved, each ending in binary masks on the original image:
 ``single_pass``: the image encoder once and one batched decoder pass for all boxes (one
