@@ -19,6 +19,12 @@ FILES = {
         "dino_summary.json",
     ),
     "vjepa": ("vjepa_small_state_dict.pt", "vjepa_small_golden.pt", "vjepa_small_train_step.pt"),
+    "sam": (
+        "sam_small_state_dict.pt",
+        "sam_small_golden.pt",
+        "sam_small_config.json",
+        "sam_vit_b_state_dict_keys.txt",
+    ),
     "mae": (
         "mae_tiny_state_dict.pt",
         "mae_tiny_golden.pt",

@@ -173,6 +173,26 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.classifiers.resnet:ResNet",
             "CIFAR ResNet-56 of He et al. 2016 (basic blocks, option A shortcuts, 0.85M)",
         ),
+        "sam-cells": Lazy(
+            "attnlab.models.sam.sam:Sam",
+            "Small SAM for 128 px cell images, trained from scratch: ViT patch 8, dim 96 x 4; decoder 64",
+        ),
+        "sam-cells-prompt-tuning": Lazy(
+            "attnlab.models.sam.sam:Sam",
+            "sam-cells + seed 004's prompt token (128 -> 64); encoder and learned embeddings frozen",
+        ),
+        "sam-decoder-tuning-cells": Lazy(
+            "attnlab.models.sam.tuning:SamTuning",
+            "Seed 004's baseline on a trained SAM (model.base): only the mask decoder trains",
+        ),
+        "sam-prompt-tuning-cells": Lazy(
+            "attnlab.models.sam.tuning:SamTuning",
+            "Seed 004's prompt tuning on a trained SAM (model.base): a 128-d token + the mask decoder train",
+        ),
+        "sam-small-reference": Lazy(
+            "attnlab.models.sam.sam:Sam",
+            "SAM at the official golden's size: 128 px, patch 16, dim 96 x 2 (window 4), prompt dim 64",
+        ),
         "san1d-pair355": Lazy(
             "attnlab.models.signals.san1d:SAN1D",
             "1D-SAN of seed 001: three pairwise 1D self-attention blocks, neighbours 3, 5, 5 steps away",
@@ -297,6 +317,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.points:RingPointsData",
             "Ragged sets of 2D points from a ring of Gaussians (8 modes, radius 2, std 0.02).",
         ),
+        "em-cells": Lazy(
+            "attnlab.data.em_cells:EMCellsData",
+            "Generated electron-microscopy-like cell images with instance masks, or TIFF stacks + labels",
+        ),
         "signal-tokens": Lazy(
             "attnlab.data.signal_tokens:SignalTokensData",
             "Generated sequences with one class-bearing token among noise.",
@@ -367,6 +391,10 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.video_qa:VideoQATask",
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
+        ),
+        "sam": Lazy(
+            "attnlab.train.sam:SamTask",
+            "SAM on jittered cell boxes (focal + dice + IoU); mIoU per box error, box floor, iterative",
         ),
         "seq2seq": Lazy(
             "attnlab.train.seq2seq:Seq2SeqTask",

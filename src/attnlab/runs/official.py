@@ -20,10 +20,11 @@ from attnlab.layers.residual import official_cifar_block
 from attnlab.models.abn.branch_network import BranchNetwork
 from attnlab.models.abn.resnet_abn import ABNConfig, AttentionBranchNetwork
 from attnlab.models.object_centric import vimon
+from attnlab.models.sam import sam
 from attnlab.models.vit import image_vit, mae
 from attnlab.models.vjepa import vjepa
 from attnlab.runs.convert import load_foreign, read_state_dict, rename_keys
-from attnlab.state_dicts import load_state
+from attnlab.state_dicts import check_state_dict, load_state
 
 ABN = TypeVar("ABN", bound=BranchNetwork)
 
@@ -190,4 +191,38 @@ def load_official_mae(path: str | Path, config: mae.MAEConfig | None = None) -> 
     what = "official MAE checkpoint"
     state, origin = _read_vit_state(Path(path), what, mae.OFFICIAL_KEYS)
     load_state(model, state, f"{what} {path}", origin=origin)
+    return model
+
+
+def load_official_sam(path: str | Path, config: sam.SamConfig | None = None) -> sam.Sam:
+    """A :class:`~attnlab.models.sam.sam.Sam` of ``config`` (default ``SAM_VIT_B``; ``SAM_VIT_L``,
+    ``SAM_VIT_H`` for the others) holding a facebookresearch/segment-anything checkpoint
+    (``sam_vit_b_01ec64.pth`` ...), keys as they are (ours are the official names).
+
+    With seed 004's prompt token in ``config`` the checkpoint may lack the token (it keeps its
+    initialisation). Another layout, or a missing, unexpected or mis-shaped key: one-line InputError.
+    """
+    model = sam.Sam(config or sam.SAM_VIT_B)
+    return load_official_sam_into(model, path)
+
+
+def load_official_sam_into(model: nn.Module, path: str | Path) -> sam.Sam:
+    """``model`` (a Sam whose config fits the checkpoint) holding its weights, in place."""
+    if not isinstance(model, sam.Sam):
+        raise InputError(f"an official SAM checkpoint loads into a Sam, not {type(model).__name__}")
+    what = "official SAM checkpoint"
+    state = read_state_dict(path, what, unwrap=("model", "state_dict"), strip=("module.",))
+    if not any(k.startswith("image_encoder.") for k in state) or not any(
+        k.startswith("mask_decoder.") for k in state
+    ):
+        shown = ", ".join(sorted(state)[:3]) or "none"
+        raise InputError(
+            f"{path} is not a SAM checkpoint (no image_encoder.* and mask_decoder.* keys; "
+            f"its first keys: {shown})"
+        )
+    expected = model.state_dict()
+    if not any(k.startswith("prompt_token.") for k in state):  # an official file: the token keeps its init
+        expected = {k: v for k, v in expected.items() if not k.startswith("prompt_token.")}
+    check_state_dict(expected, state, f"{what} {path}")
+    model.load_state_dict(state, strict=False)  # every key of ``state`` was checked above
     return model

@@ -1,0 +1,81 @@
+"""The sam task's pieces: the box-as-mask floor by hand, the loss on a batch of generated cells,
+and the evaluation metrics' names and ranges."""
+
+import pytest
+import torch
+
+from attnlab.data.em_cells import EMCellsData, collate_cells
+from attnlab.errors import ConfigError
+from attnlab.models import create_model
+from attnlab.models._submodel import SubModel
+from attnlab.models.sam.tuning import SamTuning, SamTuningConfig
+from attnlab.runs.config import OptimConfig
+from attnlab.train.sam import SamTask, boxes_as_masks
+
+
+def test_box_as_mask_by_hand():
+    masks = boxes_as_masks(torch.tensor([[1.0, 0, 3, 2], [0.5, 0.5, 1.5, 1.5]]), (3, 4))
+    expected = torch.zeros(2, 3, 4, dtype=torch.bool)
+    expected[0, 0:2, 1:3] = True  # box 1: pixel centres 0.5 and 1.5 lie on its edges, none inside
+    assert torch.equal(masks, expected)
+
+
+def test_loss_and_metrics_on_generated_cells():
+    model = create_model("sam-cells", img_size=64, patch_size=8)
+    task = SamTask(model=model, optim=OptimConfig(name="adamw", lr=1e-3), max_boxes=3, eval_jitter=(0.0, 0.2))
+    data = EMCellsData(seed=0, size=64, val_size=2, test_size=2)
+    batch = collate_cells([data.dataset("val")[0], data.dataset("val")[1]])
+    terms = task.loss_terms(batch)
+    assert set(terms) == {"focal", "dice", "iou"} and all(torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    assert model.mask_decoder.iou_token.weight.grad is not None
+
+    class NotTesting:
+        testing = False
+
+    task._trainer = NotTesting()  # type: ignore[assignment]
+    values = task.metrics(batch)
+    assert {"loss", "miou_f0", "miou_f0.2", "box_miou_f0", "box_miou_f0.2"} <= set(values)
+    for name, value in values.items():
+        assert torch.isfinite(value), name
+    assert 0 < values["box_miou_f0"] < 1  # cells are not boxes
+    with pytest.raises(ConfigError, match="eval_jitter"):
+        SamTask(model=model, optim=OptimConfig(name="adamw", lr=1e-3), eval_jitter=(0.5,))
+
+
+def test_tuning_copies_the_base_and_trains_only_the_decoder_and_the_token():
+    base = create_model("sam-cells")
+    tuned = SamTuning(SamTuningConfig(base="sam-cells"), base=base)
+    for key, value in base.state_dict().items():
+        assert torch.equal(tuned.sam.state_dict()[key], value), key
+    trainable = {n.split(".")[1] for n, p in tuned.named_parameters() if p.requires_grad}
+    assert trainable == {"mask_decoder", "prompt_token"}
+    baseline = SamTuning(
+        SamTuningConfig(base="sam-cells", prompt_token_dim=None, train_learned_embedding=True)
+    )
+    names = {n for n, p in baseline.named_parameters() if p.requires_grad and "mask_decoder" not in n}
+    assert names == {f"sam.prompt_encoder.point_embeddings.{i}.weight" for i in range(4)} | {
+        "sam.prompt_encoder.not_a_point_embed.weight"
+    }
+    # a recipe's mapping becomes the SubModel the engine builds (with its weights) and passes as ``base``
+    assert SamTuningConfig(base={"init_from": "runs/x"}).base == SubModel(init_from="runs/x")
+    with pytest.raises(ConfigError, match=r"model\.base must be a SAM"):
+        SamTuning(SamTuningConfig(base="toy-gan"))
+
+
+def test_prompt_tuning_recipe_runs_on_a_preset_base(tmp_path):
+    from attnlab.cli import main
+
+    smoke = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.limit_val_batches", "1"]
+    smoke += [
+        "--trainer.limit_test_batches",
+        "1",
+        "--trainer.progress_bar",
+        "false",
+        "--data.batch_size",
+        "2",
+    ]
+    smoke += ["--data.eval_batch_size", "2", "--data.size", "64", "--model.base", "sam-cells"]
+    run = tmp_path / "pt"
+    assert main(["run", "sam_prompt_tuning-cells", "--run-dir", str(run), *smoke]) == 0
+    assert (run / "report.md").is_file() and (run / "figures" / "iterations.png").is_file()
