@@ -40,7 +40,11 @@ def test_four_successive_calls_equal_the_official_loss():
         loss = loss_fn(student, call["teacher_output"], call["epoch"])
         torch.testing.assert_close(loss.detach(), call["loss"], rtol=1e-6, atol=0)
         loss.backward()
-        torch.testing.assert_close(student.grad, call["grad_student_output"], atol=1e-7, rtol=0)
+        # the pairs are one contraction here, a loop there: float32 sums in another order, which
+        # differ by a few units in the last place of the largest gradient (2 ulps seen on some CPUs)
+        expected = call["grad_student_output"]
+        ulp = torch.finfo(torch.float32).eps * float(expected.abs().max())
+        torch.testing.assert_close(student.grad, expected, atol=4 * ulp, rtol=0)
         torch.testing.assert_close(loss_fn.center, call["center_after"], atol=1e-7, rtol=0)
 
 
