@@ -31,8 +31,6 @@ import copy
 import math
 import random
 import statistics
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -43,7 +41,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from attnlab.catalog import MODELS
-from attnlab.errors import ConfigError, NonFiniteLossError, RunDirError
+from attnlab.errors import ConfigError, NonFiniteLossError
 from attnlab.objectives.dqn import td_loss
 from attnlab.rl.envs import (
     Spaces,
@@ -55,17 +53,15 @@ from attnlab.rl.envs import (
     set_env_rng_state,
 )
 from attnlab.rl.replay import ReplayBuffer
+from attnlab.rl.runner_files import checked_checkpoint, load_run_weights, runner_device, torch_threads
 from attnlab.runs.checkpoint_io import atomic_torch_save, safe_torch_load
 from attnlab.runs.clock import TrainClock
-from attnlab.runs.config import TrainerConfig
 from attnlab.runs.progress import StepProgress
 from attnlab.runs.rng import generator_state, global_rng_state, set_generator_state, set_global_rng_state
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner, reject_trainer_keys
 from attnlab.runs.spec import RunSpec
 from attnlab.runs.tensorboard import drop_steps_from
-from attnlab.runs.weights import load_final_weights
-from attnlab.state_dicts import load_state
 from attnlab.status import say
 from attnlab.train.optim import build_optimizer, build_scheduler
 
@@ -148,7 +144,7 @@ class DQNRunner(Runner):
     sections = ("model",)
 
     def fit(self, run: RunDir, spec: RunSpec, *, checkpoint: Path | None) -> Fitted:
-        with _threads(spec.runner_config.torch_threads):
+        with torch_threads(spec.runner_config.torch_threads):
             agent = _Agent(spec)
             say(f"model {spec.model_name}: Q-network; environment {spec.runner_config.env}")
             if checkpoint is not None:
@@ -165,46 +161,10 @@ class DQNRunner(Runner):
             return Fitted(agent.model, agent.test(), seconds, segments)
 
     def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:
-        with _threads(spec.runner_config.torch_threads):
+        with torch_threads(spec.runner_config.torch_threads):
             agent = _Agent(spec)
-            _load_weights(agent.model, run, weights)
+            load_run_weights(agent.model, run, weights, "DQN", CHECKPOINT_FORMAT)
             return agent.test()
-
-
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _load_weights(model: nn.Module, run: RunDir, weights: Weights) -> None:
-    """The run's final weights or a checkpoint's, checked key by key (one-line errors)."""
-    if weights == "final":
-        load_final_weights(model, run)
-        return
-    path = run.best_checkpoint if weights == "best" else run.last_checkpoint
-    load_state(model, dict(_checked(safe_torch_load(path), path)["model"]), f"--weights {weights}: {path}")
-
-
-def _checked(state: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise RunDirError(f"{path} is not a DQN checkpoint of this attnlab ({CHECKPOINT_FORMAT})")
-    return state
-
-
-def _device(trainer: TrainerConfig) -> torch.device:
-    cuda = torch.cuda.is_available()
-    if trainer.accelerator in ("gpu", "cuda") or (trainer.accelerator == "auto" and cuda):
-        if not cuda:
-            raise ConfigError(f"trainer.accelerator={trainer.accelerator} but torch sees no CUDA device")
-        return torch.device("cuda")
-    if trainer.accelerator == "mps":
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _check_fits(spec: RunSpec, spaces: Spaces, env_id: str) -> None:
@@ -230,7 +190,7 @@ class _Agent:
             if getattr(spec.trainer, name) < 1:
                 raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(spec.trainer, name)}")
         self.spec, self.cfg, self.trainer = spec, cfg, spec.trainer
-        self.device = _device(spec.trainer)
+        self.device = runner_device(spec.trainer)
         torch.use_deterministic_algorithms(spec.trainer.deterministic, warn_only=True)
         self.env, self.eval_env = make_env(cfg.env), make_env(cfg.env)
         self.spaces = discrete_vector_spaces(self.env, cfg.env)
@@ -275,7 +235,7 @@ class _Agent:
         }
 
     def load(self, state: Any, path: Path) -> None:
-        state = _checked(state, path)
+        state = checked_checkpoint(state, path, "DQN", CHECKPOINT_FORMAT)
         for name in ("step", "episodes", "updates", "checkpoint_step", "best_val"):
             setattr(self, name, state[name])
         self.clock.load_state_dict(state["clock"])

@@ -31,8 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,7 +43,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from attnlab.catalog import MODELS
-from attnlab.errors import ConfigError, NonFiniteLossError, RunDirError, unknown
+from attnlab.errors import ConfigError, NonFiniteLossError, unknown
 from attnlab.objectives.ppo import (
     gae,
     intrinsic_reward,
@@ -61,18 +60,16 @@ from attnlab.rl.rnd import (
     normalise_intrinsic,
     queue_input,
 )
+from attnlab.rl.runner_files import checked_checkpoint, load_run_weights, runner_device, torch_threads
 from attnlab.rl.vector import SeededVectorEnv, Visit, episode_seed
 from attnlab.runs.checkpoint_io import atomic_torch_save, safe_torch_load
 from attnlab.runs.clock import TrainClock
-from attnlab.runs.config import TrainerConfig
 from attnlab.runs.progress import StepProgress
 from attnlab.runs.rng import generator_state, global_rng_state, set_generator_state, set_global_rng_state
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Fitted, Runner, Weights, register_runner, reject_trainer_keys
 from attnlab.runs.spec import RunSpec
 from attnlab.runs.tensorboard import drop_steps_from
-from attnlab.runs.weights import load_final_weights
-from attnlab.state_dicts import load_state
 from attnlab.status import say
 from attnlab.train.optim import build_optimizer, build_scheduler
 
@@ -174,7 +171,7 @@ class PPORunner(Runner):
     sections = ("model",)
 
     def fit(self, run: RunDir, spec: RunSpec, *, checkpoint: Path | None) -> Fitted:
-        with _threads(spec.runner_config.torch_threads):
+        with torch_threads(spec.runner_config.torch_threads):
             agent = _Agent(spec)
             cfg = spec.runner_config
             intrinsic = f"{cfg.intrinsic} (n={cfg.transition_n})" if cfg.intrinsic == "rnd" else "none"
@@ -196,43 +193,10 @@ class PPORunner(Runner):
             return Fitted(agent.model, agent.test(), agent.clock.seconds, agent.clock.segments)
 
     def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:
-        with _threads(spec.runner_config.torch_threads):
+        with torch_threads(spec.runner_config.torch_threads):
             agent = _Agent(spec, training=False)
-            _load_weights(agent.model, run, weights)
+            load_run_weights(agent.model, run, weights, "PPO", CHECKPOINT_FORMAT)
             return agent.test()
-
-
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _checked(state: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise RunDirError(f"{path} is not a PPO checkpoint of this attnlab ({CHECKPOINT_FORMAT})")
-    return state
-
-
-def _load_weights(model: nn.Module, run: RunDir, weights: Weights) -> None:
-    if weights == "final":
-        load_final_weights(model, run)
-        return
-    path = run.best_checkpoint if weights == "best" else run.last_checkpoint
-    load_state(model, dict(_checked(safe_torch_load(path), path)["model"]), f"--weights {weights}: {path}")
-
-
-def _device(trainer: TrainerConfig) -> torch.device:
-    cuda = torch.cuda.is_available()
-    if trainer.accelerator in ("gpu", "cuda") or (trainer.accelerator == "auto" and cuda):
-        if not cuda:
-            raise ConfigError(f"trainer.accelerator={trainer.accelerator} but torch sees no CUDA device")
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def _check_model(spec: RunSpec, kind: EnvKind, num_actions: int, obs_shape: tuple[int, ...]) -> None:
@@ -287,7 +251,7 @@ class _Agent:
             if getattr(spec.trainer, name) < 1:
                 raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(spec.trainer, name)}")
         self.spec, self.cfg, self.trainer = spec, cfg, spec.trainer
-        self.device = _device(spec.trainer)
+        self.device = runner_device(spec.trainer)
         torch.use_deterministic_algorithms(spec.trainer.deterministic, warn_only=True)
         self.kind = env_kind(cfg.env)
         self.eval_env = self.kind.make()
@@ -359,7 +323,7 @@ class _Agent:
         }
 
     def load(self, state: Any, path: Path) -> None:
-        state = _checked(state, path)
+        state = checked_checkpoint(state, path, "PPO", CHECKPOINT_FORMAT)
         for name in ("step", "updates", "checkpoint_step", "best_val"):
             setattr(self, name, state[name])
         self.clock.load_state_dict(state["clock"])
