@@ -53,7 +53,13 @@ from attnlab.rl.envs import (
     set_env_rng_state,
 )
 from attnlab.rl.replay import ReplayBuffer
-from attnlab.rl.runner_files import checked_checkpoint, load_run_weights, runner_device, torch_threads
+from attnlab.rl.runner_files import (
+    TRAINER_KEYS,
+    checked_checkpoint,
+    load_run_weights,
+    runner_device,
+    torch_threads,
+)
 from attnlab.runs.checkpoint_io import atomic_torch_save, safe_torch_load
 from attnlab.runs.clock import TrainClock
 from attnlab.runs.progress import StepProgress
@@ -66,17 +72,6 @@ from attnlab.status import say
 from attnlab.train.optim import build_optimizer, build_scheduler
 
 CHECKPOINT_FORMAT = "attnlab-dqn/2"  # /2: the training clock
-# trainer keys this runner implements; any other set away from its default is an error
-TRAINER_KEYS = (
-    "max_steps",
-    "val_every",
-    "checkpoint_every",
-    "log_every",
-    "accelerator",
-    "progress_bar",
-    "deterministic",
-    "gradient_clip_val",
-)
 
 
 @dataclass

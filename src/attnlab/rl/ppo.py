@@ -60,7 +60,13 @@ from attnlab.rl.rnd import (
     normalise_intrinsic,
     queue_input,
 )
-from attnlab.rl.runner_files import checked_checkpoint, load_run_weights, runner_device, torch_threads
+from attnlab.rl.runner_files import (
+    TRAINER_KEYS,
+    checked_checkpoint,
+    load_run_weights,
+    runner_device,
+    torch_threads,
+)
 from attnlab.rl.vector import SeededVectorEnv, Visit, episode_seed
 from attnlab.runs.checkpoint_io import atomic_torch_save, safe_torch_load
 from attnlab.runs.clock import TrainClock
@@ -74,16 +80,6 @@ from attnlab.status import say
 from attnlab.train.optim import build_optimizer, build_scheduler
 
 CHECKPOINT_FORMAT = "attnlab-ppo/1"
-TRAINER_KEYS = (
-    "max_steps",
-    "val_every",
-    "checkpoint_every",
-    "log_every",
-    "accelerator",
-    "progress_bar",
-    "deterministic",
-    "gradient_clip_val",
-)
 OBS_CLIP = 5.0  # normalised RND inputs are clipped to [-5, 5] (the paper, section 2.4)
 
 

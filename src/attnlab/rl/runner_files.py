@@ -20,6 +20,18 @@ from attnlab.runs.runner import Weights
 from attnlab.runs.weights import load_final_weights
 from attnlab.state_dicts import load_state
 
+# the trainer keys an RL runner implements; any other set away from its default is an error
+TRAINER_KEYS = (
+    "max_steps",
+    "val_every",
+    "checkpoint_every",
+    "log_every",
+    "accelerator",
+    "progress_bar",
+    "deterministic",
+    "gradient_clip_val",
+)
+
 
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
