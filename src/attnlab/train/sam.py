@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,6 +32,7 @@ from attnlab.models.sam.tuning import SamTuning
 from attnlab.objectives.sam import mask_iou, sam_terms
 from attnlab.runs.config import Optim
 from attnlab.train.registry import register_task
+from attnlab.train.sam_figures import plot_iterations
 from attnlab.train.task import Task
 from attnlab.train.vjepa import as_config
 
@@ -142,40 +142,13 @@ class SamTask(Task):
     @torch.no_grad()
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
         """Iterative inference on one test image with 30 % box error: boxes and masks per iteration."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         batch = next(iter(datamodule.test_dataloader()))
         image, boxes = batch.images[0].to(self.device), batch.boxes[0][:8].to(self.device)
         size = (image.shape[-2], image.shape[-1])
         self.sam.eval()
         jittered = jitter_boxes(boxes.cpu(), 0.3, size, torch.Generator().manual_seed(0)).to(self.device)
         result = iterative_inference(self.sam, image, jittered, self.iterative)
-        steps = min(int(result.iterations.max()), 4)
-        fig, axes = plt.subplots(1, steps + 1, figsize=(3 * (steps + 1), 3.2))
-        grey = image[0].cpu().numpy()
-        for t, ax in enumerate(axes):
-            ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
-            ax.axis("off")
-            if t == steps:
-                labels = (
-                    result.masks.float()
-                    * torch.arange(1, len(result.masks) + 1, device=result.masks.device)[:, None, None]
-                ).amax(0)
-                shown = np.ma.masked_where(labels.cpu().numpy() == 0, labels.cpu().numpy())  # cells only
-                ax.imshow(shown, alpha=0.45, cmap="tab10", vmin=1, vmax=10, interpolation="nearest")
-                ax.set_title(f"final (mean {result.iterations.float().mean():.2f} passes)")
-                continue
-            for x0, y0, x1, y1 in result.boxes[t].tolist():
-                ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", lw=1))
-            ax.set_title("prompt boxes (30 % error)" if t == 0 else f"iteration {t + 1} prompts")
-        fig.tight_layout()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "iterations.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
+        path = plot_iterations(image, result, out_dir / "iterations.png", "prompt boxes (30 % error)")
         caption = (
             "Iterative inference on a test image: the prompt boxes of each iteration, then the final masks"
         )
