@@ -8,6 +8,7 @@ from attnlab.data.em_cells import EMCellsData, collate_cells
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
 from attnlab.models._submodel import SubModel
+from attnlab.models.sam.boxes import jitter_boxes
 from attnlab.models.sam.tuning import SamTuning, SamTuningConfig
 from attnlab.runs.config import OptimConfig
 from attnlab.train.sam import SamTask, boxes_as_masks
@@ -41,6 +42,8 @@ def test_loss_and_metrics_on_generated_cells():
     assert 0 < values["box_miou_f0"] < 1  # cells are not boxes
     with pytest.raises(ConfigError, match="eval_jitter"):
         SamTask(model=model, optim=OptimConfig(name="adamw", lr=1e-3), eval_jitter=(0.5,))
+    with pytest.raises(ConfigError, match=r"task\.train_jitter: probabilities must sum to 1"):
+        SamTask(model=model, optim=OptimConfig(name="adamw", lr=1e-3), train_jitter=((0.0, 0.5),))
 
 
 def test_tuning_copies_the_base_and_trains_only_the_decoder_and_the_token():
@@ -79,3 +82,24 @@ def test_prompt_tuning_recipe_runs_on_a_preset_base(tmp_path):
     run = tmp_path / "pt"
     assert main(["run", "sam_prompt_tuning-cells", "--run-dir", str(run), *smoke]) == 0
     assert (run / "report.md").is_file() and (run / "figures" / "iterations.png").is_file()
+
+
+def test_training_on_exact_boxes_from_the_command_line(monkeypatch):
+    import attnlab.train.sam as sam_task
+    from attnlab.recipes import recipe_path
+    from attnlab.runs.spec import resolve
+
+    spec = resolve(recipe_path("sam-cells"), ["--task.train_jitter", "[[0.0, 1.0]]"])
+    model = create_model("sam-cells", img_size=64, patch_size=8)
+    task = SamTask(model=model, optim=spec.optim, **spec.task_args)
+    assert task.train_jitter == ((0.0, 1.0),)
+    seen = []
+
+    def recording(boxes, fractions, size, generator):
+        seen.append(fractions.clone())
+        return jitter_boxes(boxes, fractions, size, generator)
+
+    monkeypatch.setattr(sam_task, "jitter_boxes", recording)
+    data = EMCellsData(seed=0, size=64, val_size=1, test_size=1)
+    task.loss_terms(collate_cells([data.dataset("val")[0]]))
+    assert seen and all(torch.equal(f, torch.zeros_like(f)) for f in seen)  # every box exact

@@ -1,8 +1,10 @@
 """Training SAM on boxes of cells, and measuring it as seed 004 does.
 
 Each step: the image encoder on the batch's images (under ``no_grad`` when the model freezes it),
-then per image up to ``max_boxes`` of its cells' boxes, each jittered by the thesis's training
-schedule (:data:`attnlab.models.sam.boxes.TRAIN_JITTER`), decoded in one batch; the loss is SAM's
+then per image up to ``max_boxes`` of its cells' boxes, each jittered by ``train_jitter``
+((fraction, probability) pairs; default the thesis's schedule
+:data:`attnlab.models.sam.boxes.TRAIN_JITTER`; ``[[0.0, 1.0]]`` trains on exact boxes, as SAM's own
+pre-training roughly did), decoded in one batch; the loss is SAM's
 focal (20) + dice (1) + IoU-head MSE (:mod:`attnlab.objectives.sam`) between the single-output
 mask logits, upscaled to the image (:meth:`Sam.postprocess`), and the cell's mask.
 
@@ -24,7 +26,12 @@ from torch import nn
 
 from attnlab.data.em_cells import CellBatch
 from attnlab.errors import ConfigError
-from attnlab.models.sam.boxes import jitter_boxes, sample_train_fractions
+from attnlab.models.sam.boxes import (
+    TRAIN_JITTER,
+    check_jitter_schedule,
+    jitter_boxes,
+    sample_train_fractions,
+)
 from attnlab.models.sam.iterative import IterativeConfig, iterative_inference
 from attnlab.models.sam.sam import Sam
 from attnlab.models.sam.transforms import scale_boxes
@@ -58,6 +65,7 @@ class SamTask(Task):
         max_boxes: int = 16,
         eval_jitter: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4),
         iterative: IterativeConfig | None = None,
+        train_jitter: tuple[tuple[float, float], ...] = TRAIN_JITTER,
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, Sam | SamTuning):
@@ -66,7 +74,9 @@ class SamTask(Task):
             raise ConfigError(f"task.max_boxes must be >= 1, got {max_boxes}")
         if any(not 0 <= f < 0.5 for f in eval_jitter):
             raise ConfigError(f"task.eval_jitter values must lie in [0, 0.5), got {list(eval_jitter)}")
+        check_jitter_schedule(train_jitter, "task.train_jitter")
         self.max_boxes = max_boxes
+        self.train_jitter = tuple((float(f), float(p)) for f, p in train_jitter)
         self.eval_jitter = tuple(eval_jitter)
         self.iterative = as_config(IterativeConfig, iterative or IterativeConfig(), "task.iterative")
         self.iterative.check()
@@ -101,7 +111,7 @@ class SamTask(Task):
             if boxes.shape[0] == 0:
                 continue
             pick = torch.randperm(boxes.shape[0], generator=gen)[: self.max_boxes]
-            fractions = sample_train_fractions(len(pick), gen)
+            fractions = sample_train_fractions(len(pick), gen, self.train_jitter)
             jittered = jitter_boxes(boxes[pick].cpu(), fractions, size, gen).to(boxes.device)
             low, iou = self._logits(embeddings[b : b + 1], jittered, size)
             logits.append(low)

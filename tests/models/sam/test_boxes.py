@@ -4,8 +4,14 @@ resize/crop maths of pre- and post-processing on a non-square image."""
 import pytest
 import torch
 
-from attnlab.errors import InputError
-from attnlab.models.sam.boxes import box_area, jitter_boxes, masks_to_boxes, sample_train_fractions
+from attnlab.errors import ConfigError, InputError
+from attnlab.models.sam.boxes import (
+    box_area,
+    check_jitter_schedule,
+    jitter_boxes,
+    masks_to_boxes,
+    sample_train_fractions,
+)
 from attnlab.models.sam.transforms import postprocess_masks, resized_shape, scale_boxes
 
 
@@ -60,3 +66,21 @@ def test_non_square_resize_and_crop_back_by_hand():
         0, 0, :96, 0
     ]
     torch.testing.assert_close(full[0, 0, :, 5], rows)
+
+
+def test_a_custom_schedule_and_its_one_line_errors():
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(sample_train_fractions(50, gen, [(0.0, 1.0)]), torch.zeros(50))  # exact boxes
+    f = sample_train_fractions(10_000, gen, [(0.1, 0.25), (0.3, 0.75)])
+    assert (
+        torch.equal(f.unique(), torch.tensor([0.1, 0.3]))
+        and abs((f == 0.3).float().mean().item() - 0.75) < 0.02
+    )
+    for bad, message in [
+        ([], r"must be \[\[fraction, probability\]"),
+        ([(0.5, 1.0)], r"fractions must lie in \[0, 0.5\)"),
+        ([(0.1, 0.5), (0.2, 0.4)], "probabilities must sum to 1, got 0.9"),
+        ([(0.1, 0.0), (0.2, 1.0)], "probabilities be > 0"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            check_jitter_schedule(bad, "task.train_jitter")

@@ -14,9 +14,11 @@ towards each other). Training draws f per box from the thesis's schedule: 0 with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
-from attnlab.errors import InputError
+from attnlab.errors import ConfigError, InputError
 
 TRAIN_JITTER = ((0.0, 0.6), (0.1, 0.2), (0.2, 0.2))  # (fraction, probability): the thesis's schedule
 
@@ -78,8 +80,23 @@ def jitter_boxes(
     return torch.minimum(moved.clamp(min=0), limit)
 
 
-def sample_train_fractions(n: int, generator: torch.Generator) -> torch.Tensor:
-    """Per-box jitter fractions (n,) drawn from the thesis's training schedule (``TRAIN_JITTER``)."""
-    values = torch.tensor([f for f, _ in TRAIN_JITTER])
-    probs = torch.tensor([p for _, p in TRAIN_JITTER])
+def check_jitter_schedule(schedule: Sequence[Sequence[float]], what: str) -> None:
+    """One-line ConfigError unless ``schedule`` is (fraction, probability) pairs, fractions in
+    [0, 0.5), probabilities > 0 summing to 1."""
+    if not schedule or any(len(pair) != 2 for pair in schedule):
+        raise ConfigError(f"{what} must be [[fraction, probability], ...], got {list(schedule)}")
+    if any(not 0 <= f < 0.5 or p <= 0 for f, p in schedule):
+        raise ConfigError(
+            f"{what}: fractions must lie in [0, 0.5) and probabilities be > 0, got {list(schedule)}"
+        )
+    if abs(sum(p for _, p in schedule) - 1) > 1e-6:
+        raise ConfigError(f"{what}: probabilities must sum to 1, got {sum(p for _, p in schedule):g}")
+
+
+def sample_train_fractions(
+    n: int, generator: torch.Generator, schedule: Sequence[Sequence[float]] = TRAIN_JITTER
+) -> torch.Tensor:
+    """Per-box jitter fractions (n,) drawn from ``schedule`` (default: the thesis's ``TRAIN_JITTER``)."""
+    values = torch.tensor([f for f, _ in schedule])
+    probs = torch.tensor([p for _, p in schedule])
     return values[torch.multinomial(probs, n, replacement=True, generator=generator)]
