@@ -21,7 +21,7 @@ MAX_PANELS = 4  # iterations drawn before the final masks
 def plot_iterations(image: torch.Tensor, result: IterativeResult, path: Path, first_title: str) -> Path:
     """``image`` (3, H, W) in 0-255 (its first channel is drawn in grey); writes ``path`` (PNG)."""
     steps = min(int(result.iterations.max()), MAX_PANELS)
-    fig, axes = plt.subplots(1, steps + 1, figsize=(3 * (steps + 1), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, steps + 1, figsize=(3 * (steps + 1), 3.4), squeeze=False)
     grey = image[0].float().cpu().numpy()
     for t, ax in enumerate(axes[0]):
         ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
@@ -54,4 +54,5 @@ def label_image(masks: torch.Tensor) -> torch.Tensor:
 
 def _label_overlay(masks: torch.Tensor) -> np.ma.MaskedArray:
     labels = label_image(masks).cpu().numpy()
-    return np.ma.masked_where(labels == 0, labels)  # colour the cells only
+    cycled = (labels - 1) % 10 + 1  # tab10's ten colours, cycled over more boxes
+    return np.ma.masked_where(labels == 0, cycled)  # colour the cells only
