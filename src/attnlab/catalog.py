@@ -237,6 +237,14 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.classifiers.transformer_classifier:TransformerClassifier",
             "2-layer, 64-wide transformer classifier over token sequences",
         ),
+        "pointpillars": Lazy(
+            "attnlab.models.pointpillars.detector:PointPillars",
+            "PointPillars, the paper's KITTI settings: 0.16 m pillars, 3 classes x 2 rotations of anchors",
+        ),
+        "pointpillars-small": Lazy(
+            "attnlab.models.pointpillars.detector:PointPillars",
+            "CPU-sized PointPillars for synthetic scenes: 0.2 m pillars over 38.4 m, 32-64-128 channels",
+        ),
         "toy-gan": Lazy(
             "attnlab.models.gan.toy:ToyGAN",
             "Toy GAN for 2D points: generator (2D noise) and discriminator MLPs, 3 x 128 ReLU",
@@ -312,6 +320,10 @@ DATAMODULES: Registry[Any] = Registry(
         "reverse-tokens": Lazy(
             "attnlab.data.reversal:ReversalData",
             "Generated word sequences and their reversal; known alignment: target i <- source L-1-i",
+        ),
+        "synth-kitti": Lazy(
+            "attnlab.data.kitti_scenes:SynthKittiData",
+            "Ray-cast LiDAR scenes in KITTI's format (generated on first use), or a KITTI root + split lists",
         ),
         "ring-points": Lazy(
             "attnlab.data.points:RingPointsData",
@@ -391,6 +403,10 @@ TASKS: Registry[Any] = Registry(
             "attnlab.train.video_qa:VideoQATask",
             "Video question answering: descriptive answers and multiple-choice options with Aloe.",
             extra="video",
+        ),
+        "detection3d": Lazy(
+            "attnlab.train.detection3d:Detection3DTask",
+            "3-D LiDAR detection (PointPillars): focal + smooth-L1 + direction; KITTI AP40, untrained floor",
         ),
         "sam": Lazy(
             "attnlab.train.sam:SamTask",

@@ -143,3 +143,30 @@ class Seq2SeqOutput:
     """Encoder-decoders over token sequences (the GRU encoder-decoder with attention)."""
 
     logits: torch.Tensor  # (B, T, vocab) next-token logits, step t read target token t - 1 (BOS first)
+
+
+@dataclass
+class Detections3D:
+    """One scene's 3-D detections after decoding and NMS (LiDAR frame, ``z`` the bottom face).
+
+    Each value is a differentiable function of the head maps (so of the pseudo-image and the
+    input points); ``anchor_index`` is the pre-NMS anchor each kept box came from, to read its
+    raw logits back from :class:`PointPillarsOutput` or to explain it."""
+
+    boxes: torch.Tensor  # (N, 7) x y z w l h ry
+    scores: torch.Tensor  # (N,) sigmoid class score
+    labels: torch.Tensor  # (N,) long, index into the model's class names
+    anchor_index: torch.Tensor  # (N,) long, index into the anchors (dim 1 of the head maps)
+
+
+@dataclass
+class PointPillarsOutput:
+    """PointPillars: raw head maps over the anchors, the pseudo-image, and (in eval mode) the
+    decoded, NMS-filtered detections of every scene."""
+
+    cls_logits: torch.Tensor  # (B, A, num_classes) per-anchor class logits (sigmoid)
+    box_deltas: torch.Tensor  # (B, A, 7) residuals on the anchors (SECOND encoding)
+    dir_logits: torch.Tensor  # (B, A, 2) heading direction bins
+    anchors: torch.Tensor  # (A, 7) anchor boxes x y z w l h ry
+    pseudo_image: torch.Tensor  # (B, C, ny, nx) the scattered pillar features
+    detections: list[Detections3D] | None  # one per scene; None in training mode
