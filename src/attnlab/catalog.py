@@ -123,6 +123,14 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.object_centric.monet:MONet",
             "MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",
         ),
+        "aqt-atari": Lazy(
+            "attnlab.models.rl.aqt:ActionQTransformer",
+            "Action Q-Transformer (Itaya et al. 2023), 4 x 84x84 Atari frames, 6 actions, noisy dueling C51",
+        ),
+        "aqt-atari-small-reference": Lazy(
+            "attnlab.models.rl.aqt:ActionQTransformer",
+            "AQT at the official golden's size: 6 actions, noisy heads 32 wide (loads shared/reference/aqt)",
+        ),
         "ppo-cnn": Lazy(
             "attnlab.models.rl.ppo_net:ActorCriticCNN",
             "PPO actor-critic for 4 x 84x84 Atari frames: the RND paper's policy CNN, ext/int value heads",
