@@ -131,6 +131,14 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.rl.aqt:ActionQTransformer",
             "AQT at the official golden's size: 6 actions, noisy heads 32 wide (loads shared/reference/aqt)",
         ),
+        "aqt-nav": Lazy(
+            "attnlab.models.rl.aqt_nav:NavActionQTransformer",
+            "Navigation AQT (seed 004): 12x12 patches of the 84x84 semantic view, goal in the action queries",
+        ),
+        "cnn_dqn-nav": Lazy(
+            "attnlab.models.rl.nav_cnn:NavCNNQNetwork",
+            "CNN DQN for navigation: Nature-DQN torso on the 84x84 semantic view + goal, 4 actions",
+        ),
         "ppo-cnn": Lazy(
             "attnlab.models.rl.ppo_net:ActorCriticCNN",
             "PPO actor-critic for 4 x 84x84 Atari frames: the RND paper's policy CNN, ext/int value heads",

@@ -29,6 +29,7 @@ Deviations from the theses (their Unity scenes are out of reach): a 2.5D ray-cas
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -371,6 +372,7 @@ class NavigationEnv(gym.Env[np.ndarray, np.int64]):
         return self.batch.rgb()[0]
 
 
+NAMESPACE = "attnlab/"  # gymnasium namespace of the navigation ids
 ENV_CONFIGS: dict[str, NavConfig] = {
     "attnlab/Nav-v0": NavConfig(),
     "attnlab/NavOneRoom-v0": NavConfig(rooms=1),
@@ -398,3 +400,37 @@ def make_navigation_batch(env_id: str, num_envs: int, seed: int) -> NavigationBa
 for _env_id, _config in ENV_CONFIGS.items():
     if _env_id not in gym.registry:
         gym.register(_env_id, entry_point=NavigationEnv, kwargs={"config": _config})
+
+
+@dataclass
+class EpisodeStats:
+    episode_return: float
+    success: bool
+    collisions: int
+    length: int
+
+
+def navigation_episodes(
+    env: gym.Env[Any, Any], policy: Callable[[np.ndarray], int], seeds: Sequence[int]
+) -> list[EpisodeStats]:
+    """One episode per seed (``reset(seed=...)``) with ``policy`` acting: return, success, collisions."""
+    stats = []
+    for seed in seeds:
+        obs, info = env.reset(seed=seed)
+        total, length, done = 0.0, 0, False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(policy(obs))
+            total, length, done = total + float(reward), length + 1, terminated or truncated
+        stats.append(EpisodeStats(total, bool(info["success"]), int(info["collisions"]), length))
+    return stats
+
+
+def summarise(stats: Sequence[EpisodeStats], prefix: str) -> dict[str, float]:
+    """Success rate, mean collisions and mean return of ``stats`` under ``prefix``."""
+    n = max(1, len(stats))
+    return {
+        f"{prefix}success_rate": sum(s.success for s in stats) / n,
+        f"{prefix}collisions": sum(s.collisions for s in stats) / n,
+        f"{prefix}return": sum(s.episode_return for s in stats) / n,
+        f"{prefix}length": sum(s.length for s in stats) / n,
+    }
