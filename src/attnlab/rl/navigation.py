@@ -31,12 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
-from attnlab.errors import ConfigError, unknown
+from attnlab.errors import ConfigError, InputError, unknown
 
 CEILING, FLOOR, WALL, FURNITURE, PERSON = range(5)
 CLASS_NAMES = ("ceiling", "floor", "wall", "furniture", "person")
@@ -46,6 +47,7 @@ PALETTE = np.array(  # semantic colours (RGB) of the classes above
 HEIGHTS = np.array([0.0, 0.0, 2.5, 0.8, 1.7], dtype=np.float32)  # metres, per class
 CEILING_HEIGHT = 2.5
 NUM_ACTIONS = 4
+SKETCH_KINDS = ("none", "equal", "unequal", "curve", "mixed", "file")
 ACTION_NAMES = ("stop", "forward", "turn left", "turn right")
 GOAL_FEATURES = 3  # distance / map_size, sin, cos of the target's bearing
 
@@ -68,6 +70,12 @@ class NavConfig:
     radius: float = 0.2  # must exceed forward_m / 2, so that no step jumps through a wall
     goal_radius: float = 0.4
     goal_distance: tuple[float, float] = (1.5, 4.5)  # start -> final goal, metres
+    # sketch mode: the goals are the waypoints of a sketch and the reward is minus the distance
+    # to the current waypoint; "mixed" draws equal : unequal : curve as 4 : 2 : 4 (the thesis's 10)
+    sketch: str = "none"  # none | equal | unequal | curve | mixed | file
+    waypoints: int = 8  # per sketch (a waypoints file sets its own)
+    waypoint_spacing: float = 0.5  # metres between waypoints (the mean for "unequal")
+    fixed_waypoints: tuple[tuple[float, float], ...] = ()  # sketch="file": start, then the waypoints
 
     def __post_init__(self) -> None:
         if self.size < 8 or not 10.0 <= self.fov_deg < 180.0 or self.rooms not in (1, 2):
@@ -77,9 +85,23 @@ class NavConfig:
         if not 0 < self.forward_m < 2 * self.radius or self.map_size < 3.0:
             raise ConfigError(f"navigation needs 0 < forward_m < 2 * radius and map_size >= 3, got {self}")
 
+        if self.sketch not in SKETCH_KINDS:
+            raise unknown("sketch kind", self.sketch, SKETCH_KINDS)
+        if self.sketch == "file" and len(self.fixed_waypoints) < 2:
+            raise ConfigError("sketch='file' needs fixed_waypoints: a start and at least one waypoint")
+        if self.sketch not in ("none", "file") and (self.waypoints < 1 or self.waypoint_spacing <= 0):
+            raise ConfigError(f"a sketch needs waypoints >= 1 and waypoint_spacing > 0, got {self}")
+
     @property
     def obs_dim(self) -> int:
         return self.size * self.size + GOAL_FEATURES
+
+    @property
+    def num_goals(self) -> int:
+        """Goals per episode: sub-goals and the final goal, or a sketch's waypoints."""
+        if self.sketch == "file":
+            return len(self.fixed_waypoints) - 1
+        return self.subgoals + 1 if self.sketch == "none" else self.waypoints
 
     @property
     def num_segments(self) -> int:
@@ -176,7 +198,7 @@ class NavigationBatch:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
         self.config, self.num_envs = config, num_envs
         self.camera = Camera(config.size, config.fov_deg, config.camera_height)
-        n, s, k = num_envs, config.num_segments, config.subgoals + 1
+        n, s, k = num_envs, config.num_segments, config.num_goals
         self.segments = np.zeros((n, s, 4), dtype=np.float64)
         self.classes = np.zeros((n, s), dtype=np.int64)
         self.pos = np.zeros((n, 2))
@@ -204,9 +226,12 @@ class NavigationBatch:
         """A new layout, start, goals for environment ``i`` (drawn from ``rng``)."""
         segments, classes = random_layout(self.config, rng)
         self.segments[i], self.classes[i] = segments, classes
-        start, goals = random_route(self.config, segments, rng)
-        self.pos[i], self.goals[i] = start, goals
-        self.heading[i] = rng.uniform(-math.pi, math.pi)
+        if self.config.sketch == "none":
+            start, goals = random_route(self.config, segments, rng)
+            heading = rng.uniform(-math.pi, math.pi)
+        else:
+            start, goals, heading = sketch_route(self.config, segments, rng)
+        self.pos[i], self.goals[i], self.heading[i] = start, goals, heading
         self.target[i] = self.steps[i] = self.collisions[i] = 0
 
     # -- dynamics ------------------------------------------------------------------
@@ -230,14 +255,12 @@ class NavigationBatch:
         self.collisions += bumped
         self.steps += 1
         reached = self.target_distance() < c.goal_radius
-        final = reached & (self.target == c.subgoals)
-        rewards = (
-            before
-            - self.target_distance()
-            + np.where(final, 10.0, np.where(reached, 1.0, 0.0))
-            - 0.5 * bumped
-            - 0.01
-        )
+        final = reached & (self.target == c.num_goals - 1)
+        if c.sketch == "none":
+            bonus = np.where(final, 10.0, np.where(reached, 1.0, 0.0))
+            rewards = before - self.target_distance() + bonus - 0.5 * bumped - 0.01
+        else:  # the sketch thesis's reward: minus the distance to the current waypoint
+            rewards = -self.target_distance()
         self.target = np.where(reached & ~final, self.target + 1, self.target)
         crashed = self.collisions > c.max_collisions
         terminated = final | crashed
@@ -332,6 +355,79 @@ def random_route(
     return start, np.array([*subgoals, final])
 
 
+def sketch_points(
+    kind: str, start: np.ndarray, direction: float, config: NavConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """Waypoints (K, 2) of a sketch from ``start``: equally spaced on a line, unequally spaced on a
+    line (spacings uniform in [0.5, 1.5] x the mean), or on a circular arc (a constant turn per waypoint)."""
+    k, step = config.waypoints, config.waypoint_spacing
+    steps = step * rng.uniform(0.5, 1.5, size=k) if kind == "unequal" else np.full(k, step)
+    turn = rng.choice([-1.0, 1.0]) * rng.uniform(0.15, 0.35) if kind == "curve" else 0.0
+    angles = direction + turn * np.arange(1, k + 1)  # (K,) heading of each segment of the sketch
+    moves = steps[:, None] * np.stack([np.cos(angles), np.sin(angles)], axis=-1)  # (K, 2)
+    return start + np.cumsum(moves, axis=0)
+
+
+def sketch_route(
+    config: NavConfig, segments: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Start (2,), waypoints (K, 2) in free space and the robot's heading for a sketch episode."""
+    if config.sketch == "file":
+        points = np.array(config.fixed_waypoints, dtype=np.float64)
+        first = points[1] - points[0]
+        return points[0], points[1:], float(np.arctan2(first[1], first[0]))
+    clearance = 1.5 * config.radius
+    for _ in range(1_000):
+        kind = config.sketch
+        if kind == "mixed":
+            kind = str(rng.choice(["equal", "unequal", "curve"], p=[0.4, 0.2, 0.4]))
+        start = free_point(config, segments, rng)
+        direction = rng.uniform(-math.pi, math.pi)
+        points = sketch_points(kind, start, direction, config, rng)
+        inside = ((points > clearance) & (points < config.map_size - clearance)).all()
+        if (
+            inside
+            and segment_distance(points, np.broadcast_to(segments, (len(points), *segments.shape))).min()
+            >= clearance
+        ):
+            return start, points, direction
+    raise ConfigError(f"no sketch of {config.waypoints} waypoints fits the free space of {config}")
+
+
+def load_waypoints(path: str | Path, map_size: float) -> tuple[tuple[float, float], ...]:
+    """A sketch from a text file: one ``x, y`` (metres) per line, the start first; ``#`` comments.
+
+    An empty file, a line that is not two numbers, or a point off the ``map_size`` square: one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"waypoints file not found: {path}")
+    points: list[tuple[float, float]] = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        fields = [f for f in text.replace(",", " ").split() if f]
+        try:
+            x, y = (float(f) for f in fields)
+        except ValueError:
+            raise InputError(f"{path}:{number}: expected two numbers 'x, y', got {text!r}") from None
+        if not (0.0 <= x <= map_size and 0.0 <= y <= map_size) or not math.isfinite(x + y):
+            raise InputError(f"{path}:{number}: waypoint ({x}, {y}) is off the {map_size} m map")
+        points.append((x, y))
+    if len(points) < 2:
+        raise InputError(
+            f"{path} holds {len(points)} waypoints; a sketch needs a start and at least one more"
+        )
+    return tuple(points)
+
+
+def displacement_errors(trajectory: np.ndarray, waypoints: np.ndarray) -> tuple[float, float]:
+    """ADE: the mean over waypoints of the distance from each waypoint to the nearest trajectory
+    point; FDE: the distance from the trajectory's end to the last waypoint. (T, 2), (K, 2) metres."""
+    dist = np.linalg.norm(waypoints[:, None, :] - trajectory[None, :, :], axis=-1)  # (K, T)
+    return float(dist.min(axis=1).mean()), float(np.linalg.norm(trajectory[-1] - waypoints[-1]))
+
+
 class NavigationEnv(gym.Env[np.ndarray, np.int64]):
     """One navigation environment (gymnasium API) on a batch of one.
 
@@ -378,6 +474,7 @@ ENV_CONFIGS: dict[str, NavConfig] = {
     "attnlab/NavOneRoom-v0": NavConfig(rooms=1),
     "attnlab/NavSubgoals-v0": NavConfig(subgoals=2),
     "attnlab/NavEmpty-v0": NavConfig(rooms=1, furniture=0, people=0),
+    "attnlab/NavSketch-v0": NavConfig(rooms=1, furniture=2, people=1, sketch="mixed"),
 }
 
 
