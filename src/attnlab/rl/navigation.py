@@ -126,18 +126,20 @@ def cast_rays(
     ``pos`` (N, 2), ``angles`` (N, W) world angles, ``segments`` (N, S, 4), ``classes`` (N, S).
     Solves ``p + t d = a + u e`` by 2D cross products; a ray that hits nothing gets inf and CEILING.
     """
-    d = np.stack([np.cos(angles), np.sin(angles)], axis=-1)[:, :, None, :]  # (N, W, 1, 2)
-    a = segments[:, None, :, :2]  # (N, 1, S, 2)
-    e = segments[:, None, :, 2:] - a  # (N, 1, S, 2)
-    w = a - pos[:, None, None, :]  # (N, 1, S, 2)
-    denom = d[..., 0] * e[..., 1] - d[..., 1] * e[..., 0]  # (N, W, S)
-    safe = np.where(np.abs(denom) > 1e-9, denom, 1.0)
-    t = (w[..., 0] * e[..., 1] - w[..., 1] * e[..., 0]) / safe
-    u = (w[..., 0] * d[..., 1] - w[..., 1] * d[..., 0]) / safe
-    hit = (np.abs(denom) > 1e-9) & (t > 1e-6) & (u >= 0.0) & (u <= 1.0)
-    t = np.where(hit, t, np.inf)
+    f32 = np.float32
+    dx, dy = np.cos(angles).astype(f32)[..., None], np.sin(angles).astype(f32)[..., None]  # (N, W, 1)
+    seg = segments.astype(f32)[:, None]  # (N, 1, S, 4)
+    ex, ey = seg[..., 2] - seg[..., 0], seg[..., 3] - seg[..., 1]  # (N, 1, S)
+    p = pos.astype(f32)[:, None, None, :]  # (N, 1, 1, 2)
+    wx, wy = seg[..., 0] - p[..., 0], seg[..., 1] - p[..., 1]  # (N, 1, S)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = 1.0 / (dx * ey - dy * ex)  # (N, W, S); inf for a ray parallel to the segment
+        t = (wx * ey - wy * ex) * inv  # along the ray
+        u = (wx * dy - wy * dx) * inv  # along the segment
+        hit = (t > 1e-6) & (u >= 0.0) & (u <= 1.0)  # NaN and inf (parallel) compare False
+    t = np.where(hit, t, f32(np.inf))
     nearest = t.argmin(axis=-1)  # (N, W)
-    dist = np.take_along_axis(t, nearest[..., None], axis=-1)[..., 0]
+    dist = np.take_along_axis(t, nearest[..., None], axis=-1)[..., 0].astype(np.float64)
     cls = np.take_along_axis(classes, nearest, axis=-1)
     return dist, np.where(np.isfinite(dist), cls, CEILING)
 
@@ -160,20 +162,30 @@ class Camera:
         self.offsets = -np.arctan(cols / self.focal)
         self.rows = np.arange(self.size) + 0.5 - self.size / 2  # (H,) below the horizon is positive
 
-    def render(self, dist: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Semantic (N, H, W) uint8 and depth (N, H, W) float32 from each column's hit."""
-        z = (dist * np.cos(self.offsets)).astype(np.float32)  # (N, W) along the viewing axis
-        z_safe = np.where(np.isfinite(z), np.maximum(z, 1e-3), np.float32(1e6))
-        top = -self.focal * (HEIGHTS[cls] - self.height) / z_safe  # (N, W) row of the object's top
-        bottom = self.focal * self.height / z_safe  # (N, W) row of its base
+    def extents(self, dist: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per column (N, W): depth along the viewing axis, and the rows of the hit's top and base."""
+        z = (dist * np.cos(self.offsets)).astype(np.float32)  # (N, W)
+        z = np.where(np.isfinite(z), np.maximum(z, 1e-3), np.float32(1e6))
+        top = -self.focal * (HEIGHTS[cls] - self.height) / z  # (N, W) row of the object's top
+        bottom = self.focal * self.height / z  # (N, W) row of its base
+        return z, top.astype(np.float32), bottom.astype(np.float32)
+
+    def semantic(self, dist: np.ndarray, cls: np.ndarray) -> np.ndarray:
+        """(N, H, W) uint8 class ids: ceiling above the hit, its class on it, floor below."""
+        _, top, bottom = self.extents(dist, cls)
         rows = self.rows.astype(np.float32)[None, :, None]  # (1, H, 1)
-        above, below = rows < top[:, None, :], rows > bottom[:, None, :]  # (N, H, W)
-        semantic = np.where(above, CEILING, np.where(below, FLOOR, cls[:, None, :])).astype(np.uint8)
-        with np.errstate(divide="ignore"):
-            floor = np.float32(self.focal * self.height) / np.maximum(rows, 1e-3)  # (1, H, 1)
-            ceiling = np.float32(self.focal * (CEILING_HEIGHT - self.height)) / np.maximum(-rows, 1e-3)
-        depth = np.where(above, ceiling, np.where(below, floor, z_safe[:, None, :]))
-        return semantic, depth.astype(np.float32)
+        obj = cls.astype(np.uint8)[:, None, :]  # (N, 1, W)
+        image = np.where(rows < top[:, None, :], np.uint8(CEILING), obj)  # (N, H, W)
+        return np.where(rows > bottom[:, None, :], np.uint8(FLOOR), image)
+
+    def depth(self, dist: np.ndarray, cls: np.ndarray) -> np.ndarray:
+        """(N, H, W) float32 metres along the viewing axis: the hit, the floor or the ceiling."""
+        z, top, bottom = self.extents(dist, cls)
+        rows = self.rows.astype(np.float32)[None, :, None]  # (1, H, 1)
+        floor = np.float32(self.focal * self.height) / np.maximum(rows, 1e-3)  # (1, H, 1)
+        ceiling = np.float32(self.focal * (CEILING_HEIGHT - self.height)) / np.maximum(-rows, 1e-3)
+        image = np.where(rows < top[:, None, :], ceiling, z[:, None, :])
+        return np.where(rows > bottom[:, None, :], floor, image).astype(np.float32)
 
 
 @dataclass
@@ -209,7 +221,7 @@ class NavigationBatch:
         self.collisions = np.zeros(n, dtype=np.int64)
         self.rngs = [np.random.default_rng(i) for i in range(n)]
         self.semantic = np.zeros((n, config.size, config.size), dtype=np.uint8)
-        self.depth = np.zeros((n, config.size, config.size), dtype=np.float32)
+        self.hits = (np.zeros((n, config.size)), np.zeros((n, config.size), dtype=np.int64))  # per column
 
     # -- episodes ------------------------------------------------------------------
     def seed(self, seeds: list[int]) -> None:
@@ -288,14 +300,23 @@ class NavigationBatch:
         """Render every view and return the flat observations (N, size * size + 3)."""
         angles = self.heading[:, None] + self.camera.offsets[None, :]  # (N, W)
         dist, cls = cast_rays(self.pos, angles, self.segments, self.classes)
-        self.semantic, self.depth = self.camera.render(dist, cls)
+        self.hits = (dist, cls)
+        self.semantic = self.camera.semantic(dist, cls)
         goal = self.goals[np.arange(self.num_envs), self.target] - self.pos  # (N, 2)
         bearing = np.arctan2(goal[:, 1], goal[:, 0]) - self.heading
         feats = np.stack(
             [np.sqrt((goal**2).sum(-1)) / self.config.map_size, np.sin(bearing), np.cos(bearing)], axis=-1
         )
-        flat = self.semantic.reshape(self.num_envs, -1)  # (N, H*W) row-major
-        return np.concatenate([flat.astype(np.float32), feats.astype(np.float32)], axis=1)
+        pixels = self.config.size**2
+        out = np.empty((self.num_envs, pixels + GOAL_FEATURES), dtype=np.float32)
+        out[:, :pixels] = self.semantic.reshape(self.num_envs, pixels)  # (N, H*W) row-major, one cast
+        out[:, pixels:] = feats
+        return out
+
+    @property
+    def depth(self) -> np.ndarray:
+        """(N, H, W) float32 depth images of the current views (rendered when asked)."""
+        return self.camera.depth(*self.hits)
 
     def rgb(self) -> np.ndarray:
         """(N, H, W, 3) uint8: the semantic images in their colours."""
