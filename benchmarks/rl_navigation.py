@@ -18,6 +18,7 @@ Cases (interleaved repeats, medians, peak memory from the harness):
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -54,6 +55,23 @@ def env_cases(num_envs: int, steps: int, repeats: int) -> list:  # type: ignore[
         device=cpu,
         repeats=repeats,
     )
+
+
+def cpu_steps_per_second(num_envs: int, steps: int) -> tuple[float, float]:
+    """Steps per second of CPU time (this process's, one thread), ours and gym's sync vector env:
+    the per-core rate, which a machine shared with other work does not change as it changes wall time."""
+    ours = make_navigation_batch(ENV, num_envs, 0)
+    ours.reset()
+    theirs = gym.vector.SyncVectorEnv([lambda: gym.make(ENV) for _ in range(num_envs)])
+    theirs.reset(seed=0)
+    actions = np.random.default_rng(0).integers(4, size=(steps, num_envs))
+    rates = []
+    for step in (lambda a: ours.step(a, autoreset=True), theirs.step):
+        start = time.process_time()
+        for a in actions:
+            step(a)
+        rates.append(num_envs * steps / (time.process_time() - start))
+    return rates[0], rates[1]
 
 
 def update_fn(name: str, batch: int):  # type: ignore[no-untyped-def]
@@ -129,6 +147,8 @@ def main() -> None:
         device=cpu,
         repeats=args.repeats,
     )
+    ours_cpu, gym_cpu = cpu_steps_per_second(args.num_envs, 4 * args.steps)
+    print(f"envs  per CPU-second (one core): ours {ours_cpu:.0f} steps/s, gym-sync {gym_cpu:.0f} steps/s")
     for r in results:
         if r.case == "envs":
             print(f"envs  {r.variant:14s} {args.num_envs * args.steps / (r.median_ms / 1e3):10.0f} steps/s")
