@@ -11,7 +11,7 @@ from attnlab.cli import main
 from attnlab.errors import ConfigError
 from attnlab.rl.navigation_replay import ByteReplayBuffer
 from attnlab.rl.replay import ReplayBuffer
-from tests.train.conftest import metrics_of
+from tests.train.conftest import assert_same_final_run, attnlab, kill_9_after_first_checkpoint, metrics_of
 
 
 def transitions(
@@ -76,3 +76,20 @@ def test_an_unknown_navigation_id_is_one_line(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err.strip()
     assert "unknown navigation environment 'attnlab/Nav-v9'" in err and "attnlab/NavOneRoom-v0" in err
     assert len(err.splitlines()) == 1
+
+
+def test_kill_9_then_resume_equals_an_uninterrupted_navigation_run(tmp_path: Path):
+    args = ["run", "cnn_dqn-nav", "--trainer.max_steps", "400", "--trainer.checkpoint_every", "60"]
+    args += ["--trainer.val_every", "400", "--trainer.progress_bar", "false", "--dqn.learning_starts", "40"]
+    args += ["--dqn.eval_episodes", "1", "--dqn.buffer_size", "500", "--dqn.batch_size", "4"]
+    args += ["--dqn.target_sync_every", "50", "--model.hidden_dim", "16"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert attnlab(*args, "--run-dir", str(full)).returncode == 0
+    kill_9_after_first_checkpoint(args, killed)
+    assert 0 < torch.load(killed / "checkpoints/last.ckpt", weights_only=True)["step"] < 400
+    resumed = attnlab("resume", str(killed))
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_final_run(full, killed)
+    a = torch.load(full / "checkpoints/last.ckpt", weights_only=True)["replay"]
+    b = torch.load(killed / "checkpoints/last.ckpt", weights_only=True)["replay"]
+    assert torch.equal(a["obs_bytes"], b["obs_bytes"]) and torch.equal(a["next_rest"], b["next_rest"])
