@@ -42,3 +42,9 @@ def test_the_episode_figure_is_written(tmp_path: Path):
     model = create_model("aqt-nav")
     path = na.episode_figure(model, make_navigation("attnlab/Nav-v0"), tmp_path / "f.png", seed=1, frames=2)
     assert path.is_file() and path.stat().st_size > 10_000
+
+
+def test_meaning_checks_report_every_number_in_range():
+    out = na.meaning_checks(create_model("aqt-nav"), make_navigation("attnlab/Nav-v0"), range(2))
+    assert set(out) >= {"centre_x_goal_left", "centre_x_goal_right", "fraction_moving_left"}
+    assert 0.0 <= out["centre_x_goal_left"] <= 1.0 and 0.0 <= out["fraction_moving_left"] <= 1.0
