@@ -15,6 +15,9 @@ Implementation details, following CleanRL's ``dqn.py``
 6. Validation every ``trainer.val_every`` steps and the test at the end: ``eval_episodes``
    greedy episodes on a separate environment with fixed seeds; the test also runs a
    uniformly random policy on the same seeds (the floor row of the report).
+7. On attnlab's navigation simulator (``attnlab/Nav*`` ids, :mod:`attnlab.rl.navigation`) the test
+   also reports success rate, collisions and episode length of both policies; ``replay_byte_dim``
+   keeps the leading observation entries (the view's class ids) as uint8 in the replay buffer.
 
 Deviations: evaluation is greedy (CleanRL's evaluation uses epsilon 0.05); the
 optimiser and its schedule come from the recipe's ``optim:``.
