@@ -22,6 +22,10 @@ semantic image (class ids, coloured by :data:`PALETTE`) and a depth image (dista
 viewing axis, metres). The observation is flat, float32: the ``size x size`` class ids
 (row-major) then the target as (distance / map_size, sin, cos of its bearing from the heading).
 
+Sketch mode (``sketch``, the second thesis): the goals are a sketch's waypoints (equal spacing,
+unequal spacing, or a curve; or read from a file by :func:`load_waypoints`) and the reward is minus
+the distance to the current waypoint; :func:`displacement_errors` gives ADE / FDE.
+
 Deviations from the theses (their Unity scenes are out of reach): a 2.5D ray-cast world instead of
 3D scenes; ``stop`` does not end the episode; people do not move.
 """
