@@ -123,6 +123,22 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.object_centric.monet:MONet",
             "MONet (Burgess et al. 2019), Objects Room setting: 7 slots, latent 16, 64x64",
         ),
+        "aqt-atari": Lazy(
+            "attnlab.models.rl.aqt:ActionQTransformer",
+            "Action Q-Transformer (Itaya et al. 2023), 4 x 84x84 Atari frames, 6 actions, noisy dueling C51",
+        ),
+        "aqt-atari-small-reference": Lazy(
+            "attnlab.models.rl.aqt:ActionQTransformer",
+            "AQT at the official golden's size: 6 actions, noisy heads 32 wide (loads shared/reference/aqt)",
+        ),
+        "aqt-nav": Lazy(
+            "attnlab.models.rl.aqt_nav:NavActionQTransformer",
+            "Navigation AQT (seed 004): 12x12 patches of the 84x84 semantic view, goal in the action queries",
+        ),
+        "cnn_dqn-nav": Lazy(
+            "attnlab.models.rl.nav_cnn:NavCNNQNetwork",
+            "CNN DQN for navigation: Nature-DQN torso on the 84x84 semantic view + goal, 4 actions",
+        ),
         "ppo-cnn": Lazy(
             "attnlab.models.rl.ppo_net:ActorCriticCNN",
             "PPO actor-critic for 4 x 84x84 Atari frames: the RND paper's policy CNN, ext/int value heads",

@@ -15,6 +15,9 @@ Implementation details, following CleanRL's ``dqn.py``
 6. Validation every ``trainer.val_every`` steps and the test at the end: ``eval_episodes``
    greedy episodes on a separate environment with fixed seeds; the test also runs a
    uniformly random policy on the same seeds (the floor row of the report).
+7. On attnlab's navigation simulator (``attnlab/Nav*`` ids, :mod:`attnlab.rl.navigation`) the test
+   also reports success rate, collisions and episode length of both policies; ``replay_byte_dim``
+   keeps the leading observation entries (the view's class ids) as uint8 in the replay buffer.
 
 Deviations: evaluation is greedy (CleanRL's evaluation uses epsilon 0.05); the
 optimiser and its schedule come from the recipe's ``optim:``.
@@ -52,6 +55,8 @@ from attnlab.rl.envs import (
     random_policy,
     set_env_rng_state,
 )
+from attnlab.rl.navigation import NAMESPACE, NavigationEnv, make_navigation, navigation_episodes, summarise
+from attnlab.rl.navigation_replay import ByteReplayBuffer
 from attnlab.rl.replay import ReplayBuffer
 from attnlab.rl.runner_files import (
     TRAINER_KEYS,
@@ -92,6 +97,9 @@ class DQNConfig:
     loss: Literal["huber", "mse"] = "mse"
     double_q: bool = False  # Double DQN targets (van Hasselt et al. 2016)
     eval_episodes: int = 10  # greedy episodes per validation and for the test
+    # leading observation entries kept as uint8 in the replay buffer (integer pixels or class ids;
+    # the navigation simulator's size * size view); 0 keeps every entry as float32
+    replay_byte_dim: int = 0
     # torch's intra-op threads while the runner runs: a small network's per-step work is too small
     # to share, and on a busy 2-core machine two threads were 18x slower than one
     torch_threads: int = 1
@@ -115,6 +123,8 @@ class DQNConfig:
         for name in ("tau", "exploration_fraction"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"dqn.{name} must lie in (0, 1], got {getattr(self, name)}")
+        if self.replay_byte_dim < 0:
+            raise ConfigError(f"dqn.replay_byte_dim must be >= 0, got {self.replay_byte_dim}")
         if self.learning_starts < 0:
             raise ConfigError(f"dqn.learning_starts must be >= 0, got {self.learning_starts}")
 
@@ -187,7 +197,8 @@ class _Agent:
         self.spec, self.cfg, self.trainer = spec, cfg, spec.trainer
         self.device = runner_device(spec.trainer)
         torch.use_deterministic_algorithms(spec.trainer.deterministic, warn_only=True)
-        self.env, self.eval_env = make_env(cfg.env), make_env(cfg.env)
+        make = make_navigation if cfg.env.startswith(NAMESPACE) else make_env  # lists the known ids
+        self.env, self.eval_env = make(cfg.env), make(cfg.env)
         self.spaces = discrete_vector_spaces(self.env, cfg.env)
         _check_fits(spec, self.spaces, cfg.env)
         random.seed(spec.seed)
@@ -198,7 +209,11 @@ class _Agent:
         self.optimizer = build_optimizer(self.model, spec.optim)
         updates = max(1, (self.trainer.max_steps - cfg.learning_starts) // cfg.train_every)
         self.scheduler = build_scheduler(self.optimizer, spec.optim, total_steps=updates)
-        self.buffer = ReplayBuffer(cfg.buffer_size, self.spaces.obs_dim)
+        self.buffer: ReplayBuffer | ByteReplayBuffer = (
+            ByteReplayBuffer(cfg.buffer_size, self.spaces.obs_dim, cfg.replay_byte_dim)
+            if cfg.replay_byte_dim
+            else ReplayBuffer(cfg.buffer_size, self.spaces.obs_dim)
+        )
         self.rng = np.random.default_rng(spec.seed)  # exploration and replay sampling
         self.step = 0  # environment steps taken
         self.episodes = 0  # episodes finished
@@ -365,9 +380,20 @@ class _Agent:
         agent = self.returns("test")
         seeds = eval_seeds(self.spec.seed, "test", self.cfg.eval_episodes)
         floor = episode_returns(self.eval_env, random_policy(self.spaces.num_actions, seeds[0]), seeds)
-        return {
+        navigation = self.navigation_test(seeds) if isinstance(self.eval_env.unwrapped, NavigationEnv) else {}
+        return navigation | {
             "test/return": statistics.fmean(agent),
             "test/return_std": statistics.pstdev(agent),
             "test/random_policy_return": statistics.fmean(floor),
             "test/random_policy_return_std": statistics.pstdev(floor),
         }
+
+    def navigation_test(self, seeds: list[int]) -> dict[str, float]:
+        """Success rate, collisions and return of the greedy and the random policy (navigation)."""
+        self.model.eval()
+        try:
+            agent = navigation_episodes(self.eval_env, self.greedy, seeds)
+        finally:
+            self.model.train()
+        floor = navigation_episodes(self.eval_env, random_policy(self.spaces.num_actions, seeds[0]), seeds)
+        return summarise(agent, "test/") | summarise(floor, "test/random_policy_")

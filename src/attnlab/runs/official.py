@@ -20,6 +20,7 @@ from attnlab.layers.residual import official_cifar_block
 from attnlab.models.abn.branch_network import BranchNetwork
 from attnlab.models.abn.resnet_abn import ABNConfig, AttentionBranchNetwork
 from attnlab.models.object_centric import vimon
+from attnlab.models.rl import aqt
 from attnlab.models.sam import sam
 from attnlab.models.vit import image_vit, mae
 from attnlab.models.vjepa import vjepa
@@ -226,3 +227,37 @@ def load_official_sam_into(model: nn.Module, path: str | Path) -> sam.Sam:
     check_state_dict(expected, state, f"{what} {path}")
     model.load_state_dict(state, strict=False)  # every key of ``state`` was checked above
     return model
+
+
+def split_in_proj(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``nn.MultiheadAttention``'s packed ``*.in_proj_weight|bias`` (rows q, k, v) as ``*.q_proj.*``
+    (rows [:D]) and ``*.kv_proj.*`` (rows [D:]), the layout of attnlab's MultiHeadAttention."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = re.fullmatch(r"(.*\.)?in_proj_(weight|bias)", key)
+        if match is None:
+            out[key] = value
+            continue
+        if value.shape[0] % 3:
+            raise InputError(f"checkpoint key {key} has {value.shape[0]} rows, not a packed q, k, v (3 x D)")
+        dim = value.shape[0] // 3
+        prefix, kind = match[1] or "", match[2]
+        out[f"{prefix}q_proj.{kind}"] = value[:dim]
+        out[f"{prefix}kv_proj.{kind}"] = value[dim:]
+    return out
+
+
+def load_official_aqt(path: str | Path, config: aqt.AQTConfig | None = None) -> aqt.ActionQTransformer:
+    """An :class:`~attnlab.models.rl.aqt.ActionQTransformer` of ``config`` (default: the ``aqt-atari``
+    preset, 6 actions, hidden 512) holding a machine-perception-robotics-group/Action-Q-Transformer
+    state dict (the bare ``AQT`` state dict, or ``{"state_dict": ...}``; ``module.`` stripped).
+
+    Returned in eval mode (NoisyLinear uses its means, as the release's evaluation). Missing,
+    unexpected or mis-shaped keys: one-line InputError.
+    """
+    model = aqt.ActionQTransformer(config or aqt.AQTConfig())
+    what = "official AQT checkpoint"
+    state = read_state_dict(path, what, unwrap=("state_dict", "model"), strip=("module.",))
+    renamed, origin = rename_keys(split_in_proj(state), aqt.OFFICIAL_KEYS)
+    load_state(model, renamed, f"{what} {path}", origin=origin)
+    return model.eval()
