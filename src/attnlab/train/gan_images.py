@@ -171,7 +171,8 @@ class GANImagesTask(Task):
         for prefix, keys in groups.items():
             logits = _interleave([seen[f"{k}|logits"] for k in keys])
             features = _interleave([seen[f"{k}|features"] for k in keys])
-            scores[f"{prefix}is_like"], scores[f"{prefix}is_like_std"] = inception_like_score(logits)
+            splits = min(10, len(logits))  # 10 as the reference code; fewer for tiny smoke runs
+            scores[f"{prefix}is_like"], scores[f"{prefix}is_like_std"] = inception_like_score(logits, splits)
             scores[f"{prefix}fid_like"] = frechet_feature_distance(features, ref)
         return scores
 
