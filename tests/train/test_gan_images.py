@@ -46,7 +46,9 @@ def test_gan_recipes_run_and_report_scores_floors_and_samples(tmp_path: Path, re
         assert "train/generator/g0/adv" in tags
 
 
-def test_each_optimiser_moves_only_its_network(tmp_path: Path):
+def test_the_generator_optimiser_owns_only_the_generators(tmp_path: Path):
+    """With the discriminator's lr at 1e-12 the generators move and the discriminator does not: the
+    generators' optimiser (lr 2e-4) steps no discriminator parameter."""
     from safetensors.torch import load_file
 
     from attnlab.models import create_model
