@@ -265,6 +265,42 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.gan.toy:ToyGAN",
             "Toy GAN for 2D points: generator (2D noise) and discriminator MLPs, 3 x 128 ReLU",
         ),
+        "dcgan-32": Lazy(
+            "attnlab.models.gan.madgan:MultiGAN",
+            "DCGAN 32x32 (k = 1 generator, 2-way softmax discriminator), widths 64",
+        ),
+        "dcgan-64": Lazy(
+            "attnlab.models.gan.madgan:MultiGAN",
+            "DCGAN 64x64 (k = 1 generator, 2-way softmax discriminator), widths 64",
+        ),
+        "dcgan-sn-32": Lazy(
+            "attnlab.models.gan.madgan:MultiGAN",
+            "DCGAN 32x32 with a spectrally normalised discriminator (no BatchNorm)",
+        ),
+        "dcgan-sn-64": Lazy(
+            "attnlab.models.gan.madgan:MultiGAN",
+            "DCGAN 64x64 with a spectrally normalised discriminator (no BatchNorm)",
+        ),
+        "madgan-k3-32": Lazy(
+            "attnlab.models.gan.madgan:MultiGAN",
+            "MAD-GAN 32x32: 3 DCGAN generators (one grouped call), a 4-way discriminator",
+        ),
+        "madgan-k3-64": Lazy(
+            "attnlab.models.gan.madgan:MultiGAN",
+            "MAD-GAN 64x64: 3 DCGAN generators (one grouped call), a 4-way discriminator",
+        ),
+        "ktg-gan-k3-32": Lazy(
+            "attnlab.models.gan.madgan:MultiGAN",
+            "Collaborative GAN 32x32: 3 generators, SN 4-way discriminator, taps block1-2",
+        ),
+        "ktg-gan-k3-64": Lazy(
+            "attnlab.models.gan.madgan:MultiGAN",
+            "Collaborative GAN 64x64: 3 generators, SN 4-way discriminator, taps block2-3",
+        ),
+        "gan-domain-classifier": Lazy(
+            "attnlab.models.gan.domain_classifier:DomainClassifier",
+            "Small CNN classifier of a GAN's domain (Fashion-MNIST): IS-like / FID-like scores",
+        ),
         "vimon": Lazy(
             "attnlab.models.object_centric.vimon:ViMON",
             "ViMON as in seed 000's experiment: 8 slots, latent 16, GRU 128, 64x64",
@@ -405,6 +441,10 @@ TASKS: Registry[Any] = Registry(
         "gan": Lazy(
             "attnlab.train.gan:GANTask",
             "Non-saturating GAN on points: discriminator and generator optimisers take turns (manual).",
+        ),
+        "gan-images": Lazy(
+            "attnlab.train.gan_images:GANImagesTask",
+            "k image generators and a (k+1)-way discriminator: DCGAN, MAD-GAN, knowledge transfer graph.",
         ),
         "mae": Lazy(
             "attnlab.train.mae:MAETask",

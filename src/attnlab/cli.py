@@ -110,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
         help="run the model and the maps in float64 (Grad-CAM++'s exp(score) overflows float32 above 88)",
     )
     _segment_parser(sub)
+    se = sub.add_parser(
+        "search",
+        help="Optuna search of a knowledge-transfer-graph recipe's gates (needs the 'search' extra)",
+        epilog="Killed and started again with the same --folder, a search continues. Overrides as for run.",
+    )
+    se.add_argument("recipe", help="e.g. ktg_gan-fmnist")
+    se.add_argument("--trials", type=int, required=True, help="trials in all (finished ones count)")
+    se.add_argument("--trial-steps", type=int, default=200, help="training steps of each trial")
+    se.add_argument("--folder", type=Path, default=None, help="study folder (default runs/search/RECIPE)")
+    se.add_argument("--sampler-seed", type=int, default=0)
     gen = sub.add_parser("generate", help="write a synthetic dataset to a folder (clevrer-lite)")
     gen.add_argument("dataset", choices=["clevrer-lite"])
     gen.add_argument("--out", type=Path, required=True)
@@ -249,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args, extra = _parser().parse_known_args(argv)
     try:
-        if args.command not in ("run", "resume", "abn-maps", "import") and extra:
+        if args.command not in ("run", "resume", "abn-maps", "import", "search") and extra:
             raise ConfigError(f"unexpected arguments for '{args.command}': {' '.join(extra)}")
         if args.command == "list":
             _list(args.what)
@@ -271,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             return _explain(args)
         if args.command == "segment":
             return _segment(args)
+        if args.command == "search":
+            return _search(args, extra)
         command = shlex.join(["attnlab", *argv])
         if args.command == "abn-maps":
             return _abn_maps(args, extra, command)
@@ -300,6 +312,21 @@ def main(argv: list[str] | None = None) -> int:
         print("attnlab: interrupted", file=sys.stderr)
         return 130
     return _finished(outcome)
+
+
+def _search(args: argparse.Namespace, extra: list[str]) -> int:
+    from attnlab.commands.search import search
+
+    result = search(
+        args.recipe,
+        _overrides(extra),
+        trials=args.trials,
+        trial_steps=args.trial_steps,
+        folder=args.folder,
+        seed=args.sampler_seed,
+    )
+    print(f"best graph {result.best_graph}: IS-like {result.best_score:.3f}; figures in {result.folder}")
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
