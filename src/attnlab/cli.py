@@ -96,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("run_dir", type=Path)
     ex.add_argument("--methods", nargs="+", default=None, help="default: all (abn, gradcam, rollout, ...)")
     ex.add_argument("--metrics", nargs="+", default=None, help="default: deletion insertion pointing energy")
-    ex.add_argument("--limit", type=int, default=None, help="test examples (default 100; detection: 32 scenes)")
+    ex.add_argument(
+        "--limit", type=int, default=None, help="test examples (default 100; detection: 32 scenes)"
+    )
     ex.add_argument("--layer", default=None, help="CAM target layer (default: the last feature map)")
     ex.add_argument("--targets", choices=["predicted", "label"], default="predicted")
     ex.add_argument("--out", type=Path, default=None, help="folder for the files (default: RUN/explanations)")

@@ -20,7 +20,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_writes_the_mapb_table_pictures_and_ply(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_writes_the_mapb_table_pictures_and_ply(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     out = tmp_path / "ex"
     assert main(["explain", str(run_dir), "--limit", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -148,7 +148,7 @@ class HookGuidedReLU(nn.Module):
 
 def manual_guided(model, cloud, anchor, cls):
     guided = copy.deepcopy(model)
-    for name, module in list(guided.named_modules()):
+    for module in list(guided.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.ReLU):
                 setattr(module, child_name, HookGuidedReLU())
@@ -216,15 +216,17 @@ def test_mapb_on_hand_placed_points_and_box():
 
 def test_uniform_floor_is_the_in_box_point_fraction_and_random_is_near_it(scene):
     model, cloud, det = scene
-    ex = explain_boxes(model, cloud, det, methods=("uniform", "random"), generator=torch.Generator().manual_seed(0))
+    ex = explain_boxes(
+        model, cloud, det, methods=("uniform", "random"), generator=torch.Generator().manual_seed(0)
+    )
     for i, box in enumerate(det.boxes.tolist()):
-        x, y, z, w, l, h, ry = box
+        x, y, z, width, length, h, ry = box
         count = 0
         for px, py, pz, _ in cloud.tolist():
             dx, dy = px - x, py - y
             u = dx * math.cos(ry) - dy * math.sin(ry)
             v = dx * math.sin(ry) + dy * math.cos(ry)
-            count += abs(u) <= w / 2 and abs(v) <= l / 2 and z <= pz <= z + h
+            count += abs(u) <= width / 2 and abs(v) <= length / 2 and z <= pz <= z + h
         share = box_share(ex.maps["uniform"][i : i + 1], ex.inside[i : i + 1])
         assert float(share) == pytest.approx(count / len(cloud))
     assert ex.maps["random"].min() >= 0 and ex.maps["random"].max() <= 1
@@ -250,5 +252,7 @@ def test_colours_run_blue_to_red_and_ply_reads_back(tmp_path: Path, scene):
     np.testing.assert_allclose(vertex["x"], cloud[:, 0].float().numpy())
     np.testing.assert_allclose(vertex["attention"], values.float().numpy())
     assert (vertex["red"] == rgb[:, 0]).all() and (vertex["blue"] == rgb[:, 2]).all()
-    picture = plot_bev_attention(cloud, {"a": [values], "b": [values.flip(0)]}, [_det.boxes[0]], tmp_path / "bev.png")
+    picture = plot_bev_attention(
+        cloud, {"a": [values], "b": [values.flip(0)]}, [_det.boxes[0]], tmp_path / "bev.png"
+    )
     assert picture.stat().st_size > 1000

@@ -128,7 +128,9 @@ def explain_detection_run(
     all_labels = torch.cat(labels)
     table = mapb_table({m: torch.cat(v) for m, v in shares.items()}, all_labels, names)
     seconds = time.perf_counter() - started
-    stem = rundir.new_stem(Path(out) if out is not None else run.path / FOLDER, f"{time.strftime('%Y%m%d-%H%M%S')}-points")
+    stem = rundir.new_stem(
+        Path(out) if out is not None else run.path / FOLDER, f"{time.strftime('%Y%m%d-%H%M%S')}-points"
+    )
     figure, plys = _pictures(shown, stem, methods, names, figure_boxes)
     info = {
         "run": str(run.path),
@@ -172,7 +174,9 @@ def _pictures(
     drawn = [m for m in methods if m in METHODS] or list(methods)
     titles = [f"{names[int(ex.labels[r])]} {float(ex.scores[r]):.2f}" for r in rows]
     maps = {m: [ex.maps[m][r] for r in rows] for m in drawn}
-    figure = plot_bev_attention(cloud, maps, [ex.boxes[r] for r in rows], Path(f"{stem}-bev.png"), titles=titles)
+    figure = plot_bev_attention(
+        cloud, maps, [ex.boxes[r] for r in rows], Path(f"{stem}-bev.png"), titles=titles
+    )
     folder = Path(f"{stem}-ply")
     plys = [
         write_ply(folder / f"box{r}-{names[int(ex.labels[r])]}-{m}.ply", cloud, ex.maps[m][r])
@@ -188,9 +192,10 @@ def _report_lines(info: dict[str, Any], names: Sequence[str], figure: Path | Non
     lines = [
         f"# mAPB: {info['model']} on {info['data']} (test split)",
         "",
-        f"Run `{info['run']}`, final weights; {info['boxes']} detected boxes in {info['scenes']} test scenes; "
-        f"layer {info['layer']}. mAPB (%) = mean over boxes of the attention inside the predicted box over "
-        f"the attention on all points; per predicted class (boxes per class in brackets). {info['seconds']} s.",
+        f"Run `{info['run']}`, final weights; {info['boxes']} detected boxes in {info['scenes']} test "
+        f"scenes; layer {info['layer']}. mAPB (%) = mean over boxes of the attention inside the predicted "
+        "box over the attention on all points; per predicted class (boxes per class in brackets). "
+        f"{info['seconds']} s.",
         "",
         head,
         "|" + " --- |" * (len(names) + 2),

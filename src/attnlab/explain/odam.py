@@ -235,7 +235,9 @@ def odam(
         rows, explained_classes = _rows(scores, coords, chosen, classes, boxes)
         check_finite(rows, "the detector's explained scores or boxes are NaN or inf", verb="for images")
         values = acts.detach()
-        maps = _chunked(rows, acts, chunk, layer, lambda grads: _weigh(grads, values, weights))  # (I Q, B, *S)
+        maps = _chunked(
+            rows, acts, chunk, layer, lambda grads: _weigh(grads, values, weights)
+        )  # (I Q, B, *S)
     maps = maps.view(chosen.shape[1], -1, *maps.shape[1:]).movedim(2, 0)  # (I, Q, B, *S) -> (B, I, Q, *S)
     check_finite(maps, "ODAM maps are NaN or inf", verb="for images")
     maps = _finish(maps, values.dim() - 2, upsample_to, normalize)

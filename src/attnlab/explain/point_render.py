@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 
 from attnlab.errors import ConfigError, InputError
 from attnlab.files import atomic_write
@@ -43,7 +44,7 @@ def _check(points: torch.Tensor, values: torch.Tensor) -> None:
         )
 
 
-def _box_outline(ax: plt.Axes, box: torch.Tensor, colour: str) -> None:
+def _box_outline(ax: Axes, box: torch.Tensor, colour: str) -> None:
     quad = bev_box_corners(box[None, [0, 1, 3, 4, 6]].detach().cpu().float())[0]  # (4, 2)
     ring = torch.cat([quad, quad[:1]])
     ax.plot(ring[:, 0], ring[:, 1], color=colour, lw=1.2)

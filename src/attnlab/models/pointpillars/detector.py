@@ -104,6 +104,9 @@ SMALL = PointPillarsConfig(
 class PointPillars(nn.Module):
     """``forward(clouds)``: a list of (N_i, 4) LiDAR clouds -> :class:`PointPillarsOutput`."""
 
+    anchors: torch.Tensor  # buffers, (A, 7) and (A,)
+    anchor_class: torch.Tensor
+
     def __init__(self, config: PointPillarsConfig) -> None:
         super().__init__()
         self.config = config
