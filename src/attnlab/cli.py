@@ -118,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="detection runs: skip the floor rows made with the run's initial (untrained) weights",
     )
+    ex.add_argument("--no-deletion", action="store_true", help="detection runs: skip the deletion test")
+    ex.add_argument(
+        "--confident",
+        type=float,
+        default=0.5,
+        help="detection runs: the score of the boxes in the second mAPB table and the deletion test",
+    )
     _segment_parser(sub)
     se = sub.add_parser(
         "search",
@@ -360,6 +367,8 @@ def _explain_points(args: argparse.Namespace) -> int:
         out=args.out,
         methods=args.methods or METHODS + FLOORS,
         untrained_floor=not args.no_untrained_floor,
+        deletion=not args.no_deletion,
+        confident=args.confident,
     )
     print(done.report.read_text())
     wrote = [p.name for p in (done.data, done.figure) if p is not None]

@@ -24,26 +24,32 @@ def test_writes_the_mapb_table_pictures_and_ply(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     out = tmp_path / "ex"
-    assert main(["explain", str(run_dir), "--limit", "1", "--out", str(out)]) == 0
+    assert main(["explain", str(run_dir), "--limit", "1", "--out", str(out), "--confident", "0"]) == 0
     printed = capsys.readouterr().out
-    assert "| guided-odam |" in printed and "| untrained odam |" in printed
+    assert "| guided-odam |" in printed and "| untrained odam |" in printed and "## Deletion" in printed
     (saved,) = out.glob("*-points.json")
     info = json.loads(saved.read_text())
-    assert info["boxes"] == 2 and info["scenes"] == 1
-    for method in ("odam", "guided-gradcam", "guided-odam", "random", "uniform", "untrained guided-odam"):
-        row = info["mapb"][method]
-        counted = [row[f"n/{c}"] for c in ("Car", "Pedestrian", "Cyclist")]
-        assert sum(counted) == 2
-        assert all(0 <= row[c] <= 100 for c in ("Car", "Pedestrian", "Cyclist") if row[f"n/{c}"])
+    assert info["boxes"] == 2 and info["scenes"] == 1 and len(info["records"]) == 2
+    classes = ("Car", "Pedestrian", "Cyclist")
+    table = info["mapb"]["all boxes"]
+    for method in ("odam", "odam-class", "guided-gradcam", "guided-odam", "random", "uniform",
+                   "untrained guided-odam"):  # fmt: skip
+        row = table[method]
+        assert sum(row[f"n/{c}"] for c in classes) == 2
+        assert all(0 <= row[c] <= 100 for c in classes if row[f"n/{c}"])
+    for method in ("odam", "guided-odam", "untrained odam", "random", "box"):
+        assert sum(info["deletion"][method][f"n/{c}"] for c in classes) == 2
     assert saved.with_suffix(".md").is_file()
     assert next(out.glob("*-points-bev.png")).stat().st_size > 1000
-    assert len(list(next(out.glob("*-points-ply")).glob("*.ply"))) == 2 * 3  # 2 boxes x 3 methods
+    shown = len({r["label"] for r in info["records"]})  # the surest box of each class
+    assert len(list(next(out.glob("*-points-ply")).glob("*.ply"))) == shown * 4  # 4 methods each
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--limit", "0"], "--limit must be a positive number of test scenes"),
+        (["--confident", "2"], "--confident must be a score in [0, 1]"),
         (["--methods", "odam", "gradcam++"], "unknown point explanation method gradcam++"),
     ],
 )

@@ -15,6 +15,7 @@ from attnlab.explain.point_render import attention_colours, plot_bev_attention, 
 from attnlab.explain.points import (
     DetectorScores,
     box_share,
+    deletion_scores,
     explain_boxes,
     mapb,
     point_values,
@@ -253,6 +254,25 @@ def test_colours_run_blue_to_red_and_ply_reads_back(tmp_path: Path, scene):
     np.testing.assert_allclose(vertex["attention"], values.float().numpy())
     assert (vertex["red"] == rgb[:, 0]).all() and (vertex["blue"] == rgb[:, 2]).all()
     picture = plot_bev_attention(
-        cloud, {"a": [values], "b": [values.flip(0)]}, [_det.boxes[0]], tmp_path / "bev.png"
+        [cloud], {"a": [values], "b": [values.flip(0)]}, [_det.boxes[0]], tmp_path / "bev.png"
     )
     assert picture.stat().st_size > 1000
+
+
+def test_deletion_removes_the_top_points_and_rescoring_by_hand(scene):
+    model, cloud, det = scene
+    ex = explain_boxes(model, cloud, det, methods=("odam", "uniform"))
+    ranks = torch.arange(len(cloud), dtype=torch.float64).flip(0)  # point 0 the most attended
+    maps = {"first": ranks.expand(len(det.labels), -1), "odam": ex.maps["odam"]}
+    got = deletion_scores(model, cloud, det, maps, ex.inside, generator=torch.Generator().manual_seed(0))
+    assert set(got) == {"first", "odam", "random", "box"}
+    for i, (a, c) in enumerate(zip(det.anchor_index.tolist(), det.labels.tolist(), strict=True)):
+        k = int(ex.inside[i].sum())
+
+        def score(points, a=a, c=c):
+            with torch.no_grad():
+                return float(hand_outputs(model, model.pseudo_image([points]))[0][a, c])
+
+        before = score(cloud)
+        assert float(got["first"][i]) == pytest.approx(score(cloud[k:]) / before, rel=1e-9)
+        assert float(got["box"][i]) == pytest.approx(score(cloud[~ex.inside[i]]) / before, rel=1e-9)

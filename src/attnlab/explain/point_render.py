@@ -51,7 +51,7 @@ def _box_outline(ax: Axes, box: torch.Tensor, colour: str) -> None:
 
 
 def plot_bev_attention(
-    points: torch.Tensor,
+    clouds: Sequence[torch.Tensor],
     maps: Mapping[str, Sequence[torch.Tensor]],
     boxes: Sequence[torch.Tensor],
     path: Path,
@@ -59,23 +59,25 @@ def plot_bev_attention(
     titles: Sequence[str] | None = None,
     margin: float = 6.0,
 ) -> Path:
-    """A grid from above: one row per explained box (its (7,) box drawn in black, the view ``margin``
-    metres around it), one column per method; ``maps[method][row]`` (N,) colours the points."""
-    if not maps or not boxes:
-        raise InputError("plot_bev_attention needs at least one method and one box")
+    """A grid from above: one row per explained box (its (7,) box drawn in black over its (N, >= 3)
+    cloud, the view ``margin`` metres around it), one column per method; ``maps[method][row]`` (N,)
+    colours the points."""
+    if not maps or not boxes or len(clouds) != len(boxes):
+        raise InputError("plot_bev_attention needs at least one method and one cloud per box")
     rows, cols = len(boxes), len(maps)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.8 * rows), squeeze=False)
-    xy = points[:, :2].detach().cpu().float()
-    for r, box in enumerate(boxes):
+    for r, (points, box) in enumerate(zip(clouds, boxes, strict=True)):
+        xy = points[:, :2].detach().cpu().float()
         cx, cy = float(box[0]), float(box[1])
         near = ((xy[:, 0] - cx).abs() < margin) & ((xy[:, 1] - cy).abs() < margin)
         for c, (method, per_box) in enumerate(maps.items()):
             values = per_box[r]
             _check(points, values)
             ax = axes[r, c]
-            order = torch.argsort(values[near].detach().cpu())  # the most attended drawn last, on top
+            near_values = values.detach().cpu()[near]
+            order = torch.argsort(near_values)  # the most attended drawn last, on top
             shown = xy[near][order]
-            ax.scatter(shown[:, 0], shown[:, 1], s=2, c=attention_colours(values[near])[order.numpy()] / 255)
+            ax.scatter(shown[:, 0], shown[:, 1], s=2, c=attention_colours(near_values)[order.numpy()] / 255)
             _box_outline(ax, box, "black")
             ax.set(xlim=(cx - margin, cx + margin), ylim=(cy - margin, cy + margin), aspect="equal")
             ax.tick_params(labelsize=6)

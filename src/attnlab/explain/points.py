@@ -10,7 +10,7 @@ score of :class:`attnlab.models.outputs.Detections3D`) and ``b`` its 7 decoded p
   box parameters (the thesis's 4 of a 2-D box become 7), each map min-max scaled to [0, 1] over the
   grid, merged by their elementwise maximum (:func:`attnlab.explain.odam.odam`, ``normalize=True``).
   Each point takes the value of its pillar's cell (:func:`point_values`), so all points of a pillar
-  share it; points outside the grid get 0.
+  share it; points outside the grid get 0. ``odam-class``: the class-score map alone (same pass).
 * guided backpropagation: the gradient of ``s`` with respect to each input point's ``x y z r``, every
   ReLU guided (:func:`attnlab.explain.odam.guided_gradients`; the decoration and the max over each
   pillar's points are differentiated as they are). ``g_input`` per point is the L2 norm of its 4
@@ -27,6 +27,12 @@ score of :class:`attnlab.models.outputs.Detections3D`) and ``b`` its 7 decoded p
 mAPB (thesis eq. 2): for each map, the attention on the points inside the predicted box over the
 attention on all the scene's points (:func:`box_share`), averaged over the maps of each predicted
 class (:func:`mapb`). A map with no attention at all counts as 0.
+
+Deletion (:func:`deletion_scores`, the issue's faithfulness check): for each box and map, the
+``k`` most attended points of the scene are removed (``k`` = the points inside the box; ties
+broken by a fixed random order) and the detector runs again; the box's score (its anchor and
+class) over the score before. Lower is more faithful. Beside the maps: ``random`` (k random
+points) and ``box`` (exactly the points inside the box).
 
 Batching: one scene at a time, all its boxes together (ODAM's rows in vmapped chunks).
 """
@@ -47,7 +53,7 @@ from attnlab.models.outputs import Detections3D
 from attnlab.models.pointpillars.detector import PointPillars
 from attnlab.models.pointpillars.pillars import point_cells
 
-METHODS = ("odam", "guided-gradcam", "guided-odam")
+METHODS = ("odam", "odam-class", "guided-gradcam", "guided-odam")
 FLOORS = ("random", "uniform")
 LAYER = "pseudo_image"  # the adapter's name for the pseudo-image (the thesis's layer)
 
@@ -171,9 +177,10 @@ def explain_boxes(
     grid_maps: dict[str, torch.Tensor] = {}
     maps: dict[str, torch.Tensor] = {}
     explained: InstanceExplanation | None = None
-    if {"odam", "guided-odam"} & set(methods):
+    if {"odam", "odam-class", "guided-odam"} & set(methods):
         explained = odam(scores, image, layer, instances, classes=classes, chunk=chunk, normalize=True)
         grid_maps["odam"] = explained.maps[0]
+        grid_maps["odam-class"] = explained.class_maps[0]
     if "guided-gradcam" in methods:
         cam = odam(
             scores, image, layer, instances, classes=classes, boxes=False, chunk=chunk, weights="gradcam"
@@ -188,8 +195,9 @@ def explain_boxes(
             maps["guided-odam"] = (on_points["odam"] + g_input).square()
         if "guided-gradcam" in methods:
             maps["guided-gradcam"] = on_points["gradcam"] * g_input
-    if "odam" in methods:
-        maps["odam"] = on_points["odam"]
+    for name in ("odam", "odam-class"):
+        if name in methods:
+            maps[name] = on_points[name]
     shape = inside.shape
     if "random" in methods:
         maps["random"] = torch.rand(shape, generator=generator, dtype=cloud.dtype).to(cloud.device)
@@ -210,8 +218,39 @@ def scene_shares(explained: BoxExplanations) -> dict[str, torch.Tensor]:
     return {m: box_share(a, explained.inside) for m, a in explained.maps.items()}
 
 
-def mapb_table(
-    shares: Mapping[str, torch.Tensor], labels: torch.Tensor, class_names: Sequence[str]
-) -> dict[str, dict[str, float]]:
-    """method -> :func:`mapb` over all the boxes (shares and labels concatenated over scenes)."""
-    return {m: mapb(s, labels, class_names) for m, s in shares.items()}
+def deletion_scores(
+    model: PointPillars,
+    cloud: torch.Tensor,
+    detections: Detections3D,
+    maps: Mapping[str, torch.Tensor],
+    inside: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """name -> (I,) each box's score after deleting its map's ``k`` most attended points (``k`` its
+    points inside the box) over its score before; also ``random`` and ``box`` (module docstring).
+    ``maps``: name -> (I, N) attention of each box; ``inside`` (I, N) bool."""
+    n = len(cloud)
+    tiebreak = torch.randperm(n, generator=generator).to(cloud.device)  # the same order for every map
+    names = [*maps, "random", "box"]
+    out = {name: torch.empty(len(detections.labels), dtype=cloud.dtype) for name in names}
+    with torch.no_grad():
+        pairs = zip(detections.anchor_index.tolist(), detections.labels.tolist(), strict=True)
+        for i, (anchor, cls) in enumerate(pairs):
+            k = int(inside[i].sum())
+            removed = []
+            for name in maps:
+                ranked = tiebreak[torch.argsort(maps[name][i][tiebreak], descending=True, stable=True)]
+                removed.append(ranked[:k])
+            removed.append(torch.randperm(n, generator=generator).to(cloud.device)[:k])
+            removed.append(inside[i].nonzero().squeeze(1))
+            clouds = [cloud]
+            for gone in removed:
+                keep = torch.ones(n, dtype=torch.bool, device=cloud.device)
+                keep[gone] = False
+                clouds.append(cloud[keep])
+            cls_logits = model.head(model.backbone(model.pseudo_image(clouds)))[0]  # (1 + M, A, K)
+            score = torch.sigmoid(cls_logits[:, anchor, cls]).cpu()
+            for j, name in enumerate(names):
+                out[name][i] = score[1 + j] / score[0]
+    return out
