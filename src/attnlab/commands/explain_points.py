@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from attnlab.explain.points import (
     scene_shares,
 )
 from attnlab.files import atomic_write
+from attnlab.layers.rotated_boxes import bev_iou
 from attnlab.models.outputs import Detections3D
 from attnlab.models.pointpillars.detector import PointPillars
 from attnlab.runs import rundir
@@ -47,6 +48,7 @@ from attnlab.train.engine import build
 
 TASK = "detection3d"
 FOLDER = "explanations"
+TRUE_IOU = 0.5  # a detection matching a labelled box of its class (BEV IoU), for the third table
 UNTRAINED = "untrained "  # prefix of the untrained-weights floor rows
 THESIS = {  # seed 004, table 1 (real KITTI, its own PointPillars): Car, Cyclist, Pedestrian
     "odam": {"Car": 71.39, "Cyclist": 42.65, "Pedestrian": 53.27},
@@ -125,7 +127,8 @@ def explain_detection_run(
     started = time.perf_counter()
     count = min(limit, len(scenes))  # type: ignore[arg-type]
     for i in range(count):
-        cloud = scenes[i].points
+        scene = scenes[i]
+        cloud = scene.points
         with torch.no_grad():
             det = model([cloud]).detections[0]  # type: ignore[index]
         if len(det.labels) == 0:
@@ -145,10 +148,12 @@ def explain_detection_run(
                 explained.inside[sure], generator=gen,
             )  # fmt: skip
         where = {int(j): n for n, j in enumerate(sure.tolist())}
+        overlap = _best_iou(det, scene.boxes, scene.labels)
         for j in range(len(det.labels)):
             label, score = int(det.labels[j]), float(det.scores[j])
             records.append({
                 "scene": i, "label": names[label], "score": round(score, 4),
+                "iou": round(float(overlap[j]), 4),
                 "mapb": {m: float(v[j]) for m, v in found.items()},
                 "deletion": {m: float(v[where[j]]) for m, v in drops.items()} if j in where else {},
             })  # fmt: skip
@@ -158,10 +163,13 @@ def explain_detection_run(
         raise InputError(f"the detector found no box in the first {count} test scenes: nothing to explain")
     seconds = time.perf_counter() - started
     tables = {
-        "all boxes": _table(records, "mapb", names, 0.0),
-        f"boxes scoring >= {confident}": _table(records, "mapb", names, confident),
+        "all boxes": _table(records, "mapb", names, lambda r: True),
+        f"boxes scoring >= {confident}": _table(records, "mapb", names, lambda r: r["score"] >= confident),
+        f"true positives (BEV IoU >= {TRUE_IOU} with a labelled box of the class)": _table(
+            records, "mapb", names, lambda r: r["iou"] >= TRUE_IOU
+        ),
     }
-    removal = _table(records, "deletion", names, confident) if deletion else {}
+    removal = _table(records, "deletion", names, lambda r: True) if deletion else {}
     stem = rundir.new_stem(
         Path(out) if out is not None else run.path / FOLDER, f"{time.strftime('%Y%m%d-%H%M%S')}-points"
     )
@@ -196,15 +204,23 @@ def explain_detection_run(
     return PointsExplanation(report, saved, figure, plys, len(records))
 
 
+def _best_iou(det: Detections3D, boxes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(I,) each box's best BEV IoU with a labelled box of its class (0 if none): true positives."""
+    if len(boxes) == 0:
+        return torch.zeros(len(det.labels))
+    iou = bev_iou(det.boxes[:, [0, 1, 3, 4, 6]].detach().double(), boxes[:, [0, 1, 3, 4, 6]].double())
+    return (iou * (det.labels[:, None] == labels[None].to(det.labels.device))).amax(1)
+
+
 def _subset(det: Detections3D, rows: torch.Tensor) -> Detections3D:
     return Detections3D(det.boxes[rows], det.scores[rows], det.labels[rows], det.anchor_index[rows])
 
 
 def _table(
-    records: list[dict[str, Any]], key: str, names: Sequence[str], min_score: float
+    records: list[dict[str, Any]], key: str, names: Sequence[str], keep: Callable[[dict[str, Any]], bool]
 ) -> dict[str, dict[str, float]]:
-    """method -> per class mean (%) of ``key`` over the boxes scoring at least ``min_score``."""
-    chosen = [r for r in records if r["score"] >= min_score and r[key]]
+    """method -> per class mean (%) of ``key`` over the boxes ``keep`` takes (and that have ``key``)."""
+    chosen = [r for r in records if keep(r) and r[key]]
     methods = list(dict.fromkeys(m for r in chosen for m in r[key]))
     labels = torch.tensor([names.index(r["label"]) for r in chosen], dtype=torch.long)
     values = {m: torch.tensor([r[key][m] for r in chosen], dtype=torch.float64) for m in methods}
