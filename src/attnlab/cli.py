@@ -87,14 +87,18 @@ def _parser() -> argparse.ArgumentParser:
     _abn_maps_parser(sub)
     ex = sub.add_parser(
         "explain",
-        help="score explanation methods on a finished classification run's test set",
+        help="score explanation methods on a finished classification or LiDAR detection run's test set",
         epilog="Writes RUN/explanations/<time>-<methods>.md/.json/.png. Exit 0 also when some methods "
-        "failed (marked in the table, named on stderr); 4 when no method could be scored.",
+        "failed (marked in the table, named on stderr); 4 when no method could be scored. A detection3d "
+        "run (pointpillars-synthkitti) gets the mAPB table of ODAM, Guided Grad-CAM and Guided ODAM per "
+        "class (<time>-points.md/.json, -bev.png, -ply/).",
     )
     ex.add_argument("run_dir", type=Path)
     ex.add_argument("--methods", nargs="+", default=None, help="default: all (abn, gradcam, rollout, ...)")
     ex.add_argument("--metrics", nargs="+", default=None, help="default: deletion insertion pointing energy")
-    ex.add_argument("--limit", type=int, default=100, help="test examples")
+    ex.add_argument(
+        "--limit", type=int, default=None, help="test examples (default 100; detection: 32 scenes)"
+    )
     ex.add_argument("--layer", default=None, help="CAM target layer (default: the last feature map)")
     ex.add_argument("--targets", choices=["predicted", "label"], default="predicted")
     ex.add_argument("--out", type=Path, default=None, help="folder for the files (default: RUN/explanations)")
@@ -108,6 +112,18 @@ def _parser() -> argparse.ArgumentParser:
         "--float64",
         action="store_true",
         help="run the model and the maps in float64 (Grad-CAM++'s exp(score) overflows float32 above 88)",
+    )
+    ex.add_argument(
+        "--no-untrained-floor",
+        action="store_true",
+        help="detection runs: skip the floor rows made with the run's initial (untrained) weights",
+    )
+    ex.add_argument("--no-deletion", action="store_true", help="detection runs: skip the deletion test")
+    ex.add_argument(
+        "--confident",
+        type=float,
+        default=0.5,
+        help="detection runs: the score of the boxes in the second mAPB table and the deletion test",
     )
     _segment_parser(sub)
     se = sub.add_parser(
@@ -341,14 +357,37 @@ def _evaluate(args: argparse.Namespace) -> int:
 ALL_METHODS_FAILED = 4  # explain: no method could be scored and at least one failed
 
 
+def _explain_points(args: argparse.Namespace) -> int:
+    from attnlab.commands.explain_points import explain_detection_run
+    from attnlab.explain.points import FLOORS, METHODS
+
+    done = explain_detection_run(
+        args.run_dir,
+        limit=32 if args.limit is None else args.limit,
+        out=args.out,
+        methods=args.methods or METHODS + FLOORS,
+        untrained_floor=not args.no_untrained_floor,
+        deletion=not args.no_deletion,
+        confident=args.confident,
+    )
+    print(done.report.read_text())
+    wrote = [p.name for p in (done.data, done.figure) if p is not None]
+    folder = f" and {len(done.ply)} PLY files in {done.ply[0].parent.name}/" if done.ply else ""
+    print(f"wrote {done.report} ({', '.join(wrote)} beside it{folder})")
+    return 0
+
+
 def _explain(args: argparse.Namespace) -> int:
+    from attnlab.commands.explain_points import is_detection_run
     from attnlab.commands.explain_run import METHODS, METRICS, explain_run
 
+    if is_detection_run(args.run_dir):
+        return _explain_points(args)
     done = explain_run(
         args.run_dir,
         methods=args.methods or METHODS,
         metrics=args.metrics or METRICS,
-        limit=args.limit,
+        limit=100 if args.limit is None else args.limit,
         layer=args.layer,
         targets=args.targets,
         out=args.out,

@@ -20,9 +20,13 @@ class score at the input to the ODAM map upsampled to the input, and squares:
 input gradients must be of comparable magnitude for both terms to matter.
 
 Detectors: any ``nn.Module`` whose forward returns a dataclass, object or dict with
-``scores`` (B, N, C) and ``boxes`` (B, N, 4) for N candidate instances (anchors or
-queries, before any non-differentiable post-processing such as NMS). The scores
+``scores`` (B, N, C) and ``boxes`` (B, N, D) for N candidate instances (anchors or
+queries, before any non-differentiable post-processing such as NMS); D = 4 for 2-D
+boxes, 7 for 3-D boxes (x y z w l h yaw; :mod:`attnlab.explain.points`). The scores
 explained are the ones the detector returns (logits or probabilities).
+
+``weights="gradcam"`` weighs the channels by their gradient averaged over the
+positions instead (Grad-CAM per instance), for Guided Grad-CAM on detectors.
 
 Batching: one backward serves every image and a chunk of (instance, output) rows:
 
@@ -55,14 +59,14 @@ from attnlab.explain.guided import guided_relus
 Indices = int | Sequence[int] | torch.Tensor
 Reduce = Callable[[torch.Tensor], torch.Tensor]
 COMBINE = ("squared_sum", "product")
-BOX_OUTPUTS = 4
+WEIGHTS = ("odam", "gradcam")  # gradient times activation per position, or Grad-CAM's channel means
 
 
 class Detections(Protocol):
     """What a detector's forward returns (a dict with these keys works too)."""
 
     scores: torch.Tensor  # (B, N, C)
-    boxes: torch.Tensor  # (B, N, 4)
+    boxes: torch.Tensor  # (B, N, D), D = 4 (2-D) or 7 (3-D)
 
 
 @dataclass
@@ -71,7 +75,7 @@ class InstanceExplanation:
 
     maps: torch.Tensor  # (B, I, *S) merged map (class map if boxes were not explained)
     class_maps: torch.Tensor  # (B, I, *S) map of each instance's class score
-    box_maps: torch.Tensor | None  # (B, I, 4, *S) map of each box coordinate, or None
+    box_maps: torch.Tensor | None  # (B, I, D, *S) map of each box coordinate, or None
     instances: torch.Tensor  # (B, I) int64 explained instance indices
     classes: torch.Tensor  # (B, I) int64 explained classes
     scores: torch.Tensor  # (B, I) the detector's score of each instance's class
@@ -82,17 +86,23 @@ def _field(output: object, name: str) -> object:
 
 
 def detections(output: object, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (B, N, C) scores and (B, N, 4) boxes of a detector's output, validated."""
+    """The (B, N, C) scores and (B, N, D) boxes of a detector's output, validated."""
     scores, boxes = _field(output, "scores"), _field(output, "boxes")
     if not isinstance(scores, torch.Tensor) or not isinstance(boxes, torch.Tensor):
         raise InputError(
             f"detector returned {type(output).__name__}; ODAM needs 'scores' (B, N, C) and "
-            "'boxes' (B, N, 4) tensors as fields or keys"
+            "'boxes' (B, N, D) tensors as fields or keys"
         )
-    if scores.dim() != 3 or scores.shape[0] != batch or boxes.shape != (*scores.shape[:2], 4):
+    if (
+        scores.dim() != 3
+        or scores.shape[0] != batch
+        or boxes.dim() != 3
+        or boxes.shape[:2] != scores.shape[:2]
+        or boxes.shape[2] == 0
+    ):
         raise InputError(
             f"detector scores {tuple(scores.shape)} and boxes {tuple(boxes.shape)} must be "
-            f"(B={batch}, N, C) and (B, N, 4)"
+            f"(B={batch}, N, C) and (B, N, D)"
         )
     return scores, boxes
 
@@ -118,7 +128,7 @@ def _rows(
     classes: Indices | None,
     with_boxes: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, I * Q) outputs to explain, Q = 5 (class, x1, y1, x2, y2) or 1, and the classes."""
+    """(B, I * Q) outputs to explain, Q = 1 + D (class, then each box coordinate) or 1, and the classes."""
     per_instance = scores.gather(1, instances[..., None].expand(-1, -1, scores.shape[2]))  # (B, I, C)
     if classes is None:
         chosen = per_instance.detach().argmax(2)
@@ -128,8 +138,8 @@ def _rows(
             raise InputError(f"classes {tuple(chosen.shape)} must match instances {tuple(instances.shape)}")
     picked = per_instance.gather(2, chosen[..., None])  # (B, I, 1)
     if with_boxes:
-        coords = boxes.gather(1, instances[..., None].expand(-1, -1, BOX_OUTPUTS))  # (B, I, 4)
-        picked = torch.cat([picked, coords], 2)  # (B, I, 5)
+        coords = boxes.gather(1, instances[..., None].expand(-1, -1, boxes.shape[2]))  # (B, I, D)
+        picked = torch.cat([picked, coords], 2)  # (B, I, 1 + D)
     return picked.flatten(1), chosen
 
 
@@ -186,6 +196,13 @@ def _finish(
     return flat.view(*lead, *flat.shape[1:])
 
 
+def _weigh(grads: torch.Tensor, values: torch.Tensor, weights: str) -> torch.Tensor:
+    """(R, B, *S) maps from (R, B, K, *S) gradients and (B, K, *S) activations."""
+    if weights == "gradcam":
+        grads = grads.mean(tuple(range(3, grads.dim())), keepdim=True)  # (R, B, K, 1, ...)
+    return F.relu((grads * values).sum(2))
+
+
 def odam(
     detector: nn.Module,
     inputs: torch.Tensor,
@@ -197,13 +214,18 @@ def odam(
     chunk: int = 8,
     upsample_to: Sequence[int] | None = None,
     normalize: bool = False,
+    weights: str = "odam",
 ) -> InstanceExplanation:
     """ODAM maps at ``layer`` for the ``instances`` of each image in ``inputs``.
 
     ``instances``: an index, a list used for every image, or a (B, I) tensor.
     ``classes`` defaults to each instance's highest-scoring class. ``boxes=False``
-    skips the 4 box-coordinate maps (5x fewer backward rows). ``chunk`` rows share
-    one backward. ``upsample_to`` / ``normalize`` as in ``class_activation_maps``."""
+    skips the D box-coordinate maps ((1 + D)x fewer backward rows). ``chunk`` rows share
+    one backward. ``upsample_to`` / ``normalize`` as in ``class_activation_maps``
+    (``normalize`` scales each output's map before they are merged). ``weights``:
+    ``"odam"`` (``dy/dA * A`` position by position) or ``"gradcam"`` (``mean_S(dy/dA) * A``)."""
+    if weights not in WEIGHTS:
+        raise unknown("weights", weights, WEIGHTS)
     _check_options(detector, inputs, chunk)
     with explanation_mode(detector), features(detector, [layer]) as feats:
         scores, coords = detections(detector(inputs), inputs.shape[0])
@@ -214,7 +236,7 @@ def odam(
         check_finite(rows, "the detector's explained scores or boxes are NaN or inf", verb="for images")
         values = acts.detach()
         maps = _chunked(
-            rows, acts, chunk, layer, lambda grads: F.relu((grads * values).sum(2))
+            rows, acts, chunk, layer, lambda grads: _weigh(grads, values, weights)
         )  # (I Q, B, *S)
     maps = maps.view(chosen.shape[1], -1, *maps.shape[1:]).movedim(2, 0)  # (I, Q, B, *S) -> (B, I, Q, *S)
     check_finite(maps, "ODAM maps are NaN or inf", verb="for images")
@@ -225,10 +247,12 @@ def odam(
     return InstanceExplanation(merged, maps[:, :, 0], box_maps, chosen, explained_classes, picked)
 
 
-def _guided_gradients(
-    detector: nn.Module, inputs: torch.Tensor, explained: InstanceExplanation, chunk: int
+def guided_gradients(
+    detector: nn.Module, inputs: torch.Tensor, explained: InstanceExplanation, chunk: int = 8
 ) -> torch.Tensor:
-    """(B, I, *inputs.shape[1:]) guided-backprop input gradients of each instance's class score."""
+    """(B, I, *inputs.shape[1:]) guided-backprop input gradients of each explained instance's
+    class score (the instances and classes of ``explained``). ``inputs`` are only checked for being
+    batched: any floating tensor the detector takes, (B, C, H, W) images or (1, N, 4) points."""
     with explanation_mode(detector), guided_relus(detector):
         leaf = inputs.detach().requires_grad_(True)
         scores, coords = detections(detector(leaf), inputs.shape[0])
@@ -268,7 +292,7 @@ def guided_odam(
         chunk=chunk,
         upsample_to=inputs.shape[2:],
     )
-    guided = _guided_gradients(detector, inputs, explained, chunk)
+    guided = guided_gradients(detector, inputs, explained, chunk)
     spread = explained.maps[:, :, None]  # (B, I, 1, *S): the map is shared by the input channels
     explained.maps = (spread + guided).square() if combine == "squared_sum" else spread * guided
     return explained

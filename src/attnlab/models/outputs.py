@@ -22,8 +22,8 @@ def split_decoded(decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
     # unbind and split, not indexing: each index's backward would write its gradient
     # into a zero-filled copy of the whole decoded tensor (0.4 s of a CPU training step).
     current, following = decoded.unbind(0)  # (B, T, K, 4, H, W) each
-    rgb, logits = current.split([3, 1], dim=3)
-    next_rgb, next_logits = following.split([3, 1], dim=3)
+    rgb, logits = torch.split(current, [3, 1], dim=3)  # torch.split is typed, Tensor.split is not
+    next_rgb, next_logits = torch.split(following, [3, 1], dim=3)
     return rgb, logits, next_rgb, next_logits
 
 

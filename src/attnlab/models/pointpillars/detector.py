@@ -104,6 +104,9 @@ SMALL = PointPillarsConfig(
 class PointPillars(nn.Module):
     """``forward(clouds)``: a list of (N_i, 4) LiDAR clouds -> :class:`PointPillarsOutput`."""
 
+    anchors: torch.Tensor  # buffers, (A, 7) and (A,)
+    anchor_class: torch.Tensor
+
     def __init__(self, config: PointPillarsConfig) -> None:
         super().__init__()
         self.config = config
@@ -176,14 +179,21 @@ class PointPillars(nn.Module):
         """Decode and filter each scene's boxes (see the module docstring)."""
         return [self._detect_one(c, b, d) for c, b, d in zip(cls_logits, box_deltas, dir_logits, strict=True)]
 
+    @staticmethod
+    def decode_boxes(deltas: torch.Tensor, dir_logits: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """(..., 7) boxes x y z w l h ry from residuals (..., 7) on anchors (..., 7), the heading
+        turned into the direction bin of the (..., 2) direction logits: the boxes :meth:`detect` keeps."""
+        boxes = decode(deltas, anchors)
+        heading = apply_direction(boxes[..., 6], dir_logits.argmax(-1))
+        return torch.cat([boxes[..., :6], heading[..., None]], -1)
+
     def _detect_one(
         self, cls_logits: torch.Tensor, deltas: torch.Tensor, dir_logits: torch.Tensor
     ) -> Detections3D:
         post = self.config
         scores = torch.sigmoid(cls_logits)  # (A, K)
         top = scores.detach().max(1).values.topk(min(post.nms_pre, len(scores))).indices  # (n,)
-        boxes = decode(deltas[top], self.anchors[top])
-        boxes = torch.cat([boxes[:, :6], apply_direction(boxes[:, 6], dir_logits[top].argmax(1))[:, None]], 1)
+        boxes = self.decode_boxes(deltas[top], dir_logits[top], self.anchors[top])
         keep_rows, keep_labels = [], []
         for k in range(scores.shape[1]):
             rows = torch.nonzero(scores[top, k].detach() > post.score_threshold).squeeze(1)

@@ -26,8 +26,8 @@ class DetectionHead(nn.Module):
         self.dir = nn.Conv2d(in_dim, anchors_per_location * 2, 1)
         for conv in (self.cls, self.box, self.dir):
             nn.init.normal_(conv.weight, std=0.01)
-            nn.init.zeros_(conv.bias)
-        nn.init.constant_(self.cls.bias, -math.log((1 - 0.01) / 0.01))
+            nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # Conv2d(..., bias=True) has one
+        nn.init.constant_(self.cls.bias, -math.log((1 - 0.01) / 0.01))  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, C, H, W) -> class logits (B, A, classes), residuals (B, A, 7), direction (B, A, 2)."""

@@ -25,11 +25,12 @@ class PillarFeatureNet(nn.Module):
         super().__init__()
         self.linear = nn.Linear(in_dim, dim, bias=False)
         self.norm = nn.BatchNorm1d(dim, eps=1e-3, momentum=bn_momentum)
+        self.act = nn.ReLU()  # a module (no parameters), so guided backpropagation can guide it
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         p, m, _ = features.shape
         x = self.linear(features).reshape(p * m, -1)  # (P * M, dim)
-        x = torch.relu(self.norm(x)).reshape(p, m, -1)  # (P, M, dim)
+        x = self.act(self.norm(x)).reshape(p, m, -1)  # (P, M, dim)
         return x.max(1).values
 
 

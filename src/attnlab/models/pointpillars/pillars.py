@@ -59,6 +59,25 @@ class Pillars:
     batch_size: int
 
 
+def point_cells(points: torch.Tensor, cfg: PillarConfig) -> torch.Tensor:
+    """(N,) long: the pillar cell ``iy * nx + ix`` of each (N, C >= 3) point, -1 outside the range.
+
+    The one rule :func:`pillarize` groups points by, so an explanation made on the pseudo-image can
+    be handed back to the points it came from."""
+    ny, nx = cfg.grid_size
+    dev = points.device
+    lo = torch.tensor(cfg.point_range[:3], dtype=torch.float64, device=dev)
+    hi = torch.tensor(cfg.point_range[3:], dtype=torch.float64, device=dev)
+    size = torch.tensor(cfg.voxel_size, dtype=torch.float64, device=dev)
+    xyz = points[:, :3].detach().double()
+    # Points in [lo, hi): the right border belongs to no pillar.
+    inside = ((xyz >= lo) & (xyz < hi)).all(1)
+    cell = torch.floor((xyz - lo) / size).long()  # (N, 3)
+    inside &= (cell[:, 0] < nx) & (cell[:, 1] < ny)  # float64 rounding at the far border
+    flat = cell[:, 1] * nx + cell[:, 0]
+    return torch.where(inside, flat, torch.full_like(flat, -1))
+
+
 def pillarize(clouds: list[torch.Tensor], cfg: PillarConfig) -> Pillars:
     """Group each (N_b, C >= 3) cloud's in-range points into pillars; clouds share one output."""
     if not clouds:
@@ -69,17 +88,10 @@ def pillarize(clouds: list[torch.Tensor], cfg: PillarConfig) -> Pillars:
     ny, nx = cfg.grid_size
     points = torch.cat(clouds)  # (N, C)
     dev = points.device
-    lo = torch.tensor(cfg.point_range[:3], dtype=torch.float64, device=dev)
-    hi = torch.tensor(cfg.point_range[3:], dtype=torch.float64, device=dev)
-    size = torch.tensor(cfg.voxel_size, dtype=torch.float64, device=dev)
     batch = torch.cat([torch.full((len(c),), b, dtype=torch.long, device=dev) for b, c in enumerate(clouds)])
-    xyz = points[:, :3].double()
-    # Points in [lo, hi): the right border belongs to no pillar.
-    inside = ((xyz >= lo) & (xyz < hi)).all(1)
-    cell = torch.floor((xyz - lo) / size).long()  # (N, 3)
-    inside &= (cell[:, 0] < nx) & (cell[:, 1] < ny)  # float64 rounding at the far border
-    idx = torch.nonzero(inside).squeeze(1)  # (K,) kept points, in cloud order
-    key = (batch[idx] * ny + cell[idx, 1]) * nx + cell[idx, 0]  # (K,) one id per (cloud, iy, ix)
+    cells = point_cells(points, cfg)  # (N,) iy * nx + ix, -1 outside
+    idx = torch.nonzero(cells >= 0).squeeze(1)  # (K,) kept points, in cloud order
+    key = batch[idx] * (ny * nx) + cells[idx]  # (K,) one id per (cloud, iy, ix)
     uniq, inverse = torch.unique(key, return_inverse=True)  # sorted ids, each point's id
     order = torch.arange(len(idx), device=dev)
     first = torch.full((len(uniq),), len(idx), dtype=torch.long, device=dev)
