@@ -79,14 +79,20 @@ def load_official_vimon_into(model: nn.Module, path: str | Path) -> vimon.ViMON:
 def split_fused_qkv(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Every ``*.qkv.weight|bias`` (3D rows: q, k, v) as ``*.q_proj.*`` (rows [:D]) and
     ``*.kv_proj.*`` (rows [D:]), the layout of :class:`attnlab.layers.attention.MultiHeadAttention`."""
+    return _split_packed(state, r"(.*\.)?qkv\.(weight|bias)")
+
+
+def _split_packed(state: dict[str, torch.Tensor], pattern: str) -> dict[str, torch.Tensor]:
+    """Keys matching ``pattern`` (groups: prefix, weight|bias) with rows q, k, v split into
+    ``q_proj`` (rows [:D]) and ``kv_proj`` (rows [D:]); other keys unchanged."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
-        match = re.fullmatch(r"(.*\.)?qkv\.(weight|bias)", key)
+        match = re.fullmatch(pattern, key)
         if match is None:
             out[key] = value
             continue
         if value.shape[0] % 3:
-            raise InputError(f"checkpoint key {key} has {value.shape[0]} rows, not a fused q, k, v (3 x D)")
+            raise InputError(f"checkpoint key {key} has {value.shape[0]} rows, not a packed q, k, v (3 x D)")
         dim = value.shape[0] // 3
         prefix, kind = match[1] or "", match[2]
         out[f"{prefix}q_proj.{kind}"] = value[:dim]
@@ -232,19 +238,7 @@ def load_official_sam_into(model: nn.Module, path: str | Path) -> sam.Sam:
 def split_in_proj(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``nn.MultiheadAttention``'s packed ``*.in_proj_weight|bias`` (rows q, k, v) as ``*.q_proj.*``
     (rows [:D]) and ``*.kv_proj.*`` (rows [D:]), the layout of attnlab's MultiHeadAttention."""
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        match = re.fullmatch(r"(.*\.)?in_proj_(weight|bias)", key)
-        if match is None:
-            out[key] = value
-            continue
-        if value.shape[0] % 3:
-            raise InputError(f"checkpoint key {key} has {value.shape[0]} rows, not a packed q, k, v (3 x D)")
-        dim = value.shape[0] // 3
-        prefix, kind = match[1] or "", match[2]
-        out[f"{prefix}q_proj.{kind}"] = value[:dim]
-        out[f"{prefix}kv_proj.{kind}"] = value[dim:]
-    return out
+    return _split_packed(state, r"(.*\.)?in_proj_(weight|bias)")
 
 
 def load_official_aqt(path: str | Path, config: aqt.AQTConfig | None = None) -> aqt.ActionQTransformer:
