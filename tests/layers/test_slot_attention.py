@@ -7,7 +7,7 @@ import torch
 
 from attnlab.errors import InputError
 from attnlab.explain import capture
-from attnlab.layers.slot_attention import QueryObjectExtractor, SlotAttention
+from attnlab.layers.slot_attention import QueryObjectExtractor, SlotAttention, VideoSlotAttention
 
 P = dict[str, torch.Tensor]
 
@@ -247,3 +247,24 @@ def test_extractor_bad_inputs():
         m(torch.ones(2, 5, 6, dtype=torch.long))
     with pytest.raises(InputError, match="num_slots"):
         QueryObjectExtractor(8, num_slots=0)
+
+
+def test_gaussian_video_slots_share_one_draw_per_clip_and_evaluate_deterministically():
+    m = VideoSlotAttention(8, num_slots=3, init="gaussian")
+    frame = torch.randn(2, 1, 5, 8)
+    video = frame.expand(-1, 4, -1, -1)  # four equal frames
+    slots = m(video)  # training mode: a fresh draw per clip
+    assert slots.shape == (2, 4, 3, 8)
+    torch.testing.assert_close(slots, slots[:, :1].expand_as(slots))  # the frames of a clip start alike
+    assert not torch.allclose(slots[0], slots[1])  # clips do not
+    assert not torch.allclose(m(video), slots)  # and a second call draws again
+    m.eval()
+    torch.testing.assert_close(m(video), m(video), rtol=0, atol=0)
+    # the eval draw is the layer's own Gaussian with a generator seeded with 0
+    noise = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(0))
+    sa = m.slot_attention
+    expected = sa(frame[:, 0], slots=sa.slots_mu + sa.slots_log_sigma.exp() * noise)
+    torch.testing.assert_close(m(video)[:, 0], expected)
+    assert not hasattr(m, "queries")
+    with pytest.raises(InputError, match="init must be"):
+        VideoSlotAttention(8, num_slots=3, init="zeros")  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ q = q + MLP(LN(q))``), ``num_layers`` of them, and no self-attention between the
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -96,8 +97,10 @@ class SlotAttention(RecordsAttention):
         deterministic: bool = False,
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Slots (B, K, D) drawn from the learned Gaussian, or its mean if ``deterministic``."""
+        """Slots (B, K, D) drawn from the learned Gaussian (with ``generator`` if given), or its
+        mean if ``deterministic``."""
         k = self.num_slots if num_slots is None else num_slots
         if batch < 1 or k < 1:
             raise InputError(f"initial_slots needs batch >= 1 and num_slots >= 1, got {batch}, {k}")
@@ -105,7 +108,7 @@ class SlotAttention(RecordsAttention):
         mu = mu.expand(batch, k, self.dim)  # (B, K, D)
         if deterministic:
             return mu
-        noise = torch.randn(batch, k, self.dim, device=mu.device, dtype=mu.dtype)  # (B, K, D)
+        noise = torch.randn(batch, k, self.dim, device=mu.device, dtype=mu.dtype, generator=generator)
         return mu + self.slots_log_sigma.to(mu).exp() * noise
 
     def _check(self, x: torch.Tensor, slots: torch.Tensor | None) -> None:
@@ -222,12 +225,13 @@ class VideoSlotAttention(nn.Module):
     What makes slots separate is the competition: the attention is a softmax over *slots* for
     each input token (:class:`SlotAttention`), where a cross-attention with learned queries
     (:class:`QueryObjectExtractor`) normalises over tokens and lets every query read the same
-    pixels. The initial slots are K learned vectors (as SAVi's learned initialisation and
-    BO-QSA), so slot k starts in the same place on every clip. With ``carry=True`` frame t
-    starts from frame t-1's slots (SAVi's predictor with the identity, arXiv:2111.12594),
-    which keeps an object in its slot across frames at the price of a loop over frames;
-    without it every frame runs at once and each starts from the learned vectors.
-
+    pixels. The initial slots are, with ``init="learned"``, K learned vectors (as SAVi's
+    learned initialisation and BO-QSA), so slot k starts in the same place on every clip; with
+    ``init="gaussian"``, Slot Attention's draw from a learned Gaussian, one draw per clip
+    shared by its frames (in eval mode from a generator seeded with 0, so that evaluation is
+    deterministic). With ``carry=True`` frame t starts from frame t-1's slots (SAVi's
+    predictor with the identity, arXiv:2111.12594), which keeps an object in its slot across
+    frames at the price of a loop over frames; without it every frame runs at once.
     Attention is recorded by the ``slot_attention`` submodule on every iteration (and every
     frame with ``carry``), as (B * T, K, N), or (B, K, N) with ``carry``.
     """
@@ -240,32 +244,48 @@ class VideoSlotAttention(nn.Module):
         kv_dim: int | None = None,
         num_iterations: int = 3,
         carry: bool = False,
+        init: Literal["learned", "gaussian"] = "learned",
         mlp_ratio: float = 2.0,
     ) -> None:
         super().__init__()
         if num_slots < 1:
             raise InputError(f"num_slots must be >= 1, got {num_slots}")
+        if init not in ("learned", "gaussian"):
+            raise InputError(f"init must be 'learned' or 'gaussian', got {init!r}")
         self.dim = dim
         self.kv_dim = kv_dim or dim
         self.carry = carry
+        self.init = init
         self.slot_attention = SlotAttention(
             dim, num_slots=num_slots, kv_dim=self.kv_dim, num_iterations=num_iterations, mlp_ratio=mlp_ratio
         )
-        # unit-variance starting points, as the Extractor's queries: with small ones (std
-        # dim**-0.5 was tried) every slot receives the same first update, the decoder's masks
-        # stay at exactly 1/K and nothing breaks the symmetry (docs/object_centric.md, p6)
-        self.queries = nn.Parameter(torch.randn(1, num_slots, dim))
+        if init == "learned":
+            # unit-variance starting points, as the Extractor's queries: with small ones (std
+            # dim**-0.5 was tried) every slot receives the same first update, the decoder's
+            # masks stay at exactly 1/K and nothing breaks the symmetry (docs/object_centric.md, p6)
+            self.queries = nn.Parameter(torch.randn(1, num_slots, dim))
+
+    def initial_slots(self, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """The slots (batch, K, D) that each clip's first frame starts from."""
+        if self.init == "learned":
+            return self.queries.expand(batch, -1, -1).to(like.dtype).contiguous()
+        generator = None
+        if not self.training:
+            generator = torch.Generator(like.device).manual_seed(0)
+        sa = self.slot_attention
+        return sa.initial_slots(batch, device=like.device, dtype=like.dtype, generator=generator)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.dim() != 4 or features.shape[-1] != self.kv_dim or features.shape[2] == 0:
             raise InputError(f"features must be (B, T, N>0, {self.kv_dim}), got {tuple(features.shape)}")
         B, T = features.shape[:2]
+        slots = self.initial_slots(B, features)  # (B, K, D)
         if not self.carry:
             tokens = features.flatten(0, 1)  # (B*T, N, kv_dim)
-            init = self.queries.expand(B * T, -1, -1).to(tokens.dtype)  # (B*T, K, D)
+            # every frame of a clip starts from the clip's slots
+            init = slots[:, None].expand(-1, T, -1, -1).flatten(0, 1)  # (B*T, K, D)
             slots = self.slot_attention(tokens, slots=init.contiguous())  # (B*T, K, D)
             return slots.view(B, T, *slots.shape[1:])
-        slots = self.queries.expand(B, -1, -1).to(features.dtype).contiguous()  # (B, K, D)
         per_frame = []
         for t in range(T):
             slots = self.slot_attention(features[:, t], slots=slots)  # (B, K, D)

@@ -177,14 +177,19 @@ def test_the_config_is_checked():
         small(extractor="slot_attention", slot_iterations=0)
     with pytest.raises(ConfigError, match="carry_slots needs"):
         small(carry_slots=True)
+    with pytest.raises(ConfigError, match="slot_init needs"):
+        small(slot_init="gaussian")
+    with pytest.raises(ConfigError, match="slot_init must be"):
+        small(extractor="slot_attention", slot_init="zeros")
 
 
 # ---- the slot-attention Object Extractor (extractor="slot_attention") ----
 
 
+@pytest.mark.parametrize("init", ["learned", "gaussian"])
 @pytest.mark.parametrize("carry", [False, True])
-def test_slot_attention_extractor_keeps_the_contract_and_causality(carry):
-    model = small(extractor="slot_attention", carry_slots=carry).eval()
+def test_slot_attention_extractor_keeps_the_contract_and_causality(carry, init):
+    model = small(extractor="slot_attention", carry_slots=carry, slot_init=init).eval()
     clip = video(T=4)
     changed = clip.clone()
     changed[:, 2:] = torch.rand_like(changed[:, 2:])

@@ -99,6 +99,9 @@ class SFAConfig:
     # slot_attention only: frame t starts from frame t-1's slots (SAVi) instead of the
     # learned vectors, so an object keeps its slot; a loop over frames
     carry_slots: bool = False
+    # slot_attention only: "learned" K vectors, the same on every clip, or "gaussian": Slot
+    # Attention's draw from a learned Gaussian, one per clip (docs/object_centric.md, probes)
+    slot_init: Literal["learned", "gaussian"] = "learned"
 
 
 class FrameEncoder(nn.Module):
@@ -136,13 +139,21 @@ def _extractor(c: SFAConfig) -> nn.Module:
     if c.extractor == "slot_attention":
         if c.slot_iterations < 1:
             raise ConfigError(f"slot_iterations must be >= 1, got {c.slot_iterations}")
+        if c.slot_init not in ("learned", "gaussian"):
+            raise ConfigError(f"slot_init must be 'learned' or 'gaussian', got {c.slot_init!r}")
         return VideoSlotAttention(
-            c.dim, num_slots=c.num_slots, num_iterations=c.slot_iterations, carry=c.carry_slots
+            c.dim,
+            num_slots=c.num_slots,
+            num_iterations=c.slot_iterations,
+            carry=c.carry_slots,
+            init=c.slot_init,
         )
     if c.extractor != "cross_attention":
         raise ConfigError(f"extractor must be 'cross_attention' or 'slot_attention', got {c.extractor!r}")
     if c.carry_slots:
         raise ConfigError("carry_slots needs extractor 'slot_attention' (the cross-attention has no state)")
+    if c.slot_init != "learned":
+        raise ConfigError("slot_init needs extractor 'slot_attention' (cross-attention queries are learned)")
     return QueryObjectExtractor(
         c.dim,
         num_slots=c.num_slots,
