@@ -1,0 +1,210 @@
+"""A bare Slot Attention auto-encoder on single VMDS frames: the reference point for SFA's
+slot-attention extractor (docs/object_centric.md, "What makes slots separate on a CPU").
+
+Slot Attention's object-discovery model (Locatello et al. 2020) at CPU size, built from
+attnlab's layers: a CNN (``--kernel``, ``--enc-layers`` of ``--chans``), a learned
+position embedding of the 4-d grid (y, x, 1-y, 1-x) added, LayerNorm and a 2-layer MLP;
+:class:`~attnlab.layers.slot_attention.SlotAttention`; a spatial broadcast decoder
+(:class:`~attnlab.layers.broadcast_decoder.BroadcastDecoder`) per slot, masks softmaxed over
+slots, MSE of the mixed image. Adam, linear warm-up, cosine decay, gradient clip 1.
+
+It prints FG-ARI of the 256 test frames (128 two-frame clips) every ``--eval-every`` steps
+and, at the end, where the foreground pixels go (per number of sprites; the share won by
+the background slot; each object's share in its majority slot), and writes a picture of
+input, reconstruction and each slot (mask * rgb over grey) with ``--picture``.
+
+    OMP_NUM_THREADS=1 python scripts/slot_probe.py --init gaussian --picture probe.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnlab.data.sprites import VMDSData
+from attnlab.layers.broadcast_decoder import BroadcastDecoder
+from attnlab.layers.slot_attention import SlotAttention
+from attnlab.metrics.segmentation import fg_ari
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=32, help="frames per step (two per clip)")
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--init", choices=["gaussian", "learned"], default="gaussian")
+    p.add_argument("--kernel", type=int, default=3)
+    p.add_argument("--enc-layers", type=int, default=4)
+    p.add_argument("--chans", type=int, default=32)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--dec-layers", type=int, default=3)
+    p.add_argument("--dec-chans", type=int, default=32)
+    p.add_argument("--slots", type=int, default=4)
+    p.add_argument("--iters", type=int, default=3)
+    p.add_argument("--attn-scale", type=float, default=1.0, help="multiplies the attention logits")
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--variant", default="standard")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--picture", default="")
+    return p.parse_args()
+
+
+class Encoder(nn.Module):
+    """Frames (B, 3, S, S) -> tokens (B, S*S, dim), as Slot Attention's encoder."""
+
+    def __init__(self, a: argparse.Namespace) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        chans = 3
+        for _ in range(a.enc_layers):
+            layers += [nn.Conv2d(chans, a.chans, a.kernel, 1, a.kernel // 2), nn.ReLU()]
+            chans = a.chans
+        self.convs = nn.Sequential(*layers)
+        self.pos = nn.Linear(4, a.chans)
+        ys, xs = torch.meshgrid(torch.linspace(0, 1, a.size), torch.linspace(0, 1, a.size), indexing="ij")
+        self.register_buffer("grid", torch.stack([ys, xs, 1 - ys, 1 - xs], -1).view(-1, 4))  # (S*S, 4)
+        self.norm = nn.LayerNorm(a.chans)
+        self.mlp = nn.Sequential(nn.Linear(a.chans, a.dim), nn.ReLU(), nn.Linear(a.dim, a.dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.convs(x).flatten(2).transpose(1, 2) + self.pos(self.grid)  # (B, S*S, chans)
+        return self.mlp(self.norm(tokens))
+
+
+class AutoEncoder(nn.Module):
+    def __init__(self, a: argparse.Namespace) -> None:
+        super().__init__()
+        self.a = a
+        self.encoder = Encoder(a)
+        self.slot_attention = SlotAttention(a.dim, num_slots=a.slots, num_iterations=a.iters)
+        self.slot_attention.scale *= a.attn_scale  # sharper (> 1) or softer competition
+        # drawn whatever --init says, so that the other weights' initialisation does not depend on it
+        self.queries = nn.Parameter(torch.randn(1, a.slots, a.dim))
+        self.decoder = BroadcastDecoder(
+            a.dim, out_chans=4, image_size=a.size, channels=a.dec_chans, num_layers=a.dec_layers
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Frames (B, 3, S, S) -> reconstruction (B, 3, S, S), masks (B, K, S, S), rgb (B, K, 3, S, S)."""
+        B, K, S = x.shape[0], self.a.slots, self.a.size
+        init = self.queries.expand(B, -1, -1).contiguous() if self.a.init == "learned" else None
+        slots = self.slot_attention(self.encoder(x), slots=init)  # (B, K, dim)
+        out = self.decoder(slots.flatten(0, 1)).view(B, K, 4, S, S)
+        masks = out[:, :, 3].softmax(dim=1)  # (B, K, S, S)
+        rgb = out[:, :, :3]
+        return (masks[:, :, None] * rgb).sum(1), masks, rgb
+
+
+def frames(
+    dataset: VMDSData, split: str, start: int, clips: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(2 * clips) frames, their segmentations and each frame's number of sprites."""
+    data = dataset.build(split)  # type: ignore[arg-type]
+    samples = [data[start + i] for i in range(clips)]
+    video = torch.stack([s["video"] for s in samples]).flatten(0, 1)  # (2*clips, 3, S, S)
+    seg = torch.stack([s["segmentation"] for s in samples]).flatten(0, 1)  # (2*clips, S, S)
+    count = torch.stack([s["num_objects"] for s in samples]).repeat_interleave(2)
+    return video, seg, count
+
+
+@torch.no_grad()
+def masks_of(model: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model(x[i : i + 64])[1] for i in range(0, len(x), 64)])
+
+
+def pixel_shares(masks: torch.Tensor, seg: torch.Tensor) -> tuple[float, float]:
+    """Masks (N, K, S, S) against labels (N, S, S), 0 the background: the share of foreground
+    pixels won by each frame's background slot (the slot that wins most background pixels),
+    and an object's mean share of its pixels in the slot that wins most of them."""
+    labels = masks.argmax(1)  # (N, S, S)
+    fg = seg > 0
+    K = masks.shape[1]
+    bg_slot = torch.stack(
+        [torch.bincount(lab[~f], minlength=K).argmax() for lab, f in zip(labels, fg, strict=True)]
+    )
+    on_bg = ((labels == bg_slot[:, None, None]) & fg).sum() / fg.sum()
+    shares = []
+    for lab, s in zip(labels, seg, strict=True):
+        for obj in s.unique()[1:]:  # 0 is the background
+            votes = torch.bincount(lab[s == obj], minlength=K)
+            shares.append((votes.max() / votes.sum()).item())
+    return on_bg.item(), float(np.mean(shares))
+
+
+def where_pixels_go(masks: torch.Tensor, seg: torch.Tensor, count: torch.Tensor) -> None:
+    ari = fg_ari(masks, seg)
+    for n in count.unique().tolist():
+        print(
+            f"  {n} sprite(s): FG-ARI {ari[count == n].nanmean():.3f} over {int((count == n).sum())} frames"
+        )
+    on_bg, majority = pixel_shares(masks, seg)
+    print(f"  foreground pixels won by the background slot: {on_bg:.3f}")
+    print(f"  mean share of an object's pixels in its majority slot: {majority:.3f}")
+
+
+@torch.no_grad()
+def picture(model: AutoEncoder, x: torch.Tensor, path: str) -> None:
+    recon, masks, rgb = model(x)
+    columns = [x, recon] + [
+        masks[:, k, None] * rgb[:, k] + (1 - masks[:, k, None]) * 0.5 for k in range(masks.shape[1])
+    ]
+    rows = [torch.cat([c[i].clamp(0, 1) for c in columns], -1) for i in range(len(x))]
+    grid = torch.cat(rows, -2).permute(1, 2, 0).numpy()  # (rows*S, cols*S, 3)
+    iio.imwrite(path, (np.kron(grid, np.ones((4, 4, 1))) * 255).astype(np.uint8))
+
+
+def main() -> None:
+    a = parse()
+    torch.manual_seed(a.seed)
+    model = AutoEncoder(a)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+
+    def lr_factor(step: int) -> float:
+        return min(1.0, (step + 1) / a.warmup) * 0.5 * (1 + math.cos(math.pi * min(step, a.steps) / a.steps))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    data = VMDSData(
+        seed=a.seed,
+        variant=a.variant,
+        image_size=a.size,
+        num_frames=2,
+        max_objects=3,
+        val_size=0,
+        test_size=128,
+    )
+    test_x, test_seg, test_count = frames(data, "test", 0, 128)
+    clips_per_step = a.batch // 2
+    start = time.time()
+    for step in range(1, a.steps + 1):
+        x, _, _ = frames(data, "train", (step - 1) * clips_per_step, clips_per_step)
+        loss = F.mse_loss(model(x)[0], x)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % a.eval_every == 0 or step == a.steps:
+            model.eval()
+            ari = fg_ari(masks_of(model, test_x), test_seg).nanmean()
+            model.train()
+            print(
+                f"step {step} ({time.time() - start:.0f} s) loss {loss.item():.5f} test FG-ARI {ari:.3f}",
+                flush=True,
+            )
+    model.eval()
+    where_pixels_go(masks_of(model, test_x), test_seg, test_count)
+    if a.picture:
+        picture(model, test_x[:16:2], a.picture)
+
+
+if __name__ == "__main__":
+    main()
