@@ -55,7 +55,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--picture", default="")
-    return p.parse_args()
+    a = p.parse_args()
+    if a.steps < 1 or a.batch < 2 or a.warmup < 1:
+        p.error("--steps and --warmup must be >= 1 and --batch >= 2")
+    return a
 
 
 class Encoder(nn.Module):
@@ -182,6 +185,8 @@ def main() -> None:
         test_size=128,
     )
     test_x, test_seg, test_count = frames(data, "test", 0, 128)
+    one_slot = torch.ones(len(test_seg), 1, a.size, a.size)  # the floor: everything in one slot
+    print(f"floor: one slot for everything, test FG-ARI {fg_ari(one_slot, test_seg).nanmean():.3f}")
     clips_per_step = a.batch // 2
     start = time.time()
     for step in range(1, a.steps + 1):
