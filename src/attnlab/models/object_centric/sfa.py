@@ -97,7 +97,7 @@ class SFAConfig:
     extractor: Literal["cross_attention", "slot_attention"] = "cross_attention"
     slot_iterations: int = 3
     # slot_attention only: frame t starts from frame t-1's slots (SAVi) instead of the
-    # learned vectors, so an object keeps its slot; a loop over frames
+    # initial slots (slot_init), so an object keeps its slot; a loop over frames
     carry_slots: bool = False
     # slot_attention only: "learned" K vectors, the same on every clip, or "gaussian": Slot
     # Attention's draw from a learned Gaussian, one per clip (docs/object_centric.md, probes)
