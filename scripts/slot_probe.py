@@ -40,7 +40,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32, help="frames per step (two per clip)")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--init", choices=["gaussian", "learned"], default="gaussian")
+    p.add_argument(
+        "--init",
+        choices=["gaussian", "learned", "bilevel"],
+        default="gaussian",
+        help="bilevel: learned, with BO-QSA's straight-through gradient",
+    )
     p.add_argument("--kernel", type=int, default=3)
     p.add_argument("--enc-layers", type=int, default=4)
     p.add_argument("--chans", type=int, default=32)
@@ -88,7 +93,9 @@ class AutoEncoder(nn.Module):
         super().__init__()
         self.a = a
         self.encoder = Encoder(a)
-        self.slot_attention = SlotAttention(a.dim, num_slots=a.slots, num_iterations=a.iters)
+        self.slot_attention = SlotAttention(
+            a.dim, num_slots=a.slots, num_iterations=a.iters, bilevel=a.init == "bilevel"
+        )
         self.slot_attention.scale *= a.attn_scale  # sharper (> 1) or softer competition
         # drawn whatever --init says, so that the other weights' initialisation does not depend on it
         self.queries = nn.Parameter(torch.randn(1, a.slots, a.dim))
@@ -99,7 +106,7 @@ class AutoEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Frames (B, 3, S, S) -> reconstruction (B, 3, S, S), masks (B, K, S, S), rgb (B, K, 3, S, S)."""
         B, K, S = x.shape[0], self.a.slots, self.a.size
-        init = self.queries.expand(B, -1, -1).contiguous() if self.a.init == "learned" else None
+        init = self.queries.expand(B, -1, -1).contiguous() if self.a.init != "gaussian" else None
         slots = self.slot_attention(self.encoder(x), slots=init)  # (B, K, dim)
         out = self.decoder(slots.flatten(0, 1)).view(B, K, 4, S, S)
         masks = out[:, :, 3].softmax(dim=1)  # (B, K, S, S)

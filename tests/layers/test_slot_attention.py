@@ -134,6 +134,30 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda a, s: m(a, slots=s), (x, init))
 
 
+@pytest.mark.parametrize("iterations", [1, 3])
+def test_bilevel_keeps_the_values_and_gives_the_last_iterations_gradient(iterations: int):
+    """BO-QSA: the slots are those of plain slot attention; the gradient of the initial slots
+    and of the inputs is the one a single iteration run from the (fixed) penultimate slots gives."""
+    m = SlotAttention(8, num_slots=3, kv_dim=5, num_iterations=iterations, bilevel=True).double()
+    x = torch.randn(2, 6, 5, dtype=torch.float64, requires_grad=True)
+    init = torch.randn(2, 3, 8, dtype=torch.float64, requires_grad=True)
+    out = m(x, slots=init)
+    target = torch.randn_like(out)
+    gx, ginit = torch.autograd.grad((out * target).sum(), (x, init))
+
+    expected, _ = slot_attention64(m, x, init, iterations)
+    torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-12)
+    penultimate, _ = slot_attention64(m, x.detach(), init.detach(), iterations - 1)
+    penultimate.requires_grad_(True)
+    last, _ = slot_attention64(m, x, penultimate, 1)
+    ref_gx, ref_gs = torch.autograd.grad((last * target).sum(), (x, penultimate))
+    torch.testing.assert_close(gx, ref_gx, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ginit, ref_gs, rtol=1e-10, atol=1e-12)
+    if iterations > 1:  # not the full gradient
+        full_gx, _ = torch.autograd.grad((slot_attention64(m, x, init, iterations)[0] * target).sum(), (x, init))
+        assert not torch.allclose(gx, full_gx)
+
+
 def test_every_parameter_gets_a_gradient():
     m = SlotAttention(8, num_slots=3, kv_dim=5)
     m(torch.randn(2, 7, 5)).sum().backward()

@@ -13,7 +13,12 @@ Implementation details (as the reference): q/k/v without bias, one LayerNorm eac
 inputs, slots and the MLP, ReLU MLP with hidden size 2 * D (``mlp_ratio=2``), slots
 initialised as ``mu + exp(log_sigma) * N(0, I)`` with ``mu``, ``log_sigma`` of shape
 (1, 1, D) drawn like Keras' ``glorot_uniform`` (bound sqrt(6 / (1 + D))), gradients
-through every iteration. PyTorch's ``GRUCell`` applies the reset gate after the
+through every iteration (or, with ``bilevel=True``, BO-QSA's straight-through gradient: Jia et
+al., "Improving Object-centric Learning with Query Optimization", ICLR 2023, arXiv:2210.08990,
+official code YuLiu-LY/BO-QSA ``truncate='bi-level'``: the first ``num_iterations - 1``
+iterations run without gradient and the last one starts from ``s + s0 - stopgrad(s0)``, so the
+initial slots ``s0`` receive the last iteration's gradient as if they had been its input; the
+values are unchanged). PyTorch's ``GRUCell`` applies the reset gate after the
 hidden matrix product, as Keras' default ``reset_after=True`` does. Additions: explicit
 initial slots (B, K, D) and ``deterministic=True`` (slots start at ``mu``) for
 reproducible evaluation.
@@ -58,6 +63,7 @@ class SlotAttention(RecordsAttention):
         mlp_ratio: float = 2.0,
         qkv_bias: bool = False,
         epsilon: float = 1e-8,
+        bilevel: bool = False,
         norm_layer: type[nn.Module] = nn.LayerNorm,
         act_layer: type[nn.Module] = nn.ReLU,
     ) -> None:
@@ -73,6 +79,7 @@ class SlotAttention(RecordsAttention):
         self.num_slots = num_slots
         self.num_iterations = num_iterations
         self.epsilon = epsilon
+        self.bilevel = bilevel
         self.scale = dim**-0.5
         self.norm_inputs = norm_layer(self.kv_dim)
         self.norm_slots = norm_layer(dim)
@@ -152,9 +159,16 @@ class SlotAttention(RecordsAttention):
             slots = self.initial_slots(batch, deterministic=deterministic, device=x.device, dtype=x.dtype)
         x = self.norm_inputs(x)
         k, v = self.k_proj(x), self.v_proj(x)  # (B, N, D) each
-        for _ in range(self.num_iterations):
-            slots = self._step(slots, k, v)
-        return slots
+        if not self.bilevel:
+            for _ in range(self.num_iterations):
+                slots = self._step(slots, k, v)
+            return slots
+        start = slots
+        with torch.no_grad():  # BO-QSA: the gradient would be cut before the last iteration anyway
+            for _ in range(self.num_iterations - 1):
+                slots = self._step(slots, k, v)
+        slots = slots.detach() + start - start.detach()  # straight-through to the initial slots
+        return self._step(slots, k, v)
 
 
 class QueryObjectExtractor(nn.Module):
@@ -229,9 +243,10 @@ class VideoSlotAttention(nn.Module):
     learned initialisation and BO-QSA), so slot k starts in the same place on every clip; with
     ``init="gaussian"``, Slot Attention's draw from a learned Gaussian, one draw per clip
     shared by its frames (in eval mode from a generator seeded with 0, so that evaluation is
-    deterministic). With ``carry=True`` frame t starts from frame t-1's slots (SAVi's
-    predictor with the identity, arXiv:2111.12594), which keeps an object in its slot across
-    frames at the price of a loop over frames; without it every frame runs at once.
+    deterministic). ``bilevel`` is :class:`SlotAttention`'s (BO-QSA's gradient). With
+    ``carry=True`` frame t starts from frame t-1's slots (SAVi's predictor with the identity,
+    arXiv:2111.12594), which keeps an object in its slot across frames at the price of a loop
+    over frames; without it every frame runs at once.
     Attention is recorded by the ``slot_attention`` submodule on every iteration (and every
     frame with ``carry``), as (B * T, K, N), or (B, K, N) with ``carry``.
     """
@@ -245,6 +260,7 @@ class VideoSlotAttention(nn.Module):
         num_iterations: int = 3,
         carry: bool = False,
         init: Literal["learned", "gaussian"] = "learned",
+        bilevel: bool = False,
         mlp_ratio: float = 2.0,
     ) -> None:
         super().__init__()
@@ -257,7 +273,12 @@ class VideoSlotAttention(nn.Module):
         self.carry = carry
         self.init = init
         self.slot_attention = SlotAttention(
-            dim, num_slots=num_slots, kv_dim=self.kv_dim, num_iterations=num_iterations, mlp_ratio=mlp_ratio
+            dim,
+            num_slots=num_slots,
+            kv_dim=self.kv_dim,
+            num_iterations=num_iterations,
+            mlp_ratio=mlp_ratio,
+            bilevel=bilevel,
         )
         if init == "learned":
             # unit-variance starting points, as the Extractor's queries: with small ones (std

@@ -181,6 +181,8 @@ def test_the_config_is_checked():
         small(slot_init="gaussian")
     with pytest.raises(ConfigError, match="slot_init must be"):
         small(extractor="slot_attention", slot_init="zeros")
+    with pytest.raises(ConfigError, match="slot_bilevel needs"):
+        small(slot_bilevel=True)
 
 
 # ---- the slot-attention Object Extractor (extractor="slot_attention") ----
@@ -199,6 +201,23 @@ def test_slot_attention_extractor_keeps_the_contract_and_causality(carry, init):
     for name in first:
         torch.testing.assert_close(first[name][:, :2], second[name][:, :2], msg=name)
     assert not torch.allclose(first["recon"][:, 2:], second["recon"][:, 2:])
+
+
+@pytest.mark.parametrize("carry", [False, True])
+def test_bilevel_slots_give_the_same_outputs_and_train_the_initial_slots(carry):
+    """BO-QSA's gradient changes what is learned, not what is computed."""
+    plain = small(extractor="slot_attention", carry_slots=carry).eval()
+    bilevel = small(extractor="slot_attention", carry_slots=carry, slot_bilevel=True).eval()
+    bilevel.load_state_dict(plain.state_dict())
+    clip = video(T=3)
+    out_plain, out_bilevel = fields(plain(clip)), fields(bilevel(clip))
+    for name in out_plain:
+        torch.testing.assert_close(out_bilevel[name], out_plain[name], msg=name)
+    out_bilevel["recon"].sum().backward()
+    out_plain["recon"].sum().backward()
+    queries_plain, queries_bilevel = plain.extractor.queries.grad, bilevel.extractor.queries.grad
+    assert queries_bilevel is not None and queries_bilevel.abs().sum() > 0
+    assert not torch.allclose(queries_bilevel, queries_plain)
 
 
 def test_slot_attention_competes_over_slots_for_every_token():

@@ -102,6 +102,9 @@ class SFAConfig:
     # slot_attention only: "learned" K vectors, the same on every clip, or "gaussian": Slot
     # Attention's draw from a learned Gaussian, one per clip (docs/object_centric.md, probes)
     slot_init: Literal["learned", "gaussian"] = "learned"
+    # slot_attention only: BO-QSA's gradient (only the last iteration's, passed straight
+    # through to the initial slots), which made learned initial slots separate objects
+    slot_bilevel: bool = False
 
 
 class FrameEncoder(nn.Module):
@@ -147,6 +150,7 @@ def _extractor(c: SFAConfig) -> nn.Module:
             num_iterations=c.slot_iterations,
             carry=c.carry_slots,
             init=c.slot_init,
+            bilevel=c.slot_bilevel,
         )
     if c.extractor != "cross_attention":
         raise ConfigError(f"extractor must be 'cross_attention' or 'slot_attention', got {c.extractor!r}")
@@ -154,6 +158,8 @@ def _extractor(c: SFAConfig) -> nn.Module:
         raise ConfigError("carry_slots needs extractor 'slot_attention' (the cross-attention has no state)")
     if c.slot_init != "learned":
         raise ConfigError("slot_init needs extractor 'slot_attention' (cross-attention queries are learned)")
+    if c.slot_bilevel:
+        raise ConfigError("slot_bilevel needs extractor 'slot_attention' (the cross-attention does not iterate)")
     return QueryObjectExtractor(
         c.dim,
         num_slots=c.num_slots,
