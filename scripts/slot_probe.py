@@ -8,7 +8,8 @@ position embedding of the 4-d grid (y, x, 1-y, 1-x) added, LayerNorm and a 2-lay
 (:class:`~attnlab.layers.broadcast_decoder.BroadcastDecoder`) per slot, masks softmaxed over
 slots, MSE of the mixed image. Adam, linear warm-up, cosine decay, gradient clip 1.
 
-It prints FG-ARI of the 256 test frames (128 two-frame clips) every ``--eval-every`` steps
+It prints FG-ARI of the 256 test frames (128 two-frame clips) every ``--eval-every`` steps,
+of the decoder's masks and of the last iteration's attention (each pixel's share per slot),
 and, at the end, where the foreground pixels go (per number of sprites; the share won by
 the background slot; each object's share in its majority slot), and writes a picture of
 input, reconstruction and each slot (mask * rgb over grey) with ``--picture``.
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.data.sprites import VMDSData
+from attnlab.explain import capture
 from attnlab.layers.broadcast_decoder import BroadcastDecoder
 from attnlab.layers.slot_attention import SlotAttention
 from attnlab.metrics.segmentation import fg_ari
@@ -127,8 +129,16 @@ def frames(
 
 
 @torch.no_grad()
-def masks_of(model: AutoEncoder, x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model(x[i : i + 64])[1] for i in range(0, len(x), 64)])
+def masks_of(model: AutoEncoder, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The decoder's masks and the last iteration's attention (each input's share per slot),
+    both (N, K, S, S)."""
+    decoded, attended = [], []
+    for i in range(0, len(x), 64):
+        with capture(model, layers=["slot_attention"]) as rec:
+            decoded.append(model(x[i : i + 64])[1])
+        weights = rec["slot_attention"]  # (b, K, S*S)
+        attended.append(weights.view(*weights.shape[:2], model.a.size, model.a.size))  # (b, K, S, S)
+    return torch.cat(decoded), torch.cat(attended)
 
 
 def pixel_shares(masks: torch.Tensor, seg: torch.Tensor) -> tuple[float, float]:
@@ -206,14 +216,16 @@ def main() -> None:
         sched.step()
         if step % a.eval_every == 0 or step == a.steps:
             model.eval()
-            ari = fg_ari(masks_of(model, test_x), test_seg).nanmean()
+            decoded, attended = masks_of(model, test_x)
             model.train()
+            ari, ari_attention = fg_ari(decoded, test_seg).nanmean(), fg_ari(attended, test_seg).nanmean()
             print(
-                f"step {step} ({time.time() - start:.0f} s) loss {loss.item():.5f} test FG-ARI {ari:.3f}",
+                f"step {step} ({time.time() - start:.0f} s) loss {loss.item():.5f} "
+                f"test FG-ARI {ari:.3f} (attention: {ari_attention:.3f})",
                 flush=True,
             )
     model.eval()
-    where_pixels_go(masks_of(model, test_x), test_seg, test_count)
+    where_pixels_go(masks_of(model, test_x)[0], test_seg, test_count)
     if a.picture:
         picture(model, test_x[:16:2], a.picture)
 

@@ -154,7 +154,9 @@ def test_bilevel_keeps_the_values_and_gives_the_last_iterations_gradient(iterati
     torch.testing.assert_close(gx, ref_gx, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(ginit, ref_gs, rtol=1e-10, atol=1e-12)
     if iterations > 1:  # not the full gradient
-        full_gx, _ = torch.autograd.grad((slot_attention64(m, x, init, iterations)[0] * target).sum(), (x, init))
+        full_gx, _ = torch.autograd.grad(
+            (slot_attention64(m, x, init, iterations)[0] * target).sum(), (x, init)
+        )
         assert not torch.allclose(gx, full_gx)
 
 

@@ -159,7 +159,9 @@ def _extractor(c: SFAConfig) -> nn.Module:
     if c.slot_init != "learned":
         raise ConfigError("slot_init needs extractor 'slot_attention' (cross-attention queries are learned)")
     if c.slot_bilevel:
-        raise ConfigError("slot_bilevel needs extractor 'slot_attention' (the cross-attention does not iterate)")
+        raise ConfigError(
+            "slot_bilevel needs extractor 'slot_attention' (the cross-attention does not iterate)"
+        )
     return QueryObjectExtractor(
         c.dim,
         num_slots=c.num_slots,
