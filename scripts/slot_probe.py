@@ -54,6 +54,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--dec-layers", type=int, default=3)
     p.add_argument("--dec-chans", type=int, default=32)
+    p.add_argument("--dec-kernel", type=int, default=3, help="1: a per-pixel MLP of (slot, coordinates)")
+    p.add_argument("--dec-fourier", type=int, default=0, help="Fourier bands of the decoder's coordinates")
     p.add_argument("--slots", type=int, default=4)
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--attn-scale", type=float, default=1.0, help="multiplies the attention logits")
@@ -102,7 +104,10 @@ class AutoEncoder(nn.Module):
         # drawn whatever --init says, so that the other weights' initialisation does not depend on it
         self.queries = nn.Parameter(torch.randn(1, a.slots, a.dim))
         self.decoder = BroadcastDecoder(
-            a.dim, out_chans=4, image_size=a.size, channels=a.dec_chans, num_layers=a.dec_layers
+            a.dim, out_chans=4, image_size=a.size, channels=a.dec_chans,
+            num_layers=a.dec_layers,
+            kernel_size=a.dec_kernel,
+            fourier_bands=a.dec_fourier,
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

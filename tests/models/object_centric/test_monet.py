@@ -11,7 +11,7 @@ import torch
 from attnlab.errors import InputError
 from attnlab.explain.capture import capture
 from attnlab.layers._chunking import CPU_CHUNK
-from attnlab.layers.broadcast_decoder import BroadcastDecoder, coordinate_grid
+from attnlab.layers.broadcast_decoder import BroadcastDecoder, coordinate_grid, fourier_grid
 from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention, UNet
 from attnlab.models.object_centric.monet import MONet, MONetConfig
@@ -200,6 +200,26 @@ def test_broadcast_decoder_in_cpu_chunks_equals_tiling():
     decoder = BroadcastDecoder(5, out_chans=4, image_size=(12, 10), channels=6, num_layers=3).double()
     z = torch.randn(2 * CPU_CHUNK + 6, 5, dtype=torch.float64)  # three chunks, the last one short
     torch.testing.assert_close(decoder(z), decoder.forward_tiled(z), rtol=1e-12, atol=1e-12)
+
+
+def test_broadcast_decoder_with_fourier_bands_equals_tiling():
+    decoder = BroadcastDecoder(5, image_size=(12, 10), channels=6, num_layers=2, fourier_bands=3).double()
+    assert decoder.convs[0].in_channels == 5 + 2 + 4 * 3
+    z = torch.randn(4, 5, dtype=torch.float64)
+    torch.testing.assert_close(decoder(z), decoder.forward_tiled(z), rtol=1e-12, atol=1e-12)
+
+
+def test_fourier_grid_by_hand():
+    grid = fourier_grid(3, 2, 2)  # rows at -1, 0, 1; columns at -1, 1
+    assert grid.shape == (2 + 4 * 2, 3, 2)
+    torch.testing.assert_close(grid[:2], coordinate_grid(3, 2))
+    # channels 2..5: sin of (pi rows, pi cols, 2 pi rows, 2 pi cols); 6..9 the cosines
+    torch.testing.assert_close(grid[2:6], torch.zeros(4, 3, 2), atol=1e-6, rtol=0)
+    torch.testing.assert_close(grid[6, :, 0], torch.tensor([-1.0, 1.0, -1.0]))  # cos(pi * row)
+    torch.testing.assert_close(grid[7, 0], torch.tensor([-1.0, -1.0]))  # cos(pi * col), col = -1 and 1
+    torch.testing.assert_close(grid[8:], torch.ones(2, 3, 2))  # cos(2 pi k) = 1
+    with pytest.raises(InputError, match="fourier_bands"):
+        BroadcastDecoder(4, image_size=8, fourier_bands=-1)
 
 
 def test_coordinate_grid_first_channel_varies_along_rows():
