@@ -19,7 +19,7 @@ import torch
 
 from attnlab.errors import ConfigError
 from attnlab.models.outputs import ObjectCentricOutput
-from attnlab.objectives.object_centric import monet_losses, vimon_losses
+from attnlab.objectives.object_centric import Likelihood, monet_losses, vimon_losses
 from attnlab.objectives.sfa import sfa_losses
 
 
@@ -32,11 +32,10 @@ class Objective:
     """One object-centric loss: how to call it and its defaults."""
 
     name: str
-    losses: Callable[..., Losses]  # (output, video, *, sigmas, beta[, gamma], min_likelihood) -> Losses
+    losses: Callable[..., Losses]  # (output, video, *, sigmas, beta[, gamma], min_likelihood, likelihood)
     drop_last: bool  # train on model(video[:, :-1]): frame T is only a prediction target
     beta: float
     gamma: float | None  # None: the loss has no mask term (and takes no gamma)
-    image_likelihood: bool = False  # the loss also takes likelihood="image" (SFA's)
 
     def terms(
         self,
@@ -47,27 +46,28 @@ class Objective:
         gamma: float | None,
         sigmas: tuple[float, float],
         min_likelihood: float = 1e-5,
-        likelihood: str = "mixture",
+        likelihood: Likelihood = "mixture",
     ) -> dict[str, torch.Tensor]:
-        """Named, weighted terms of ``output`` (from ``video[:, :-1]`` if ``drop_last``) on ``video``.
-        ``likelihood`` other than "mixture" only where the loss has it (``image_likelihood``)."""
-        if likelihood != "mixture":
-            if not self.image_likelihood:
-                raise ConfigError(f"the {self.name} loss has only the mixture likelihood, not {likelihood!r}")
+        """Named, weighted terms of ``output`` (from ``video[:, :-1]`` if ``drop_last``) on ``video``."""
+        if self.gamma is None:
             return self.losses(
                 output, video, sigmas=sigmas, beta=beta, min_likelihood=min_likelihood, likelihood=likelihood
             ).terms()
-        if self.gamma is None:
-            return self.losses(output, video, sigmas=sigmas, beta=beta, min_likelihood=min_likelihood).terms()
         return self.losses(
-            output, video, sigmas=sigmas, beta=beta, gamma=gamma, min_likelihood=min_likelihood
+            output,
+            video,
+            sigmas=sigmas,
+            beta=beta,
+            gamma=gamma,
+            min_likelihood=min_likelihood,
+            likelihood=likelihood,
         ).terms()
 
 
 OBJECTIVES = {
     "vimon": Objective("vimon", vimon_losses, drop_last=True, beta=1.0, gamma=2.0),
     "monet": Objective("monet", monet_losses, drop_last=False, beta=0.5, gamma=0.5),
-    "sfa": Objective("sfa", sfa_losses, drop_last=True, beta=1.0, gamma=None, image_likelihood=True),
+    "sfa": Objective("sfa", sfa_losses, drop_last=True, beta=1.0, gamma=None),
 }
 
 

@@ -17,6 +17,10 @@ K for slots, C for channels.
   ``q log q`` has an infinite derivative where a mask underflows to 0 (NaN gradients);
   terms with q = 0 contribute 0 with a zero gradient.
 - :func:`gaussian_kl`: ``KL(N(mu, exp(logvar)) || N(0, I))`` summed over the last dim.
+- :func:`image_nll`: ``-log N(x; sum_k m_k rgb_k, sigma^2)``, a Gaussian of the mixed image
+  (Slot Attention's MSE up to scale), the ``likelihood="image"`` alternative to the mixture:
+  in the mixture a slot lowers the loss by painting a colour everywhere at a small weight,
+  which held every model at the one-slot level on our sprites (docs/object_centric.md).
 - :func:`vimon_losses` and :func:`monet_losses` assemble the terms of each model. The
   result keeps each term unweighted (as the reference logs them) and the weights; its
   ``terms()`` are the named, weighted terms that training sums, and ``total()`` is
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -140,6 +144,29 @@ class _MixtureNLL(torch.autograd.Function):
         return d_target, d_means, d_log_weights, None, None
 
 
+Likelihood = Literal["mixture", "image"]
+
+
+def image_nll(target: torch.Tensor, image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """-log N(target; image, sigma^2) of (N..., C, H, W), summed over pixels and channels, / prod(N)."""
+    nll = 0.5 * ((image - target) / sigma).square() + math.log(sigma * math.sqrt(2 * math.pi))
+    return nll.sum() / math.prod(target.shape[:-3])
+
+
+def image_recon_pred(
+    output: ObjectCentricOutput, video: torch.Tensor, sigma: float, loss: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`image_nll` of ``output.recon`` (frames 1..T-1) and of ``output.pred`` made at
+    frames 2..T-1 (frames 3..T), for the losses that train on ``model(video[:, :-1])``."""
+    (pred,) = required_fields(output, ("pred",), loss)
+    return image_nll(video[:, :-1], output.recon, sigma), image_nll(video[:, 2:], pred[:, 1:], sigma)
+
+
+def check_likelihood(likelihood: str) -> None:
+    if likelihood not in ("mixture", "image"):
+        raise InputError(f"likelihood must be 'mixture' or 'image', got {likelihood!r}")
+
+
 def mask_kl(log_pred: torch.Tensor, log_target: torch.Tensor) -> torch.Tensor:
     """``KLDivLoss(reduction='batchmean')(log_pred, exp(log_target))``: sum q (log q - log p) / N0."""
     if log_pred.shape != log_target.shape:
@@ -227,6 +254,7 @@ def vimon_losses(
     beta: float = 1.0,
     gamma: float = 2.0,
     min_likelihood: float = 1e-5,
+    likelihood: Likelihood = "mixture",
 ) -> ViMONLosses:
     """ViMON's training loss on ``video`` (B, T, 3, H, W), T >= 3.
 
@@ -235,7 +263,10 @@ def vimon_losses(
     1..T-1, the prediction of frames 3..T (the prediction made at the first frame is
     not scored), the mask KLs divided by T - 1 and T - 2, the Gaussian KL averaged over
     batch and frames and summed over slots; mixture weights are the decoder's masks.
+    ``likelihood="image"``: recon and pred are :func:`image_nll` of ``output.recon`` and
+    ``output.pred`` with the foreground sigma instead (not the reference's).
     """
+    check_likelihood(likelihood)
     next_rgb, next_mask_logits, attn_log_masks = required_fields(
         output, ("next_rgb", "next_mask_logits", "attn_log_masks"), "ViMON's loss"
     )
@@ -252,10 +283,13 @@ def vimon_losses(
     )
     curr_log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
     next_log_masks = next_mask_logits.log_softmax(dim=2)
-    recon = mixture_nll(video[:, :-1], output.rgb, curr_log_masks, sigma, min_likelihood=min_likelihood)
-    pred = mixture_nll(
-        video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
-    )
+    if likelihood == "image":
+        recon, pred = image_recon_pred(output, video, sigmas[1], "ViMON's loss")
+    else:
+        recon = mixture_nll(video[:, :-1], output.rgb, curr_log_masks, sigma, min_likelihood=min_likelihood)
+        pred = mixture_nll(
+            video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
+        )
     curr_mask = mask_kl(curr_log_masks, attn_log_masks) / steps
     next_mask = mask_kl(next_log_masks[:, 1:-1], attn_log_masks[:, 2:]) / (steps - 1)
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
@@ -272,13 +306,16 @@ def monet_losses(
     beta: float = 0.5,
     gamma: float = 0.5,
     min_likelihood: float = 1e-5,
+    likelihood: Likelihood = "mixture",
 ) -> MONetLosses:
     """MONet's loss (Burgess et al. 2019, eq. 3) on ``video`` (B, T, 3, H, W), per image.
 
     Mixture weights are the attention masks; the mask term is KL(attention masks ||
     softmax of the decoder's mask logits); every term is summed over pixels and slots
-    and averaged over the B * T images.
+    and averaged over the B * T images. ``likelihood="image"``: recon is :func:`image_nll` of
+    the image mixed by the attention masks, ``sum_k m_k rgb_k``, with the foreground sigma.
     """
+    check_likelihood(likelihood)
     (attn_log_masks,) = required_fields(output, ("attn_log_masks",), "MONet's loss")
     _check_video(video, output.rgb, output.rgb.shape[1])
     sigma = slot_sigmas(
@@ -288,7 +325,10 @@ def monet_losses(
         device=video.device,
         dtype=output.rgb.dtype,
     )
-    recon = mixture_nll(video, output.rgb, attn_log_masks, sigma, min_likelihood=min_likelihood)
+    if likelihood == "image":
+        recon = image_nll(video, (attn_log_masks.exp() * output.rgb).sum(dim=2), sigmas[1])
+    else:
+        recon = mixture_nll(video, output.rgb, attn_log_masks, sigma, min_likelihood=min_likelihood)
     decoder_log_masks = output.mask_logits.log_softmax(dim=2).flatten(0, 1)  # (B*T, K, 1, H, W)
     mask = mask_kl(decoder_log_masks, attn_log_masks.flatten(0, 1))
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()

@@ -17,15 +17,21 @@ them (figs. 6-10):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
 from attnlab.errors import InputError
 from attnlab.models.outputs import ObjectCentricOutput
-from attnlab.objectives.object_centric import gaussian_kl, mixture_nll, required_fields, slot_sigmas
+from attnlab.objectives.object_centric import (
+    Likelihood,
+    check_likelihood,
+    gaussian_kl,
+    image_recon_pred,
+    mixture_nll,
+    required_fields,
+    slot_sigmas,
+)
 from attnlab.objectives.terms import weighted_sum
 
 
@@ -78,7 +84,7 @@ def sfa_losses(
     sigmas: tuple[float, float] = (0.09, 0.11),
     beta: float = 1.0,
     min_likelihood: float = 1e-5,
-    likelihood: Literal["mixture", "image"] = "mixture",
+    likelihood: Likelihood = "mixture",
 ) -> SFALosses:
     """SFA's training loss on ``video`` (B, T, 3, H, W), T >= 3.
 
@@ -92,6 +98,7 @@ def sfa_losses(
     up to scale: a slot can no longer lower the loss by painting a colour everywhere at a
     small weight, as it can in the mixture (docs/object_centric.md).
     """
+    check_likelihood(likelihood)
     next_rgb, next_mask_logits = _check(output, video)
     sigma = slot_sigmas(
         output.rgb.shape[2],
@@ -101,12 +108,9 @@ def sfa_losses(
         dtype=output.rgb.dtype,
     )
     if likelihood == "image":
-        recon = _image_nll(video[:, :-1], output.recon, sigmas[1])
-        pred = _image_nll(video[:, 2:], _required_pred(output)[:, 1:], sigmas[1])
+        recon, pred = image_recon_pred(output, video, sigmas[1], "SFA's loss")
         kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
         return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)
-    if likelihood != "mixture":
-        raise InputError(f"likelihood must be 'mixture' or 'image', got {likelihood!r}")
     log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
     next_log_masks = next_mask_logits.log_softmax(dim=2)
     recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood)
@@ -115,14 +119,3 @@ def sfa_losses(
     )
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
     return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)
-
-
-def _required_pred(output: ObjectCentricOutput) -> torch.Tensor:
-    (pred,) = required_fields(output, ("pred",), "SFA's loss")
-    return pred
-
-
-def _image_nll(target: torch.Tensor, image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """-log N(target; image, sigma^2), summed over pixels and channels, / (B * T)."""
-    nll = 0.5 * ((image - target) / sigma).square() + math.log(sigma * math.sqrt(2 * math.pi))
-    return nll.sum() / math.prod(target.shape[:2])

@@ -60,7 +60,7 @@ class ObjectCentricTask(Task):
         # 0 keeps it (no floor).
         min_likelihood: float = 1e-5,
         # "image": a Gaussian of the mixed image (Slot Attention's MSE) instead of the per-pixel
-        # mixture over slots; SFA only
+        # mixture over slots, in which the slots hedge (docs/object_centric.md)
         likelihood: Literal["mixture", "image"] = "mixture",
     ) -> None:
         super().__init__(model=model, optim=optim)
@@ -78,10 +78,6 @@ class ObjectCentricTask(Task):
         if min_likelihood < 0:
             raise ConfigError(f"task.min_likelihood must be >= 0, got {min_likelihood}")
         self.min_likelihood = float(min_likelihood)
-        if likelihood != "mixture" and not self.objective.image_likelihood:
-            raise ConfigError(
-                f"task.likelihood {likelihood!r}: the {self.objective.name} loss has only 'mixture'"
-            )
         self.likelihood = likelihood
 
     def _terms(self, out: ObjectCentricOutput, video: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -139,11 +139,15 @@ class FakeViMON:
     attn_log_masks: torch.Tensor
     mu: torch.Tensor
     logvar: torch.Tensor
+    recon: torch.Tensor
+    pred: torch.Tensor
 
 
 def fake_vimon(B: int, steps: int, K: int, size: int, D: int) -> FakeViMON:
     f64 = torch.float64
     return FakeViMON(
+        recon=torch.rand(B, steps, 3, size, size, dtype=f64),
+        pred=torch.rand(B, steps, 3, size, size, dtype=f64),
         rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64),
         mask_logits=torch.randn(B, steps, K, 1, size, size, dtype=f64),
         next_rgb=torch.rand(B, steps, K, 3, size, size, dtype=f64),
@@ -187,6 +191,28 @@ def test_vimon_losses_follow_the_reference_frame_bookkeeping():
         assert getattr(losses, name).item() == pytest.approx(value, rel=1e-10), name
     total = recon + pred + 0.7 * kl + 1.3 * (curr_mask + next_mask)
     assert losses.total().item() == pytest.approx(total, rel=1e-10)
+
+
+def eager_image_nll(target, image, sigma):
+    """sum over every pixel channel of -log N(target; image, sigma^2), one number at a time."""
+    pairs = zip(target.flatten().tolist(), image.flatten().tolist(), strict=True)
+    return sum(-math.log(gauss(x, m, sigma)) for x, m in pairs)
+
+
+def test_vimon_losses_with_the_image_likelihood_by_an_eager_loop():
+    B, T, K, S, D = 2, 4, 3, 3, 2
+    out, video = fake_vimon(B, T - 1, K, S, D), torch.rand(B, T, 3, S, S, dtype=torch.float64)
+    image = vimon_losses(out, video, sigmas=(0.09, 0.2), likelihood="image")
+    recon = eager_image_nll(video[:, :-1], out.recon, 0.2) / (B * (T - 1))
+    pred = eager_image_nll(video[:, 2:], out.pred[:, 1:], 0.2) / (B * (T - 2))
+    assert image.recon.item() == pytest.approx(recon, rel=1e-10)
+    assert image.pred.item() == pytest.approx(pred, rel=1e-10)
+    mixture = vimon_losses(out, video, sigmas=(0.09, 0.2))
+    for name in ("curr_mask", "next_mask", "kl"):  # only the likelihood changes
+        assert getattr(image, name) == getattr(mixture, name), name
+    assert image.recon != mixture.recon
+    with pytest.raises(InputError, match="likelihood must be"):
+        vimon_losses(out, video, likelihood="mse")  # type: ignore[arg-type]
 
 
 def test_vimon_losses_the_last_frame_is_only_a_prediction_target():
@@ -234,6 +260,13 @@ def test_monet_losses_against_an_eager_loop():
     assert losses.mask.item() == pytest.approx(mask, rel=1e-10)
     assert losses.kl.item() == pytest.approx(kl, rel=1e-10)
     assert losses.total().item() == pytest.approx(recon + 0.5 * kl + 0.25 * mask, rel=1e-10)
+    # the image likelihood mixes the image with the attention masks, the mixture's weights
+    image = monet_losses(out, video, sigmas=(0.09, 0.2), likelihood="image")
+    mixed = torch.zeros(B, T, 3, S, S, dtype=f64)
+    for k in range(K):
+        mixed += attn[:, :, k] * out.rgb[:, :, k]
+    assert image.recon.item() == pytest.approx(eager_image_nll(video, mixed, 0.2) / (B * T), rel=1e-10)
+    assert image.mask == losses.mask and image.kl == losses.kl
 
 
 def autograd_mixture_nll(target, means, log_weights, sigmas, min_likelihood=1e-5):
