@@ -104,7 +104,10 @@ class AutoEncoder(nn.Module):
         # drawn whatever --init says, so that the other weights' initialisation does not depend on it
         self.queries = nn.Parameter(torch.randn(1, a.slots, a.dim))
         self.decoder = BroadcastDecoder(
-            a.dim, out_chans=4, image_size=a.size, channels=a.dec_chans,
+            a.dim,
+            out_chans=4,
+            image_size=a.size,
+            channels=a.dec_chans,
             num_layers=a.dec_layers,
             kernel_size=a.dec_kernel,
             fourier_bands=a.dec_fourier,
