@@ -100,22 +100,21 @@ def sfa_losses(
     """
     check_likelihood(likelihood)
     next_rgb, next_mask_logits = _check(output, video)
-    sigma = slot_sigmas(
-        output.rgb.shape[2],
-        background=sigmas[0],
-        foreground=sigmas[1],
-        device=video.device,
-        dtype=output.rgb.dtype,
-    )
     if likelihood == "image":
         recon, pred = image_recon_pred(output, video, sigmas[1], "SFA's loss")
-        kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
-        return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)
-    log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
-    next_log_masks = next_mask_logits.log_softmax(dim=2)
-    recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood)
-    pred = mixture_nll(
-        video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
-    )
+    else:
+        sigma = slot_sigmas(
+            output.rgb.shape[2],
+            background=sigmas[0],
+            foreground=sigmas[1],
+            device=video.device,
+            dtype=output.rgb.dtype,
+        )
+        log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
+        next_log_masks = next_mask_logits.log_softmax(dim=2)
+        recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood)
+        pred = mixture_nll(
+            video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
+        )
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
     return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)
