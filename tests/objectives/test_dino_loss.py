@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from attnlab.errors import ConfigError, InputError
-from attnlab.objectives.dino import DINOLoss, DINOLossConfig, cancel_last_layer_gradients, clip_gradients
+from attnlab.objectives.dino import (
+    DINOLoss,
+    DINOLossConfig,
+    cancel_last_layer_gradients,
+    clip_gradients,
+    cross_view_loss,
+    target_entropy,
+    teacher_targets,
+)
 from attnlab.objectives.terms import weighted_sum
 from tests.models.dino._reference import load
 
@@ -75,6 +83,27 @@ def test_equals_a_float64_pairwise_loop_and_moves_the_centre_towards_the_teacher
     torch.testing.assert_close(loss.double(), expected, rtol=1e-6, atol=0)
     torch.testing.assert_close(loss_fn.center, 0.9 * start + 0.1 * teacher.mean(0, keepdim=True))
     assert temps == pytest.approx([0.04, 0.07, 0.07, 0.07])
+
+
+def test_target_entropy_is_ln_k_when_uniform_zero_when_one_hot_and_the_loss_minus_it_is_the_mean_kl():
+    k, batch, ncrops = 7, 3, 4
+    assert target_entropy(torch.full((2, batch, k), 1 / k)).item() == pytest.approx(
+        torch.log(torch.tensor(7.0)).item()
+    )
+    assert target_entropy(F.one_hot(torch.tensor([[0, 3, 6], [1, 1, 2]]), k).double()).item() == 0.0
+    gen = torch.Generator().manual_seed(0)
+    teacher = torch.randn(2 * batch, k, generator=gen, dtype=torch.float64)
+    student = torch.randn(ncrops * batch, k, generator=gen, dtype=torch.float64)
+    targets = teacher_targets(teacher, torch.zeros(1, k, dtype=torch.float64), 0.04)
+    log_p = F.log_softmax(student / 0.1, dim=-1).view(ncrops, batch, k)
+    kls = [
+        (targets[i] * (targets[i].log() - log_p[v])).sum(-1).mean()
+        for i in range(2)
+        for v in range(ncrops)
+        if v != i
+    ]  # KL(P_t || P_s) pair by pair, from the definition
+    loss = cross_view_loss(student, targets, 0.1)
+    torch.testing.assert_close(loss - target_entropy(targets), torch.stack(kls).mean(), rtol=1e-12, atol=0)
 
 
 def test_a_crop_is_never_its_own_target_in_crop_major_order():

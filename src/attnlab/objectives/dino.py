@@ -78,6 +78,16 @@ def cross_view_loss(student_output: torch.Tensor, targets: torch.Tensor, student
     return ce[other_view].sum() / other_view.sum()
 
 
+def target_entropy(targets: torch.Tensor) -> torch.Tensor:
+    """Mean over crops and images of the targets' entropy ``h(P_t) = -sum_k P_t log P_t``.
+
+    The loss is ``h(P_t) + KL(P_t || P_s)`` averaged over the same pairs (every teacher crop is
+    paired with ncrops - 1 student crops), so ``loss - h`` is the mean KL: the paper's Fig. 7
+    tells collapse apart this way (uniform collapse: h = ln K and KL = 0; one dimension
+    dominating: h = 0)."""
+    return -torch.special.xlogy(targets, targets).sum(-1).mean()
+
+
 @torch.no_grad()
 def updated_center(center: torch.Tensor, teacher_output: torch.Tensor, momentum: float) -> torch.Tensor:
     """``m * c + (1 - m) * mean(g_t)``, the mean over the batch of every process."""

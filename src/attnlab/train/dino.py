@@ -39,6 +39,7 @@ from attnlab.objectives.dino import (
     cancel_last_layer_gradients,
     clip_gradients,
     cross_view_loss,
+    target_entropy,
     teacher_targets,
     updated_center,
 )
@@ -111,6 +112,7 @@ class DINOTask(Task):
         self._knn: KNNEvaluator | None = None
         self.register_buffer("center", torch.zeros(1, model.config.out_dim))
         self._last_momentum = momentum_teacher
+        self._last_entropy = torch.tensor(float("nan"))
 
     @property
     def dino(self) -> DINO:
@@ -199,25 +201,29 @@ class DINOTask(Task):
         self.log("train/teacher_temp", self.temperatures[self.epoch()], batch_size=1)
         group = self.trainer.optimizers[0].param_groups[0]
         self.log("train/weight_decay", group["weight_decay"], batch_size=1)
+        self.log("train/teacher_entropy", self._last_entropy, batch_size=1)
 
     # -- the loss ---------------------------------------------------------------------------------
-    def _loss(self, crops: list[torch.Tensor], *, update_center: bool) -> torch.Tensor:
+    def _loss(self, crops: list[torch.Tensor], *, update_center: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss and the teacher targets' entropy (the loss minus it is the mean KL)."""
         out = self.dino(crops)
         targets = teacher_targets(out.teacher, self.center, self.temperatures[self.epoch()])
         loss = cross_view_loss(out.student, targets, self.student_temp)
         if update_center:  # after the loss, from this batch's raw teacher outputs (the official order)
             self.center = updated_center(self.center, out.teacher.detach(), self.center_momentum)
-        return loss
+        return loss, target_entropy(targets)
 
     def loss_terms(self, batch: Any) -> dict[str, torch.Tensor]:
-        return {"dino": self._loss(batch.crops, update_center=True)}
+        loss, self._last_entropy = self._loss(batch.crops, update_center=True)
+        return {"dino": loss}
 
     def metrics(self, batch: Any) -> dict[str, torch.Tensor]:
         """The loss against the current centre (left unchanged) on the first ``eval_loss_images``
         images of the batch (an estimate: k-NN needs the whole test set, the loss does not);
         k-NN accuracies when testing."""
         crops = [crop[: self.eval_loss_images] for crop in batch.crops]
-        values = {"loss": self._loss(crops, update_center=False)}
+        loss, entropy = self._loss(crops, update_center=False)
+        values = {"loss": loss, "teacher_entropy": entropy, "kl": loss - entropy}
         if self.trainer.testing:
             values |= knn_metrics(self._knn, batch)
         return values
