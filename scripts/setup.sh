@@ -13,7 +13,7 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION}"
-.venv/bin/python -m pip install --quiet -e ".[dev,video,rl,signals,segment,search,points]"
+.venv/bin/python -m pip install --quiet -e ".[dev,video,rl,signals,segment,search,points,tta]"
 
 # Real datasets that Debian packages (no download at run time): Fashion-MNIST's IDX files.
 # The tests need them; without them the ABN recipes cannot run, so a failed install stops here.

