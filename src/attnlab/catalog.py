@@ -301,6 +301,10 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.gan.domain_classifier:DomainClassifier",
             "Small CNN classifier of a GAN's domain (Fashion-MNIST): IS-like / FID-like scores",
         ),
+        "cnn5-digits": Lazy(
+            "attnlab.models.classifiers.cnn:SmallCNN",
+            "The thesis's 5-layer CNN (24.1k parameters): 4 conv-BN-ReLU (16-32-32-32), pooled, linear",
+        ),
         "stargan2-256": Lazy(
             "attnlab.models.gan.stargan2:StarGAN2",
             "StarGAN v2 at the paper's 256x256 (AFHQ setting, no high-pass branch): G, F, E, D + EMA",

@@ -126,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
         help="detection runs: the score of the boxes in the second mAPB table and the deletion test",
     )
     _segment_parser(sub)
+    _tta_parser(sub)
     se = sub.add_parser(
         "search",
         help="Optuna search of a knowledge-transfer-graph recipe's gates (needs the 'search' extra)",
@@ -165,6 +166,26 @@ def _segment_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     seg.add_argument("--jitter", type=float, default=0.0, help="move each box side by this fraction first")
     seg.add_argument("--seed", type=int, default=0, help="of the jitter's directions")
     seg.add_argument("--preset", default="vit_b", help="an official checkpoint's size: vit_b, vit_l, vit_h")
+
+
+def _tta_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tta = sub.add_parser(
+        "tta",
+        help="test-time augmentation across domains with StarGAN v2 translators (seed 001)",
+        epilog="Writes OUT/tta.md, tta.json and translations_<run>.png per translator. Example: attnlab tta "
+        "runs/cnn5 --translator runs/stargan2 --translator runs/stargan2_ca --out tta-cnn5",
+    )
+    tta.add_argument("classifier", type=Path, help="a finished classifier run trained on the source domain")
+    tta.add_argument(
+        "--translator",
+        type=Path,
+        action="append",
+        required=True,
+        help="a finished stargan2-* run (repeat it)",
+    )
+    tta.add_argument("--n", type=int, nargs="+", default=[1, 10], help="style codes (or crops) per image")
+    tta.add_argument("--out", type=Path, required=True, help="folder for the table and the pictures")
+    tta.add_argument("--seed", type=int, default=0, help="of the style codes and the crops")
 
 
 def _abn_maps_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -297,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             return _explain(args)
         if args.command == "segment":
             return _segment(args)
+        if args.command == "tta":
+            return _tta(args)
         if args.command == "search":
             return _search(args, extra)
         command = shlex.join(["attnlab", *argv])
@@ -429,6 +452,17 @@ def _segment(args: argparse.Namespace) -> int:
     print(
         f"wrote {done.labels}, {done.arrays.name}, {done.figure.name} and {done.summary.name} in {done.out}"
     )
+    return 0
+
+
+def _tta(args: argparse.Namespace) -> int:
+    from attnlab.commands.tta import tta
+
+    done = tta(args.classifier, args.translator, args.out, ns=tuple(args.n), seed=args.seed)
+    width = max(len(r.method) for r in done.rows)
+    for r in done.rows:
+        print(f"{r.method:<{width}}  N={r.n:<3} accuracy {100 * r.accuracy:6.2f} %  ({r.images} images)")
+    print(f"wrote {done.table.name}, {done.summary.name} and {len(done.figures)} pictures in {done.out}")
     return 0
 
 

@@ -109,9 +109,13 @@ class StarGAN2Task(Task):
             terms |= class_aware_terms(self.stargan, t.x, fake, batch["labels"], batch["labelled"], self.loss)
         return terms
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.stargan.update_ema(self.ema_beta)
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         self.log("train/lambda_ds", self.loss.ds_weight(self.global_step), batch_size=1)
+        out = super().training_step(batch, batch_idx)
+        # within the step, not in on_train_batch_end: the checkpoint callback saves before that hook
+        # runs, and a resumed run would miss this step's average
+        self.stargan.update_ema(self.ema_beta)
+        return out
 
     # -- evaluation -------------------------------------------------------------------------------
     def metrics(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
