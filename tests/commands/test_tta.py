@@ -12,10 +12,10 @@ import torch
 from attnlab.cli import main
 from attnlab.commands.tta import (
     check_images_fit,
+    held_out_domains,
     load_classifier,
     load_translator,
     shifted_probabilities,
-    target_test_set,
     translated_probabilities,
     tta,
 )
@@ -46,7 +46,8 @@ def test_the_table_has_every_row_and_none_is_the_classifiers_accuracy(runs, tmp_
         ("none", 1), ("crop", 3), ("flip+crop", 3), ("translator", 1), ("translator", 3)
     ]  # fmt: skip
     _, spec = load_translator(runs["translator"])
-    images, labels, classes = target_test_set(spec)
+    domains, classes = held_out_domains(spec)
+    images, labels = domains[1]
     assert classes == 10 and len(images) == 16 and all(r.images == 16 for r in done.rows)
     classifier = load_classifier(runs["classifier"], classes)
     with torch.no_grad():
@@ -55,12 +56,14 @@ def test_the_table_has_every_row_and_none_is_the_classifiers_accuracy(runs, tmp_
     saved = json.loads(done.summary.read_text())
     assert [r["accuracy"] for r in saved["rows"]] == [r.accuracy for r in done.rows]
     assert "| translator | 3 |" in done.table.read_text()
+    assert [f.name for f in done.figures] == ["translations_translator.png", "umap.png"]
     assert all(f.is_file() for f in done.figures)
 
 
 def test_batched_translations_equal_a_loop_over_the_style_codes(runs):
     translator, spec = load_translator(runs["translator"])
-    images, _, classes = target_test_set(spec)
+    domains, classes = held_out_domains(spec)
+    images = domains[1][0]
     classifier = load_classifier(runs["classifier"], classes)
     z = torch.randn(4, translator.config.latent_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -95,7 +98,7 @@ def test_bad_runs_and_n_are_one_line_errors(runs, tmp_path):
     with pytest.raises(InputError, match="not a StarGAN v2"):
         tta(runs["classifier"], [runs["classifier"]], tmp_path / "b")
     with pytest.raises(InputError, match="--n must be"):
-        tta(runs["classifier"], [runs["translator"]], tmp_path / "c", ns=(0,))
+        tta(runs["classifier"], [runs["translator"]], tmp_path / "c", ns=(0,), umap=False)
     with pytest.raises(InputError, match="no such run folder"):
         tta(runs["classifier"], [tmp_path / "nowhere"], tmp_path / "d")
     with pytest.raises(InputError, match=r"takes \(3, 64, 64\) images"):

@@ -7,7 +7,8 @@ source domain with N style codes from the mapping network and the softmaxes are 
 
     p = 1/N sum_n softmax(f(G(x, F(z_n, source))))      z_n ~ N(0, I)
 
-The N translations of a batch are one batched call (B * N images), not a loop over n. Rows:
+The N translations of a batch are one batched call (B * N images, ``batch_size`` of them), not a
+loop over n: ``benchmarks/stargan.py`` measures both at equal call sizes. Rows:
 
 * ``none``: f on the target images as they are;
 * ``crop`` and ``flip+crop``: the usual TTA without translation, the floor: N random 2-pixel
@@ -17,7 +18,8 @@ The N translations of a batch are one batched call (B * N images), not a loop ov
 The target images are the translator's own datamodule's test split, target domain (domain 1); the
 source is domain 0. Writes ``tta.json`` (rows, settings), ``tta.md`` (the table) and
 ``translations_<translator>.png`` (the first 8 target test images and their translations with the
-first 5 latents) into ``out``.
+first 5 latents) and ``umap.png`` (the classifier's features of 25 test images per class: source,
+target, and target translated by each translator) into ``out``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.catalog import DATAMODULES
+from attnlab.commands.tta_figures import per_class, translation_grid, umap_figure
 from attnlab.errors import InputError
 from attnlab.files import atomic_write
 from attnlab.models.gan.stargan2 import StarGAN2
@@ -40,11 +43,10 @@ from attnlab.runs import rundir
 from attnlab.runs.spec import RunSpec, resolve
 from attnlab.runs.weights import load_final_weights
 from attnlab.train.composite import build_model
-from attnlab.train.gan_figures import sample_grid
 
 SOURCE, TARGET = 0, 1
 SHIFT = 2  # pixels of the crop floor's random shifts
-GRID_IMAGES, GRID_STYLES = 8, 5
+UMAP_PER_CLASS = 25  # the thesis's Fig. 3: 25 images per class and set
 Predict = Callable[[torch.Tensor], torch.Tensor]  # images (B, 3, S, S) -> mean probabilities (B, classes)
 
 
@@ -97,22 +99,21 @@ def load_classifier(run_dir: Path, num_classes: int) -> nn.Module:
     return model
 
 
-def target_test_set(spec: RunSpec) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The translator's datamodule's test split, target domain: images (N, 3, S, S) in [-1, 1], labels
-    (N,), and the number of classes."""
+def held_out_domains(spec: RunSpec) -> tuple[dict[int, tuple[torch.Tensor, torch.Tensor]], int]:
+    """The translator's datamodule's test split by domain: {domain: (images (N, 3, S, S) in [-1, 1],
+    labels (N,))}, and the number of classes."""
     if spec.data_name is None:
         raise InputError("the translator's run names no data")
     data = DATAMODULES.get(spec.data_name).cls(seed=spec.seed, **spec.data_args)
     test = data.build("test")
     examples = [test[i] for i in range(len(test))]
-    target = [e for e in examples if int(e["domains"]) == TARGET]
-    if not target:
-        raise InputError(f"the translator's data ({spec.data_name}) has no target-domain test images")
-    return (
-        torch.stack([e["images"] for e in target]),
-        torch.stack([e["labels"] for e in target]),
-        data.num_classes,
-    )
+    domains = {}
+    for d in (SOURCE, TARGET):
+        mine = [e for e in examples if int(e["domains"]) == d]
+        if not mine:
+            raise InputError(f"the translator's data ({spec.data_name}) has no test images of domain {d}")
+        domains[d] = (torch.stack([e["images"] for e in mine]), torch.stack([e["labels"] for e in mine]))
+    return domains, data.num_classes
 
 
 def check_images_fit(images: torch.Tensor, translator: StarGAN2, name: str) -> None:
@@ -165,7 +166,8 @@ def tta(
     *,
     ns: tuple[int, ...] = (1, 10),
     seed: int = 0,
-    batch_size: int = 100,
+    batch_size: int = 200,
+    umap: bool = True,
 ) -> TTAResult:
     """Accuracy of the classifier on the target test images, per row of the module docstring."""
     if not translator_dirs:
@@ -173,7 +175,8 @@ def tta(
     if not ns or min(ns) < 1:
         raise InputError(f"--n must be whole numbers >= 1, got {list(ns)}")
     translators = [load_translator(d) for d in translator_dirs]
-    images, labels, num_classes = target_test_set(translators[0][1])
+    domains, num_classes = held_out_domains(translators[0][1])
+    images, labels = domains[TARGET]
     classifier = load_classifier(classifier_dir, num_classes)
     names = _names(translator_dirs)
     for (translator, _), name in zip(translators, names, strict=True):
@@ -193,14 +196,41 @@ def tta(
         z = torch.randn(max(ns), translator.config.latent_dim, generator=torch.Generator().manual_seed(seed))
         for n in ns:
             translated = partial(translated_probabilities, classifier, translator, z=z[:n])
-            rows.append(_row(name, n, images, labels, batch_size, translated))
-        figures.append(_grid(translator, images, z, out / f"translations_{name}.png"))
+            # batch_size counts translations: B * N of them per call (larger calls only cost memory on a CPU)
+            rows.append(_row(name, n, images, labels, max(1, batch_size // n), translated))
+        figures.append(translation_grid(translator, images, z, out / f"translations_{name}.png"))
+    if umap:
+        figures.append(_umap(classifier, translators, names, domains, seed, out / "umap.png"))
     settings = {
         "classifier": str(classifier_dir),
         "translators": [str(d) for d in translator_dirs],
         "seed": seed,
     }
     return _write(out, rows, settings, figures)
+
+
+def _umap(
+    classifier: nn.Module,
+    translators: list[tuple[StarGAN2, RunSpec]],
+    names: list[str],
+    domains: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    seed: int,
+    path: Path,
+) -> Path:
+    """The classifier's features of 25 test images per class of the source, the target, and the
+    target translated into the source style by each translator (its first latent)."""
+    picked = {}
+    for d, name in ((SOURCE, "source"), (TARGET, "target")):
+        images, labels = domains[d]
+        keep = per_class(labels, UMAP_PER_CLASS, seed)
+        picked[name] = (images[keep], labels[keep])
+    sets = {name: (classifier(x).features, y) for name, (x, y) in picked.items()}
+    x, y = picked["target"]
+    z = torch.randn(1, translators[0][0].config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    for (translator, _), name in zip(translators, names, strict=True):
+        fake = translator.translate(x, torch.full((len(x),), SOURCE), z.expand(len(x), -1))
+        sets[f"target -> source ({name})"] = (classifier(fake.clamp(-1, 1)).features, y)
+    return umap_figure(sets, path, seed)
 
 
 def _row(
@@ -217,15 +247,6 @@ def _row(
 def _names(dirs: list[Path]) -> list[str]:
     names = [d.resolve().name for d in dirs]
     return names if len(set(names)) == len(names) else [f"{i}-{n}" for i, n in enumerate(names)]
-
-
-def _grid(translator: StarGAN2, images: torch.Tensor, z: torch.Tensor, path: Path) -> Path:
-    x = images[:GRID_IMAGES]
-    source = torch.full((len(x),), SOURCE, dtype=torch.int64)
-    rows = {"target (test)": x}
-    for k in range(min(GRID_STYLES, len(z))):
-        rows[f"-> source, latent {k}"] = translator.translate(x, source, z[k : k + 1].expand(len(x), -1))
-    return sample_grid(rows, path)
 
 
 def _write(out: Path, rows: list[Row], settings: dict[str, object], figures: list[Path]) -> TTAResult:
