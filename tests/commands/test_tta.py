@@ -19,6 +19,7 @@ from attnlab.commands.tta import (
     translated_probabilities,
     tta,
 )
+from attnlab.commands.tta_figures import per_class
 from attnlab.errors import InputError
 from attnlab.models import create_model
 
@@ -107,3 +108,12 @@ def test_bad_runs_and_n_are_one_line_errors(runs, tmp_path):
         main(["tta", str(runs["classifier"]), "--translator", str(runs["motions"]), "--out", str(tmp_path)])
         != 0
     )
+
+
+def test_per_class_picks_up_to_n_images_of_every_class_reproducibly():
+    labels = torch.tensor([0, 1, 1, 2, 2, 2, 0, 1, 2, 2])
+    picked = per_class(labels, 2, seed=3)
+    counts = torch.bincount(labels[picked], minlength=3).tolist()
+    assert counts == [2, 2, 2] and len(set(picked.tolist())) == 6
+    assert torch.equal(picked, per_class(labels, 2, seed=3))
+    assert torch.bincount(labels[per_class(labels, 10, seed=0)]).tolist() == [2, 3, 5]  # all when fewer
