@@ -35,6 +35,7 @@ from attnlab.objectives.stargan2 import (
     discriminator_loss_terms,
     generator_loss_terms,
 )
+from attnlab.objectives.terms import weighted_sum
 from attnlab.runs.config import Optim
 from attnlab.train.gan_figures import sample_grid
 from attnlab.train.registry import register_task
@@ -125,7 +126,7 @@ class StarGAN2Task(Task):
         terms, fake = generator_loss_terms(self.stargan, t, self.loss, self.global_step)
         d = self.stargan.discriminator
         d_terms = discriminator_terms(d(t.x, t.y_org), d(fake, t.y_trg))
-        values = {"loss": torch.stack(list(terms.values())).sum()} | terms
+        values = {"loss": weighted_sum(terms)} | terms
         values |= {f"d_{name}": value for name, value in d_terms.items()}
         if self.stargan.classifier is not None:
             self._count_classes(batch, fake)
