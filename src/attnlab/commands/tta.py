@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnlab.catalog import DATAMODULES
-from attnlab.commands.tta_figures import per_class, translation_grid, umap_figure
+from attnlab.commands.tta_figures import per_class, umap_figure
 from attnlab.errors import InputError
 from attnlab.files import atomic_write
 from attnlab.models.gan.stargan2 import StarGAN2
@@ -43,6 +43,7 @@ from attnlab.runs import rundir
 from attnlab.runs.spec import RunSpec, resolve
 from attnlab.runs.weights import load_final_weights
 from attnlab.train.composite import build_model
+from attnlab.train.gan_figures import translation_grid
 
 SOURCE, TARGET = 0, 1
 SHIFT = 2  # pixels of the crop floor's random shifts
@@ -198,7 +199,11 @@ def tta(
             translated = partial(translated_probabilities, classifier, translator, z=z[:n])
             # batch_size counts translations: B * N of them per call (larger calls only cost memory on a CPU)
             rows.append(_row(name, n, images, labels, max(1, batch_size // n), translated))
-        figures.append(translation_grid(translator, images, z, out / f"translations_{name}.png"))
+        figures.append(
+            translation_grid(
+                translator, images, ("source", "target"), SOURCE, z, out / f"translations_{name}.png"
+            )
+        )
     if umap:
         figures.append(_umap(classifier, translators, names, domains, seed, out / "umap.png"))
     settings = {

@@ -1,5 +1,6 @@
-"""Pictures of ``attnlab tta``: translated samples, and a UMAP of the classifier's features
-(seed 001, Fig. 3: per class, the source, the target and the translated target images)."""
+"""Pictures of ``attnlab tta`` beside its translation grids (``train/gan_figures.py``): a UMAP of the
+classifier's features (seed 001, Fig. 3: per class, the source, the target and the translated target
+images)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,8 @@ import numpy as np
 import torch
 
 from attnlab.errors import ConfigError
-from attnlab.models.gan.stargan2 import StarGAN2
-from attnlab.train.gan_figures import sample_grid
 
-SOURCE = 0
-GRID_IMAGES, GRID_STYLES = 8, 5
 MARKERS = ("o", "x", "^", "s", "v", "D")  # per set of images
-
-
-def translation_grid(translator: StarGAN2, images: torch.Tensor, z: torch.Tensor, path: Path) -> Path:
-    """The first target images and their source-style translations with the first latents."""
-    x = images[:GRID_IMAGES]
-    source = torch.full((len(x),), SOURCE, dtype=torch.int64)
-    rows = {"target (test)": x}
-    for k in range(min(GRID_STYLES, len(z))):
-        rows[f"-> source, latent {k}"] = translator.translate(x, source, z[k : k + 1].expand(len(x), -1))
-    return sample_grid(rows, path)
 
 
 def per_class(labels: torch.Tensor, per: int, seed: int) -> torch.Tensor:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from attnlab.models.gan.stargan2 import StarGAN2
+
 
 def sample_grid(rows: dict[str, torch.Tensor], path: Path) -> Path:
     """Rows of images (n, C, H, W) in [-1, 1] (RGB when C is 3, else the first channel in grey),
@@ -29,3 +31,26 @@ def sample_grid(rows: dict[str, torch.Tensor], path: Path) -> Path:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+GRID_IMAGES, GRID_STYLES = 8, 5  # the translation grids' columns and latent rows
+
+
+@torch.no_grad()
+def translation_grid(
+    translator: StarGAN2,
+    images: torch.Tensor,
+    names: tuple[str, str],
+    to_domain: int,
+    z: torch.Tensor,
+    path: Path,
+) -> Path:
+    """The first ``GRID_IMAGES`` images of domain ``names[1 - to_domain]`` and their translations into
+    ``to_domain`` by ``translator.translate``, one row per latent of the first ``GRID_STYLES`` in ``z``."""
+    x = images[:GRID_IMAGES]
+    domains = torch.full((len(x),), to_domain, dtype=torch.int64, device=x.device)
+    rows = {f"{names[1 - to_domain]} (test)": x}
+    for k in range(min(GRID_STYLES, len(z))):
+        zk = z[k : k + 1].expand(len(x), -1).to(x.device)
+        rows[f"-> {names[to_domain]}, latent {k}"] = translator.translate(x, domains, zk)
+    return sample_grid(rows, path)

@@ -37,12 +37,11 @@ from attnlab.objectives.stargan2 import (
 )
 from attnlab.objectives.terms import weighted_sum
 from attnlab.runs.config import Optim
-from attnlab.train.gan_figures import sample_grid
+from attnlab.train.gan_figures import GRID_IMAGES, GRID_STYLES, translation_grid
 from attnlab.train.registry import register_task
 from attnlab.train.task import Task
 from attnlab.train.vjepa import as_config
 
-GRID_IMAGES, GRID_STYLES = 8, 5
 DOMAIN_NAMES = ("source", "target")
 
 
@@ -77,7 +76,7 @@ class StarGAN2Task(Task):
         return self.model
 
     def optimizer_phases(self) -> list[tuple[str, tuple[str, ...]]]:
-        g_latent = ("generator", "mapping_network", "style_encoder")
+        g_latent: tuple[str, ...] = ("generator", "mapping_network", "style_encoder")
         if self.stargan.classifier is not None:
             g_latent += ("classifier",)
         return [
@@ -183,12 +182,9 @@ class StarGAN2Task(Task):
         figures = {}
         for d, name in enumerate(DOMAIN_NAMES):
             images = torch.stack(by_domain[d]).to(self.device)
-            other = torch.full((len(images),), 1 - d, device=self.device)
-            rows = {f"{name} (test)": images}
-            for k in range(GRID_STYLES):
-                zk = z[k : k + 1].expand(len(images), -1).to(self.device)
-                rows[f"-> {DOMAIN_NAMES[1 - d]}, latent {k}"] = self.stargan.translate(images, other, zk)
-            path = sample_grid(rows, out_dir / f"translations_{name}.png")
+            path = translation_grid(
+                self.stargan, images, DOMAIN_NAMES, 1 - d, z, out_dir / f"translations_{name}.png"
+            )
             figures[
                 f"{name.capitalize()} test images translated into the {DOMAIN_NAMES[1 - d]} domain "
                 f"(EMA networks, the same {GRID_STYLES} latents per row)"
