@@ -55,6 +55,14 @@ def slot_sigmas(
     return sigmas
 
 
+def decoded_sigmas(rgb: torch.Tensor, sigmas: tuple[float, float]) -> torch.Tensor:
+    """(K,) :func:`slot_sigmas` (background, foreground) for decoded RGB (B, T, K, 3, H, W), on its
+    device and dtype."""
+    return slot_sigmas(
+        rgb.shape[2], background=sigmas[0], foreground=sigmas[1], device=rgb.device, dtype=rgb.dtype
+    )
+
+
 def mixture_nll(
     target: torch.Tensor,
     means: torch.Tensor,
@@ -274,13 +282,7 @@ def vimon_losses(
     _check_video(video, output.rgb, steps + 1)
     if steps < 2:
         raise InputError(f"ViMON's loss needs a video of at least 3 frames, got {steps + 1}")
-    sigma = slot_sigmas(
-        output.rgb.shape[2],
-        background=sigmas[0],
-        foreground=sigmas[1],
-        device=video.device,
-        dtype=output.rgb.dtype,
-    )
+    sigma = decoded_sigmas(output.rgb, sigmas)
     curr_log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
     next_log_masks = next_mask_logits.log_softmax(dim=2)
     if likelihood == "image":
@@ -318,13 +320,7 @@ def monet_losses(
     check_likelihood(likelihood)
     (attn_log_masks,) = required_fields(output, ("attn_log_masks",), "MONet's loss")
     _check_video(video, output.rgb, output.rgb.shape[1])
-    sigma = slot_sigmas(
-        output.rgb.shape[2],
-        background=sigmas[0],
-        foreground=sigmas[1],
-        device=video.device,
-        dtype=output.rgb.dtype,
-    )
+    sigma = decoded_sigmas(output.rgb, sigmas)
     if likelihood == "image":
         recon = image_nll(video, (attn_log_masks.exp() * output.rgb).sum(dim=2), sigmas[1])
     else:

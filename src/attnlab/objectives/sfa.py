@@ -26,11 +26,11 @@ from attnlab.models.outputs import ObjectCentricOutput
 from attnlab.objectives.object_centric import (
     Likelihood,
     check_likelihood,
+    decoded_sigmas,
     gaussian_kl,
     image_recon_pred,
     mixture_nll,
     required_fields,
-    slot_sigmas,
 )
 from attnlab.objectives.terms import weighted_sum
 
@@ -103,13 +103,7 @@ def sfa_losses(
     if likelihood == "image":
         recon, pred = image_recon_pred(output, video, sigmas[1], "SFA's loss")
     else:
-        sigma = slot_sigmas(
-            output.rgb.shape[2],
-            background=sigmas[0],
-            foreground=sigmas[1],
-            device=video.device,
-            dtype=output.rgb.dtype,
-        )
+        sigma = decoded_sigmas(output.rgb, sigmas)
         log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
         next_log_masks = next_mask_logits.log_softmax(dim=2)
         recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood)
