@@ -14,6 +14,12 @@ and, at the end, where the foreground pixels go (per number of sprites; the shar
 the background slot; each object's share in its majority slot), and writes a picture of
 input, reconstruction and each slot (mask * rgb over grey) with ``--picture``.
 
+Levers (docs/object_centric.md, session of 2026-12-03 (5)): ``--attn-masks 1`` mixes the slots
+with the last iteration's attention instead of the decoder's masks; ``--mixture-after N``
+trains with the per-pixel Gaussian mixture (``--sigma``; ``--per-channel 1``: one mixture per
+colour channel, as ViMON's code) from step N + 1; ``--pos-keys 0`` keeps the positions out of
+the keys; ``--loss-scale`` multiplies the MSE.
+
     OMP_NUM_THREADS=1 python scripts/slot_probe.py --init gaussian --picture probe.png
 """
 
@@ -59,12 +65,39 @@ def parse() -> argparse.Namespace:
     p.add_argument("--slots", type=int, default=4)
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--attn-scale", type=float, default=1.0, help="multiplies the attention logits")
+    p.add_argument(
+        "--loss-scale", type=float, default=1.0, help="multiplies the MSE (Adam's epsilon is absolute)"
+    )
+    p.add_argument(
+        "--mixture-after",
+        type=int,
+        default=0,
+        help="from this step on (0: never), the per-pixel mixture likelihood instead of the MSE",
+    )
+    p.add_argument("--sigma", type=float, default=0.1, help="the mixture components' standard deviation")
+    p.add_argument(
+        "--per-channel",
+        type=int,
+        default=0,
+        help="1: one mixture per colour channel (ViMON)",
+    )
+    p.add_argument(
+        "--attn-masks", type=int, default=0, help="1: mix the slots with the last iteration's attention"
+    )
+    p.add_argument(
+        "--pos-keys",
+        type=int,
+        default=1,
+        help="0: the keys see only content (position in the values alone)",
+    )
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--variant", default="standard")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--picture", default="")
     a = p.parse_args()
+    if (a.attn_masks or not a.pos_keys) and a.init != "bilevel":
+        p.error("--attn-masks 1 and --pos-keys 0 run BO-QSA's iterations: they need --init bilevel")
     if a.steps < 1 or a.batch < 2 or a.warmup < 1:
         p.error("--steps and --warmup must be >= 1 and --batch >= 2")
     return a
@@ -87,9 +120,10 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(a.chans)
         self.mlp = nn.Sequential(nn.Linear(a.chans, a.dim), nn.ReLU(), nn.Linear(a.dim, a.dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tokens = self.convs(x).flatten(2).transpose(1, 2) + self.pos(self.grid)  # (B, S*S, chans)
-        return self.mlp(self.norm(tokens))
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens with position and (for keys without position) tokens of the content alone."""
+        content = self.convs(x).flatten(2).transpose(1, 2)  # (B, S*S, chans)
+        return self.mlp(self.norm(content + self.pos(self.grid))), self.mlp(self.norm(content))
 
 
 class AutoEncoder(nn.Module):
@@ -117,11 +151,44 @@ class AutoEncoder(nn.Module):
         """Frames (B, 3, S, S) -> reconstruction (B, 3, S, S), masks (B, K, S, S), rgb (B, K, 3, S, S)."""
         B, K, S = x.shape[0], self.a.slots, self.a.size
         init = self.queries.expand(B, -1, -1).contiguous() if self.a.init != "gaussian" else None
-        slots = self.slot_attention(self.encoder(x), slots=init)  # (B, K, dim)
+        tokens, content = self.encoder(x)
+        if self.a.pos_keys and not self.a.attn_masks:
+            slots = self.slot_attention(tokens, slots=init)  # (B, K, dim)
+        else:
+            assert init is not None  # parse() asks for --init bilevel here
+            slots, attention = split_attention(
+                self.slot_attention, content if not self.a.pos_keys else tokens, tokens, init
+            )
         out = self.decoder(slots.flatten(0, 1)).view(B, K, 4, S, S)
-        masks = out[:, :, 3].softmax(dim=1)  # (B, K, S, S)
+        masks = attention.view(B, K, S, S) if self.a.attn_masks else out[:, :, 3].softmax(dim=1)
         rgb = out[:, :, :3]
         return (masks[:, :, None] * rgb).sum(1), masks, rgb
+
+
+def mixture_nll(
+    x: torch.Tensor, masks: torch.Tensor, rgb: torch.Tensor, sigma: float, per_channel: bool
+) -> torch.Tensor:
+    """Mean over pixels of -log sum_k m_k N(x; rgb_k, sigma^2 I) (the constant dropped), or with
+    ``per_channel`` the sum over channels of each channel's mixture; x (B, 3, S, S), masks
+    (B, K, S, S), rgb (B, K, 3, S, S)."""
+    log_n = -0.5 * ((x[:, None] - rgb) / sigma).pow(2)  # (B, K, 3, S, S)
+    log_m = masks.clamp_min(1e-12).log()[:, :, None]  # (B, K, 1, S, S)
+    if per_channel:
+        return -torch.logsumexp(log_m + log_n, dim=1).sum(1).mean()
+    return -torch.logsumexp(log_m + log_n.sum(2, keepdim=True), dim=1).mean()
+
+
+def split_attention(
+    sa: SlotAttention, keys: torch.Tensor, values: torch.Tensor, init: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slot attention whose keys come from ``keys`` and values from ``values`` (B, N, D) each."""
+    k, v = sa.k_proj(sa.norm_inputs(keys)), sa.v_proj(sa.norm_inputs(values))
+    slots = init
+    with torch.no_grad():
+        for _ in range(sa.num_iterations - 1):
+            slots = sa._step(slots, k, v)[0]
+    slots = slots.detach() + init - init.detach()
+    return sa._step(slots, k, v)  # the slots (B, K, D) and the last attention (B, K, N)
 
 
 def frames(
@@ -216,7 +283,11 @@ def main() -> None:
     start = time.time()
     for step in range(1, a.steps + 1):
         x, _, _ = frames(data, "train", (step - 1) * clips_per_step, clips_per_step)
-        loss = F.mse_loss(model(x)[0], x)
+        recon, masks, rgb = model(x)
+        if a.mixture_after and step > a.mixture_after:
+            loss = mixture_nll(x, masks, rgb, a.sigma, a.per_channel)
+        else:
+            loss = F.mse_loss(recon, x) * a.loss_scale
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)

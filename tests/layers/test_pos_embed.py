@@ -9,6 +9,7 @@ from attnlab.errors import InputError
 from attnlab.layers.pos_embed import (
     LearnedPositionEmbedding,
     SinusoidalPositionEmbedding,
+    SoftPositionEmbedding,
     sincos_from_positions,
     sincos_pos_embed,
     sincos_pos_embed_1d,
@@ -158,3 +159,20 @@ def test_bad_inputs_raise_input_error():
         m(torch.randn(1, 6, 8), grid=(6,))
     with pytest.raises(InputError, match="floating"):
         SinusoidalPositionEmbedding(8, grid=(6,))(torch.ones(1, 6, 8, dtype=torch.long))
+
+
+def test_soft_position_embedding_adds_a_linear_map_of_the_four_ramps():
+    """Slot Attention's grid (y, x, 1 - y, 1 - x) in [0, 1], row-major, written out for 2 x 3."""
+    emb = SoftPositionEmbedding(5, grid=(2, 3))
+    ramps = torch.tensor(
+        [[y, x, 1 - y, 1 - x] for y in (0.0, 1.0) for x in (0.0, 0.5, 1.0)]
+    )  # (6, 4), the token order of a row-major 2 x 3 grid
+    x = torch.randn(2, 6, 5)
+    want = x + ramps @ emb.proj.weight.T + emb.proj.bias
+    torch.testing.assert_close(emb(x), want)
+    emb(x).sum().backward()
+    assert emb.proj.weight.grad is not None and emb.proj.weight.grad.abs().sum() > 0
+    with pytest.raises(InputError, match="grid"):
+        SoftPositionEmbedding(5, grid=(6,))
+    with pytest.raises(InputError, match="tokens"):
+        emb(torch.randn(2, 5, 5))

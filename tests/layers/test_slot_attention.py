@@ -117,6 +117,36 @@ def test_deterministic_mode_is_reproducible_and_sampling_is_not():
     assert not torch.allclose(m(x), m(x))
 
 
+@pytest.mark.parametrize("bilevel", [False, True])
+def test_with_attention_returns_the_slots_and_the_last_attention_with_its_gradient(bilevel: bool):
+    m = SlotAttention(8, num_slots=4, num_iterations=3, bilevel=bilevel)
+    x = torch.randn(2, 10, 8, requires_grad=True)
+    init = torch.randn(2, 4, 8)
+    slots, attention = m.with_attention(x, slots=init)
+    expected, attns = slot_attention64(m, x.detach(), init, 3)
+    torch.testing.assert_close(slots.double(), expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(attention.double(), attns[-1], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(m(x, slots=init), slots)
+    # a loss of the attention alone reaches the inputs (the masks are trained through it)
+    (grad,) = torch.autograd.grad((attention[:, 0] * torch.randn(2, 10)).sum(), x)
+    assert grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("carry", [False, True])
+def test_video_slot_attention_gives_each_frames_attention(carry: bool):
+    m = VideoSlotAttention(8, num_slots=3, carry=carry).eval()
+    x = torch.randn(2, 4, 10, 8)
+    with capture(m) as rec:
+        slots, attention = m.with_attention(x)
+    assert slots.shape == (2, 4, 3, 8) and attention.shape == (2, 4, 3, 10)
+    torch.testing.assert_close(m(x), slots)
+    torch.testing.assert_close(attention.sum(2), torch.ones(2, 4, 10))
+    calls = rec.calls("slot_attention")
+    # with carry one call per frame (3 iterations each, (B, K, N)), else one for all (B*T, K, N)
+    last = torch.stack([calls[3 * t + 2] for t in range(4)], dim=1) if carry else calls[-1].view(2, 4, 3, 10)
+    torch.testing.assert_close(attention, last)
+
+
 def test_differentiable_capture_gives_gradients_with_respect_to_the_weights():
     m = SlotAttention(8, num_slots=3, num_iterations=2)
     x = torch.randn(2, 6, 8)

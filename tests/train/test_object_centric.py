@@ -75,7 +75,7 @@ def test_the_likelihood_floor_and_the_image_likelihood_reach_the_loss():
     model = create_model("sfa", **sfa, encoder_strides=(2, 2), use_mean=True)
     with torch.no_grad():
         out = model(batch["video"][:, :-1])
-        for floor, likelihood in ((0.0, "mixture"), (1e-5, "image")):
+        for floor, likelihood in ((0.0, "mixture"), (1e-5, "image"), (0.0, "pixel_mixture")):
             t = ObjectCentricTask(
                 model=model, optim=OptimConfig(), min_likelihood=floor, likelihood=likelihood
             )
@@ -89,3 +89,34 @@ def test_the_likelihood_floor_and_the_image_likelihood_reach_the_loss():
             torch.testing.assert_close(t.loss_terms(batch)["recon"], raw.recon)
     with pytest.raises(ConfigError, match="min_likelihood must be >= 0"):
         task("vimon", min_likelihood=-1.0)
+
+
+def test_pred_weight_scales_exactly_the_prediction_term():
+    batch = {"video": torch.rand(2, 4, 3, 16, 16)}
+    one, scaled = task("vimon"), task("vimon", pred_weight=0.25)
+    with torch.no_grad():
+        a, b = one.loss_terms(batch), scaled.loss_terms(batch)
+    torch.testing.assert_close(b["pred"], 0.25 * a["pred"])
+    for key in a.keys() - {"pred"}:
+        assert torch.equal(a[key], b[key]), key
+    with pytest.raises(ConfigError, match="pred_weight must be >= 0"):
+        task("vimon", pred_weight=-1.0)
+    with pytest.raises(ConfigError, match="monet loss has no prediction term"):
+        task("monet", pred_weight=0.0)
+
+
+def test_image_warmup_trains_with_the_image_likelihood_first_and_evaluates_with_the_other():
+    batch = {"video": torch.rand(2, 4, 3, 16, 16)}
+    t = task("vimon", likelihood="pixel_mixture", min_likelihood=0.0, image_warmup_steps=3)
+    video = batch["video"]
+    with torch.no_grad():
+        out = t.model(video[:, :-1])
+        image = vimon_losses(out, video, likelihood="image")
+        pixel = vimon_losses(out, video, likelihood="pixel_mixture", min_likelihood=0.0)
+        t.train()  # global_step 0 (no trainer) < 3: warming up
+        torch.testing.assert_close(t.loss_terms(batch)["recon"], image.recon)
+        t.eval()
+        torch.testing.assert_close(t.loss_terms(batch)["recon"], pixel.recon)
+    assert task("vimon", image_warmup_steps=0).image_warmup_steps == 0
+    with pytest.raises(ConfigError, match="image_warmup_steps must be >= 0"):
+        task("vimon", image_warmup_steps=-1)

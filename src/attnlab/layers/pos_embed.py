@@ -189,3 +189,33 @@ class LearnedPositionEmbedding(nn.Module):
         _check_tokens(x, self.dim, target)
         table = self.interpolate(target).reshape(-1, self.dim)  # (N, D)
         return x + table.to(x.dtype)
+
+
+class SoftPositionEmbedding(nn.Module):
+    """Slot Attention's position embedding (Locatello et al. 2020, ``SoftPositionEmbed``): a
+    learned linear map of the 4-d grid (y, x, 1 - y, 1 - x), each in [0, 1], added to
+    (B, H * W, D) row-major tokens of an (H, W) grid.
+
+    A low-frequency ramp the network scales as it learns, where the fixed sine-cosine table
+    adds a vector of norm sqrt(D / 2) that, in slot attention, makes tokens of nearby pixels
+    alike whatever their content (docs/object_centric.md, a3).
+    """
+
+    grid_features: torch.Tensor
+
+    def __init__(self, dim: int, *, grid: Sequence[int]) -> None:
+        super().__init__()
+        self.grid = _check_grid(grid)
+        if len(self.grid) != 2:
+            raise InputError(f"SoftPositionEmbedding needs an (H, W) grid, got {self.grid}")
+        self.dim = dim
+        ys, xs = torch.meshgrid(
+            torch.linspace(0, 1, self.grid[0]), torch.linspace(0, 1, self.grid[1]), indexing="ij"
+        )
+        features = torch.stack([ys, xs, 1 - ys, 1 - xs], dim=-1).reshape(-1, 4)  # (H*W, 4)
+        self.register_buffer("grid_features", features, persistent=False)
+        self.proj = nn.Linear(4, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_tokens(x, self.dim, self.grid)
+        return x + self.proj(self.grid_features).to(x.dtype)

@@ -135,7 +135,10 @@ class SlotAttention(RecordsAttention):
                 f"got {slots.dtype} {tuple(slots.shape)}"
             )
 
-    def _step(self, slots: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def _step(
+        self, slots: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One iteration: the new slots (B, K, D) and the attention over slots (B, K, N)."""
         B, K, D = slots.shape
         q = self.q_proj(self.norm_slots(slots))  # (B, K, D)
         logits = (q @ k.transpose(1, 2)) * self.scale  # (B, K, N)
@@ -147,12 +150,19 @@ class SlotAttention(RecordsAttention):
         updates = weights @ v  # (B, K, D)
         slots = self.gru(updates.reshape(B * K, D), slots.reshape(B * K, D))  # (B*K, D)
         slots = slots.view(B, K, D)  # (B, K, D)
-        return slots + self.mlp(self.norm_mlp(slots))
+        return slots + self.mlp(self.norm_mlp(slots)), w
 
     def forward(
         self, x: torch.Tensor, *, slots: torch.Tensor | None = None, deterministic: bool = False
     ) -> torch.Tensor:
         """Slots (B, K, D) for inputs (B, N, kv_dim); ``slots`` gives the initial slots."""
+        return self.with_attention(x, slots=slots, deterministic=deterministic)[0]
+
+    def with_attention(
+        self, x: torch.Tensor, *, slots: torch.Tensor | None = None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Slots (B, K, D) and the last iteration's attention over slots (B, K, N), with its
+        gradient: each input's share per slot, a soft segmentation of the inputs."""
         self._check(x, slots)
         if slots is None:
             batch = x.shape[0]
@@ -160,13 +170,13 @@ class SlotAttention(RecordsAttention):
         x = self.norm_inputs(x)
         k, v = self.k_proj(x), self.v_proj(x)  # (B, N, D) each
         if not self.bilevel:
-            for _ in range(self.num_iterations):
-                slots = self._step(slots, k, v)
-            return slots
+            for _ in range(self.num_iterations - 1):
+                slots = self._step(slots, k, v)[0]
+            return self._step(slots, k, v)
         start = slots
         with torch.no_grad():  # BO-QSA: the gradient would be cut before the last iteration anyway
             for _ in range(self.num_iterations - 1):
-                slots = self._step(slots, k, v)
+                slots = self._step(slots, k, v)[0]
         slots = slots.detach() + start - start.detach()  # straight-through to the initial slots
         return self._step(slots, k, v)
 
@@ -297,6 +307,10 @@ class VideoSlotAttention(nn.Module):
         return sa.initial_slots(batch, device=like.device, dtype=like.dtype, generator=generator)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.with_attention(features)[0]
+
+    def with_attention(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Slots (B, T, K, D) and each frame's last attention over slots (B, T, K, N)."""
         if features.dim() != 4 or features.shape[-1] != self.kv_dim or features.shape[2] == 0:
             raise InputError(f"features must be (B, T, N>0, {self.kv_dim}), got {tuple(features.shape)}")
         B, T = features.shape[:2]
@@ -305,10 +319,11 @@ class VideoSlotAttention(nn.Module):
             tokens = features.flatten(0, 1)  # (B*T, N, kv_dim)
             # every frame of a clip starts from the clip's slots
             init = slots[:, None].expand(-1, T, -1, -1).flatten(0, 1)  # (B*T, K, D)
-            slots = self.slot_attention(tokens, slots=init.contiguous())  # (B*T, K, D)
-            return slots.view(B, T, *slots.shape[1:])
-        per_frame = []
+            slots, attention = self.slot_attention.with_attention(tokens, slots=init.contiguous())
+            return slots.view(B, T, *slots.shape[1:]), attention.view(B, T, *attention.shape[1:])
+        per_frame, attended = [], []
         for t in range(T):
-            slots = self.slot_attention(features[:, t], slots=slots)  # (B, K, D)
+            slots, attention = self.slot_attention.with_attention(features[:, t], slots=slots)  # (B, K, *)
             per_frame.append(slots)
-        return torch.stack(per_frame, dim=1)  # (B, T, K, D)
+            attended.append(attention)
+        return torch.stack(per_frame, dim=1), torch.stack(attended, dim=1)  # (B, T, K, D), (B, T, K, N)

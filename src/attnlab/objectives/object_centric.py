@@ -70,6 +70,7 @@ def mixture_nll(
     sigmas: torch.Tensor,
     *,
     min_likelihood: float = 1e-5,
+    per_pixel: bool = False,
 ) -> torch.Tensor:
     """Negative log-likelihood of ``target`` under a per-pixel mixture, summed, / prod(N).
 
@@ -79,6 +80,13 @@ def mixture_nll(
     reference does. ``min_likelihood=0`` clamps nothing: the log-space evaluation needs
     no floor, and a pixel channel far from every slot's mean (more than about 0.56 for
     sigma 0.11 at the reference's 1e-5) then still has a gradient.
+
+    ``per_pixel``: one mixture per pixel over its whole colour, ``log sum_k w_k prod_c N(x_c;
+    mu_kc, sigma_k^2)``, as MONet's paper writes the likelihood (Burgess et al. 2019, eq. 3),
+    where ViMON's code mixes each channel on its own; the floor then bounds each pixel's
+    likelihood, and ``log_weights`` must be (*N, K, 1, H, W). With a mixture per channel,
+    a pixel's red can come from one slot and its green from another; per pixel, a slot must
+    explain the whole colour where it takes the pixel.
     """
     if means.dim() != target.dim() + 1 or means.shape[:-4] != target.shape[:-3]:
         raise InputError(f"means {tuple(means.shape)} must be target {tuple(target.shape)} with a slot dim")
@@ -90,8 +98,29 @@ def mixture_nll(
     if min_likelihood < 0:
         raise InputError(f"min_likelihood must be >= 0, got {min_likelihood}")
     floor = math.log(min_likelihood) if min_likelihood > 0 else -math.inf
-    total = cast(torch.Tensor, _MixtureNLL.apply(target, means, log_weights, sigmas.detach(), floor))
+    if per_pixel:
+        if log_weights.shape[-3] != 1:
+            raise InputError(
+                f"per-pixel mixture weights must be (*N, K, 1, H, W), got {tuple(log_weights.shape)}"
+            )
+        total = _pixel_mixture_nll(target, means, log_weights, sigmas.detach(), floor)
+    else:
+        total = cast(torch.Tensor, _MixtureNLL.apply(target, means, log_weights, sigmas.detach(), floor))
     return total / math.prod(target.shape[:-3])
+
+
+def _pixel_mixture_nll(
+    target: torch.Tensor, means: torch.Tensor, log_weights: torch.Tensor, sigmas: torch.Tensor, floor: float
+) -> torch.Tensor:
+    """``-sum max(logsumexp_k (log w_k + sum_c log N(x_c; mu_kc, sigma_k^2)), floor)`` by autograd
+    (the mixture has C times fewer terms than per channel, so the memory that the per-channel
+    backward saves matters less here)."""
+    sigma = sigmas[:, None, None, None]  # (K, 1, 1, 1)
+    log_density = -0.5 * ((means - target.unsqueeze(-4)) / sigma).square() - torch.log(
+        sigma * math.sqrt(2 * math.pi)
+    )  # (*N, K, C, H, W)
+    joint = log_density.sum(dim=-3, keepdim=True) + log_weights  # (*N, K, 1, H, W)
+    return -torch.logsumexp(joint, dim=-4).clamp_min(floor).sum()
 
 
 def _log_joint(
@@ -152,7 +181,7 @@ class _MixtureNLL(torch.autograd.Function):
         return d_target, d_means, d_log_weights, None, None
 
 
-Likelihood = Literal["mixture", "image"]
+Likelihood = Literal["mixture", "pixel_mixture", "image"]
 
 
 def image_nll(target: torch.Tensor, image: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -171,8 +200,8 @@ def image_recon_pred(
 
 
 def check_likelihood(likelihood: str) -> None:
-    if likelihood not in ("mixture", "image"):
-        raise InputError(f"likelihood must be 'mixture' or 'image', got {likelihood!r}")
+    if likelihood not in ("mixture", "pixel_mixture", "image"):
+        raise InputError(f"likelihood must be 'mixture', 'pixel_mixture' or 'image', got {likelihood!r}")
 
 
 def mask_kl(log_pred: torch.Tensor, log_target: torch.Tensor) -> torch.Tensor:
@@ -275,6 +304,7 @@ def vimon_losses(
     ``output.pred`` with the foreground sigma instead (not the reference's).
     """
     check_likelihood(likelihood)
+    per_pixel = likelihood == "pixel_mixture"
     next_rgb, next_mask_logits, attn_log_masks = required_fields(
         output, ("next_rgb", "next_mask_logits", "attn_log_masks"), "ViMON's loss"
     )
@@ -288,9 +318,21 @@ def vimon_losses(
     if likelihood == "image":
         recon, pred = image_recon_pred(output, video, sigmas[1], "ViMON's loss")
     else:
-        recon = mixture_nll(video[:, :-1], output.rgb, curr_log_masks, sigma, min_likelihood=min_likelihood)
+        recon = mixture_nll(
+            video[:, :-1],
+            output.rgb,
+            curr_log_masks,
+            sigma,
+            min_likelihood=min_likelihood,
+            per_pixel=per_pixel,
+        )
         pred = mixture_nll(
-            video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
+            video[:, 2:],
+            next_rgb[:, 1:],
+            next_log_masks[:, 1:],
+            sigma,
+            min_likelihood=min_likelihood,
+            per_pixel=per_pixel,
         )
     curr_mask = mask_kl(curr_log_masks, attn_log_masks) / steps
     next_mask = mask_kl(next_log_masks[:, 1:-1], attn_log_masks[:, 2:]) / (steps - 1)
@@ -318,13 +360,16 @@ def monet_losses(
     the image mixed by the attention masks, ``sum_k m_k rgb_k``, with the foreground sigma.
     """
     check_likelihood(likelihood)
+    per_pixel = likelihood == "pixel_mixture"
     (attn_log_masks,) = required_fields(output, ("attn_log_masks",), "MONet's loss")
     _check_video(video, output.rgb, output.rgb.shape[1])
     sigma = decoded_sigmas(output.rgb, sigmas)
     if likelihood == "image":
         recon = image_nll(video, (attn_log_masks.exp() * output.rgb).sum(dim=2), sigmas[1])
     else:
-        recon = mixture_nll(video, output.rgb, attn_log_masks, sigma, min_likelihood=min_likelihood)
+        recon = mixture_nll(
+            video, output.rgb, attn_log_masks, sigma, min_likelihood=min_likelihood, per_pixel=per_pixel
+        )
     decoder_log_masks = output.mask_logits.log_softmax(dim=2).flatten(0, 1)  # (B*T, K, 1, H, W)
     mask = mask_kl(decoder_log_masks, attn_log_masks.flatten(0, 1))
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()

@@ -99,6 +99,7 @@ def sfa_losses(
     small weight, as it can in the mixture (docs/object_centric.md).
     """
     check_likelihood(likelihood)
+    per_pixel = likelihood == "pixel_mixture"
     next_rgb, next_mask_logits = _check(output, video)
     if likelihood == "image":
         recon, pred = image_recon_pred(output, video, sigmas[1], "SFA's loss")
@@ -106,9 +107,16 @@ def sfa_losses(
         sigma = decoded_sigmas(output.rgb, sigmas)
         log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
         next_log_masks = next_mask_logits.log_softmax(dim=2)
-        recon = mixture_nll(video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood)
+        recon = mixture_nll(
+            video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood, per_pixel=per_pixel
+        )
         pred = mixture_nll(
-            video[:, 2:], next_rgb[:, 1:], next_log_masks[:, 1:], sigma, min_likelihood=min_likelihood
+            video[:, 2:],
+            next_rgb[:, 1:],
+            next_log_masks[:, 1:],
+            sigma,
+            min_likelihood=min_likelihood,
+            per_pixel=per_pixel,
         )
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
     return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)

@@ -20,7 +20,6 @@ script stops at frame 10; the same on 10-frame clips). ``test/mot_first_frame`` 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import lightning as L
 import torch
@@ -31,6 +30,7 @@ from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import objective
+from attnlab.objectives.object_centric import Likelihood
 from attnlab.objectives.terms import weighted_sum
 from attnlab.runs.config import OptimConfig
 from attnlab.train.object_centric_figures import plot_decomposition, write_decomposition_gif
@@ -59,9 +59,20 @@ class ObjectCentricTask(Task):
         # at the start of training is every bright sprite pixel (docs/object_centric.md);
         # 0 keeps it (no floor).
         min_likelihood: float = 1e-5,
-        # "image": a Gaussian of the mixed image (Slot Attention's MSE) instead of the per-pixel
-        # mixture over slots, in which the slots hedge (docs/object_centric.md)
-        likelihood: Literal["mixture", "image"] = "mixture",
+        # "mixture": the reference's, one mixture over slots per pixel channel; "pixel_mixture":
+        # one per pixel over its whole colour (MONet's paper), which with SFA's attention masks
+        # separated the sprites (docs/object_centric.md, a4); "image": a Gaussian of the mixed
+        # image (Slot Attention's MSE), in which no slot can win a pixel by hedging
+        likelihood: Likelihood = "mixture",
+        # The weight of the next-frame prediction term (1: ViMON's and the seed's). 0 leaves the
+        # prediction untrained: with SFA's attention masks and the per-pixel mixture, the
+        # prediction's own mixture held every slot at the one-slot level (docs/object_centric.md, a4)
+        pred_weight: float = 1.0,
+        # Train with the image likelihood for this many steps, then with ``likelihood``
+        # (evaluation always uses ``likelihood``): the image likelihood splits the slots on
+        # every seed but leaves the masks soft, the per-pixel mixture sharpens them but from
+        # the start can leave one slot winning every pixel (docs/object_centric.md, a9)
+        image_warmup_steps: int = 0,
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, ObjectCentricModel):
@@ -79,22 +90,36 @@ class ObjectCentricTask(Task):
             raise ConfigError(f"task.min_likelihood must be >= 0, got {min_likelihood}")
         self.min_likelihood = float(min_likelihood)
         self.likelihood = likelihood
+        if pred_weight < 0:
+            raise ConfigError(f"task.pred_weight must be >= 0, got {pred_weight}")
+        if pred_weight != 1 and not self.objective.drop_last:
+            raise ConfigError(f"task.pred_weight: the {self.objective.name} loss has no prediction term")
+        self.pred_weight = float(pred_weight)
+        if image_warmup_steps < 0:
+            raise ConfigError(f"task.image_warmup_steps must be >= 0, got {image_warmup_steps}")
+        self.image_warmup_steps = image_warmup_steps
 
-    def _terms(self, out: ObjectCentricOutput, video: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.objective.terms(
+    def _terms(
+        self, out: ObjectCentricOutput, video: torch.Tensor, likelihood: Likelihood | None = None
+    ) -> dict[str, torch.Tensor]:
+        terms = self.objective.terms(
             out,
             video,
             beta=self.beta,
             gamma=self.gamma,
             sigmas=self.sigmas,
             min_likelihood=self.min_likelihood,
-            likelihood=self.likelihood,
+            likelihood=likelihood or self.likelihood,
         )
+        if self.pred_weight != 1:
+            terms["pred"] = self.pred_weight * terms["pred"]
+        return terms
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
         out = self.model(video[:, :-1] if self.objective.drop_last else video)
-        return self._terms(out, video)
+        warming_up = self.training and self.global_step < self.image_warmup_steps
+        return self._terms(out, video, "image" if warming_up else None)
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]

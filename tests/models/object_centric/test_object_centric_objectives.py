@@ -89,6 +89,38 @@ def test_mixture_nll_matches_an_eager_loop():
     assert ours.item() == pytest.approx(expected, rel=1e-10)
 
 
+def eager_pixel_mixture_nll(target, means, weights, sigmas, floor=1e-5):
+    """MONet's paper: per pixel, sum_k w_k prod_c N(x_c; mu_kc, sigma_k^2), clamp, log, / (B * T)."""
+    B, T, K, C, H, W = means.shape
+    total = 0.0
+    for b, t, h, w in torch.cartesian_prod(*(torch.arange(n) for n in (B, T, H, W))).tolist():
+        p = 0.0
+        for k in range(K):
+            density = math.prod(
+                gauss(target[b, t, c, h, w].item(), means[b, t, k, c, h, w].item(), sigmas[k].item())
+                for c in range(C)
+            )
+            p += weights[b, t, k, 0, h, w].item() * density
+        total -= math.log(max(p, floor)) if floor > 0 else math.log(p)
+    return total / (B * T)
+
+
+@pytest.mark.parametrize("floor", [1e-5, 0.0])
+def test_pixel_mixture_nll_matches_an_eager_loop(floor: float):
+    B, T, K, C, H, W = 2, 2, 3, 3, 3, 3
+    target = torch.rand(B, T, C, H, W, dtype=torch.float64)
+    means = torch.rand(B, T, K, C, H, W, dtype=torch.float64) * 1.2 - 0.1  # some pixels hit the clamp
+    logits = torch.randn(B, T, K, 1, H, W, dtype=torch.float64) * 2
+    sigmas = slot_sigmas(K, dtype=torch.float64)
+    ours = mixture_nll(target, means, logits.log_softmax(dim=2), sigmas, min_likelihood=floor, per_pixel=True)
+    expected = eager_pixel_mixture_nll(target, means, logits.softmax(dim=2), sigmas, floor)
+    assert ours.item() == pytest.approx(expected, rel=1e-10)
+    per_channel = mixture_nll(target, means, logits.log_softmax(dim=2), sigmas, min_likelihood=floor)
+    assert ours.item() != pytest.approx(per_channel.item(), rel=1e-3)  # a different likelihood
+    with pytest.raises(InputError, match="per-pixel"):
+        mixture_nll(target, means, logits.expand(-1, -1, -1, C, -1, -1), sigmas, per_pixel=True)
+
+
 def test_mixture_nll_rejects_mismatched_shapes():
     with pytest.raises(InputError, match="slot dim"):
         mixture_nll(torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4), torch.rand(2, 1, 4, 4), torch.rand(2))

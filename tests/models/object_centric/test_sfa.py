@@ -183,6 +183,12 @@ def test_the_config_is_checked():
         small(extractor="slot_attention", slot_init="zeros")
     with pytest.raises(ConfigError, match="slot_bilevel needs"):
         small(slot_bilevel=True)
+    with pytest.raises(ConfigError, match="masks 'attention' needs"):
+        small(masks="attention")
+    with pytest.raises(ConfigError, match="masks must be"):
+        small(extractor="slot_attention", masks="pixels")
+    with pytest.raises(ConfigError, match="encoder_positions must be"):
+        small(encoder_positions="learned")
 
 
 # ---- the slot-attention Object Extractor (extractor="slot_attention") ----
@@ -228,6 +234,67 @@ def test_slot_attention_competes_over_slots_for_every_token():
     assert weights.shape == (6, SMALL["num_slots"], 64)
     torch.testing.assert_close(weights.sum(1), torch.ones(6, 64))  # softmax over slots
     assert len(rec.calls("extractor.slot_attention")) == 3  # one per iteration
+
+
+def test_attention_masks_are_the_extractors_last_attention_resized_to_the_frame():
+    """masks="attention": the reconstruction mixes with the Extractor's attention (an 8x8 token
+    grid here, resized bilinearly to 16x16); the prediction keeps the decoder's masks."""
+    model = small(extractor="slot_attention", masks="attention").eval()
+    decoder_masks = small(extractor="slot_attention").eval()
+    decoder_masks.load_state_dict(model.state_dict())
+    clip = video(B=2, T=3)
+    with torch.no_grad(), capture(model) as rec:
+        out = model(clip)
+        plain = decoder_masks(clip)
+    weights = rec["extractor.slot_attention"].view(6, SMALL["num_slots"], 8, 8)  # (B*T, K, h, w)
+    # a bilinear resize of 8 -> 16 by hand: each output pixel's centre (i + 0.5) / 2 - 0.5 in the
+    # input grid, clamped at the borders, interpolated between its two neighbours on each axis
+    pos = ((torch.arange(16) + 0.5) / 2 - 0.5).clamp(0, 7)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=7)
+    frac = pos - lo
+    rows = weights[:, :, lo] * (1 - frac)[:, None] + weights[:, :, hi] * frac[:, None]  # (6, K, 16, 8)
+    resized = rows[..., lo] * (1 - frac) + rows[..., hi] * frac  # (6, K, 16, 16)
+    torch.testing.assert_close(out.masks.view(6, SMALL["num_slots"], 16, 16), resized)
+    torch.testing.assert_close(out.recon, (out.masks * out.rgb).sum(2))
+    for name in ("rgb", "next_masks", "next_rgb", "pred", "mu"):
+        torch.testing.assert_close(getattr(out, name), getattr(plain, name), msg=name)
+    assert not torch.allclose(out.masks, plain.masks)
+
+
+def test_attention_masks_train_the_extractor_through_the_reconstruction():
+    model = small(extractor="slot_attention", masks="attention", slot_bilevel=True)
+    out = model(video(T=3))
+    (out.masks * torch.randn_like(out.masks)).sum().backward()  # the masks alone
+    assert model.extractor.slot_attention.k_proj.weight.grad.abs().sum() > 0
+    assert model.encoder.proj.weight.grad.abs().sum() > 0
+
+
+def test_soft_encoder_positions_are_slot_attentions_encoder_head():
+    """encoder_positions="soft": features + a linear map of the grid, LayerNorm, then the MLP."""
+    model = small(encoder_positions="soft").eval()
+    frames = torch.rand(3, 3, 16, 16)
+    maps = model.encoder.convs(frames).flatten(2).transpose(1, 2)  # (3, 64, C): an 8x8 grid
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 8), torch.linspace(0, 1, 8), indexing="ij")
+    ramps = torch.stack([ys, xs, 1 - ys, 1 - xs], -1).reshape(64, 4)
+    pos = model.encoder.pos_embed.proj
+    norm, first, _, second = model.encoder.proj
+    hidden = torch.relu(first(norm(maps + ramps @ pos.weight.T + pos.bias)))
+    torch.testing.assert_close(model.encoder(frames), second(hidden))
+    assert model(video(T=3)).masks.shape == (2, 3, SMALL["num_slots"], 1, 16, 16)
+
+
+def test_a_detached_prediction_trains_the_transition_but_not_the_slots():
+    plain = small(use_mean=True, extractor="slot_attention")  # the mean: no sampling noise
+    detached = small(use_mean=True, extractor="slot_attention", detach_prediction=True)
+    detached.load_state_dict(plain.state_dict())
+    clip = video(T=3)
+    out_plain, out_detached = plain(clip), detached(clip)
+    torch.testing.assert_close(out_detached.pred, out_plain.pred)  # the same values
+    for model, out, reaches_slots in ((plain, out_plain, True), (detached, out_detached, False)):
+        out.pred.sum().backward()
+        assert model.transition.weight.grad.abs().sum() > 0
+        assert (model.extractor.slot_attention.q_proj.weight.grad.abs().sum() > 0) == reaches_slots
 
 
 def test_carried_slots_start_each_frame_from_the_previous_one():

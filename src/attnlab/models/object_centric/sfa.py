@@ -59,11 +59,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from attnlab.errors import ConfigError
 from attnlab.layers.masks import video_block_mask
-from attnlab.layers.pos_embed import SinusoidalPositionEmbedding, sincos_pos_embed_1d
+from attnlab.layers.pos_embed import (
+    SinusoidalPositionEmbedding,
+    SoftPositionEmbedding,
+    sincos_pos_embed_1d,
+)
 from attnlab.layers.slot_attention import QueryObjectExtractor, VideoSlotAttention
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.models._checks import check_video
@@ -80,6 +85,12 @@ class SFAConfig:
     encoder_channels: tuple[int, ...] = (32, 32, 64, 64)
     encoder_strides: tuple[int, ...] = (1, 2, 1, 2)
     encoder_kernel: int = 3
+    # "sincos": a linear map to dim, then the fixed 2D sine-cosine positions (our default where
+    # the seed is silent). "soft": Slot Attention's encoder head (Locatello et al. 2020): a
+    # learned linear map of the (y, x, 1-y, 1-x) grid added to the features, then LayerNorm and a
+    # 2-layer MLP to dim; with it the slot-attention extractor groups by content
+    # (docs/object_centric.md, a3)
+    encoder_positions: Literal["sincos", "soft"] = "sincos"
     dim: int = 128  # width of the slot vectors (divisible by 4 and by num_heads)
     num_heads: int = 4
     extractor_layers: int = 1  # cross-attention blocks of the Object Extractor
@@ -106,6 +117,16 @@ class SFAConfig:
     # through to the initial slots): with it and carry_slots off, SFA's slots split the sprites
     # on all 3 seeds measured (docs/object_centric.md, b4)
     slot_bilevel: bool = False
+    # The mixture weights of the reconstruction. "decoder": the softmax over slots of the
+    # decoder's mask logits (the seed's). "attention" (slot_attention only): the Extractor's last
+    # attention over slots, resized to the frame, as MONet mixes with its attention network's
+    # masks; the decoder's masks then serve the prediction alone. With the mixture likelihood
+    # this is what made slots hold whole sprites on a CPU (docs/object_centric.md, a1)
+    masks: Literal["decoder", "attention"] = "decoder"
+    # The prediction z_pred = Linear(z) from z without its gradient: the prediction loss then
+    # trains the transition and the decoder but not the slots, whose split it otherwise
+    # pulls back to one slot under the per-pixel mixture (docs/object_centric.md, a7)
+    detach_prediction: bool = False
 
 
 class FrameEncoder(nn.Module):
@@ -129,17 +150,32 @@ class FrameEncoder(nn.Module):
             raise ConfigError(f"the encoder shrinks a {c.image_size}-pixel frame to nothing")
         self.grid = (size, size)
         self.convs = nn.Sequential(*layers)
-        self.proj = nn.Linear(chans, c.dim)
-        self.pos_embed = SinusoidalPositionEmbedding(c.dim, grid=self.grid)
+        self.proj: nn.Module
+        self.pos_embed: nn.Module
+        if c.encoder_positions == "sincos":  # the names of checkpoints written before "soft"
+            self.proj = nn.Linear(chans, c.dim)
+            self.pos_embed = SinusoidalPositionEmbedding(c.dim, grid=self.grid)
+        elif c.encoder_positions == "soft":
+            self.pos_embed = SoftPositionEmbedding(chans, grid=self.grid)
+            self.proj = nn.Sequential(
+                nn.LayerNorm(chans), nn.Linear(chans, c.dim), nn.ReLU(), nn.Linear(c.dim, c.dim)
+            )
+        else:
+            raise ConfigError(f"encoder_positions must be 'sincos' or 'soft', got {c.encoder_positions!r}")
+        self.positions = c.encoder_positions
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         maps = self.convs(frames)  # (N, C, h, w)
-        tokens = maps.flatten(2).transpose(1, 2)  # (N, h*w, C), row-major like the position table
+        tokens = maps.flatten(2).transpose(1, 2)  # (N, h*w, C), row-major like the position tables
+        if self.positions == "soft":
+            return self.proj(self.pos_embed(tokens))  # (N, h*w, dim)
         return self.pos_embed(self.proj(tokens))  # (N, h*w, dim)
 
 
 def _extractor(c: SFAConfig) -> nn.Module:
     """The Object Extractor the config names: tokens (B, T, N, dim) -> slots (B, T, K, dim)."""
+    if c.masks not in ("decoder", "attention"):
+        raise ConfigError(f"masks must be 'decoder' or 'attention', got {c.masks!r}")
     if c.extractor == "slot_attention":
         if c.slot_iterations < 1:
             raise ConfigError(f"slot_iterations must be >= 1, got {c.slot_iterations}")
@@ -162,6 +198,11 @@ def _extractor(c: SFAConfig) -> nn.Module:
     if c.slot_bilevel:
         raise ConfigError(
             "slot_bilevel needs extractor 'slot_attention' (the cross-attention does not iterate)"
+        )
+    if c.masks == "attention":
+        raise ConfigError(
+            "masks 'attention' needs extractor 'slot_attention' (the cross-attention's weights are "
+            "normalised over tokens, not slots: they are no segmentation)"
         )
     return QueryObjectExtractor(
         c.dim,
@@ -211,10 +252,22 @@ class SFA(ObjectCentricModel):
 
     def extract(self, video: torch.Tensor) -> torch.Tensor:
         """The Object Extractor's slots (B, T, K, dim): each frame on its own."""
+        return self.extract_with_masks(video)[0]
+
+    def extract_with_masks(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The Extractor's slots (B, T, K, dim) and, with ``masks="attention"``, its last
+        attention over slots as masks (B, T, K, H, W) (else None)."""
         B, T = video.shape[:2]
         tokens = self.encoder(video.flatten(0, 1))  # (B*T, N, dim)
         tokens = tokens.view(B, T, *tokens.shape[1:])  # (B, T, N, dim)
-        return self.extractor(tokens)  # (B, T, K, dim)
+        # masks "attention" comes with the slot-attention extractor (the config checks)
+        if self.config.masks == "decoder" or not isinstance(self.extractor, VideoSlotAttention):
+            return self.extractor(tokens), None  # (B, T, K, dim)
+        slots, attention = self.extractor.with_attention(tokens)  # (B, T, K, dim), (B, T, K, N)
+        grid = attention.view(B * T, -1, *self.encoder.grid)  # (B*T, K, h, w)
+        # bilinear weights sum to 1, so the resized masks still sum to 1 over slots
+        masks = F.interpolate(grid, size=video.shape[-2:], mode="bilinear", align_corners=False)
+        return slots, masks.view(B, T, *masks.shape[1:])  # (B, T, K, H, W)
 
     def attend(self, slots: torch.Tensor) -> torch.Tensor:
         """Slots x frames attention, causal in time: (B, T, K, dim) -> (B, T, K, dim)."""
@@ -230,12 +283,19 @@ class SFA(ObjectCentricModel):
 
     def forward(self, video: torch.Tensor) -> ObjectCentricOutput:
         check_video(video, self.config.image_size)
-        slots = self.attend(self.extract(video))  # (B, T, K, dim)
+        slots, attention_masks = self.extract_with_masks(video)
+        slots = self.attend(slots)  # (B, T, K, dim)
         mu, logvar = self.posterior(slots).chunk(2, dim=-1)  # (B, T, K, D) each
         z = slot_latent(mu, logvar, self.config, training=self.training)
-        z_pred = self.transition(z)
+        z_pred = self.transition(z.detach() if self.config.detach_prediction else z)
         latents = torch.stack([z, z_pred])  # (2, B, T, K, D)
         decoded = self.decoder(latents.flatten(0, 3))  # (2*B*T*K, 4, H, W)
         decoded = decoded.view(*latents.shape[:4], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)
+        if attention_masks is not None:
+            # the reconstruction's mask logits become log attention: their softmax over slots is
+            # the attention itself (it sums to 1); the clamp only keeps log(0) finite
+            log_masks = attention_masks.clamp_min(torch.finfo(attention_masks.dtype).tiny).log()
+            recon = torch.cat([decoded[0, ..., :3, :, :], log_masks[..., None, :, :]], dim=-3)
+            decoded = torch.stack([recon, decoded[1]])  # (2, B, T, K, 4, H, W)
         latents = torch.stack([mu, logvar, z, z_pred])  # (4, B, T, K, D)
         return ObjectCentricOutput.from_decoded(decoded, latents, slots=slots)
