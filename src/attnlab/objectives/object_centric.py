@@ -199,6 +199,32 @@ def image_recon_pred(
     return image_nll(video[:, :-1], output.recon, sigma), image_nll(video[:, 2:], pred[:, 1:], sigma)
 
 
+def mixture_recon_pred(
+    video: torch.Tensor,
+    current: tuple[torch.Tensor, torch.Tensor],
+    following: tuple[torch.Tensor, torch.Tensor],
+    sigma: torch.Tensor,
+    min_likelihood: float,
+    per_pixel: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`mixture_nll` of frames 1..T-1 under ``current`` (rgb, log masks) and of frames 3..T
+    under the predictions made at frames 2..T-1, ``following`` (next rgb, next log masks), for the
+    losses that train on ``model(video[:, :-1])``."""
+    (rgb, log_masks), (next_rgb, next_log_masks) = current, following
+    recon = mixture_nll(
+        video[:, :-1], rgb, log_masks, sigma, min_likelihood=min_likelihood, per_pixel=per_pixel
+    )
+    pred = mixture_nll(
+        video[:, 2:],
+        next_rgb[:, 1:],
+        next_log_masks[:, 1:],
+        sigma,
+        min_likelihood=min_likelihood,
+        per_pixel=per_pixel,
+    )
+    return recon, pred
+
+
 def check_likelihood(likelihood: str) -> None:
     if likelihood not in ("mixture", "pixel_mixture", "image"):
         raise InputError(f"likelihood must be 'mixture', 'pixel_mixture' or 'image', got {likelihood!r}")
@@ -318,21 +344,8 @@ def vimon_losses(
     if likelihood == "image":
         recon, pred = image_recon_pred(output, video, sigmas[1], "ViMON's loss")
     else:
-        recon = mixture_nll(
-            video[:, :-1],
-            output.rgb,
-            curr_log_masks,
-            sigma,
-            min_likelihood=min_likelihood,
-            per_pixel=per_pixel,
-        )
-        pred = mixture_nll(
-            video[:, 2:],
-            next_rgb[:, 1:],
-            next_log_masks[:, 1:],
-            sigma,
-            min_likelihood=min_likelihood,
-            per_pixel=per_pixel,
+        recon, pred = mixture_recon_pred(
+            video, (output.rgb, curr_log_masks), (next_rgb, next_log_masks), sigma, min_likelihood, per_pixel
         )
     curr_mask = mask_kl(curr_log_masks, attn_log_masks) / steps
     next_mask = mask_kl(next_log_masks[:, 1:-1], attn_log_masks[:, 2:]) / (steps - 1)

@@ -29,7 +29,7 @@ from attnlab.objectives.object_centric import (
     decoded_sigmas,
     gaussian_kl,
     image_recon_pred,
-    mixture_nll,
+    mixture_recon_pred,
     required_fields,
 )
 from attnlab.objectives.terms import weighted_sum
@@ -107,16 +107,8 @@ def sfa_losses(
         sigma = decoded_sigmas(output.rgb, sigmas)
         log_masks = output.mask_logits.log_softmax(dim=2)  # (B, T-1, K, 1, H, W)
         next_log_masks = next_mask_logits.log_softmax(dim=2)
-        recon = mixture_nll(
-            video[:, :-1], output.rgb, log_masks, sigma, min_likelihood=min_likelihood, per_pixel=per_pixel
-        )
-        pred = mixture_nll(
-            video[:, 2:],
-            next_rgb[:, 1:],
-            next_log_masks[:, 1:],
-            sigma,
-            min_likelihood=min_likelihood,
-            per_pixel=per_pixel,
+        recon, pred = mixture_recon_pred(
+            video, (output.rgb, log_masks), (next_rgb, next_log_masks), sigma, min_likelihood, per_pixel
         )
     kl = gaussian_kl(output.mu, output.logvar).mean(dim=(0, 1)).sum()
     return SFALosses(recon=recon, pred=pred, kl=kl, beta=beta)
