@@ -196,9 +196,9 @@ class SoftPositionEmbedding(nn.Module):
     learned linear map of the 4-d grid (y, x, 1 - y, 1 - x), each in [0, 1], added to
     (B, H * W, D) row-major tokens of an (H, W) grid.
 
-    A low-frequency ramp the network scales as it learns, where the fixed sine-cosine table
-    adds a vector of norm sqrt(D / 2) that, in slot attention, makes tokens of nearby pixels
-    alike whatever their content (docs/object_centric.md, a3).
+    A low-frequency ramp that the network scales as it learns, where the fixed sine-cosine
+    table adds a vector of norm sqrt(D / 2) whatever the content (SFA's small recipe uses it:
+    docs/object_centric.md, a3).
     """
 
     grid_features: torch.Tensor

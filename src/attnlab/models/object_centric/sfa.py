@@ -43,6 +43,11 @@ Choices where the seed is silent (all in :class:`SFAConfig`):
   Extractor is per frame, the attention causal), so the prediction does too.
 * Loss weights (``sfa_losses``): beta = 1 and sigmas (0.09, 0.11), as ViMON.
 
+Options beyond the seed, all off by default (docs/object_centric.md, "what makes slots separate
+on a CPU"): the slot-attention extractor (``extractor``, ``slot_bilevel``, ``carry_slots``,
+``slot_init``), the reconstruction mixed by its attention (``masks="attention"``), Slot
+Attention's encoder head (``encoder_positions="soft"``) and ``detach_prediction``.
+
 Deviations: in eval mode the latent is the posterior mean (deterministic evaluation);
 ``use_mean=True`` takes the mean in training mode too. Every slot and frame is
 computed in parallel: one encoder call on B * T frames, one Extractor call, one
@@ -88,8 +93,8 @@ class SFAConfig:
     # "sincos": a linear map to dim, then the fixed 2D sine-cosine positions (our default where
     # the seed is silent). "soft": Slot Attention's encoder head (Locatello et al. 2020): a
     # learned linear map of the (y, x, 1-y, 1-x) grid added to the features, then LayerNorm and a
-    # 2-layer MLP to dim; with it the slot-attention extractor groups by content
-    # (docs/object_centric.md, a3)
+    # 2-layer MLP to dim (docs/object_centric.md, a3: about equal to "sincos" alone; part of
+    # the small recipe that separates)
     encoder_positions: Literal["sincos", "soft"] = "sincos"
     dim: int = 128  # width of the slot vectors (divisible by 4 and by num_heads)
     num_heads: int = 4
@@ -124,8 +129,8 @@ class SFAConfig:
     # this is what made slots hold whole sprites on a CPU (docs/object_centric.md, a1)
     masks: Literal["decoder", "attention"] = "decoder"
     # The prediction z_pred = Linear(z) from z without its gradient: the prediction loss then
-    # trains the transition and the decoder but not the slots, whose split it otherwise
-    # pulls back to one slot under the per-pixel mixture (docs/object_centric.md, a7)
+    # trains the transition and the decoder but not the slots (docs/object_centric.md, a7: it
+    # does not keep the slots apart under the per-pixel mixture; task.pred_weight 0 does)
     detach_prediction: bool = False
 
 
