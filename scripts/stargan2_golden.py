@@ -7,6 +7,9 @@ Runs the reference's networks (``core/model.py``) and its loss functions (``comp
 which need torchvision, are not loaded) at 64x64, 3 domains, widths up to 256, with the weights of
 ``tests/models/gan/_stargan2_golden.py:fill``; stores the inputs, outputs, loss terms and the
 per-tensor squared gradient norms. Nothing of the reference is copied into attnlab: it is run.
+Everything runs in float64: in float32 the instance norms' scale gradients (sums of cancelling
+products) depend on the summation order of the CPU's convolution kernels, by 1.7e-4 relative
+between two machines, one thread each.
 """
 
 from __future__ import annotations
@@ -69,8 +72,9 @@ def main(repo: Path) -> None:
     )
     for i, name in enumerate(nets):
         nets[name].load_state_dict(fill(nets[name].state_dict(), seed=i))
+        nets[name].double()
     args = Munch(LAMBDAS, w_hpf=0)
-    x = inputs()
+    x = {k: v.double() if v.is_floating_point() else v for k, v in inputs().items()}
     golden: dict = {"inputs": {k: v.clone() for k, v in x.items()}}
     with torch.no_grad():
         s = nets.mapping_network(x["z"], x["y_trg"])
