@@ -96,8 +96,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--picture", default="")
     a = p.parse_args()
-    if (a.attn_masks or not a.pos_keys) and a.init != "bilevel":
-        p.error("--attn-masks 1 and --pos-keys 0 run BO-QSA's iterations: they need --init bilevel")
+    if not a.pos_keys and a.init != "bilevel":
+        p.error("--pos-keys 0 runs BO-QSA's iterations by hand: it needs --init bilevel")
     if a.steps < 1 or a.batch < 2 or a.warmup < 1:
         p.error("--steps and --warmup must be >= 1 and --batch >= 2")
     return a
@@ -152,13 +152,13 @@ class AutoEncoder(nn.Module):
         B, K, S = x.shape[0], self.a.slots, self.a.size
         init = self.queries.expand(B, -1, -1).contiguous() if self.a.init != "gaussian" else None
         tokens, content = self.encoder(x)
-        if self.a.pos_keys and not self.a.attn_masks:
-            slots = self.slot_attention(tokens, slots=init)  # (B, K, dim)
+        if self.a.pos_keys:
+            slots, attention = self.slot_attention.with_attention(
+                tokens, slots=init
+            )  # (B, K, dim), (B, K, N)
         else:
             assert init is not None  # parse() asks for --init bilevel here
-            slots, attention = split_attention(
-                self.slot_attention, content if not self.a.pos_keys else tokens, tokens, init
-            )
+            slots, attention = split_attention(self.slot_attention, content, tokens, init)
         out = self.decoder(slots.flatten(0, 1)).view(B, K, 4, S, S)
         masks = attention.view(B, K, S, S) if self.a.attn_masks else out[:, :, 3].softmax(dim=1)
         rgb = out[:, :, :3]
