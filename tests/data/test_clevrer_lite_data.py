@@ -104,3 +104,18 @@ def test_a_range_without_videos_and_bad_sizes_are_one_line_errors(data, tmp_path
         ClevrerLiteData(seed=0, root=str(tmp_path / "nowhere")).dataset("train")
     config = json.loads((root / "config.json").read_text())
     assert config["num_videos"] == 8 and config["finished"]
+
+
+def test_clip_size_resizes_the_clips_of_the_videos_rendered_at_image_size(data, cache_dir):
+    small = ClevrerLiteData(seed=0, cache_dir=str(cache_dir), workers=1, clip_size=32, **SIZES)
+    assert small.source.folder.root == data.source.folder.root  # the same 64-pixel videos
+    big, item = data.dataset("train")[1], small.dataset("train")[1]
+    assert item["video"].shape == (10, 3, 32, 32) and item["masks"].shape == (10, 7, 32, 32)
+    # frames: the mean of each 2x2 block of the 64-pixel clip (FFmpeg's area filter works on the
+    # decoded YUV 4:2:0, so 2.1 grey levels off on average here; one pixel of each block, nearest
+    # neighbour, is 3.4 off); segmentation: the id at one pixel of the block
+    pooled = torch.nn.functional.avg_pool2d(big["video"], 2)
+    assert (item["video"] - pooled).abs().mean() < 2.6 / 255
+    assert torch.equal(item["segmentation"], big["segmentation"][:, 1::2, 1::2])
+    with pytest.raises(ConfigError, match="clip_size"):
+        ClevrerLiteData(seed=0, cache_dir=str(cache_dir), clip_size=4, **SIZES)

@@ -206,7 +206,8 @@ class ClipSpec:
     def __post_init__(self) -> None:
         if self.num_frames < 1 or self.stride < 1 or self.start < 0 or self.image_size < 8:
             raise ConfigError(
-                "data.num_frames >= 1, stride >= 1, start >= 0 and image_size >= 8 are needed, got "
+                "data.num_frames >= 1, stride >= 1, start >= 0 and a frame size (image_size, clip_size) "
+                "of at least 8 are needed, got "
                 f"{self.num_frames}, {self.stride}, {self.start}, {self.image_size}"
             )
 
@@ -466,6 +467,7 @@ class ClevrerLiteData(DataModule):
         cache_dir: str | None = None,
         dataset_seed: int = 0,
         image_size: int = 64,
+        clip_size: int | None = None,
         max_objects: int = 6,
         train_size: int = 600,
         val_size: int = 100,
@@ -491,7 +493,8 @@ class ClevrerLiteData(DataModule):
             sizes=check_sizes(train_size, val_size, test_size),
             workers=workers,
         )
-        self.spec = ClipSpec(num_frames, stride, start, image_size)
+        # the videos are rendered at image_size; clips are resized to clip_size (area)
+        self.spec = ClipSpec(num_frames, stride, start, image_size if clip_size is None else clip_size)
         self.max_objects, self.skip_broken = max_objects, skip_broken
 
     def prepare_data(self) -> None:

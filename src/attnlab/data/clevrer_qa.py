@@ -289,6 +289,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
         cache_dir: str | None = None,
         dataset_seed: int = 0,
         image_size: int = 64,
+        clip_size: int | None = None,
         max_objects: int = 6,
         train_size: int = 600,
         val_size: int = 100,
@@ -324,7 +325,8 @@ class ClevrerQAData(DataModule, UsesSubModels):
             sizes=check_sizes(train_size, val_size, test_size),
             workers=workers,
         )
-        self.spec = ClipSpec(num_frames, stride, start, image_size)
+        # the videos are rendered at image_size; clips are resized to clip_size (area)
+        self.spec = ClipSpec(num_frames, stride, start, image_size if clip_size is None else clip_size)
         self.lengths = Lengths(max_question_len, max_choice_len, max_choices)
         self.max_objects, self.skip_broken, self.encoder_batch_size = (
             max_objects,
@@ -369,7 +371,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
         if module.config.image_size != self.spec.image_size:
             raise ConfigError(
                 f"data.encoder was trained on {module.config.image_size}-pixel frames; "
-                f"set data.image_size {module.config.image_size}"
+                f"set data.clip_size {module.config.image_size}"
             )
         self._encoder_model = module
 
