@@ -217,3 +217,16 @@ def test_too_long_questions_are_broken(root):
     with pytest.raises(InputError, match="no usable question"):
         data.dataset("val")
     assert data.skipped["val"]["too long"] > 0
+
+
+def test_an_encoder_of_smaller_frames_needs_clip_size_and_then_reads_the_same_questions(root, tmp_path):
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in TINY_SFA.items()}
+    encoder = SFA(SFAConfig(**config, image_size=32)).eval()
+    run = str(tmp_path / "run")  # the engine builds the model from this folder; here it is attached by hand
+    with pytest.raises(ConfigError, match=r"trained on 32-pixel frames; set data\.clip_size 32"):
+        qa(root, encoder=run).attach("encoder", encoder)
+    small, full = qa(root, encoder=run, clip_size=32), qa(root)
+    small.attach("encoder", encoder)
+    item, same = small.dataset("val")[0], full.dataset("val")[0]
+    assert item["objects"].shape == (11, 3, 4 + 3)  # (T, K, latent + centroid and area)
+    assert torch.equal(item["question"], same["question"]) and torch.equal(item["answer"], same["answer"])
