@@ -228,6 +228,11 @@ class ClipSpec:
         )
 
 
+def clip_spec(num_frames: int, stride: int, start: int, image_size: int, clip_size: int | None) -> ClipSpec:
+    """The clips of videos rendered at ``image_size``, resized to ``clip_size`` (area) if it is given."""
+    return ClipSpec(num_frames, stride, start, image_size if clip_size is None else clip_size)
+
+
 def _frame_count(path: Path) -> int | None:
     """The video's frame count from its container, or None when the container does not say."""
     try:
@@ -493,8 +498,7 @@ class ClevrerLiteData(DataModule):
             sizes=check_sizes(train_size, val_size, test_size),
             workers=workers,
         )
-        # the videos are rendered at image_size; clips are resized to clip_size (area)
-        self.spec = ClipSpec(num_frames, stride, start, image_size if clip_size is None else clip_size)
+        self.spec = clip_spec(num_frames, stride, start, image_size, clip_size)
         self.max_objects, self.skip_broken = max_objects, skip_broken
 
     def prepare_data(self) -> None:

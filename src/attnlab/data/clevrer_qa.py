@@ -63,8 +63,8 @@ from attnlab.data.clevrer_lite_data import (
     ClevrerFolder,
     ClevrerSource,
     ClipCache,
-    ClipSpec,
     check_sizes,
+    clip_spec,
 )
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError
@@ -325,8 +325,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
             sizes=check_sizes(train_size, val_size, test_size),
             workers=workers,
         )
-        # the videos are rendered at image_size; clips are resized to clip_size (area)
-        self.spec = ClipSpec(num_frames, stride, start, image_size if clip_size is None else clip_size)
+        self.spec = clip_spec(num_frames, stride, start, image_size, clip_size)
         self.lengths = Lengths(max_question_len, max_choice_len, max_choices)
         self.max_objects, self.skip_broken, self.encoder_batch_size = (
             max_objects,
