@@ -4,7 +4,9 @@
 
 For the run's target encoder and a randomly initialised encoder of the same architecture,
 on moving-fmnist test clips: the effective rank of the token features (exp of the entropy of
-the normalised singular values), and how well a ridge regression from one token's feature
+the normalised singular values), the RMS over channels of each channel's mean over tokens (the
+offset the tokens share) and the mean over channels of each channel's std over tokens (how much
+they vary around it), and how well a ridge regression from one token's (standardised) feature
 reads, on held-out clips, the token's time step, row and column, its mean pixel value and how
 much of it the item covers (R^2). Prints one markdown row per encoder.
 """
@@ -87,14 +89,18 @@ def main() -> None:
     }
     torch.manual_seed(args.seed)
     encoders = {"target encoder": model.target_encoder, "random": VideoViT(c.encoder())}
-    print(f"| encoder | effective rank | {' | '.join(f'R2 {k}' for k in targets)} |")
-    print(f"| --- | --- |{' --- |' * len(targets)}")
+    head = ["effective rank", "channel offset", "channel std", *(f"R2 {k}" for k in targets)]
+    print(f"| encoder | {' | '.join(head)} |")
+    print(f"| --- |{' --- |' * len(head)}")
     for name, encoder in encoders.items():
         with torch.no_grad():
             feats = encoder.eval()(clips).double()  # (M, N, D)
         flat = feats.reshape(-1, feats.shape[-1])  # (M N, D), clips in order: halves split clips
         r2 = [ridge_r2(flat, v.reshape(-1).double()) for v in targets.values()]
-        print(f"| {name} | {effective_rank(flat):.1f} | {' | '.join(f'{v:.3f}' for v in r2)} |")
+        # how far the tokens vary around their per-channel offset (what a probe's step size sees)
+        offset, spread = flat.mean(0).pow(2).mean().sqrt(), flat.std(0).mean()
+        stats = f"{effective_rank(flat):.1f} | {offset:.3f} | {spread:.3f}"
+        print(f"| {name} | {stats} | {' | '.join(f'{v:.3f}' for v in r2)} |")
 
 
 if __name__ == "__main__":

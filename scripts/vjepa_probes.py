@@ -1,6 +1,6 @@
 """Frozen probes on a finished V-JEPA run with another probe budget than the recipe's test used.
 
-    PYTHONPATH=src python scripts/vjepa_probes.py RUN_DIR [--steps 1000] [--seed 0]
+    PYTHONPATH=src python scripts/vjepa_probes.py RUN_DIR [--steps 1000] [--seed 0] [--standardize]
 
 Reads the run's config.yaml (model, data) and model.safetensors, then fits attentive and
 average-pooling probes (attnlab.train.vjepa_probe, as the vjepa task does at test time) on the
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--standardize", action="store_true", help="task.probe.standardize for every probe")
     args = parser.parse_args()
     spec = resolve(args.run / "config.yaml", [])
     model = build_model(spec.model_name, spec.model_config)
@@ -55,7 +56,7 @@ def main() -> None:
             accs = []
             for i, key in enumerate(keys):
                 classes = len(data.label_names[key])
-                config = ProbeConfig(steps=args.steps)
+                config = ProbeConfig(steps=args.steps, standardize=args.standardize)
                 probe = fit_probe(kind, train, train_labels[key], classes, config, seed=args.seed + i)
                 with torch.no_grad():
                     accs.append(float((probe(test).argmax(-1) == test_labels[key]).float().mean()))

@@ -283,7 +283,9 @@ class VJEPATask(Task):
             return figures
         with capture(probe) as rec:
             preds = probe(self.vjepa.target_encoder(clips)).argmax(-1)
-        weights = rec["pooler.cross_block.attn"].mean(1)[:, 0]  # (B, N): one query, head mean
+        # a standardised probe wraps the classifier, so its layer names gain a prefix
+        name = next(n for n in rec if n.endswith("pooler.cross_block.attn"))
+        weights = rec[name].mean(1)[:, 0]  # (B, N): one query, head mean
         maps = weights.view(-1, *grid).repeat_interleave(
             self.vjepa.config.tubelet_size, dim=1
         )  # (B, T, h, w)

@@ -8,6 +8,15 @@ kept, then each probe is fitted with AdamW on them:
   cross-attention block, linear head), as the official ``AttentiveClassifier`` (depth 1);
 * ``average``: the mean over tokens, then a linear head (the paper's "average pooling").
 
+``standardize`` puts a fixed per-channel standardisation in front of either probe: the mean and
+standard deviation of each feature channel over every token of the probe-training clips (a
+BatchNorm without affine parameters, frozen at those statistics, as MAE's linear probe). Why:
+a pre-trained encoder's tokens can share a large per-channel offset and vary around it by a few
+per cent (a V-JEPA run with the variance regulariser: channel std 0.044 around an offset of RMS
+1.06, docs/vjepa.md), and a probe fitted with a fixed AdamW step size on such features barely
+moves off chance although a ridge regression reads position and pixels from them with R^2 0.99.
+Both encoders, trained and random, get the same probe.
+
 At test time a probe may see several views of each sample (:mod:`attnlab.train.vjepa_views`:
 the datamodule's temporal clips and spatial crops, ``num_views`` shifted crops made here); its
 predictions are averaged over them, as softmax probabilities (the official
@@ -50,6 +59,7 @@ class ProbeConfig:
     view_shift: int = 4  # pixels the outermost crops are shifted by
     average: ViewAverage = "softmax"  # what is averaged over the views
     image_frame: int | None = None  # also probe still clips of this frame (the image evaluation)
+    standardize: bool = False  # per-channel standardisation of the features by the training tokens' stats
 
     def check(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0:
@@ -72,6 +82,26 @@ class AveragePoolProbe(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x.mean(dim=1))
+
+
+class Standardized(nn.Module):
+    """``probe((x - mean) / std)`` with per-channel statistics (D,) fixed at construction."""
+
+    def __init__(self, probe: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.probe = probe
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    @classmethod
+    def fitted(cls, probe: nn.Module, features: torch.Tensor, eps: float = 1e-6) -> Standardized:
+        """The statistics of every token of ``features`` (N, L, D), variance biased as BatchNorm's."""
+        tokens = features.flatten(0, -2).double()  # (N * L, D)
+        var, mean = torch.var_mean(tokens, dim=0, correction=0)
+        return cls(probe, mean.float(), (var + eps).sqrt().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.probe((x - self.mean) / self.std)
 
 
 def average_views(logits: torch.Tensor, how: ViewAverage) -> torch.Tensor:
@@ -119,6 +149,8 @@ def fit_probe(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         probe = build_probe(kind, features.shape[-1], num_classes, config)
+    if config.standardize:
+        probe = Standardized.fitted(probe, features)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     probe.train()
     for _ in range(config.steps):
