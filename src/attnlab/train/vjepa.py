@@ -82,6 +82,8 @@ class VJEPATask(Task):
         clip_grad: float | None = 10.0,
         loss_exp: float = 1.0,
         reg_coeff: float = 0.0,
+        ctx_std_coeff: float = 0.0,
+        ctx_cov_coeff: float = 0.0,
         probe: ProbeConfig | None = None,
         probe_seed: int = 0,
     ) -> None:
@@ -105,11 +107,15 @@ class VJEPATask(Task):
             mask.check(f"task.masks[{i}]")
         if clip_grad is not None and clip_grad <= 0:
             raise ConfigError(f"task.clip_grad must be > 0 or null, got {clip_grad}")
-        if loss_exp <= 0 or reg_coeff < 0:
-            raise ConfigError(f"task.loss_exp must be > 0 and reg_coeff >= 0, got {loss_exp}, {reg_coeff}")
+        if loss_exp <= 0 or min(reg_coeff, ctx_std_coeff, ctx_cov_coeff) < 0:
+            raise ConfigError(
+                f"task.loss_exp must be > 0 and reg_coeff, ctx_std_coeff, ctx_cov_coeff >= 0, got "
+                f"{loss_exp}, {reg_coeff}, {ctx_std_coeff}, {ctx_cov_coeff}"
+            )
         self.start_lr, self.final_lr, self.final_weight_decay = start_lr, final_lr, final_weight_decay
         self.ema, self.ipe_scale, self.clip_grad = ema, ipe_scale, clip_grad
         self.loss_exp, self.reg_coeff = loss_exp, reg_coeff
+        self.ctx_std_coeff, self.ctx_cov_coeff = ctx_std_coeff, ctx_cov_coeff
         self.probe_config = as_config(ProbeConfig, probe or ProbeConfig(), "task.probe")
         self.probe_config.check()
         self.probe_seed = probe_seed
@@ -189,7 +195,13 @@ class VJEPATask(Task):
         masks_enc, masks_pred = sample_masks(grid, self.masks, clips.shape[0], step=step)
         device = clips.device
         out = self.vjepa(clips, [m.to(device) for m in masks_enc], [m.to(device) for m in masks_pred])
-        return jepa_terms(out, loss_exp=self.loss_exp, reg_coeff=self.reg_coeff)
+        return jepa_terms(
+            out,
+            loss_exp=self.loss_exp,
+            reg_coeff=self.reg_coeff,
+            ctx_std_coeff=self.ctx_std_coeff,
+            ctx_cov_coeff=self.ctx_cov_coeff,
+        )
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         return self._forward_terms(batch["input"], self.global_step)

@@ -169,15 +169,17 @@ class VJEPA(nn.Module):
                 )
         grid = check_clips(clips, self.config.encoder())
         h = self.targets(clips)  # (B, N, D)
-        preds, targets = [], []
+        preds, targets, contexts = [], [], []
         for i, (enc, pred) in enumerate(zip(masks_enc, masks_pred, strict=True)):
             z = self.encoder(clips, enc)  # (B, Nc_i, D)
+            contexts.append(z)
             preds.append(self.predictor(z, enc, pred, mask_index=i, grid=grid))  # (B, Nt_i, D)
             targets.append(gather_tokens(h, pred))  # (B, Nt_i, D)
         return JEPAOutput(
             pred=torch.cat(preds, dim=1),
             target=torch.cat(targets, dim=1),
             splits=tuple(p.shape[1] for p in masks_pred),
+            context=tuple(contexts),
         )
 
 
