@@ -51,7 +51,7 @@ def measure(vit: ImageViT, images: torch.Tensor) -> tuple[dict[str, torch.Tensor
         vit(images)
     distance = layer_attention_distances(record, (side, side), vit.config.patch_size, num_prefix_tokens=p)
     rows = {name: attn[:, :, p:].double() for name, attn in record.items()}  # (B, H, patches, N)
-    entropy = {name: -(a * a.clamp_min(1e-300).log()).sum(-1).mean((0, 2)) for name, a in rows.items()}
+    entropy = {name: -torch.special.xlogy(a, a).sum(-1).mean((0, 2)) for name, a in rows.items()}
     return distance, entropy
 
 

@@ -33,10 +33,14 @@ def prediction_loss(output: JEPAOutput, *, loss_exp: float = 1.0) -> torch.Tenso
     ).mean()
 
 
+def token_std(z: torch.Tensor) -> torch.Tensor:
+    """(B, N, D) -> (B, D): each channel's std over the tokens, ``sqrt(var + 1e-4)`` as the official."""
+    return torch.sqrt(z.var(dim=1) + 1e-4)
+
+
 def predictor_std(output: JEPAOutput) -> torch.Tensor:
     """(B, D) mean over mask types of the predictions' std over tokens (``pstd_z``)."""
-    stds = [torch.sqrt(z.var(dim=1) + 1e-4) for z, _ in output.per_mask()]
-    return torch.stack(stds).mean(0)
+    return torch.stack([token_std(z) for z, _ in output.per_mask()]).mean(0)
 
 
 def variance_penalty(output: JEPAOutput) -> torch.Tensor:
@@ -46,8 +50,7 @@ def variance_penalty(output: JEPAOutput) -> torch.Tensor:
 
 def context_std_penalty(output: JEPAOutput) -> torch.Tensor:
     """VICReg's variance term on each clip's context tokens, mean over clips and mask types."""
-    stds = [torch.sqrt(z.var(dim=1) + 1e-4) for z in output.context]  # (B, D) each
-    return torch.stack([F.relu(1.0 - s).mean() for s in stds]).mean()
+    return torch.stack([F.relu(1.0 - token_std(z)).mean() for z in output.context]).mean()
 
 
 def context_cov_penalty(output: JEPAOutput) -> torch.Tensor:
