@@ -1,4 +1,4 @@
-"""The object-centric models on a CUDA device against the same weights on the CPU.
+"""The object-centric and V-JEPA models on a CUDA device against the same weights on the CPU.
 
 Skipped by default (``-m gpu`` runs them); CI has no GPU. The comparison with the CPU
 turns TF32 off: with cuDNN's default TF32 convolutions (10-bit mantissa) ViMON's
@@ -11,7 +11,10 @@ import pytest
 import torch
 
 from attnlab.models import create_model
+from attnlab.models.vjepa.encoder import check_clips
 from attnlab.objectives.families import objective
+from attnlab.objectives.vjepa import jepa_terms
+from attnlab.objectives.vjepa_masks import MULTIBLOCK, sample_masks
 from attnlab.train.model_options import to_channels_last
 
 pytestmark = [
@@ -81,5 +84,44 @@ def test_bf16_channels_last_stays_close(name):
     bf16_loss, bf16_grads = loss_and_grads(fast, video, bf16=True)
     assert bf16_loss == pytest.approx(fp32_loss, rel=2e-2)
     assert all(torch.isfinite(g).all() for g in bf16_grads)
+    total = relative(flat(bf16_grads), flat(fp32_grads))
+    assert total < 0.1, f"relative error of all gradients together {total:.3g}"
+
+
+def vjepa_loss_and_grads(model: torch.nn.Module, clips: torch.Tensor, *, bf16: bool = False):
+    """The V-JEPA prediction loss on fixed multi-block masks and the trained parameters' gradients."""
+    torch.manual_seed(0)
+    masks = sample_masks(check_clips(clips, model.config.encoder()), MULTIBLOCK, clips.shape[0], step=0)
+    enc, pred = ([m.to(clips.device) for m in kind] for kind in masks)
+    model.zero_grad(set_to_none=True)
+    with torch.autocast(clips.device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss = jepa_terms(model(clips, enc, pred))["jepa"]
+    loss.backward()
+    trained = [*model.encoder.parameters(), *model.predictor.parameters()]
+    return loss.item(), [p.grad.cpu() for p in trained]
+
+
+@pytest.mark.usefixtures("no_tf32")
+def test_vjepa_on_cuda_is_as_accurate_as_the_cpu():
+    """The recipe's model (SDPA on the GPU, the math kernel on the CPU) against float64 on the CPU."""
+    torch.manual_seed(0)
+    model = create_model("vjepa-tiny-mfmnist").eval()
+    clips = torch.randn(4, 1, 8, 48, 48)
+    ref_loss, ref_grads = vjepa_loss_and_grads(copy.deepcopy(model).double(), clips.double())
+    _, cpu_grads = vjepa_loss_and_grads(model, clips)
+    gpu_loss, gpu_grads = vjepa_loss_and_grads(copy.deepcopy(model).cuda(), clips.cuda())
+    assert gpu_loss == pytest.approx(ref_loss, rel=1e-5)
+    for cpu, gpu, ref in zip(cpu_grads, gpu_grads, ref_grads, strict=True):
+        ref = ref.float()
+        assert relative(gpu, ref) <= 2 * relative(cpu, ref) + 1e-4
+
+
+def test_vjepa_bf16_stays_close():
+    torch.manual_seed(0)
+    model = create_model("vjepa-tiny-mfmnist").eval().cuda()
+    clips = torch.randn(4, 1, 8, 48, 48, device="cuda")
+    fp32_loss, fp32_grads = vjepa_loss_and_grads(model, clips)
+    bf16_loss, bf16_grads = vjepa_loss_and_grads(model, clips, bf16=True)
+    assert bf16_loss == pytest.approx(fp32_loss, rel=2e-2)
     total = relative(flat(bf16_grads), flat(fp32_grads))
     assert total < 0.1, f"relative error of all gradients together {total:.3g}"
