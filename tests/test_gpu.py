@@ -16,6 +16,7 @@ from attnlab.objectives.families import objective
 from attnlab.objectives.vjepa import jepa_terms
 from attnlab.objectives.vjepa_masks import MULTIBLOCK, sample_masks
 from attnlab.train.model_options import to_channels_last
+from attnlab.train.vjepa_probe import ProbeConfig, fit_probe
 
 pytestmark = [
     pytest.mark.gpu,
@@ -125,3 +126,17 @@ def test_vjepa_bf16_stays_close():
     assert bf16_loss == pytest.approx(fp32_loss, rel=2e-2)
     total = relative(flat(bf16_grads), flat(fp32_grads))
     assert total < 0.1, f"relative error of all gradients together {total:.3g}"
+
+
+@pytest.mark.usefixtures("no_tf32")
+@pytest.mark.parametrize("kind", ["attentive", "average"])
+def test_vjepa_probe_fits_on_cuda_as_on_the_cpu(kind):
+    """The probes train where the model is (features stay on the CPU, each batch moves)."""
+    generator = torch.Generator().manual_seed(0)
+    features, labels = torch.randn(256, 6, 16, generator=generator), torch.arange(256) % 4
+    config = ProbeConfig(steps=50, standardize=True)
+    cpu = fit_probe(kind, features, labels, 4, config, seed=0)
+    gpu = fit_probe(kind, features, labels, 4, config, seed=0, device="cuda")
+    assert all(p.is_cuda for p in gpu.parameters()) and not features.is_cuda
+    with torch.no_grad():
+        torch.testing.assert_close(gpu(features.cuda()).cpu(), cpu(features), rtol=0, atol=1e-4)

@@ -253,8 +253,9 @@ class VJEPATask(Task):
         for kind in KINDS:
             for key in keys:
                 seed = self.probe_seed + 1000 * KINDS.index(kind) + keys.index(key) + (500 if prefix else 0)
-                probe = fit_probe(kind, feats, labels[key], classes[key], self.probe_config, seed=seed)
-                self._probes[(name, prefix + kind, key)] = probe.to(self.device)
+                self._probes[(name, prefix + kind, key)] = fit_probe(
+                    kind, feats, labels[key], classes[key], self.probe_config, seed=seed, device=self.device
+                )
 
     def _probe_accuracies(self, batch: Batch) -> dict[str, torch.Tensor]:
         config, values = self.probe_config, {}

@@ -143,19 +143,23 @@ def fit_probe(
     config: ProbeConfig,
     *,
     seed: int,
+    device: torch.device | str = "cpu",
 ) -> nn.Module:
-    """A probe fitted on frozen ``features`` (N, L, D); its init and batches depend only on ``seed``."""
+    """A probe fitted on ``device`` on frozen ``features`` (N, L, D); its init and batches depend only on
+    ``seed``. The features stay where they are (all of them need not fit on the device): each batch
+    is moved."""
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         probe = build_probe(kind, features.shape[-1], num_classes, config)
     if config.standardize:
         probe = Standardized.fitted(probe, features)
+    probe = probe.to(device)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     probe.train()
     for _ in range(config.steps):
         index = torch.randint(0, len(features), (min(config.batch_size, len(features)),), generator=generator)
-        loss = F.cross_entropy(probe(features[index]), labels[index])
+        loss = F.cross_entropy(probe(features[index].to(device)), labels[index].to(device))
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
