@@ -30,5 +30,6 @@ bench 45 benchmarks/distill.py --device cuda --batch 512 --out "$res/distill_b51
 bench 70 -m benchmarks.sam --part b --preset vit-b --device cuda --dtype bf16 --batch 4 \
   --out "$res/sam_vitb_bf16.json"
 bench 45 benchmarks/gans.py --device cuda --width 64 --size 64 --batch 256 --out "$res/gans_64.json"
-tar czf "$out/results.tgz" -C "$res" .
+# each returned file is at most 16 MiB: no checkpoints, weights or event files
+tar czf "$out/results.tgz" --exclude='*.ckpt' --exclude='*.safetensors' --exclude=tb -C "$res" .
 ls -la "$out"

@@ -29,8 +29,8 @@ for b in ${BATCHES:-32 64}; do
 done
 step 60 "$py" benchmarks/vjepa.py --device cuda --model vjepa-tiny-mfmnist --batch 64 --dtype fp32 \
   --repeats 10 --out "$out/tiny_b64.json"
-for seed in ${SEEDS:-0 1 2}; do
-  timeout 240 "$py" -m attnlab run vjepa-moving_fmnist --run-dir "$out/run-s$seed" --seed "$seed" \
+for seed in ${SEEDS:-0 1 2}; do  # 4 CPU threads each: 3 runs x all 16 cores made the CPU side crawl
+  OMP_NUM_THREADS=4 timeout 240 "$py" -m attnlab run vjepa-moving_fmnist --run-dir "$out/run-s$seed" --seed "$seed" \
     --trainer.progress_bar false --trainer.accelerator gpu --trainer.precision bf16-mixed \
     --trainer.max_steps "${STEPS:-1500}" --data.num_workers 4 \
     --data.root "${DATA:-/usr/share/datasets/fashion-mnist}" >"$out/run-s$seed.log" 2>&1 &
