@@ -1,19 +1,26 @@
 """VICReg's variance and covariance terms on V-JEPA's context tokens (``task.ctx_std_coeff``,
-``task.ctx_cov_coeff``): against ``torch.cov`` per clip in float64, hand values, and the context
-tokens the model hands over being its encoder's output."""
+``task.ctx_cov_coeff``, ``task.ctx_content_std_coeff``): against ``torch.cov`` per clip in float64,
+a loop over positions, hand values, and the context tokens the model hands over being its
+encoder's output at the context mask's positions."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from attnlab.errors import ConfigError
 from attnlab.models.outputs import JEPAOutput
-from attnlab.objectives.vjepa import context_cov_penalty, context_std_penalty, jepa_terms
+from attnlab.objectives.vjepa import (
+    context_content_std_penalty,
+    context_cov_penalty,
+    context_std_penalty,
+    jepa_terms,
+)
 
 
-def output_with(context: tuple[torch.Tensor, ...]) -> JEPAOutput:
+def output_with(context: tuple[torch.Tensor, ...], index: tuple[torch.Tensor, ...] = ()) -> JEPAOutput:
     pred = torch.zeros(context[0].shape[0], 1, context[0].shape[2], dtype=context[0].dtype)
-    return JEPAOutput(pred=pred, target=pred, splits=(1,), context=context)
+    return JEPAOutput(pred=pred, target=pred, splits=(1,), context=context, context_index=index)
 
 
 def test_covariance_term_equals_torch_cov_per_clip():
@@ -47,3 +54,30 @@ def test_terms_are_weighted_and_absent_at_zero():
     terms = jepa_terms(out, ctx_std_coeff=2.0, ctx_cov_coeff=0.5)
     torch.testing.assert_close(terms["ctx_std"], 2.0 * context_std_penalty(out))
     torch.testing.assert_close(terms["ctx_cov"], 0.5 * context_cov_penalty(out))
+
+
+def test_content_term_equals_a_loop_over_positions():
+    torch.manual_seed(0)
+    z = torch.randn(4, 3, 5, dtype=torch.float64)  # (B, Nc, D)
+    index = torch.tensor([[0, 2, 7], [2, 3, 7], [0, 7, 9], [1, 2, 4]])  # 1, 3, 4, 9 appear once
+    kept = []
+    for position in index.unique():
+        at = index == position  # (B, Nc)
+        if at.sum() > 1:
+            kept.append(z[at] - z[at].mean(dim=0))
+    std = torch.sqrt(torch.cat(kept).var(dim=0) + 1e-4)  # (D,), over the 7 tokens kept
+    expect = torch.relu(1.0 - std).mean()
+    z2, index2 = z[:, :2], index[:, :2]  # a second mask type: positions 0 and 2 appear more than once
+    out = output_with((z, z2), (index, index2))
+    second = torch.cat([z2[index2 == p] - z2[index2 == p].mean(0) for p in (0, 2)])
+    expect_second = torch.relu(1.0 - torch.sqrt(second.var(dim=0) + 1e-4)).mean()
+    torch.testing.assert_close(context_content_std_penalty(out), (expect + expect_second) / 2)
+
+
+def test_content_term_penalises_features_of_position_alone():
+    index = torch.tensor([[0, 1, 2], [2, 0, 1]])
+    positional = torch.eye(3)[index] * 10.0  # (2, 3, 3): a token's feature is its position's one-hot
+    assert float(context_std_penalty(output_with((positional,)))) == 0.0  # spread over tokens: no penalty
+    assert float(context_content_std_penalty(output_with((positional,), (index,)))) == pytest.approx(0.99)
+    with pytest.raises(ConfigError, match="context_index"):
+        context_content_std_penalty(output_with((positional,)))

@@ -130,8 +130,10 @@ class JEPAOutput:
     pred: torch.Tensor  # (B, sum(splits), D) the predictor's output
     target: torch.Tensor  # (B, sum(splits), D) what it must predict (no gradient)
     splits: tuple[int, ...]  # target tokens per mask type
-    # the context encoder's tokens of each mask type, (B, Nc_i, D) each, for regularisers on them
+    # the context encoder's tokens of each mask type, (B, Nc_i, D) each, for regularisers on them,
+    # and their positions in the clip's token grid, (B, Nc_i) each
     context: tuple[torch.Tensor, ...] = ()
+    context_index: tuple[torch.Tensor, ...] = ()
 
     def per_mask(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(pred, target) of each mask type: (B, splits[i], D) each."""

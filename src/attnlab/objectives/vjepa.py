@@ -16,6 +16,14 @@ on (docs/vjepa.md), and the official regulariser acts on the predictor's outputs
 encoder whose EMA makes the targets. Per clip and mask type, over its context tokens:
 ``mean(relu(1 - sqrt(var + 1e-4)))`` over channels, and the squared off-diagonal entries of the
 channels' covariance summed and divided by D; both averaged over clips and mask types.
+
+``ctx_content_std``: the same variance term on what varies between clips at one place. Why: the
+variance over a clip's tokens is satisfied by features of position alone (a regularised run kept
+rank 86 at 6000 steps by encoding where and when each token is, and lost its pixels), and the
+predictor, given the target positions, predicts such targets most easily. Here each context token
+has the mean of the batch's context tokens at its grid position subtracted (positions seen in one
+clip only are left out), and ``mean(relu(1 - sqrt(var + 1e-4)))`` is taken over every remaining
+token per channel: features of position alone score 1, the worst.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from attnlab.errors import ConfigError
 from attnlab.models.outputs import JEPAOutput
 
 
@@ -64,6 +73,28 @@ def context_cov_penalty(output: JEPAOutput) -> torch.Tensor:
     return torch.stack(penalties).mean()
 
 
+def position_centred(z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(B, Nc, D) tokens at grid positions ``index`` (B, Nc) -> (M, D): each token minus the mean of
+    the batch's tokens at its position, for the M tokens whose position holds tokens of > 1 clip."""
+    flat, where = z.reshape(-1, z.shape[-1]), index.reshape(-1)  # (B * Nc, D), (B * Nc,)
+    size = int(where.max()) + 1
+    counts = torch.bincount(where, minlength=size)  # (P,)
+    sums = flat.new_zeros(size, flat.shape[1]).index_add(0, where, flat)  # (P, D)
+    centred = flat - (sums / counts.clamp_min(1).unsqueeze(1).to(flat.dtype))[where]
+    return centred[counts[where] > 1]
+
+
+def context_content_std_penalty(output: JEPAOutput) -> torch.Tensor:
+    """VICReg's variance term on the context tokens with each position's batch mean removed."""
+    if len(output.context_index) != len(output.context):
+        raise ConfigError("ctx_content_std needs the context tokens' positions (JEPAOutput.context_index)")
+    penalties = []
+    for z, index in zip(output.context, output.context_index, strict=True):
+        centred = position_centred(z, index)  # (M, D)
+        penalties.append(F.relu(1.0 - torch.sqrt(centred.var(dim=0) + 1e-4)).mean())
+    return torch.stack(penalties).mean()
+
+
 def jepa_terms(
     output: JEPAOutput,
     *,
@@ -71,6 +102,7 @@ def jepa_terms(
     reg_coeff: float = 0.0,
     ctx_std_coeff: float = 0.0,
     ctx_cov_coeff: float = 0.0,
+    ctx_content_std_coeff: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Weighted terms: ``jepa`` (the prediction loss) and each regulariser whose weight is > 0."""
     terms = {"jepa": prediction_loss(output, loss_exp=loss_exp)}
@@ -80,4 +112,6 @@ def jepa_terms(
         terms["ctx_std"] = ctx_std_coeff * context_std_penalty(output)
     if ctx_cov_coeff > 0:
         terms["ctx_cov"] = ctx_cov_coeff * context_cov_penalty(output)
+    if ctx_content_std_coeff > 0:
+        terms["ctx_content_std"] = ctx_content_std_coeff * context_content_std_penalty(output)
     return terms

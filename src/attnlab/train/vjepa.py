@@ -84,6 +84,7 @@ class VJEPATask(Task):
         reg_coeff: float = 0.0,
         ctx_std_coeff: float = 0.0,
         ctx_cov_coeff: float = 0.0,
+        ctx_content_std_coeff: float = 0.0,
         probe: ProbeConfig | None = None,
         probe_seed: int = 0,
     ) -> None:
@@ -107,15 +108,16 @@ class VJEPATask(Task):
             mask.check(f"task.masks[{i}]")
         if clip_grad is not None and clip_grad <= 0:
             raise ConfigError(f"task.clip_grad must be > 0 or null, got {clip_grad}")
-        if loss_exp <= 0 or min(reg_coeff, ctx_std_coeff, ctx_cov_coeff) < 0:
-            raise ConfigError(
-                f"task.loss_exp must be > 0 and reg_coeff, ctx_std_coeff, ctx_cov_coeff >= 0, got "
-                f"{loss_exp}, {reg_coeff}, {ctx_std_coeff}, {ctx_cov_coeff}"
-            )
+        weights = {"reg_coeff": reg_coeff, "ctx_std_coeff": ctx_std_coeff, "ctx_cov_coeff": ctx_cov_coeff,
+                   "ctx_content_std_coeff": ctx_content_std_coeff}  # fmt: skip
+        if loss_exp <= 0 or min(weights.values()) < 0:
+            raise ConfigError(f"task.loss_exp must be > 0 and {', '.join(weights)} >= 0, got {loss_exp}, "
+                              f"{', '.join(str(w) for w in weights.values())}")  # fmt: skip
         self.start_lr, self.final_lr, self.final_weight_decay = start_lr, final_lr, final_weight_decay
         self.ema, self.ipe_scale, self.clip_grad = ema, ipe_scale, clip_grad
         self.loss_exp, self.reg_coeff = loss_exp, reg_coeff
         self.ctx_std_coeff, self.ctx_cov_coeff = ctx_std_coeff, ctx_cov_coeff
+        self.ctx_content_std_coeff = ctx_content_std_coeff
         self.probe_config = as_config(ProbeConfig, probe or ProbeConfig(), "task.probe")
         self.probe_config.check()
         self.probe_seed = probe_seed
@@ -201,6 +203,7 @@ class VJEPATask(Task):
             reg_coeff=self.reg_coeff,
             ctx_std_coeff=self.ctx_std_coeff,
             ctx_cov_coeff=self.ctx_cov_coeff,
+            ctx_content_std_coeff=self.ctx_content_std_coeff,
         )
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:

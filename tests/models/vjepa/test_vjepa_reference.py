@@ -73,6 +73,8 @@ def test_predictions_targets_and_losses(model: VJEPA, golden: dict):
         torch.testing.assert_close(h, h_ref, atol=ACT, rtol=0)
     for z, z_ref in zip(out.context, golden["encoder/context_out"], strict=True):
         torch.testing.assert_close(z, z_ref, atol=ACT, rtol=0)  # what the context regularisers read
+    for index, enc in zip(out.context_index, golden["masks/enc"], strict=True):
+        assert torch.equal(index, enc)  # the positions of those tokens
     torch.testing.assert_close(prediction_loss(out), golden["loss/jepa"], atol=LOSS, rtol=0)
     torch.testing.assert_close(predictor_std(out), golden["loss/pstd_z"], atol=ACT, rtol=0)
     torch.testing.assert_close(variance_penalty(out), golden["loss/reg"], atol=LOSS, rtol=0)

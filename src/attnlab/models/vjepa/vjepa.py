@@ -180,6 +180,7 @@ class VJEPA(nn.Module):
             target=torch.cat(targets, dim=1),
             splits=tuple(p.shape[1] for p in masks_pred),
             context=tuple(contexts),
+            context_index=tuple(masks_enc),
         )
 
 
