@@ -11,6 +11,7 @@ import torch
 from attnlab.errors import ConfigError
 from attnlab.models.outputs import JEPAOutput
 from attnlab.objectives.vjepa import (
+    context_content_cov_penalty,
     context_content_std_penalty,
     context_cov_penalty,
     context_std_penalty,
@@ -56,7 +57,7 @@ def test_terms_are_weighted_and_absent_at_zero():
     torch.testing.assert_close(terms["ctx_cov"], 0.5 * context_cov_penalty(out))
 
 
-def test_content_term_equals_a_loop_over_positions():
+def test_content_terms_equal_a_loop_over_positions():
     torch.manual_seed(0)
     z = torch.randn(4, 3, 5, dtype=torch.float64)  # (B, Nc, D)
     index = torch.tensor([[0, 2, 7], [2, 3, 7], [0, 7, 9], [1, 2, 4]])  # 1, 3, 4, 9 appear once
@@ -72,6 +73,9 @@ def test_content_term_equals_a_loop_over_positions():
     second = torch.cat([z2[index2 == p] - z2[index2 == p].mean(0) for p in (0, 2)])
     expect_second = torch.relu(1.0 - torch.sqrt(second.var(dim=0) + 1e-4)).mean()
     torch.testing.assert_close(context_content_std_penalty(out), (expect + expect_second) / 2)
+    covs = [torch.cov(torch.cat(kept).T), torch.cov(second.T)]  # (D, D) each, unbiased
+    expect_cov = torch.stack([(c.pow(2).sum() - c.diagonal().pow(2).sum()) / 5 for c in covs]).mean()
+    torch.testing.assert_close(context_content_cov_penalty(out), expect_cov)
 
 
 def test_content_term_penalises_features_of_position_alone():
@@ -81,3 +85,12 @@ def test_content_term_penalises_features_of_position_alone():
     assert float(context_content_std_penalty(output_with((positional,), (index,)))) == pytest.approx(0.99)
     with pytest.raises(ConfigError, match="context_index"):
         context_content_std_penalty(output_with((positional,)))
+
+
+def test_content_covariance_catches_what_the_variance_term_misses():
+    """Every channel varies between clips (variance term met) along one shared direction."""
+    index = torch.tensor([[0, 1], [0, 1], [1, 0], [1, 0]])
+    one_direction = torch.tensor([3.0, -3.0, 3.0, -3.0]).view(4, 1, 1).expand(4, 2, 3)  # (B, Nc, D)
+    out = output_with((one_direction,), (index,))
+    assert float(context_content_std_penalty(out)) == 0.0
+    assert float(context_content_cov_penalty(out)) > 1.0

@@ -96,9 +96,9 @@ def test_task_settings_are_checked():
         small_task(masks=[{}, {}, {}])
     with pytest.raises(ConfigError, match=r"unknown task.masks\[0\] key 'num_block'"):
         small_task(masks=[{"num_block": 2}])
-    with pytest.raises(ConfigError, match=r"ctx_content_std_coeff >= 0, got 1\.0, 0\.0, 0\.0, -1, 0\.0"):
+    with pytest.raises(ConfigError, match=r"ctx_content_cov_coeff >= 0, got 1\.0, 0\.0, 0\.0, -1, 0\.0, 0"):
         small_task(ctx_cov_coeff=-1)
-    with pytest.raises(ConfigError, match=r"got 1\.0, 0\.0, 0\.0, 0\.0, -0\.5$"):
+    with pytest.raises(ConfigError, match=r"got 1\.0, 0\.0, 0\.0, 0\.0, -0\.5, 0\.0$"):
         small_task(ctx_content_std_coeff=-0.5)
 
 

@@ -23,7 +23,9 @@ rank 86 at 6000 steps by encoding where and when each token is, and lost its pix
 predictor, given the target positions, predicts such targets most easily. Here each context token
 has the mean of the batch's context tokens at its grid position subtracted (positions seen in one
 clip only are left out), and ``mean(relu(1 - sqrt(var + 1e-4)))`` is taken over every remaining
-token per channel: features of position alone score 1, the worst.
+token per channel: features of position alone score 1, the worst. ``ctx_content_cov``: the
+covariance term on the same tokens, without which the variance term alone was met by a few
+directions shared by every channel (effective rank 5 at 1500 steps, docs/vjepa.md).
 """
 
 from __future__ import annotations
@@ -62,15 +64,17 @@ def context_std_penalty(output: JEPAOutput) -> torch.Tensor:
     return torch.stack([F.relu(1.0 - token_std(z)).mean() for z in output.context]).mean()
 
 
+def off_diagonal_penalty(centred: torch.Tensor) -> torch.Tensor:
+    """(..., M, D) centred samples -> (...,): the squared off-diagonal entries of their covariance
+    (unbiased, as VICReg's) summed and divided by D."""
+    cov = centred.transpose(-1, -2) @ centred / (centred.shape[-2] - 1)  # (..., D, D)
+    return (cov.pow(2).sum((-1, -2)) - cov.diagonal(dim1=-2, dim2=-1).pow(2).sum(-1)) / centred.shape[-1]
+
+
 def context_cov_penalty(output: JEPAOutput) -> torch.Tensor:
     """VICReg's covariance term on each clip's context tokens, mean over clips and mask types."""
-    penalties = []
-    for z in output.context:  # (B, Nc, D)
-        centred = z - z.mean(dim=1, keepdim=True)
-        cov = centred.transpose(1, 2) @ centred / (z.shape[1] - 1)  # (B, D, D)
-        off_diagonal = cov.pow(2).sum((1, 2)) - cov.diagonal(dim1=1, dim2=2).pow(2).sum(1)  # (B,)
-        penalties.append(off_diagonal.mean() / z.shape[2])
-    return torch.stack(penalties).mean()
+    centred = [z - z.mean(dim=1, keepdim=True) for z in output.context]  # (B, Nc, D) each
+    return torch.stack([off_diagonal_penalty(c).mean() for c in centred]).mean()
 
 
 def position_centred(z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -84,15 +88,22 @@ def position_centred(z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return centred[counts[where] > 1]
 
 
+def content_tokens(output: JEPAOutput) -> list[torch.Tensor]:
+    """Each mask type's context tokens minus their position's batch mean, (M_i, D) each."""
+    if len(output.context_index) != len(output.context):
+        raise ConfigError("ctx_content_* needs the context tokens' positions (JEPAOutput.context_index)")
+    return [position_centred(z, index) for z, index in zip(output.context, output.context_index, strict=True)]
+
+
 def context_content_std_penalty(output: JEPAOutput) -> torch.Tensor:
     """VICReg's variance term on the context tokens with each position's batch mean removed."""
-    if len(output.context_index) != len(output.context):
-        raise ConfigError("ctx_content_std needs the context tokens' positions (JEPAOutput.context_index)")
-    penalties = []
-    for z, index in zip(output.context, output.context_index, strict=True):
-        centred = position_centred(z, index)  # (M, D)
-        penalties.append(F.relu(1.0 - torch.sqrt(centred.var(dim=0) + 1e-4)).mean())
-    return torch.stack(penalties).mean()
+    stds = [token_std(c.unsqueeze(0)) for c in content_tokens(output)]  # (1, D) each
+    return torch.stack([F.relu(1.0 - std).mean() for std in stds]).mean()
+
+
+def context_content_cov_penalty(output: JEPAOutput) -> torch.Tensor:
+    """VICReg's covariance term on the context tokens with each position's batch mean removed."""
+    return torch.stack([off_diagonal_penalty(c) for c in content_tokens(output)]).mean()
 
 
 def jepa_terms(
@@ -103,6 +114,7 @@ def jepa_terms(
     ctx_std_coeff: float = 0.0,
     ctx_cov_coeff: float = 0.0,
     ctx_content_std_coeff: float = 0.0,
+    ctx_content_cov_coeff: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Weighted terms: ``jepa`` (the prediction loss) and each regulariser whose weight is > 0."""
     terms = {"jepa": prediction_loss(output, loss_exp=loss_exp)}
@@ -114,4 +126,6 @@ def jepa_terms(
         terms["ctx_cov"] = ctx_cov_coeff * context_cov_penalty(output)
     if ctx_content_std_coeff > 0:
         terms["ctx_content_std"] = ctx_content_std_coeff * context_content_std_penalty(output)
+    if ctx_content_cov_coeff > 0:
+        terms["ctx_content_cov"] = ctx_content_cov_coeff * context_content_cov_penalty(output)
     return terms

@@ -85,6 +85,7 @@ class VJEPATask(Task):
         ctx_std_coeff: float = 0.0,
         ctx_cov_coeff: float = 0.0,
         ctx_content_std_coeff: float = 0.0,
+        ctx_content_cov_coeff: float = 0.0,
         probe: ProbeConfig | None = None,
         probe_seed: int = 0,
     ) -> None:
@@ -109,7 +110,8 @@ class VJEPATask(Task):
         if clip_grad is not None and clip_grad <= 0:
             raise ConfigError(f"task.clip_grad must be > 0 or null, got {clip_grad}")
         weights = {"reg_coeff": reg_coeff, "ctx_std_coeff": ctx_std_coeff, "ctx_cov_coeff": ctx_cov_coeff,
-                   "ctx_content_std_coeff": ctx_content_std_coeff}  # fmt: skip
+                   "ctx_content_std_coeff": ctx_content_std_coeff,
+                   "ctx_content_cov_coeff": ctx_content_cov_coeff}  # fmt: skip
         if loss_exp <= 0 or min(weights.values()) < 0:
             raise ConfigError(f"task.loss_exp must be > 0 and {', '.join(weights)} >= 0, got {loss_exp}, "
                               f"{', '.join(str(w) for w in weights.values())}")  # fmt: skip
@@ -117,7 +119,7 @@ class VJEPATask(Task):
         self.ema, self.ipe_scale, self.clip_grad = ema, ipe_scale, clip_grad
         self.loss_exp, self.reg_coeff = loss_exp, reg_coeff
         self.ctx_std_coeff, self.ctx_cov_coeff = ctx_std_coeff, ctx_cov_coeff
-        self.ctx_content_std_coeff = ctx_content_std_coeff
+        self.ctx_content_std_coeff, self.ctx_content_cov_coeff = ctx_content_std_coeff, ctx_content_cov_coeff
         self.probe_config = as_config(ProbeConfig, probe or ProbeConfig(), "task.probe")
         self.probe_config.check()
         self.probe_seed = probe_seed
@@ -204,6 +206,7 @@ class VJEPATask(Task):
             ctx_std_coeff=self.ctx_std_coeff,
             ctx_cov_coeff=self.ctx_cov_coeff,
             ctx_content_std_coeff=self.ctx_content_std_coeff,
+            ctx_content_cov_coeff=self.ctx_content_cov_coeff,
         )
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
