@@ -46,6 +46,18 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).norm() / b.norm().clamp_min(1e-12)).item()
 
 
+def assert_as_accurate_as_the_cpu(loss_and_grads_of, model: torch.nn.Module, inputs: torch.Tensor) -> None:
+    """The loss on the GPU equals float64's on the CPU, and each gradient is within twice the CPU
+    float32's own error of float64's (``loss_and_grads_of(model, inputs) -> (loss, grads)``)."""
+    ref_loss, ref_grads = loss_and_grads_of(copy.deepcopy(model).double(), inputs.double())
+    _, cpu_grads = loss_and_grads_of(model, inputs)
+    gpu_loss, gpu_grads = loss_and_grads_of(copy.deepcopy(model).cuda(), inputs.cuda())
+    assert gpu_loss == pytest.approx(ref_loss, rel=1e-5)
+    for cpu, gpu, ref in zip(cpu_grads, gpu_grads, ref_grads, strict=True):
+        ref = ref.float()
+        assert relative(gpu, ref) <= 2 * relative(cpu, ref) + 1e-4
+
+
 @pytest.fixture
 def no_tf32():
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
@@ -65,13 +77,7 @@ def test_cuda_is_as_accurate_as_the_cpu(name):
     torch.manual_seed(0)
     model = create_model(name, num_slots=4).eval()
     video = torch.rand(2, 4, 3, 64, 64)
-    ref_loss, ref_grads = loss_and_grads(copy.deepcopy(model).double(), video.double())
-    _, cpu_grads = loss_and_grads(model, video)
-    gpu_loss, gpu_grads = loss_and_grads(copy.deepcopy(model).cuda(), video.cuda())
-    assert gpu_loss == pytest.approx(ref_loss, rel=1e-5)
-    for cpu, gpu, ref in zip(cpu_grads, gpu_grads, ref_grads, strict=True):
-        ref = ref.float()
-        assert relative(gpu, ref) <= 2 * relative(cpu, ref) + 1e-4
+    assert_as_accurate_as_the_cpu(loss_and_grads, model, video)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -108,13 +114,7 @@ def test_vjepa_on_cuda_is_as_accurate_as_the_cpu():
     torch.manual_seed(0)
     model = create_model("vjepa-tiny-mfmnist").eval()
     clips = torch.randn(4, 1, 8, 48, 48)
-    ref_loss, ref_grads = vjepa_loss_and_grads(copy.deepcopy(model).double(), clips.double())
-    _, cpu_grads = vjepa_loss_and_grads(model, clips)
-    gpu_loss, gpu_grads = vjepa_loss_and_grads(copy.deepcopy(model).cuda(), clips.cuda())
-    assert gpu_loss == pytest.approx(ref_loss, rel=1e-5)
-    for cpu, gpu, ref in zip(cpu_grads, gpu_grads, ref_grads, strict=True):
-        ref = ref.float()
-        assert relative(gpu, ref) <= 2 * relative(cpu, ref) + 1e-4
+    assert_as_accurate_as_the_cpu(vjepa_loss_and_grads, model, clips)
 
 
 def test_vjepa_bf16_stays_close():
