@@ -94,3 +94,10 @@ def test_content_covariance_catches_what_the_variance_term_misses():
     out = output_with((one_direction,), (index,))
     assert float(context_content_std_penalty(out)) == 0.0
     assert float(context_content_cov_penalty(out)) > 1.0
+
+
+def test_content_terms_are_zero_for_a_batch_of_one_clip():
+    """Nothing varies between clips in a batch of one (a last validation batch, say): no NaN."""
+    out = output_with((torch.randn(1, 4, 3),), (torch.tensor([[0, 1, 2, 3]]),))
+    assert float(context_content_std_penalty(out)) == 0.0
+    assert float(context_content_cov_penalty(out)) == 0.0

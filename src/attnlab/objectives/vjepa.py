@@ -89,21 +89,27 @@ def position_centred(z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 def content_tokens(output: JEPAOutput) -> list[torch.Tensor]:
-    """Each mask type's context tokens minus their position's batch mean, (M_i, D) each."""
+    """Each mask type's context tokens minus their position's batch mean, (M_i, D) each, for the mask
+    types with M_i >= 2 (a batch of one clip has none: nothing varies between clips)."""
     if len(output.context_index) != len(output.context):
         raise ConfigError("ctx_content_* needs the context tokens' positions (JEPAOutput.context_index)")
-    return [position_centred(z, index) for z, index in zip(output.context, output.context_index, strict=True)]
+    pairs = zip(output.context, output.context_index, strict=True)
+    return [c for c in (position_centred(z, index) for z, index in pairs) if c.shape[0] >= 2]
+
+
+def mean_or_zero(values: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    return torch.stack(values).mean() if values else like.new_zeros(())
 
 
 def context_content_std_penalty(output: JEPAOutput) -> torch.Tensor:
     """VICReg's variance term on the context tokens with each position's batch mean removed."""
     stds = [token_std(c.unsqueeze(0)) for c in content_tokens(output)]  # (1, D) each
-    return torch.stack([F.relu(1.0 - std).mean() for std in stds]).mean()
+    return mean_or_zero([F.relu(1.0 - std).mean() for std in stds], output.pred)
 
 
 def context_content_cov_penalty(output: JEPAOutput) -> torch.Tensor:
     """VICReg's covariance term on the context tokens with each position's batch mean removed."""
-    return torch.stack([off_diagonal_penalty(c) for c in content_tokens(output)]).mean()
+    return mean_or_zero([off_diagonal_penalty(c) for c in content_tokens(output)], output.pred)
 
 
 def jepa_terms(
