@@ -2,6 +2,7 @@
 
     python benchmarks/vjepa.py                                   # CPU: vjepa-tiny-mfmnist, batch 8
     python benchmarks/vjepa.py --device cuda --model vjepa-vitl16 --batch 16 --dtype bf16
+    python benchmarks/vjepa.py --device cuda --model vjepa-vitl16 --batch 64 --dtype bf16 --no-eager --compile
 
 One step = masks (short- and long-range multi-block), target encoder on the whole clip, context
 encoder and predictor per mask type, L1 loss, backward, AdamW, EMA update (as the vjepa task).
@@ -12,7 +13,8 @@ same layers computing softmax(QK^T/sqrt(d)) V from materialised weights, inside
 FLOPs are counted from the shapes of the step (2 per multiply-add): linear layers and the two
 attention matmuls of every block, the tubelet embedding; backward = 2 x forward for the trained
 parts; the target encoder runs forward only. MFU = achieved / ``--peak-tflops`` (H100/H200 SXM
-bf16 dense: 989).
+bf16 dense: 989). ``--compile`` adds the fused step with the encoder, the predictor and the target
+encoder each under ``torch.compile`` (``compiled``, timed after the warm-up steps that compile it).
 """
 
 from __future__ import annotations
@@ -82,6 +84,16 @@ def make_step(
     return step, step_flops(model, clips, enc, pred)
 
 
+def compiled_copy(model: VJEPA) -> VJEPA:
+    """A copy of ``model`` whose encoder, predictor and target encoder run under ``torch.compile``
+    (the masks of the benchmark are fixed, so each compiles once)."""
+    twin = VJEPA(model.config).to(next(model.parameters()).device)
+    twin.load_state_dict(model.state_dict())
+    for part in (twin.encoder, twin.predictor, twin.target_encoder):
+        part.compile()
+    return twin
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -93,6 +105,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--no-eager", action="store_true", help="time the fused step only (large models)")
+    parser.add_argument("--compile", action="store_true", help="add the step under torch.compile")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/vjepa.json"))
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -105,8 +118,10 @@ def main() -> None:
     variants = {"fused": fused}
     if not args.no_eager:
         variants["eager"] = make_step(model, clips, eager=True, dtype=dtype)[0]
+    if args.compile:
+        variants["compiled"] = make_step(compiled_copy(model), clips, eager=False, dtype=dtype)[0]
     results = measure(f"{args.model} b{args.batch} {args.dtype}", variants, baseline="fused", device=device,
-                      repeats=args.repeats, warmup=2)  # fmt: skip
+                      repeats=args.repeats, warmup=3 if args.compile else 2)  # fmt: skip
     info = device_info(device)
     seconds = results[0].median_ms / 1e3
     info |= {

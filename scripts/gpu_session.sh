@@ -25,11 +25,14 @@ bench() {  # bench LIMIT_SECONDS SCRIPT ARGS...: one benchmark, its JSON into th
   timeout "$limit" "$py" "$@"
   echo "== rc=$? after $((SECONDS - start)) s"
 }
-timeout 380 bash scripts/gpu_vjepa.sh "$res/vjepa"  # first: the issue whose target needs the GPU
+pack() {  # the archive so far (a later step cut short by the call's limit loses only itself)
+  tar czf "$out/results.tgz" --exclude='*.ckpt' --exclude='*.safetensors' --exclude=tb -C "$res" .
+}
+timeout 420 bash scripts/gpu_vjepa.sh "$res/vjepa"  # first: the issue whose target needs the GPU
+pack
 bench 45 benchmarks/distill.py --device cuda --batch 512 --out "$res/distill_b512.json"
 bench 70 -m benchmarks.sam --part b --preset vit-b --device cuda --dtype bf16 --batch 4 \
   --out "$res/sam_vitb_bf16.json"
 bench 45 benchmarks/gans.py --device cuda --width 64 --size 64 --batch 256 --out "$res/gans_64.json"
-# each returned file is at most 16 MiB: no checkpoints, weights or event files
-tar czf "$out/results.tgz" --exclude='*.ckpt' --exclude='*.safetensors' --exclude=tb -C "$res" .
+pack  # each returned file is at most 16 MiB: no checkpoints, weights or event files
 ls -la "$out"
