@@ -117,9 +117,7 @@ class VJEPATask(Task):
                               f"{', '.join(str(w) for w in weights.values())}")  # fmt: skip
         self.start_lr, self.final_lr, self.final_weight_decay = start_lr, final_lr, final_weight_decay
         self.ema, self.ipe_scale, self.clip_grad = ema, ipe_scale, clip_grad
-        self.loss_exp, self.reg_coeff = loss_exp, reg_coeff
-        self.ctx_std_coeff, self.ctx_cov_coeff = ctx_std_coeff, ctx_cov_coeff
-        self.ctx_content_std_coeff, self.ctx_content_cov_coeff = ctx_content_std_coeff, ctx_content_cov_coeff
+        self.loss_exp, self.weights = loss_exp, weights  # the regularisers' weights, by jepa_terms' names
         self.probe_config = as_config(ProbeConfig, probe or ProbeConfig(), "task.probe")
         self.probe_config.check()
         self.probe_seed = probe_seed
@@ -199,15 +197,7 @@ class VJEPATask(Task):
         masks_enc, masks_pred = sample_masks(grid, self.masks, clips.shape[0], step=step)
         device = clips.device
         out = self.vjepa(clips, [m.to(device) for m in masks_enc], [m.to(device) for m in masks_pred])
-        return jepa_terms(
-            out,
-            loss_exp=self.loss_exp,
-            reg_coeff=self.reg_coeff,
-            ctx_std_coeff=self.ctx_std_coeff,
-            ctx_cov_coeff=self.ctx_cov_coeff,
-            ctx_content_std_coeff=self.ctx_content_std_coeff,
-            ctx_content_cov_coeff=self.ctx_content_cov_coeff,
-        )
+        return jepa_terms(out, loss_exp=self.loss_exp, **self.weights)
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         return self._forward_terms(batch["input"], self.global_step)
