@@ -108,7 +108,7 @@ def vimon_loop(model: ViMON, video: torch.Tensor, *, tiled_decoder: bool = False
         step, hidden = _frame(model, video[:, t], prev_log_masks, hidden, decode)
         prev_log_masks = step.decoded[1, :, :, 3:].log_softmax(dim=1)  # (B, K, 1, H, W)
         steps.append(step)
-    return ViMON._assemble(steps)
+    return model._assemble(steps)
 
 
 def training_step(

@@ -5,9 +5,11 @@ import dataclasses
 import pytest
 import torch
 
+from attnlab.errors import ConfigError
 from attnlab.models import create_model, list_models, model_entry
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import OBJECTIVES, objective
+from attnlab.objectives.object_centric import vimon_losses
 from attnlab.objectives.terms import weighted_sum
 from tests.models.object_centric import SMALL_SLOT_VAE
 
@@ -27,9 +29,9 @@ PREDICTS = {"vimon": True, "monet": False, "sfa": True}  # the objective's model
 MASK_NETWORK = {"vimon": True, "monet": True, "sfa": False}
 
 
-def small(name: str) -> ObjectCentricModel:
+def small(name: str, **overrides: str) -> ObjectCentricModel:
     fields = {f.name for f in dataclasses.fields(model_entry(name).config)}
-    model = create_model(name, **{k: v for k, v in SMALL.items() if k in fields})
+    model = create_model(name, **{k: v for k, v in SMALL.items() if k in fields}, **overrides)
     assert isinstance(model, ObjectCentricModel)
     return model
 
@@ -115,3 +117,31 @@ def test_first_frames_slices_every_tensor_and_keeps_none():
     first = out.first_frames(2)
     assert first.pred is None and first.masks.shape[1] == 2 and first.recon_attn.shape[1] == 2
     torch.testing.assert_close(first.mu, out.mu[:, :2])
+
+
+@pytest.mark.parametrize("name", ["vimon", "attn-vimon"])
+def test_attention_masks_mix_the_reconstruction_and_leave_the_rest(name):
+    """masks="attention" (ViMON, AttnViMON): the reconstruction is mixed by the attention
+    network's masks, as MONet's; every other output is the decoder-mask model's, same weights."""
+    torch.manual_seed(0)
+    model = small(name, masks="attention").eval()
+    plain = small(name).eval()
+    plain.load_state_dict(model.state_dict())
+    clip = torch.rand(2, 4, 3, 16, 16)
+    with torch.no_grad():
+        out, ref = model(clip), plain(clip)
+    attention = ref.attn_log_masks.exp()  # (B, T, K, 1, H, W)
+    torch.testing.assert_close(out.masks, attention)
+    torch.testing.assert_close(out.recon, (attention * ref.rgb).sum(2))
+    for field in ("rgb", "next_masks", "next_rgb", "pred", "mu", "attn_log_masks"):
+        torch.testing.assert_close(getattr(out, field), getattr(ref, field), msg=field)
+    assert not torch.allclose(out.masks, ref.masks)
+    # the reconstruction's mask term compares the attention with itself; the next frame's still fits
+    losses = vimon_losses(out.first_frames(3), clip, min_likelihood=0.0)
+    assert losses.curr_mask.abs() < 1e-6 < losses.next_mask
+
+
+@pytest.mark.parametrize("name", ["vimon", "attn-vimon", "sfa"])
+def test_an_unknown_mask_source_is_a_config_error(name):
+    with pytest.raises(ConfigError, match="masks must be 'decoder' or 'attention'"):
+        small(name, masks="slots")

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import torch
 
+from attnlab.errors import ConfigError
 from attnlab.layers.broadcast_decoder import BroadcastDecoder
 
 
@@ -35,6 +36,20 @@ def slot_latent(mu: torch.Tensor, logvar: torch.Tensor, c: SlotVAEConfig, *, tra
     if c.use_mean or not training:
         return mu
     return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+
+def check_masks(masks: str) -> None:
+    if masks not in ("decoder", "attention"):
+        raise ConfigError(f"masks must be 'decoder' or 'attention', got {masks!r}")
+
+
+def mix_with_attention(decoded: torch.Tensor, log_masks: torch.Tensor) -> torch.Tensor:
+    """``decoded`` (2, B, T, K, 4, H, W) for z and z_pred with the reconstruction's mask logits
+    replaced by ``log_masks`` (B, T, K, 1, H, W), log weights that sum to 1 over slots: the
+    softmax over slots of the new logits is the attention itself, so the reconstruction mixes
+    with the attention (as MONet mixes) and the decoder's masks serve the prediction alone."""
+    recon = torch.cat([decoded[0, ..., :3, :, :], log_masks], dim=-3)  # (B, T, K, 4, H, W)
+    return torch.stack([recon, decoded[1]])  # (2, B, T, K, 4, H, W)
 
 
 def example_video(c: SlotVAEConfig, batch_size: int, frames: int) -> dict[str, torch.Tensor]:

@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +93,13 @@ from attnlab.layers.transformer import TransformerBlock
 from attnlab.layers.unet_attention import UNet
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
-from attnlab.models.object_centric._slot_vae import example_video, slot_decoder, slot_latent
+from attnlab.models.object_centric._slot_vae import (
+    check_masks,
+    example_video,
+    mix_with_attention,
+    slot_decoder,
+    slot_latent,
+)
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -115,9 +122,14 @@ class AttnViMONConfig:
     mask_attn_dim: int = 128  # the per-slot attention over frames in the mask network
     mask_num_heads: int = 4
     use_mean: bool = False  # posterior mean instead of a sample in training mode too
+    # The reconstruction's mixture weights. "decoder": the softmax over slots of the decoder's
+    # mask logits (the reference's). "attention": the attention network's masks, as MONet mixes;
+    # the decoder's masks then serve the prediction alone (SFA's masks "attention" counterpart)
+    masks: Literal["decoder", "attention"] = "decoder"
 
 
 def _check_config(c: AttnViMONConfig) -> None:
+    check_masks(c.masks)
     for name in ("num_slots", "latent_dim", "num_layers", "num_heads", "mask_num_heads"):
         value = getattr(c, name)
         if value < 1:
@@ -296,5 +308,7 @@ class AttnViMON(ObjectCentricModel):
         z_pred = self.transition(z)
         decoded = self.decoder(torch.stack([z, z_pred]).flatten(0, 3))  # (2*B*T*K, 4, H, W)
         decoded = decoded.view(2, *z.shape[:3], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)
+        if self.config.masks == "attention":
+            decoded = mix_with_attention(decoded, attn_log_masks)
         latents = torch.stack([mu, logvar, z, z_pred])  # (4, B, T, K, D)
         return ObjectCentricOutput.from_decoded(decoded, latents, attn_log_masks=attn_log_masks)

@@ -78,7 +78,13 @@ from attnlab.layers.slot_attention import QueryObjectExtractor, VideoSlotAttenti
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
-from attnlab.models.object_centric._slot_vae import example_video, slot_decoder, slot_latent
+from attnlab.models.object_centric._slot_vae import (
+    check_masks,
+    example_video,
+    mix_with_attention,
+    slot_decoder,
+    slot_latent,
+)
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -179,8 +185,7 @@ class FrameEncoder(nn.Module):
 
 def _extractor(c: SFAConfig) -> nn.Module:
     """The Object Extractor the config names: tokens (B, T, N, dim) -> slots (B, T, K, dim)."""
-    if c.masks not in ("decoder", "attention"):
-        raise ConfigError(f"masks must be 'decoder' or 'attention', got {c.masks!r}")
+    check_masks(c.masks)
     if c.extractor == "slot_attention":
         if c.slot_iterations < 1:
             raise ConfigError(f"slot_iterations must be >= 1, got {c.slot_iterations}")
@@ -300,7 +305,6 @@ class SFA(ObjectCentricModel):
             # the reconstruction's mask logits become log attention: their softmax over slots is
             # the attention itself (it sums to 1); the clamp only keeps log(0) finite
             log_masks = attention_masks.clamp_min(torch.finfo(attention_masks.dtype).tiny).log()
-            recon = torch.cat([decoded[0, ..., :3, :, :], log_masks[..., None, :, :]], dim=-3)
-            decoded = torch.stack([recon, decoded[1]])  # (2, B, T, K, 4, H, W)
+            decoded = mix_with_attention(decoded, log_masks[..., None, :, :])
         latents = torch.stack([mu, logvar, z, z_pred])  # (4, B, T, K, D)
         return ObjectCentricOutput.from_decoded(decoded, latents, slots=slots)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -50,7 +50,13 @@ from attnlab.layers.component_vae import ComponentEncoder
 from attnlab.layers.unet_attention import StickBreakingAttention
 from attnlab.models._checks import check_video
 from attnlab.models._registry import register_model
-from attnlab.models.object_centric._slot_vae import example_video, slot_decoder, slot_latent
+from attnlab.models.object_centric._slot_vae import (
+    check_masks,
+    example_video,
+    mix_with_attention,
+    slot_decoder,
+    slot_latent,
+)
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -69,6 +75,10 @@ class ViMONConfig:
     decoder_layers: int = 4
     gru_scale: float = 5.0  # the GRU sees feature / scale and its output is multiplied back
     use_mean: bool = False  # posterior mean instead of a sample in training mode too
+    # The reconstruction's mixture weights. "decoder": the softmax over slots of the decoder's
+    # mask logits (the reference's). "attention": the attention network's masks, as MONet mixes;
+    # the decoder's masks then serve the prediction alone (SFA's masks "attention" counterpart)
+    masks: Literal["decoder", "attention"] = "decoder"
 
 
 class _Frame(NamedTuple):
@@ -95,6 +105,7 @@ class ViMON(ObjectCentricModel):
 
     def __init__(self, config: ViMONConfig) -> None:
         super().__init__()
+        check_masks(config.masks)
         self.config = c = config
         self.attention = StickBreakingAttention(
             num_slots=c.num_slots,
@@ -146,10 +157,11 @@ class ViMON(ObjectCentricModel):
             steps.append(step)
         return self._assemble(steps)
 
-    @staticmethod
-    def _assemble(steps: list[_Frame]) -> ObjectCentricOutput:
+    def _assemble(self, steps: list[_Frame]) -> ObjectCentricOutput:
         attn_log_masks = torch.stack([s.attn_log_masks for s in steps], dim=1)  # (B, T, K, 1, H, W)
         decoded = torch.stack([s.decoded for s in steps], dim=2)  # (2, B, T, K, 4, H, W)
+        if self.config.masks == "attention":
+            decoded = mix_with_attention(decoded, attn_log_masks)
         latents = torch.stack([s.latents for s in steps], dim=2)  # (4, B, T, K, D)
         return ObjectCentricOutput.from_decoded(decoded, latents, attn_log_masks=attn_log_masks)
 
