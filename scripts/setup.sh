@@ -13,21 +13,23 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==${TORCH_VERSION}"
-.venv/bin/python -m pip install --quiet -e ".[dev,video,rl,signals,segment,search,points,tta]"
+.venv/bin/python -m pip install --quiet -e ".[dev,video,rl,signals,segment,search,points,tta,explore]"
 
-# Real datasets that Debian packages (no download at run time): Fashion-MNIST's IDX files.
-# The tests need them; without them the ABN recipes cannot run, so a failed install stops here.
-FASHION=/usr/share/datasets/fashion-mnist
-if [ ! -d "$FASHION" ]; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+# Debian packages (no download at run time): Fashion-MNIST's IDX files, which the tests and the
+# ABN recipes need, and Chromium, which the explorer's browser tests drive through Playwright.
+apt_install() {  # PACKAGE PATH: install PACKAGE unless PATH exists; a failure stops the setup
+  [ -e "$2" ] && return 0
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
   if ! command -v apt-get >/dev/null; then
-    echo "setup: $FASHION is missing and this machine has no apt-get; install Debian's dataset-fashion-mnist" >&2
+    echo "setup: $2 is missing and this machine has no apt-get; install Debian's $1" >&2
     exit 1
   fi
-  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist; } \
-    >/tmp/attnlab-setup-apt.log 2>&1 || [ ! -d "$FASHION" ]; then
-    echo "setup: could not install Debian's dataset-fashion-mnist (see /tmp/attnlab-setup-apt.log)" >&2
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1"; } \
+    >>/tmp/attnlab-setup-apt.log 2>&1 || [ ! -e "$2" ]; then
+    echo "setup: could not install Debian's $1 (see /tmp/attnlab-setup-apt.log)" >&2
     exit 1
   fi
-fi
+}
+apt_install dataset-fashion-mnist /usr/share/datasets/fashion-mnist
+apt_install chromium /usr/bin/chromium
 .venv/bin/python -c 'import torch, attnlab; print(f"attnlab {attnlab.__version__} ready: torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")'

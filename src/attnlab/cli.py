@@ -1,4 +1,4 @@
-"""The ``attnlab`` command: list, run, resume, evaluate, import."""
+"""The ``attnlab`` command: list, run, resume, evaluate, import, explore."""
 
 from __future__ import annotations
 
@@ -72,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
         "--clean-failed",
         action="store_true",
         help="remove failed runs and runs killed before their first checkpoint",
+    )
+    xp = sub.add_parser("explore", help="a local web app to browse runs, their curves, figures and attention")
+    xp.add_argument("folder", type=Path, nargs="?", default=Path("runs"))
+    xp.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    xp.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    xp.add_argument("--open", action="store_true", help="open the page in the browser")
+    xp.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback; every request then needs the printed token",
     )
     ev = sub.add_parser("evaluate", help="test a run's weights again")
     ev.add_argument("run_dir", type=Path)
@@ -300,6 +310,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"unexpected arguments for '{args.command}': {' '.join(extra)}")
         if args.command == "list":
             _list(args.what)
+            return 0
+        if args.command == "explore":
+            from attnlab.explorer.server import serve
+
+            serve(
+                args.folder,
+                host=args.host,
+                port=args.port,
+                open_browser=args.open,
+                allow_remote=args.allow_remote,
+            )
             return 0
         if args.command == "runs":
             from attnlab.commands.runs import list_runs

@@ -1,0 +1,100 @@
+"""The explorer's web app: a JSON API over a runs folder and the static page that uses it.
+
+Every route only reads. Runs and files are named by paths relative to the runs folder and
+resolved by :func:`attnlab.explorer.paths.resolve_inside`; anything outside is a 404. With a
+token (the server sets one whenever it listens beyond the loopback interface) every API request
+must carry it, as the ``X-Attnlab-Token`` header or a ``token`` query parameter; the page and its
+scripts, which hold no data, load without it and show the API's refusal.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from attnlab.errors import RunDirError
+from attnlab.explorer.index import RunIndex, read_metrics, report_figures, summarise
+from attnlab.explorer.paths import OutsideRunsError, resolve_inside
+from attnlab.explorer.scalars import ScalarCache
+
+STATIC = Path(__file__).parent / "static"
+TOKEN_HEADER = "X-Attnlab-Token"
+
+
+def create_app(root: Path, *, token: str | None = None) -> FastAPI:
+    """The app serving the runs under ``root`` (which must exist)."""
+    if not root.is_dir():
+        raise RunDirError(f"no runs folder at {root}")
+    index, scalars = RunIndex(root), ScalarCache()
+    app = FastAPI(title="attnlab explorer", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Any) -> Response:
+        if token is not None and request.url.path.startswith("/api/"):  # the page itself holds no data
+            given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token") or ""
+            if not secrets.compare_digest(given.encode(), token.encode()):
+                return JSONResponse(
+                    {"detail": "this explorer needs its token (printed when it started)"}, 401
+                )
+        response: Response = await call_next(request)
+        return response
+
+    def run_folder(run_id: str) -> Path:
+        try:
+            folder = resolve_inside(index.root, run_id)
+        except OutsideRunsError as exc:
+            raise HTTPException(404, str(exc)) from None
+        if not (folder / "run.json").is_file():
+            raise HTTPException(404, f"no run {run_id!r} in the runs folder")
+        return folder
+
+    @app.get("/api/runs")
+    def runs() -> dict[str, Any]:
+        return {"root": str(index.root), "runs": [row.to_json() for row in index.runs()]}
+
+    @app.get("/api/run")
+    def run(id: str) -> dict[str, Any]:
+        folder = run_folder(id)
+        summary = summarise(index.root, folder)
+        config = folder / "config.yaml"
+        try:
+            metrics = read_metrics(folder / "metrics.json")
+        except RunDirError:
+            metrics = {}
+        checkpoints = sorted((folder / "checkpoints").glob("*.ckpt")) + sorted(folder.glob("*.safetensors"))
+        return {
+            "summary": summary.to_json(),
+            "config": config.read_text(errors="replace") if config.is_file() else "",
+            "metrics": metrics,
+            "figures": report_figures(folder),
+            "files": [
+                {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size} for p in checkpoints
+            ],
+        }
+
+    @app.get("/api/curves")
+    def curves(id: str) -> dict[str, list[tuple[int, float]]]:
+        return scalars.curves(run_folder(id))
+
+    @app.get("/api/file")
+    def file(id: str, path: str) -> FileResponse:
+        folder = run_folder(id)
+        try:
+            target = resolve_inside(folder, path)
+        except OutsideRunsError as exc:
+            raise HTTPException(404, str(exc)) from None
+        if not target.is_file() or index.root not in target.parents:
+            raise HTTPException(404, f"no file {path!r} in run {id!r}")
+        return FileResponse(target)
+
+    @app.get("/")
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

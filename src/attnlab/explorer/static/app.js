@@ -1,0 +1,181 @@
+// attnlab explorer: a single page over the JSON API of attnlab/explorer/app.py.
+// Routes (the URL hash): #/ the runs table; #/run/ID one run; #/compare/ID_A|ID_B two runs.
+"use strict";
+
+const params = new URLSearchParams(location.search);
+if (params.get("token")) sessionStorage.setItem("attnlab-token", params.get("token"));
+const TOKEN = sessionStorage.getItem("attnlab-token");
+const COLOURS = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700"];
+const state = { sort: "started", desc: true, filter: "", selected: new Set() };
+
+async function api(path) {
+  const response = await fetch(path, { headers: TOKEN ? { "X-Attnlab-Token": TOKEN } : {} });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+function fileUrl(id, path) {
+  const query = new URLSearchParams({ id, path });
+  if (TOKEN) query.set("token", TOKEN);
+  return `api/file?${query}`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) node.append(child instanceof Node ? child : String(child ?? ""));
+  return node;
+}
+
+function showError(message) {
+  const box = document.getElementById("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+const fmt = (v) => (typeof v === "number" ? (Math.abs(v) >= 1000 || v === Math.round(v) ? String(v) : v.toFixed(4)) : v);
+const runLink = (id) => `#/run/${encodeURIComponent(id)}`;
+
+// ---- the runs table -------------------------------------------------------------------------
+const COLUMNS = [
+  ["id", "run"], ["recipe", "recipe"], ["model", "model"], ["dataset", "dataset"],
+  ["status", "status"], ["started", "started"], ["seconds", "wall s"], ["metrics", "key metrics"],
+];
+
+async function showRuns(view) {
+  const { root, runs } = await api("api/runs");
+  document.getElementById("root").textContent = root;
+  const search = el("input", { type: "search", placeholder: "filter: recipe, model, status…", id: "filter" });
+  search.value = state.filter;
+  const compare = el("button", { id: "compare", disabled: "" }, "compare 2 selected");
+  const body = el("tbody");
+  const head = el("tr", {}, el("th", {}, ""), COLUMNS.map(([key, label]) =>
+    el("th", { "data-key": key, onclick: () => { state.desc = state.sort === key ? !state.desc : false; state.sort = key; draw(); } }, label)));
+  const count = el("span", { id: "count" });
+  view.replaceChildren(
+    el("div", { class: "toolbar" }, search, compare, count),
+    el("table", { id: "runs" }, el("thead", {}, head), body),
+  );
+  search.addEventListener("input", () => { state.filter = search.value; draw(); });
+  compare.addEventListener("click", () => { location.hash = `#/compare/${[...state.selected].map(encodeURIComponent).join("|")}`; });
+
+  function draw() {
+    const words = state.filter.toLowerCase().split(/\s+/).filter(Boolean);
+    const shown = runs.filter((r) => words.every((w) => [r.id, r.recipe, r.model, r.dataset, r.status].join(" ").toLowerCase().includes(w)));
+    const key = (r) => (state.sort === "metrics" ? Object.values(r.metrics)[0] ?? -Infinity : r[state.sort] ?? "");
+    shown.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * (state.desc ? -1 : 1));
+    for (const th of head.querySelectorAll("th[data-key]")) {
+      th.className = th.dataset.key === state.sort ? (state.desc ? "sorted-desc" : "sorted-asc") : "";
+    }
+    body.replaceChildren(...shown.map((r) => {
+      const box = el("input", { type: "checkbox", "aria-label": `select ${r.id}` });
+      box.checked = state.selected.has(r.id);
+      box.addEventListener("change", () => { box.checked ? state.selected.add(r.id) : state.selected.delete(r.id); updateCompare(); });
+      const metrics = Object.entries(r.metrics).map(([k, v]) => `${k.replace(/^test\//, "")} ${fmt(v)}`).join(", ");
+      return el("tr", { class: r.status === "broken" ? "broken" : "", "data-run": r.id },
+        el("td", {}, box), el("td", {}, el("a", { href: runLink(r.id) }, r.id)), el("td", {}, r.recipe),
+        el("td", {}, r.model), el("td", {}, r.dataset),
+        el("td", { title: r.error }, el("span", { class: `status ${r.status}` }, r.status), r.error ? ` ${r.error}` : ""),
+        el("td", {}, r.started), el("td", { class: "num" }, r.seconds == null ? "" : r.seconds.toFixed(0)), el("td", {}, metrics));
+    }));
+    count.textContent = `${shown.length} of ${runs.length} runs`;
+  }
+  function updateCompare() {
+    compare.toggleAttribute("disabled", state.selected.size !== 2);
+  }
+  draw();
+  updateCompare();
+}
+
+// ---- curves -----------------------------------------------------------------------------------
+function chart(tag, series) {
+  // series: [{name, colour, points: [[step, value], ...]}]; an SVG line chart with its ranges
+  const W = 320, H = 180, P = 36;
+  const all = series.flatMap((s) => s.points);
+  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]).filter(Number.isFinite);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const sx = (x) => P + ((x - x0) / (x1 - x0 || 1)) * (W - P - 8);
+  const sy = (y) => H - 20 - ((y - y0) / (y1 - y0 || 1)) * (H - 32);
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", W); svg.setAttribute("height", H);
+  const text = (x, y, t, anchor = "start") => {
+    const node = document.createElementNS(ns, "text");
+    Object.entries({ x, y, "font-size": 10, fill: "#555", "text-anchor": anchor }).forEach(([k, v]) => node.setAttribute(k, v));
+    node.textContent = t; svg.append(node);
+  };
+  for (const s of series) {
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", s.points.filter((p) => Number.isFinite(p[1])).map(([x, y]) => `${sx(x)},${sy(y)}`).join(" "));
+    Object.entries({ fill: "none", stroke: s.colour, "stroke-width": 1.5 }).forEach(([k, v]) => line.setAttribute(k, v));
+    svg.append(line);
+  }
+  text(2, 12, fmt(y1)); text(2, H - 22, fmt(y0)); text(P, H - 4, x0); text(W - 8, H - 4, x1, "end");
+  return el("div", { class: "chart", "data-tag": tag }, el("h4", {}, tag), svg);
+}
+
+function charts(runs) {
+  // runs: [{id, curves}] -> one chart per tag any of them logged
+  const tags = [...new Set(runs.flatMap((r) => Object.keys(r.curves)))].sort();
+  if (!tags.length) return el("p", {}, "no curves logged (tb/ is empty or missing)");
+  return el("div", { class: "charts" }, tags.map((tag) => chart(tag,
+    runs.filter((r) => r.curves[tag]).map((r) => ({ name: r.id, colour: COLOURS[runs.indexOf(r) % COLOURS.length], points: r.curves[tag] })))));
+}
+
+// ---- one run ---------------------------------------------------------------------------------
+async function showRun(view, id) {
+  const [run, curves] = await Promise.all([api(`api/run?id=${encodeURIComponent(id)}`), api(`api/curves?id=${encodeURIComponent(id)}`)]);
+  const s = run.summary;
+  const metrics = Object.entries(run.metrics);
+  view.replaceChildren(
+    el("h2", {}, id),
+    el("p", {}, el("span", { class: `status ${s.status}` }, s.status), ` ${s.recipe} · model ${s.model || "?"} · data ${s.dataset || "?"} · started ${s.started}`,
+      s.seconds == null ? "" : ` · ${s.seconds.toFixed(0)} s`, s.error ? el("div", { class: "error" }, s.error) : ""),
+    el("section", {}, el("h3", {}, "Metrics"), metrics.length
+      ? el("table", { class: "metrics" }, metrics.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, fmt(v)))))
+      : el("p", {}, "no test metrics yet")),
+    el("section", {}, el("h3", {}, "Curves"), charts([{ id, curves }])),
+    el("section", { id: "figures" }, el("h3", {}, "Figures"), run.figures.length
+      ? run.figures.map((f) => el("figure", {}, el("img", { src: fileUrl(id, f.path), alt: f.caption, loading: "lazy" }), el("figcaption", {}, f.caption)))
+      : el("p", {}, "no figures")),
+    el("section", {}, el("h3", {}, "Configuration"), el("pre", { class: "config" }, run.config)),
+    el("section", {}, el("h3", {}, "Weights and checkpoints"), el("ul", {}, run.files.map((f) =>
+      el("li", {}, el("a", { href: fileUrl(id, f.path), download: "" }, f.path), ` (${(f.bytes / 1e6).toFixed(1)} MB)`)))),
+  );
+}
+
+// ---- two runs --------------------------------------------------------------------------------
+async function showCompare(view, ids) {
+  const runs = await Promise.all(ids.map(async (id) => ({
+    id, run: await api(`api/run?id=${encodeURIComponent(id)}`), curves: await api(`api/curves?id=${encodeURIComponent(id)}`),
+  })));
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r.run.metrics)))].sort();
+  view.replaceChildren(
+    el("h2", {}, "Compare"),
+    el("div", { class: "legend" }, runs.map((r, i) => el("span", { style: `color:${COLOURS[i]}` }, "■ ", el("a", { href: runLink(r.id) }, r.id)))),
+    el("section", {}, el("h3", {}, "Metrics"), el("table", { class: "metrics", id: "compare-metrics" },
+      el("tr", {}, el("th", {}, "metric"), runs.map((r) => el("th", {}, r.id))),
+      names.map((n) => el("tr", {}, el("td", {}, n), runs.map((r) => el("td", { class: "num" }, n in r.run.metrics ? fmt(r.run.metrics[n]) : "–")))))),
+    el("section", {}, el("h3", {}, "Curves"), charts(runs)),
+  );
+}
+
+async function route() {
+  const view = document.getElementById("view");
+  showError("");
+  const hash = decodeURIComponent(location.hash.slice(1) || "/");
+  try {
+    if (hash.startsWith("/run/")) await showRun(view, hash.slice(5));
+    else if (hash.startsWith("/compare/")) await showCompare(view, hash.slice(9).split("|"));
+    else await showRuns(view);
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();

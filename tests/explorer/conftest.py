@@ -1,0 +1,61 @@
+"""Run folders as attnlab writes them (and as crashes leave them), built for the explorer's tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+from torch.utils.tensorboard import SummaryWriter
+
+LOSS = [(step, 2.0 / (1 + step)) for step in range(0, 100, 10)]  # the good run's train/loss
+
+
+def make_run(
+    folder: Path,
+    *,
+    recipe: str = "demo",
+    state: str = "finished",
+    started: str = "2026-12-04 10:00:00",
+    metrics: dict[str, float] | None = None,
+    curve: list[tuple[int, float]] | None = None,
+) -> Path:
+    """A run folder: run.json, config.yaml, metrics.json, a report with one figure, TensorBoard logs."""
+    (folder / "figures").mkdir(parents=True)
+    (folder / "checkpoints").mkdir()
+    run = {"recipe": recipe, "command": f"attnlab run {recipe}", "started": started, "state": state}
+    (folder / "run.json").write_text(json.dumps(run | {"train_seconds": 12.5, "error": None}))
+    config = {"seed": 0, "model": {"name": "transformer-classifier-tiny"}, "data": {"name": "signal-tokens"}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "metrics.json").write_text(json.dumps(metrics or {"test/acc": 0.75, "test/loss": 0.5}))
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(folder / "figures" / "curves.png")
+    (folder / "report.md").write_text("# demo\n\n## Curves\n\n![Training curves](figures/curves.png)\n")
+    (folder / "checkpoints" / "last.ckpt").write_bytes(b"0" * 1000)
+    writer = SummaryWriter(str(folder / "tb"))
+    for step, value in curve or LOSS:
+        writer.add_scalar("train/loss", value, step)
+    writer.close()
+    return folder
+
+
+@pytest.fixture
+def runs_folder(tmp_path: Path) -> Path:
+    """Two good runs, three broken ones, and a secret beside the folder that must stay unread."""
+    root = tmp_path / "runs"
+    make_run(root / "demo" / "a")
+    make_run(
+        root / "demo" / "b",
+        started="2026-12-04 11:00:00",
+        metrics={"test/acc": 0.95, "test/loss": 0.1},
+        curve=[(step, 1.0 / (1 + step)) for step in range(0, 100, 10)],
+    )
+    cut = make_run(root / "cut-short", started="2026-12-04 09:00:00")
+    (cut / "run.json").write_text('{"recipe": "demo", "sta')
+    no_config = make_run(root / "no-config", started="2026-12-04 09:30:00")
+    (no_config / "config.yaml").unlink()
+    bad_metrics = make_run(root / "bad-metrics", started="2026-12-04 09:45:00")
+    (bad_metrics / "metrics.json").write_text('{"test/acc": 0.')
+    (tmp_path / "secret.txt").write_text("not for the explorer")
+    return root

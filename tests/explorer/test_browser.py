@@ -1,0 +1,94 @@
+"""The explorer driven in a real headless browser (Debian's Chromium through Playwright): the runs
+table, filter and sort, a run's page with curves and figures, comparing two runs, and the token.
+Screenshots land in build/test-artifacts/explorer/ (look at them)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from attnlab.explorer.app import create_app
+from attnlab.explorer.server import listening_socket, url_of
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).parents[2] / "build" / "test-artifacts" / "explorer"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+
+
+def _serve(root: Path, token: str | None) -> Iterator[str]:
+    sock = listening_socket("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(root, token=token), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield url_of(sock, token)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield tab
+        browser.close()
+
+
+def test_browse_filter_open_and_compare_runs(runs_folder: Path, page):
+    for url in _serve(runs_folder, token=None):
+        page.goto(url)
+        rows = page.locator("#runs tbody tr")
+        rows.first.wait_for()
+        assert rows.count() == 5
+        assert page.locator("tr.broken").count() == 3
+        assert "config.yaml is missing" in page.locator("tr[data-run='no-config']").inner_text()
+        page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
+
+        page.fill("#filter", "finished")
+        assert rows.count() == 2 and page.inner_text("#count") == "2 of 5 runs"
+        page.click("th[data-key='started']")  # oldest first
+        assert [rows.nth(i).get_attribute("data-run") for i in range(2)] == ["demo/a", "demo/b"]
+
+        page.click("a[href='#/run/demo%2Fa']")
+        page.locator(".chart[data-tag='train/loss'] polyline").wait_for()
+        points = page.get_attribute(".chart[data-tag='train/loss'] polyline", "points") or ""
+        assert len(points.split()) == 10
+        figure = page.locator("#figures img")
+        figure.wait_for()
+        page.wait_for_function("document.querySelector('#figures img').naturalWidth > 0")
+        assert figure.evaluate("img => img.naturalWidth") == 40
+        assert "0.7500" in page.inner_text("table.metrics")
+        page.screenshot(path=str(SHOTS / "run.png"), full_page=True)
+
+        page.go_back()
+        rows.first.wait_for()
+        for run in ("demo/a", "demo/b"):
+            page.check(f"tr[data-run='{run}'] input[type=checkbox]")
+        page.click("#compare")
+        table = page.locator("#compare-metrics")
+        table.wait_for()
+        assert "0.7500" in table.inner_text() and "0.9500" in table.inner_text()
+        assert page.locator(".chart[data-tag='train/loss'] polyline").count() == 2
+        page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+
+
+def test_the_page_sends_the_token_it_was_opened_with(runs_folder: Path, page):
+    for url in _serve(runs_folder, token="s3cret"):
+        page.goto(url.replace("?token=s3cret", "?token=wrong"))
+        page.locator("#error:not([hidden])").wait_for()
+        assert "needs its token" in page.inner_text("#error")
+        page.evaluate("sessionStorage.clear()")
+        page.goto(url)
+        page.locator("#runs tbody tr").first.wait_for()
+        page.click("a[href='#/run/demo%2Fb']")
+        page.wait_for_function("document.querySelector('#figures img')?.naturalWidth > 0")
