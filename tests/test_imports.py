@@ -19,7 +19,7 @@ RANK = {
     "recipes": 5, "runs": 5,
     "explain": 6,
     "train": 7, "rl": 7,
-    "commands": 8, "cli": 8, "__main__": 8,
+    "commands": 8, "explorer": 8, "cli": 8, "__main__": 8,
 }  # fmt: skip
 
 

@@ -4,6 +4,7 @@ its curves and files, the refusal of every path outside the runs folder, and the
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,15 @@ def test_the_page_and_its_assets_are_served(client: TestClient):
 def test_a_missing_runs_folder_is_one_line(tmp_path: Path):
     with pytest.raises(RunDirError, match="no runs folder at"):
         create_app(tmp_path / "missing")
+
+
+def test_a_cut_log_gives_the_curves_before_the_cut(client: TestClient, runs_folder: Path):
+    (events,) = (runs_folder / "demo" / "a" / "tb").glob("events.out.tfevents.*")
+    events.write_bytes(events.read_bytes()[:-7])  # the last record cut short, as by a crash
+    steps = [step for step, _ in client.get("/api/curves", params={"id": "demo/a"}).json()["train/loss"]]
+    assert steps == [s for s, _ in LOSS][:-1]
+
+
+def test_a_run_without_logs_has_no_curves(client: TestClient, runs_folder: Path):
+    shutil.rmtree(runs_folder / "demo" / "a" / "tb")
+    assert client.get("/api/curves", params={"id": "demo/a"}).json() == {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tensorboard.backend.event_processing.directory_watcher import DirectoryDeletedError
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
 MAX_POINTS = 2000  # per curve: enough for a plot; longer curves are thinned evenly
@@ -33,11 +34,17 @@ class ScalarCache:
         tb = run / "tb"
         if not tb.is_dir():
             return {}
-        stamp = _stamp(tb)
+        try:
+            stamp = _stamp(tb)
+        except OSError:  # a log removed while listed: as if there were none
+            return {}
         cached = self._cache.get(tb)
         if cached is None or cached[0] != stamp:
             accumulator = EventAccumulator(str(tb), size_guidance={SCALARS: 0})
-            accumulator.Reload()
+            try:
+                accumulator.Reload()
+            except (OSError, DirectoryDeletedError):  # the run folder was removed meanwhile
+                return {}
             curves = {
                 tag: _thin([(e.step, float(e.value)) for e in accumulator.Scalars(tag)])
                 for tag in sorted(accumulator.Tags()[SCALARS])
