@@ -59,3 +59,28 @@ def runs_folder(tmp_path: Path) -> Path:
     (bad_metrics / "metrics.json").write_text('{"test/acc": 0.')
     (tmp_path / "secret.txt").write_text("not for the explorer")
     return root
+
+
+QUICK = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.progress_bar", "false"]
+TRAINED = {  # run folder -> what trains it for a couple of steps (the viewers' three kinds of input)
+    "demo": ["demo", "--data.val_size", "16", "--data.test_size", "16"],
+    "abn": ["abn-fashion_mnist", "--model.depth", "8", "--data.batch_size", "4",
+            "--data.eval_batch_size", "4", "--trainer.limit_val_batches", "1",
+            "--trainer.limit_test_batches", "1"],
+    "sfa": ["sfa-sprites_small", "--data.batch_size", "2", "--data.eval_batch_size", "4",
+            "--data.val_size", "4", "--data.test_size", "4"],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Finished runs of a token transformer (demo), an ABN on Fashion-MNIST and SFA on sprites."""
+    from attnlab.cli import main
+    from attnlab.data.fashion_mnist import DEFAULT_ROOT
+
+    if not Path(DEFAULT_ROOT).is_dir():
+        pytest.skip(f"{DEFAULT_ROOT} is missing (scripts/setup.sh installs Debian's dataset-fashion-mnist)")
+    root = tmp_path_factory.mktemp("trained")
+    for name, (recipe, *overrides) in TRAINED.items():
+        assert main(["run", recipe, "--run-dir", str(root / name), *QUICK, *overrides]) == 0
+    return root

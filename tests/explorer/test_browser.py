@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,10 @@ def _serve(root: Path, token: str | None) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(create_app(root, token=token), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # listening only once uvicorn has started
+        assert thread.is_alive() and time.monotonic() < deadline, "the explorer did not start"
+        time.sleep(0.01)
     try:
         yield url_of(sock, token)
     finally:
@@ -92,3 +97,33 @@ def test_the_page_sends_the_token_it_was_opened_with(runs_folder: Path, page):
         page.locator("#runs tbody tr").first.wait_for()
         page.click("a[href='#/run/demo%2Fb']")
         page.wait_for_function("document.querySelector('#figures img')?.naturalWidth > 0")
+
+
+def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, page):
+    for url in _serve(trained_runs, token=None):
+        page.goto(url + "#/run/demo")
+        page.locator("#attention canvas.overlay").nth(1).wait_for()
+        assert page.inner_text("#example") == "example 1 of 16"
+        assert page.locator("#layer option").all_inner_texts() == ["blocks.0.attn", "blocks.1.attn"]
+        page.select_option("#layer", "1")
+        page.select_option("#head", "0")
+        page.wait_for_selector("figcaption:has-text('blocks.1.attn, head 0')")
+        page.click("#next")
+        page.wait_for_selector("#example:has-text('example 2 of 16')")
+        page.screenshot(path=str(SHOTS / "attention_demo.png"), full_page=True)
+
+        page.goto(url + "#/run/abn")
+        page.wait_for_selector("figcaption:has-text('attention branch')")
+        page.select_option("#method", "gradcam")
+        page.wait_for_selector("figcaption:has-text('gradcam')")
+        assert page.inner_text("#prediction").startswith("prediction: ")
+        page.screenshot(path=str(SHOTS / "attention_abn_gradcam.png"), full_page=True)
+
+        page.goto(url + "#/run/sfa")
+        page.wait_for_selector("figure.slot >> nth=3")
+        assert page.locator("figure.slot").count() == 4
+        page.fill("#frame", "2")  # a range input: the last of 3 frames
+        page.wait_for_selector("label:has-text('frame 3 of 3')")
+        page.click("#play")
+        page.wait_for_selector("#play:has-text('pause')")
+        page.screenshot(path=str(SHOTS / "attention_sfa.png"), full_page=True)

@@ -17,10 +17,11 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from attnlab.errors import RunDirError
+from attnlab.errors import AttnlabError, RunDirError
 from attnlab.explorer.index import RunIndex, read_metrics, report_figures, summarise
 from attnlab.explorer.paths import OutsideRunsError, resolve_inside
 from attnlab.explorer.scalars import ScalarCache
+from attnlab.explorer.viewers import ViewCache
 
 STATIC = Path(__file__).parent / "static"
 TOKEN_HEADER = "X-Attnlab-Token"
@@ -30,7 +31,7 @@ def create_app(root: Path, *, token: str | None = None) -> FastAPI:
     """The app serving the runs under ``root`` (which must exist)."""
     if not root.is_dir():
         raise RunDirError(f"no runs folder at {root}")
-    index, scalars = RunIndex(root), ScalarCache()
+    index, scalars, views = RunIndex(root), ScalarCache(), ViewCache()
     app = FastAPI(title="attnlab explorer", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
@@ -80,6 +81,14 @@ def create_app(root: Path, *, token: str | None = None) -> FastAPI:
     @app.get("/api/curves")
     def curves(id: str) -> dict[str, list[tuple[int, float]]]:
         return scalars.curves(run_folder(id))
+
+    @app.get("/api/view")
+    def view(id: str, index: int = 0, method: str | None = None) -> dict[str, Any]:
+        """One test example: input, prediction and attention maps (:mod:`attnlab.explorer.viewers`)."""
+        try:
+            return views.view(run_folder(id), index, method)
+        except AttnlabError as exc:  # NotViewable, or a method that does not take this input
+            raise HTTPException(422, " ".join(str(exc).split())) from None
 
     @app.get("/api/file")
     def file(id: str, path: str) -> FileResponse:

@@ -119,11 +119,124 @@ function chart(tag, series) {
 }
 
 function charts(runs) {
-  // runs: [{id, curves}] -> one chart per tag any of them logged
-  const tags = [...new Set(runs.flatMap((r) => Object.keys(r.curves)))].sort();
+  // runs: [{id, curves}] -> one chart per tag any of them logged more than once (a single
+  // value, such as a test metric, is in the metrics table)
+  const curve = (points) => points && points.filter((p) => Number.isFinite(p[1])).length > 1;
+  const tags = [...new Set(runs.flatMap((r) => Object.keys(r.curves).filter((t) => curve(r.curves[t]))))].sort();
   if (!tags.length) return el("p", {}, "no curves logged (tb/ is empty or missing)");
   return el("div", { class: "charts" }, tags.map((tag) => chart(tag,
-    runs.filter((r) => r.curves[tag]).map((r) => ({ name: r.id, colour: COLOURS[runs.indexOf(r) % COLOURS.length], points: r.curves[tag] })))));
+    runs.filter((r) => curve(r.curves[tag])).map((r) => ({ name: r.id, colour: COLOURS[runs.indexOf(r) % COLOURS.length], points: r.curves[tag] })))));
+}
+
+// ---- attention on one test example --------------------------------------------------------------
+const STOPS = [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]]; // inferno-like
+
+function heat(value) {
+  const x = Math.min(Math.max(value, 0), 1) * (STOPS.length - 1), i = Math.min(Math.floor(x), STOPS.length - 2), f = x - i;
+  return STOPS[i].map((c, k) => Math.round(c + f * (STOPS[i + 1][k] - c)));
+}
+
+function mapCanvas(values, [h, w]) {
+  // a map of h x w values in [0, 1] as a small canvas (the browser scales it smoothly)
+  const canvas = el("canvas", { width: w, height: h });
+  const context = canvas.getContext("2d"), image = context.createImageData(w, h);
+  values.forEach((v, i) => { image.data.set([...heat(v), 255], 4 * i); });
+  context.putImageData(image, 0, 0);
+  return canvas;
+}
+
+function loadImage(src) {
+  return new Promise((resolve, reject) => { const img = new Image(); img.onload = () => resolve(img); img.onerror = reject; img.src = src; });
+}
+
+async function overlay(src, map, opacity, size) {
+  // the input picture with a map drawn over it at the given opacity, size x size pixels
+  const [W, H] = size;
+  const canvas = el("canvas", { width: W, height: H, class: "overlay" });
+  const context = canvas.getContext("2d");
+  context.imageSmoothingEnabled = false;
+  context.drawImage(await loadImage(src), 0, 0, W, H);
+  if (map) {
+    context.imageSmoothingEnabled = map.smooth;
+    context.globalAlpha = opacity;
+    context.drawImage(mapCanvas(map.values, map.shape), 0, 0, W, H);
+  }
+  return canvas;
+}
+
+function meanOf(rows) {
+  return rows[0].map((_, i) => rows.reduce((sum, r) => sum + r[i], 0) / rows.length);
+}
+
+function attentionSection(id) {
+  const ui = { index: 0, method: "", map: 0, head: "mean", opacity: 0.6, frame: 0 };
+  const box = el("section", { id: "attention" }, el("h3", {}, "Attention on a test example"), el("div", { class: "viewer" }, "loading…"));
+  let data = null, timer = null;
+
+  async function fetchView() {
+    const query = new URLSearchParams({ id, index: ui.index });
+    if (ui.method) query.set("method", ui.method);
+    try {
+      data = await api(`api/view?${query}`);
+      ui.map = Math.min(ui.map, data.maps.length - 1);
+      draw();
+    } catch (error) {
+      box.lastChild.replaceChildren(el("p", { class: "viewer-error" }, error.message));
+    }
+  }
+
+  function select(label, options, value, onchange, attrs = {}) {
+    const node = el("select", { "aria-label": label, ...attrs }, options.map(([v, text]) => el("option", { value: v }, text)));
+    node.value = String(value);
+    node.addEventListener("change", () => onchange(node.value));
+    return el("label", {}, `${label} `, node);
+  }
+
+  async function draw() {
+    const d = data, maps = d.maps, chosen = maps[ui.map];
+    const controls = el("div", { class: "toolbar" },
+      el("button", { id: "prev", onclick: () => { ui.index = Math.max(0, ui.index - 1); fetchView(); } }, "◀"),
+      el("span", { id: "example" }, `example ${d.index + 1} of ${d.count}`),
+      el("button", { id: "next", onclick: () => { ui.index = Math.min(d.count - 1, ui.index + 1); fetchView(); } }, "▶"),
+      d.methods.length ? select("map from", [["", "the model's attention"], ...d.methods.map((m) => [m, m])], ui.method, (v) => { ui.method = v; ui.map = 0; fetchView(); }, { id: "method" }) : "",
+      maps.length && !chosen.frames ? select("layer", maps.map((m, i) => [i, m.name]), ui.map, (v) => { ui.map = Number(v); ui.head = "mean"; draw(); }, { id: "layer" }) : "",
+      chosen && chosen.heads && chosen.heads.length > 1 ? select("head", [["mean", "mean"], ...chosen.heads.map((_, i) => [i, i])], ui.head, (v) => { ui.head = v; draw(); }, { id: "head" }) : "",
+      el("label", {}, "opacity ", Object.assign(el("input", { type: "range", min: 0, max: 1, step: 0.05, id: "opacity" }), { value: ui.opacity, oninput: (e) => { ui.opacity = Number(e.target.value); draw(); } })),
+    );
+    const prediction = el("p", { id: "prediction" }, d.prediction.length ? `prediction: ${d.prediction.map((p) => `${p.label} (${p.p.toFixed(3)})`).join(", ")}` : "",
+      d.target != null ? ` · target: ${d.target}` : "");
+    const pictures = el("div", { class: "pictures" });
+    if (d.input.kind === "video") {
+      const frames = d.input.frames.length;
+      ui.frame = Math.min(ui.frame, frames - 1);
+      const slider = Object.assign(el("input", { type: "range", min: 0, max: frames - 1, step: 1, id: "frame" }), { value: ui.frame, oninput: (e) => { ui.frame = Number(e.target.value); draw(); } });
+      const play = el("button", { id: "play", onclick: () => {
+        if (timer) { clearInterval(timer); timer = null; draw(); return; }
+        timer = setInterval(() => { ui.frame = (ui.frame + 1) % frames; draw(); }, 400);
+        draw();
+      } }, timer ? "pause" : "play");
+      controls.append(el("label", {}, `frame ${ui.frame + 1} of ${frames} `, slider), play);
+      const size = [192, 192];
+      pictures.append(el("figure", {}, await overlay(d.input.frames[ui.frame], null, 0, size), el("figcaption", {}, "frame")));
+      if (d.recon) pictures.append(el("figure", {}, await overlay(d.recon[ui.frame], null, 0, size), el("figcaption", {}, "reconstruction")));
+      for (const m of maps.filter((m) => m.frames)) {
+        const map = { values: m.frames[ui.frame], shape: m.shape, smooth: false };
+        pictures.append(el("figure", { class: "slot" }, await overlay(d.input.frames[ui.frame], map, ui.opacity, size), el("figcaption", {}, m.name)));
+      }
+    } else if (chosen) {
+      const values = ui.head === "mean" ? meanOf(chosen.heads) : chosen.heads[Number(ui.head)];
+      const sequence = d.input.kind === "sequence";
+      const size = sequence ? [Math.max(320, 12 * d.input.shape[1]), 48] : [320, 320];
+      pictures.append(el("figure", {}, await overlay(d.input.png, null, 0, size), el("figcaption", {}, "input")));
+      pictures.append(el("figure", {}, await overlay(d.input.png, { values, shape: chosen.shape, smooth: !sequence }, ui.opacity, size),
+        el("figcaption", {}, `${chosen.name}${ui.head === "mean" ? " (mean of heads)" : `, head ${ui.head}`}`)));
+    } else {
+      pictures.append(el("p", {}, "this model records no attention; pick a map method"));
+    }
+    box.lastChild.replaceChildren(controls, prediction, pictures);
+  }
+  fetchView();
+  return box;
 }
 
 // ---- one run ---------------------------------------------------------------------------------
@@ -139,6 +252,7 @@ async function showRun(view, id) {
       ? el("table", { class: "metrics" }, metrics.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, fmt(v)))))
       : el("p", {}, "no test metrics yet")),
     el("section", {}, el("h3", {}, "Curves"), charts([{ id, curves }])),
+    run.summary.status === "finished" ? attentionSection(id) : "",
     el("section", { id: "figures" }, el("h3", {}, "Figures"), run.figures.length
       ? run.figures.map((f) => el("figure", {}, el("img", { src: fileUrl(id, f.path), alt: f.caption, loading: "lazy" }), el("figcaption", {}, f.caption)))
       : el("p", {}, "no figures")),

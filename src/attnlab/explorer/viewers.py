@@ -1,0 +1,194 @@
+"""What the explorer shows of one test example of a finished run: its input, the prediction and
+the model's attention. One viewer per kind of task (the plug-in point: :data:`VIEWERS`), each
+returning plain JSON the page draws:
+
+- classification (classifiers, ABN, ST-ABN, signal networks): the prediction, the attention
+  branch's map (ABN), each recorded attention layer's weights of the first query ([CLS]) per
+  head, on the image grid when the keys form one, and CAM-family maps on request;
+- object-centric video models: the frames, the reconstruction and each slot's mask per frame.
+
+A run is loaded once (model, final weights, the first test examples) and kept until its weights
+change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attnlab.errors import AttnlabError, ConfigError, RunDirError
+from attnlab.explain.capture import attention_layers, capture
+from attnlab.explain.maps import explanation_maps
+from attnlab.explorer.pictures import png_url, rounded, unit
+from attnlab.models.outputs import ABNOutput
+from attnlab.runs import rundir
+from attnlab.runs.spec import resolve
+from attnlab.runs.weights import load_initial_weights
+from attnlab.train.classification import ClassificationTask
+from attnlab.train.engine import build
+from attnlab.train.object_centric import ObjectCentricTask
+from attnlab.train.task import Task
+
+MAX_EXAMPLES = 32  # test examples a run offers to look at
+CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam", "rollout")  # computed on request
+
+
+class NotViewable(AttnlabError):
+    """A run the explorer has no viewer for, or cannot load (said in one line on the page)."""
+
+
+@dataclass
+class LoadedRun:
+    task: Task
+    examples: list[dict[str, torch.Tensor]]  # one test example each, no batch dimension
+    class_names: list[str] | None
+    stamp: float  # the weights' modification time
+
+
+def load_run(folder: Path) -> LoadedRun:
+    """The run's model with its final weights, in eval mode, and its first test examples."""
+    run = rundir.existing(folder)
+    if not run.weights.is_file():
+        raise NotViewable(f"no final weights ({run.weights.name}) yet: the run has not finished")
+    spec = resolve(run.config, [])
+    task, data = build(spec)
+    if not any(isinstance(task, kind) for kind in VIEWERS):
+        raise NotViewable(f"no attention viewer for the {spec.task_name} task yet")
+    load_initial_weights(task.model, run.weights)
+    task.model.eval()
+    examples: list[dict[str, torch.Tensor]] = []
+    for batch in data.test_dataloader():
+        size = len(next(iter(batch.values())))
+        examples += [{k: v[i] for k, v in batch.items() if isinstance(v, torch.Tensor)} for i in range(size)]
+        if len(examples) >= MAX_EXAMPLES:
+            break
+    names = getattr(data, "class_names", None)
+    return LoadedRun(
+        task, examples[:MAX_EXAMPLES], list(names) if names else None, run.weights.stat().st_mtime
+    )
+
+
+def _key_grid(keys: int, x: torch.Tensor) -> tuple[int, list[int]]:
+    """How many leading keys to skip ([CLS]) and the (h, w) the rest form: a square grid of
+    patches on an image, else one row per token of the input (the [CLS] dropped when there is one)."""
+    if x.dim() == 3:  # (C, H, W)
+        for skip in (1, 0):
+            side = math.isqrt(keys - skip)
+            if side > 1 and side * side == keys - skip:
+                return skip, [side, side]
+    skip = 1 if keys == x.shape[0] + 1 else 0
+    return skip, [1, keys - skip]
+
+
+def _input_picture(x: torch.Tensor) -> dict[str, Any]:
+    if x.dim() == 3 and x.shape[0] in (1, 3):
+        return {"kind": "image", "png": png_url(x), "shape": list(x.shape[1:])}
+    if x.dim() == 4:  # (T, C, H, W): a clip, drawn frame by frame
+        return {"kind": "video", "frames": [png_url(frame) for frame in x], "shape": list(x.shape[2:])}
+    tokens = x.reshape(x.shape[0], -1).T  # (D, L): one column per token or time step
+    return {"kind": "sequence", "png": png_url(tokens), "shape": list(tokens.shape)}
+
+
+def view_classification(loaded: LoadedRun, index: int, method: str | None) -> dict[str, Any]:
+    example = loaded.examples[index]
+    model, x = loaded.task.model, example["input"]
+    layers = list(attention_layers(model))
+    with torch.no_grad():
+        if layers:
+            with capture(model) as record:
+                out = model(x[None])
+            weights = {name: record[name] for name in layers}
+        else:
+            out, weights = model(x[None]), {}
+    probs = out.logits.softmax(-1)[0]
+    top = probs.topk(min(3, probs.numel()))
+    names = loaded.class_names
+
+    def name(i: int) -> str:
+        return names[i] if names and i < len(names) else str(i)
+
+    maps = []
+    if isinstance(out, ABNOutput):
+        maps.append(
+            {
+                "name": "attention branch",
+                "shape": list(out.attention.shape[-2:]),
+                "heads": [unit(out.attention[0, 0])],
+            }
+        )
+    for layer, w in weights.items():  # (B, heads, Q, K), or (B, Q, K) for one head
+        rows = (w if w.dim() == 4 else w[:, None])[0, :, 0]  # (heads, K): the first query's
+        skip, shape = _key_grid(rows.shape[-1], x)
+        maps.append({"name": layer, "shape": shape, "heads": [unit(r[skip:]) for r in rows]})
+    if method is not None:
+        made = explanation_maps(model, x[None], methods=[method])[method]
+        if isinstance(made, str):
+            raise NotViewable(f"{method} does not apply here: {made}")
+        maps.insert(0, {"name": method, "shape": list(made.shape[-2:]), "heads": [unit(made[0])]})
+    label = example.get("label")
+    return {
+        "input": _input_picture(x),
+        "prediction": [
+            {"label": name(int(i)), "p": round(float(p), 4)}
+            for p, i in zip(top.values, top.indices, strict=True)
+        ],
+        "target": None if label is None else name(int(label)),
+        "maps": maps,
+        "methods": list(CAM_METHODS) if x.dim() == 3 else [],
+    }
+
+
+def view_object_centric(loaded: LoadedRun, index: int, method: str | None) -> dict[str, Any]:
+    if method is not None:
+        raise NotViewable("CAM methods explain class scores; an object-centric model has none")
+    video = loaded.examples[index]["video"]  # (T, 3, H, W)
+    with torch.no_grad():
+        out = loaded.task.model(video[None])
+    masks = out.masks[0, :, :, 0]  # (T, K, H, W)
+    return {
+        "input": {"kind": "video", "frames": [png_url(f) for f in video], "shape": list(video.shape[-2:])},
+        "recon": [png_url(f.clamp(0, 1)) for f in out.recon[0]],
+        "prediction": [],
+        "target": None,
+        "maps": [
+            {
+                "name": f"slot {k}",
+                "shape": list(masks.shape[-2:]),
+                "frames": [rounded(m) for m in masks[:, k]],
+            }
+            for k in range(masks.shape[1])
+        ],
+        "methods": [],
+    }
+
+
+VIEWERS: dict[type[Task], Callable[[LoadedRun, int, str | None], dict[str, Any]]] = {
+    ClassificationTask: view_classification,
+    ObjectCentricTask: view_object_centric,
+}
+
+
+class ViewCache:
+    """Loaded runs by folder, reloaded when the final weights change."""
+
+    def __init__(self) -> None:
+        self._runs: dict[Path, LoadedRun] = {}
+
+    def view(self, folder: Path, index: int, method: str | None) -> dict[str, Any]:
+        weights = folder / rundir.WEIGHTS_FILE
+        loaded = self._runs.get(folder)
+        if loaded is None or not weights.is_file() or loaded.stamp != weights.stat().st_mtime:
+            try:
+                loaded = load_run(folder)
+            except (RunDirError, ConfigError) as exc:  # a config or weights that no longer fit the code
+                raise NotViewable(f"cannot load this run: {exc}") from None
+            self._runs[folder] = loaded
+        if not 0 <= index < len(loaded.examples):
+            raise NotViewable(f"example {index} is not among the {len(loaded.examples)} test examples shown")
+        viewer = next(v for kind, v in VIEWERS.items() if isinstance(loaded.task, kind))
+        return {"index": index, "count": len(loaded.examples)} | viewer(loaded, index, method)

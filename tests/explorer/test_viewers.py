@@ -1,0 +1,103 @@
+"""The attention viewer's answers, checked against the models run directly on the same example:
+the [CLS] row of each recorded attention layer (demo transformer), ABN's attention branch and a
+Grad-CAM map (Fashion-MNIST), SFA's slot masks (sprites); and its one-line refusals."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from attnlab.explain.capture import capture
+from attnlab.explorer.app import create_app
+from attnlab.explorer.viewers import load_run
+
+
+@pytest.fixture(scope="module")
+def client(trained_runs: Path) -> TestClient:
+    return TestClient(create_app(trained_runs))
+
+
+def view(client: TestClient, run: str, index: int = 0, method: str | None = None) -> dict:
+    params = {"id": run, "index": str(index)} | ({"method": method} if method else {})
+    response = client.get("/api/view", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def scaled(t: torch.Tensor) -> torch.Tensor:
+    t = t.flatten().double()
+    return (t - t.min()) / (t.max() - t.min())
+
+
+def test_a_token_transformer_shows_each_layers_cls_row_per_head(client: TestClient, trained_runs: Path):
+    got = view(client, "demo", index=3)
+    assert got["index"] == 3 and got["count"] == 16 and got["input"]["kind"] == "sequence"
+    loaded = load_run(trained_runs / "demo")
+    x = loaded.examples[3]["input"]
+    with torch.no_grad(), capture(loaded.task.model) as record:
+        logits = loaded.task.model(x[None]).logits
+    assert [m["name"] for m in got["maps"]] == list(record)
+    for shown in got["maps"]:
+        weights = record[shown["name"]][0, :, 0, 1:]  # (heads, L): [CLS]'s row, the [CLS] key dropped
+        assert shown["shape"] == [1, x.shape[0]] and len(shown["heads"]) == weights.shape[0]
+        for head, expected in zip(shown["heads"], weights, strict=True):
+            assert torch.tensor(head, dtype=torch.float64) == pytest.approx(scaled(expected), abs=1e-4)
+    best = logits.softmax(-1)[0].max()
+    assert got["prediction"][0]["p"] == pytest.approx(float(best), abs=1e-4)
+    assert got["target"] == str(int(loaded.examples[3]["label"]))
+
+
+def test_abn_shows_its_attention_branch_and_gradcam_on_request(client: TestClient, trained_runs: Path):
+    got = view(client, "abn", index=1)
+    assert got["input"]["kind"] == "image" and "gradcam" in got["methods"]
+    loaded = load_run(trained_runs / "abn")
+    with torch.no_grad():
+        out = loaded.task.model(loaded.examples[1]["input"][None])
+    (branch,) = [m for m in got["maps"] if m["name"] == "attention branch"]
+    assert branch["shape"] == list(out.attention.shape[-2:])
+    assert torch.tensor(branch["heads"][0], dtype=torch.float64) == pytest.approx(
+        scaled(out.attention), abs=1e-4
+    )
+    assert got["prediction"][0]["label"] in loaded.class_names
+    cam = view(client, "abn", index=1, method="gradcam")["maps"][0]
+    assert cam["name"] == "gradcam" and cam["shape"] == [28, 28] and max(cam["heads"][0]) == 1.0
+
+
+def test_sfa_shows_every_slots_mask_per_frame(client: TestClient, trained_runs: Path):
+    got = view(client, "sfa", index=2)
+    frames = got["input"]["frames"]
+    assert got["input"]["kind"] == "video" and len(frames) == len(got["recon"]) == 3
+    masks = torch.tensor([m["frames"] for m in got["maps"]])  # (K, T, H * W)
+    assert masks.shape == (4, 3, 32 * 32) and [m["name"] for m in got["maps"]] == [
+        f"slot {k}" for k in range(4)
+    ]
+    assert masks.sum(0) == pytest.approx(torch.ones(3, 32 * 32), abs=2e-3)  # a softmax over slots, rounded
+    loaded = load_run(trained_runs / "sfa")
+    with torch.no_grad():
+        expected = loaded.task.model(loaded.examples[2]["video"][None]).masks[0, :, :, 0]  # (T, K, H, W)
+    assert masks == pytest.approx(expected.permute(1, 0, 2, 3).flatten(2), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("run", "params", "message"),
+    [
+        ("demo", {"index": "99"}, "example 99 is not among the 16 test examples shown"),
+        ("demo", {"method": "gradcam"}, "token ids cannot be perturbed"),
+        ("sfa", {"method": "gradcam"}, "an object-centric model has none"),
+    ],
+)
+def test_what_cannot_be_shown_is_one_line(client: TestClient, run: str, params: dict, message: str):
+    response = client.get("/api/view", params={"id": run} | params)
+    assert response.status_code == 422 and message in response.json()["detail"]
+
+
+def test_an_unfinished_run_says_so(trained_runs: Path, tmp_path: Path):
+    root = tmp_path / "runs"
+    shutil.copytree(trained_runs / "demo", root / "demo")
+    (root / "demo" / "model.safetensors").unlink()
+    response = TestClient(create_app(root)).get("/api/view", params={"id": "demo"})
+    assert response.status_code == 422 and "the run has not finished" in response.json()["detail"]
