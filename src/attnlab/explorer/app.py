@@ -10,29 +10,57 @@ scripts, which hold no data, load without it and show the API's refusal.
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from attnlab.errors import AttnlabError, RunDirError
+from attnlab.explorer import editing
 from attnlab.explorer.index import RunIndex, read_metrics, report_figures, summarise
+from attnlab.explorer.jobs import Jobs
 from attnlab.explorer.paths import OutsideRunsError, resolve_inside
 from attnlab.explorer.scalars import ScalarCache
 from attnlab.explorer.viewers import ViewCache
 
 STATIC = Path(__file__).parent / "static"
 TOKEN_HEADER = "X-Attnlab-Token"
+MAX_FINETUNE_STEPS = 100_000
+T = TypeVar("T")
+
+
+class EditedMap(BaseModel):
+    id: str
+    index: int
+    map: list[float] = Field(max_length=1024 * 1024)  # H * W values, row by row
+
+
+class FinetuneJob(BaseModel):
+    id: str
+    steps: int = Field(default=300, ge=1, le=MAX_FINETUNE_STEPS)
 
 
 def create_app(root: Path, *, token: str | None = None) -> FastAPI:
     """The app serving the runs under ``root`` (which must exist)."""
     if not root.is_dir():
         raise RunDirError(f"no runs folder at {root}")
-    index, scalars, views = RunIndex(root), ScalarCache(), ViewCache()
-    app = FastAPI(title="attnlab explorer", docs_url=None, redoc_url=None, openapi_url=None)
+    index, scalars, views, edits = RunIndex(root), ScalarCache(), ViewCache(), editing.EditCache()
+    jobs = Jobs(index.root)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.stop_all()
+
+    app = FastAPI(
+        title="attnlab explorer", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
 
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Response:
@@ -53,6 +81,13 @@ def create_app(root: Path, *, token: str | None = None) -> FastAPI:
         if not (folder / "run.json").is_file():
             raise HTTPException(404, f"no run {run_id!r} in the runs folder")
         return folder
+
+    def answer(call: Callable[[], T]) -> T:
+        """``call()``, with a user error (a map that does not fit, an example not there) as a 422."""
+        try:
+            return call()
+        except AttnlabError as exc:
+            raise HTTPException(422, " ".join(str(exc).split())) from None
 
     @app.get("/api/runs")
     def runs() -> dict[str, Any]:
@@ -85,10 +120,51 @@ def create_app(root: Path, *, token: str | None = None) -> FastAPI:
     @app.get("/api/view")
     def view(id: str, index: int = 0, method: str | None = None) -> dict[str, Any]:
         """One test example: input, prediction and attention maps (:mod:`attnlab.explorer.viewers`)."""
-        try:
-            return views.view(run_folder(id), index, method)
-        except AttnlabError as exc:  # NotViewable, or a method that does not take this input
-            raise HTTPException(422, " ".join(str(exc).split())) from None
+        folder = run_folder(id)
+        return answer(lambda: views.view(folder, index, method))
+
+    def edit_session(run_id: str) -> editing.Editing:
+        folder = run_folder(run_id)
+        return answer(lambda: edits.get(folder))
+
+    @app.get("/api/edit")
+    def edit(id: str, index: int = 0) -> dict[str, Any]:
+        """An ABN run's exported example: picture, saved map, the model's and the edited prediction."""
+        session = edit_session(id)
+        return answer(lambda: editing.example(session, index))
+
+    @app.post("/api/edit/predict")
+    def edit_predict(body: EditedMap) -> dict[str, Any]:
+        session = edit_session(body.id)
+        return {"edited": answer(lambda: editing.predict(session, body.index, body.map))}
+
+    @app.put("/api/edit/map")
+    def edit_save(body: EditedMap) -> dict[str, Any]:
+        session = edit_session(body.id)
+        path = answer(lambda: editing.save(session, body.index, body.map))
+        return {"saved": path.relative_to(index.root).as_posix()}
+
+    @app.post("/api/jobs")
+    def start_job(body: FinetuneJob) -> dict[str, Any]:
+        """Fine-tune an ABN run on its saved maps (``attnlab abn-maps finetune``) as a new run."""
+        session = edit_session(body.id)
+        folder = run_folder(body.id)
+        out = folder.parent / f"{folder.name}-edited-{time.strftime('%Y%m%d-%H%M%S')}"
+        args = ["abn-maps", "finetune", str(folder), "--maps", str(session.maps), "--steps", str(body.steps)]
+        args += ["--run-dir", str(out), "--trainer.progress_bar", "false"]
+        job = jobs.start(f"fine-tune {body.id} on its edited maps", args, out, body.steps)
+        return jobs.describe(job)
+
+    @app.get("/api/jobs")
+    def list_jobs() -> list[dict[str, Any]]:
+        return jobs.list()
+
+    @app.delete("/api/jobs/{job_id}")
+    def cancel_job(job_id: int) -> dict[str, Any]:
+        job = jobs.cancel(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id}")
+        return jobs.describe(job)
 
     @app.get("/api/file")
     def file(id: str, path: str) -> FileResponse:

@@ -81,7 +81,7 @@ def _key_grid(keys: int, x: torch.Tensor) -> tuple[int, list[int]]:
             side = math.isqrt(keys - skip)
             if side > 1 and side * side == keys - skip:
                 return skip, [side, side]
-    skip = 1 if keys == x.shape[0] + 1 else 0
+    skip = 1 if keys == x.shape[-1] + 1 else 0  # tokens or time steps are the last axis
     return skip, [1, keys - skip]
 
 
@@ -90,8 +90,8 @@ def _input_picture(x: torch.Tensor) -> dict[str, Any]:
         return {"kind": "image", "png": png_url(x), "shape": list(x.shape[1:])}
     if x.dim() == 4:  # (T, C, H, W): a clip, drawn frame by frame
         return {"kind": "video", "frames": [png_url(frame) for frame in x], "shape": list(x.shape[2:])}
-    tokens = x.reshape(x.shape[0], -1).T  # (D, L): one column per token or time step
-    return {"kind": "sequence", "png": png_url(tokens), "shape": list(tokens.shape)}
+    rows = x[None] if x.dim() == 1 else x.reshape(-1, x.shape[-1])  # (C, L): a column per token or step
+    return {"kind": "sequence", "png": png_url(rows), "shape": list(rows.shape)}
 
 
 def view_classification(loaded: LoadedRun, index: int, method: str | None) -> dict[str, Any]:

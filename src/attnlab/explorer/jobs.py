@@ -1,0 +1,107 @@
+"""Long jobs the page starts (fine-tuning on edited maps), run as ``attnlab`` processes.
+
+Each job is a child process writing a new run folder inside the runs folder, so it is listed,
+checkpointed and resumable like any run; its output goes to ``.explorer-jobs/<id>.log`` there.
+Progress is the new run's last logged training step over the steps asked for. Cancelling sends
+Ctrl-C (SIGINT): the run stops as after Ctrl-C in a terminal, interrupted with its checkpoint,
+and ``attnlab resume`` continues it. The list lives in the server: a page reload finds it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnlab.explorer.scalars import ScalarCache
+
+LOGS = ".explorer-jobs"
+
+
+@dataclass
+class Job:
+    id: int
+    title: str
+    run: Path  # the run folder the job writes
+    steps: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    started: float = field(default_factory=time.time)
+    cancelled: bool = False
+
+    def status(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "cancelling" if self.cancelled else "running"
+        if self.cancelled:
+            return "cancelled"
+        return "finished" if code == 0 else "failed"
+
+    def last_line(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+
+class Jobs:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._jobs: dict[int, Job] = {}
+        self._ids = itertools.count(1)
+        self._curves = ScalarCache()
+
+    def start(self, title: str, args: list[str], run: Path, steps: int) -> Job:
+        """``attnlab ARGS`` in the background, writing the run folder ``run``."""
+        job_id = next(self._ids)
+        log = self.root / LOGS / f"{job_id}.log"
+        log.parent.mkdir(exist_ok=True)
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "attnlab", *args], stdout=out, stderr=subprocess.STDOUT, cwd=self.root
+            )
+        job = Job(job_id, title, run, steps, process, log)
+        self._jobs[job_id] = job
+        return job
+
+    def progress(self, job: Job) -> float:
+        """The fraction of the steps the new run has logged (0 before its first log)."""
+        curves = self._curves.curves(job.run) if job.run.is_dir() else {}
+        done = max(
+            (points[-1][0] + 1 for tag, points in curves.items() if tag.startswith("train/") and points),
+            default=0,
+        )
+        return 1.0 if job.status() == "finished" else min(done / max(job.steps, 1), 1.0)
+
+    def describe(self, job: Job) -> dict[str, Any]:
+        return {
+            "id": job.id,
+            "title": job.title,
+            "run": job.run.relative_to(self.root).as_posix(),
+            "status": job.status(),
+            "progress": round(self.progress(job), 4),
+            "started": job.started,
+            "last_line": job.last_line(),
+        }
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self.describe(job) for job in sorted(self._jobs.values(), key=lambda j: -j.id)]
+
+    def cancel(self, job_id: int) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is not None and job.process.poll() is None:
+            job.cancelled = True
+            job.process.send_signal(signal.SIGINT)
+        return job
+
+    def stop_all(self) -> None:
+        """When the server stops: Ctrl-C to every job still running (each keeps its checkpoint)."""
+        for job in self._jobs.values():
+            if job.process.poll() is None:
+                job.process.send_signal(signal.SIGINT)
