@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from attnlab.data.edited_maps import map_file_name, read_map_png
 from attnlab.explorer.app import create_app
 from attnlab.explorer.server import listening_socket, url_of
 
@@ -127,3 +128,40 @@ def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, page):
         page.click("#play")
         page.wait_for_selector("#play:has-text('pause')")
         page.screenshot(path=str(SHOTS / "attention_sfa.png"), full_page=True)
+
+
+def test_paint_a_map_save_it_fine_tune_and_cancel(trained_runs: Path, tmp_path: Path, page):
+    root = tmp_path / "runs"
+    shutil.copytree(trained_runs / "abn", root / "abn")
+    for url in _serve(root, token=None):
+        page.goto(url + "#/run/abn")
+        page.click("#start-editing")
+        canvas = page.locator("#paint")
+        canvas.wait_for()
+        before = page.inner_text("#edited-prediction")
+        page.check("#brush-ignore")
+        box = canvas.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        for step in range(1, 30):  # a stroke across the middle
+            page.mouse.move(box["x"] + step * box["width"] / 30, box["y"] + box["height"] / 2)
+        page.mouse.up()
+        page.wait_for_function(f"document.querySelector('#edited-prediction').textContent !== {before!r}")
+        page.click("#save-map")
+        page.wait_for_selector("#saved:has-text('saved abn/edited_maps/maps/')")
+        saved = read_map_png(root / "abn" / "edited_maps" / "maps" / map_file_name(0), (28, 28))
+        assert (saved[0, 14] == 0).all()  # the stroke's row is "ignore" from edge to edge
+        page.screenshot(path=str(SHOTS / "edit_abn.png"), full_page=True)
+
+        page.fill("#finetune-steps", "2")
+        page.click("#finetune")
+        page.wait_for_selector("#job-table .status.finished", timeout=240_000)
+        page.fill("#finetune-steps", "100000")
+        page.click("#finetune")
+        page.click("#job-table button.cancel")
+        page.wait_for_selector("#job-table .status.cancelled", timeout=60_000)
+        page.reload()  # the jobs are the server's: a reload lists them again
+        page.wait_for_selector("#job-table .status.finished")
+        assert page.locator("#job-table tr").count() == 2
+        page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)

@@ -36,6 +36,7 @@ class RunSummary:
     seconds: float | None
     metrics: dict[str, float] = field(default_factory=dict)
     error: str = ""  # why a run failed or is broken
+    task: str = ""  # the config's task name (what the page offers: attention-branch runs are editable)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +109,7 @@ def summarise(root: Path, folder: Path) -> RunSummary:
         seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
         metrics=dict(list(tests.items())[:KEY_METRICS]),
         error=str(state.get("error") or ""),
+        task=_name(config.get("task")),
     )
 
 

@@ -239,6 +239,129 @@ function attentionSection(id) {
   return box;
 }
 
+// ---- editing an ABN run's attention maps, and fine-tuning on them -----------------------------
+async function send(method, path, body) {
+  const headers = { "Content-Type": "application/json", ...(TOKEN ? { "X-Attnlab-Token": TOKEN } : {}) };
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.detail || `${response.status} ${response.statusText}`);
+  return answer;
+}
+
+const predictionText = (rows) => rows.map((p) => `${p.label} (${p.p.toFixed(3)})`).join(", ");
+
+function editorSection(id) {
+  const ui = { index: 0, brush: "attend", size: 3, opacity: 0.6 };
+  const box = el("section", { id: "editor" }, el("h3", {}, "Edit the attention map (human knowledge)"),
+    el("p", {}, "Paint where the model should look (attend) or not (ignore); the prediction follows the edited map. ",
+      "Saved maps are what fine-tuning trains on (attnlab abn-maps finetune)."),
+    el("button", { id: "start-editing", onclick: () => load() }, "start editing (exports 32 training examples the first time)"),
+    el("div", { class: "editor" }));
+  let data = null, values = null, image = null;
+  const SCALE = 10;
+
+  async function load() {
+    try {
+      data = await api(`api/edit?id=${encodeURIComponent(id)}&index=${ui.index}`);
+      values = data.map.slice();
+      image = await loadImage(data.image);
+      draw();
+    } catch (error) {
+      box.lastChild.replaceChildren(el("p", { class: "viewer-error" }, error.message));
+    }
+  }
+
+  function paint(canvas, event) {
+    const [H, W] = data.shape, rect = canvas.getBoundingClientRect();
+    const cx = ((event.clientX - rect.left) / rect.width) * W, cy = ((event.clientY - rect.top) / rect.height) * H;
+    const value = ui.brush === "attend" ? 1 : 0, r = ui.size / 2;
+    for (let y = Math.floor(cy - r); y <= cy + r; y++) {
+      for (let x = Math.floor(cx - r); x <= cx + r; x++) {
+        if (x >= 0 && y >= 0 && x < W && y < H && (x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= r * r) values[y * W + x] = value;
+      }
+    }
+    render(canvas);
+  }
+
+  function render(canvas) {
+    const context = canvas.getContext("2d");
+    context.imageSmoothingEnabled = false;
+    context.globalAlpha = 1;
+    context.drawImage(image, 0, 0, canvas.width, canvas.height);
+    context.globalAlpha = ui.opacity;
+    context.drawImage(mapCanvas(values, data.shape), 0, 0, canvas.width, canvas.height);
+  }
+
+  async function repredict() {
+    const answer = await send("POST", "api/edit/predict", { id, index: ui.index, map: values });
+    box.querySelector("#edited-prediction").textContent = `with your map: ${predictionText(answer.edited)}`;
+  }
+
+  function draw() {
+    const [H, W] = data.shape;
+    const canvas = el("canvas", { id: "paint", width: W * SCALE, height: H * SCALE, class: "paint" });
+    let down = false;
+    canvas.addEventListener("pointerdown", (e) => { down = true; paint(canvas, e); });
+    canvas.addEventListener("pointermove", (e) => { if (down) paint(canvas, e); });
+    const finish = () => { if (down) { down = false; repredict().catch((e) => showError(e.message)); } };
+    canvas.addEventListener("pointerup", finish);
+    canvas.addEventListener("pointerleave", finish);
+    const radio = (value) => el("label", {}, Object.assign(el("input", { type: "radio", name: "brush", value, id: `brush-${value}` }),
+      { checked: ui.brush === value, onchange: () => { ui.brush = value; } }), ` ${value} `);
+    box.lastChild.replaceChildren(
+      el("div", { class: "toolbar" },
+        el("button", { id: "edit-prev", onclick: () => { ui.index = Math.max(0, ui.index - 1); load(); } }, "◀"),
+        el("span", { id: "edit-example" }, `training example ${data.index + 1} of ${data.count} · label ${data.target}`),
+        el("button", { id: "edit-next", onclick: () => { ui.index = Math.min(data.count - 1, ui.index + 1); load(); } }, "▶"),
+        radio("attend"), radio("ignore"),
+        el("label", {}, "brush ", Object.assign(el("input", { type: "range", min: 1, max: 12, step: 1, id: "brush-size" }),
+          { value: ui.size, oninput: (e) => { ui.size = Number(e.target.value); } })),
+        el("label", {}, "opacity ", Object.assign(el("input", { type: "range", min: 0, max: 1, step: 0.05 }),
+          { value: ui.opacity, oninput: (e) => { ui.opacity = Number(e.target.value); render(canvas); } })),
+        el("button", { id: "reset-map", onclick: () => { values = data.map.slice(); render(canvas); repredict(); } }, "undo edits"),
+        el("button", { id: "save-map", onclick: async () => {
+          try {
+            const saved = await send("PUT", "api/edit/map", { id, index: ui.index, map: values });
+            data.map = values.slice();
+            box.querySelector("#saved").textContent = `saved ${saved.saved}`;
+          } catch (error) { showError(error.message); }
+        } }, "save map")),
+      el("div", { class: "pictures" }, canvas),
+      el("p", { id: "model-prediction" }, `the model's own: ${predictionText(data.model)}`),
+      el("p", { id: "edited-prediction" }, `with your map: ${predictionText(data.edited)}`),
+      el("p", { id: "saved" }, `maps folder: ${data.maps_folder}`),
+      el("div", { class: "toolbar" },
+        el("label", {}, "fine-tune steps ", Object.assign(el("input", { type: "number", min: 1, id: "finetune-steps" }), { value: 300 })),
+        el("button", { id: "finetune", onclick: async () => {
+          try {
+            await send("POST", "api/jobs", { id, steps: Number(box.querySelector("#finetune-steps").value) });
+            refreshJobs();
+          } catch (error) { showError(error.message); }
+        } }, "fine-tune on the saved maps")),
+    );
+    render(canvas);
+  }
+  return box;
+}
+
+// ---- background jobs ---------------------------------------------------------------------------
+let jobsTimer = null;
+
+async function refreshJobs() {
+  const panel = document.getElementById("jobs");
+  if (!panel) return;
+  const jobs = await api("api/jobs");
+  panel.hidden = !jobs.length;
+  panel.replaceChildren(el("h3", {}, "Jobs"), el("table", { id: "job-table" }, jobs.map((j) => el("tr", { "data-job": j.id },
+    el("td", {}, j.title), el("td", {}, el("a", { href: runLink(j.run) }, j.run)),
+    el("td", {}, el("span", { class: `status ${j.status}` }, j.status)),
+    el("td", {}, el("progress", { max: 1, value: j.progress }), ` ${(100 * j.progress).toFixed(0)} %`),
+    el("td", { class: "log" }, j.last_line),
+    el("td", {}, j.status === "running" ? el("button", { class: "cancel", onclick: async () => { await send("DELETE", `api/jobs/${j.id}`); refreshJobs(); } }, "cancel") : "")))));
+  clearTimeout(jobsTimer);
+  if (jobs.some((j) => j.status === "running" || j.status === "cancelling")) jobsTimer = setTimeout(refreshJobs, 1000);
+}
+
 // ---- one run ---------------------------------------------------------------------------------
 async function showRun(view, id) {
   const [run, curves] = await Promise.all([api(`api/run?id=${encodeURIComponent(id)}`), api(`api/curves?id=${encodeURIComponent(id)}`)]);
@@ -253,6 +376,7 @@ async function showRun(view, id) {
       : el("p", {}, "no test metrics yet")),
     el("section", {}, el("h3", {}, "Curves"), charts([{ id, curves }])),
     run.summary.status === "finished" ? attentionSection(id) : "",
+    run.summary.status === "finished" && run.summary.task === "attention-branch" ? editorSection(id) : "",
     el("section", { id: "figures" }, el("h3", {}, "Figures"), run.figures.length
       ? run.figures.map((f) => el("figure", {}, el("img", { src: fileUrl(id, f.path), alt: f.caption, loading: "lazy" }), el("figcaption", {}, f.caption)))
       : el("p", {}, "no figures")),
@@ -293,3 +417,4 @@ async function route() {
 
 window.addEventListener("hashchange", route);
 route();
+refreshJobs().catch(() => {});
