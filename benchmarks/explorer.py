@@ -6,7 +6,10 @@
 Target: the runs table of 1,000 runs served in under 1 s. "cold" builds a new app for every
 request (nothing cached: every run.json, config.yaml and metrics.json is read and parsed);
 "warm" asks the same app again (summaries cached by the files' modification times, the folder
-still walked). Also one run's page and its curves (a run with 10,000 logged points).
+still walked). Also one run's page and its curves (a run with 10,000 logged points), and, on a
+small model (an ABN ResNet-8 on Fashion-MNIST trained for two steps: the cost does not depend on
+the training), the attention of one test image and a Grad-CAM map on request (target: under
+200 ms), the run already loaded.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import yaml
 from fastapi.testclient import TestClient
 from torch.utils.tensorboard import SummaryWriter
 
+from attnlab.cli import main as attnlab
 from attnlab.explorer.app import create_app
 from benchmarks.harness import device_info, measure, report
 
@@ -46,6 +50,15 @@ def make_runs(root: Path, count: int) -> None:
     writer.close()
 
 
+def train_small_abn(root: Path) -> str:
+    """A finished ABN run (ResNet-8, two steps) in ``root``; its run id."""
+    quick = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.progress_bar", "false"]
+    quick += ["--model.depth", "8", "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"]
+    code = attnlab(["run", "abn-fashion_mnist", "--run-dir", str(root / "abn"), *quick])
+    assert code == 0, "the ABN run for the attention timing did not finish"
+    return "abn"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -57,6 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_runs(root, args.runs)
+        abn = {"id": train_small_abn(root), "index": "3"}
         warm = TestClient(create_app(root))
         one = {"id": "recipe0/20261204-000000-seed0"}
 
@@ -65,12 +79,15 @@ def main() -> None:
             assert response.status_code == 200, response.text
             return response.json()
 
-        assert len(get(warm, "/api/runs")["runs"]) == args.runs  # type: ignore[index]
+        assert len(get(warm, "/api/runs")["runs"]) == args.runs + 1  # type: ignore[index]
+        get(warm, "/api/view", abn)  # loads the run once, as the page's first look does
         variants = {
             "runs table, cold": lambda: get(TestClient(create_app(root)), "/api/runs"),
             "runs table, warm": lambda: get(warm, "/api/runs"),
             "one run's page": lambda: get(warm, "/api/run", one),
             "its curves (10,000 points)": lambda: get(warm, "/api/curves", one),
+            "attention of one image (ABN ResNet-8)": lambda: get(warm, "/api/view", abn),
+            "Grad-CAM of one image on request": lambda: get(warm, "/api/view", abn | {"method": "gradcam"}),
         }
         results = measure(
             f"{args.runs} runs",

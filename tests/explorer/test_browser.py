@@ -103,31 +103,39 @@ def test_the_page_sends_the_token_it_was_opened_with(runs_folder: Path, page):
 def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, page):
     for url in _serve(trained_runs, token=None):
         page.goto(url + "#/run/demo")
-        page.locator("#attention canvas.overlay").nth(1).wait_for()
-        assert page.inner_text("#example") == "example 1 of 16"
-        assert page.locator("#layer option").all_inner_texts() == ["blocks.0.attn", "blocks.1.attn"]
-        page.select_option("#layer", "1")
-        page.select_option("#head", "0")
+        page.locator(".attention canvas.overlay").nth(1).wait_for()
+        assert page.inner_text(".example") == "example 1 of 16"
+        assert page.locator(".layer option").all_inner_texts() == ["blocks.0.attn", "blocks.1.attn"]
+        page.select_option(".layer", "1")
+        page.select_option(".head", "0")
         page.wait_for_selector("figcaption:has-text('blocks.1.attn, head 0')")
-        page.click("#next")
-        page.wait_for_selector("#example:has-text('example 2 of 16')")
+        page.click(".next")
+        page.wait_for_selector(".example:has-text('example 2 of 16')")
         page.screenshot(path=str(SHOTS / "attention_demo.png"), full_page=True)
 
         page.goto(url + "#/run/abn")
         page.wait_for_selector("figcaption:has-text('attention branch')")
-        page.select_option("#method", "gradcam")
+        page.select_option(".method", "gradcam")
         page.wait_for_selector("figcaption:has-text('gradcam')")
-        assert page.inner_text("#prediction").startswith("prediction: ")
+        assert page.inner_text(".prediction").startswith("prediction: ")
         page.screenshot(path=str(SHOTS / "attention_abn_gradcam.png"), full_page=True)
 
         page.goto(url + "#/run/sfa")
         page.wait_for_selector("figure.slot >> nth=3")
         assert page.locator("figure.slot").count() == 4
-        page.fill("#frame", "2")  # a range input: the last of 3 frames
+        page.fill(".frame", "2")  # a range input: the last of 3 frames
         page.wait_for_selector("label:has-text('frame 3 of 3')")
-        page.click("#play")
-        page.wait_for_selector("#play:has-text('pause')")
+        page.click(".play")
+        page.wait_for_selector(".play:has-text('pause')")
         page.screenshot(path=str(SHOTS / "attention_sfa.png"), full_page=True)
+
+        page.goto(url + "#/compare/abn|demo")  # side by side, one example index for both
+        sections = page.locator("#side-by-side section.attention")
+        sections.nth(1).locator(".example").wait_for()
+        assert "different datasets" in page.inner_text("#side-by-side")
+        sections.nth(0).locator(".next").click()
+        for i in range(2):
+            sections.nth(i).locator(".example:has-text('example 2 of')").wait_for()
 
 
 def test_paint_a_map_save_it_fine_tune_and_cancel(trained_runs: Path, tmp_path: Path, page):

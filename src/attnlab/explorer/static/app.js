@@ -168,13 +168,16 @@ function meanOf(rows) {
   return rows[0].map((_, i) => rows.reduce((sum, r) => sum + r[i], 0) / rows.length);
 }
 
-function attentionSection(id) {
-  const ui = { index: 0, method: "", map: 0, head: "mean", opacity: 0.6, frame: 0 };
-  const box = el("section", { id: "attention" }, el("h3", {}, "Attention on a test example"), el("div", { class: "viewer" }, "loading…"));
+function attentionSection(id, shared = { index: 0, views: [] }, title = "Attention on a test example") {
+  // shared.index: the example shown; every section given the same `shared` follows it (compare)
+  const ui = { method: "", map: 0, head: "mean", opacity: 0.6, frame: 0 };
+  const box = el("section", { class: "attention", "data-run": id }, el("h3", {}, title), el("div", { class: "viewer" }, "loading…"));
   let data = null, timer = null;
+  const go = (index) => { shared.index = index; shared.views.forEach((refetch) => refetch()); };
+  shared.views.push(() => fetchView());
 
   async function fetchView() {
-    const query = new URLSearchParams({ id, index: ui.index });
+    const query = new URLSearchParams({ id, index: shared.index });
     if (ui.method) query.set("method", ui.method);
     try {
       data = await api(`api/view?${query}`);
@@ -195,22 +198,22 @@ function attentionSection(id) {
   async function draw() {
     const d = data, maps = d.maps, chosen = maps[ui.map];
     const controls = el("div", { class: "toolbar" },
-      el("button", { id: "prev", onclick: () => { ui.index = Math.max(0, ui.index - 1); fetchView(); } }, "◀"),
-      el("span", { id: "example" }, `example ${d.index + 1} of ${d.count}`),
-      el("button", { id: "next", onclick: () => { ui.index = Math.min(d.count - 1, ui.index + 1); fetchView(); } }, "▶"),
-      d.methods.length ? select("map from", [["", "the model's attention"], ...d.methods.map((m) => [m, m])], ui.method, (v) => { ui.method = v; ui.map = 0; fetchView(); }, { id: "method" }) : "",
-      maps.length && !chosen.frames ? select("layer", maps.map((m, i) => [i, m.name]), ui.map, (v) => { ui.map = Number(v); ui.head = "mean"; draw(); }, { id: "layer" }) : "",
-      chosen && chosen.heads && chosen.heads.length > 1 ? select("head", [["mean", "mean"], ...chosen.heads.map((_, i) => [i, i])], ui.head, (v) => { ui.head = v; draw(); }, { id: "head" }) : "",
-      el("label", {}, "opacity ", Object.assign(el("input", { type: "range", min: 0, max: 1, step: 0.05, id: "opacity" }), { value: ui.opacity, oninput: (e) => { ui.opacity = Number(e.target.value); draw(); } })),
+      el("button", { class: "prev", onclick: () => go(Math.max(0, shared.index - 1)) }, "◀"),
+      el("span", { class: "example" }, `example ${d.index + 1} of ${d.count}`),
+      el("button", { class: "next", onclick: () => go(Math.min(d.count - 1, shared.index + 1)) }, "▶"),
+      d.methods.length ? select("map from", [["", "the model's attention"], ...d.methods.map((m) => [m, m])], ui.method, (v) => { ui.method = v; ui.map = 0; fetchView(); }, { class: "method" }) : "",
+      maps.length && !chosen.frames ? select("layer", maps.map((m, i) => [i, m.name]), ui.map, (v) => { ui.map = Number(v); ui.head = "mean"; draw(); }, { class: "layer" }) : "",
+      chosen && chosen.heads && chosen.heads.length > 1 ? select("head", [["mean", "mean"], ...chosen.heads.map((_, i) => [i, i])], ui.head, (v) => { ui.head = v; draw(); }, { class: "head" }) : "",
+      el("label", {}, "opacity ", Object.assign(el("input", { type: "range", min: 0, max: 1, step: 0.05, class: "opacity" }), { value: ui.opacity, oninput: (e) => { ui.opacity = Number(e.target.value); draw(); } })),
     );
-    const prediction = el("p", { id: "prediction" }, d.prediction.length ? `prediction: ${d.prediction.map((p) => `${p.label} (${p.p.toFixed(3)})`).join(", ")}` : "",
+    const prediction = el("p", { class: "prediction" }, d.prediction.length ? `prediction: ${d.prediction.map((p) => `${p.label} (${p.p.toFixed(3)})`).join(", ")}` : "",
       d.target != null ? ` · target: ${d.target}` : "");
     const pictures = el("div", { class: "pictures" });
     if (d.input.kind === "video") {
       const frames = d.input.frames.length;
       ui.frame = Math.min(ui.frame, frames - 1);
-      const slider = Object.assign(el("input", { type: "range", min: 0, max: frames - 1, step: 1, id: "frame" }), { value: ui.frame, oninput: (e) => { ui.frame = Number(e.target.value); draw(); } });
-      const play = el("button", { id: "play", onclick: () => {
+      const slider = Object.assign(el("input", { type: "range", min: 0, max: frames - 1, step: 1, class: "frame" }), { value: ui.frame, oninput: (e) => { ui.frame = Number(e.target.value); draw(); } });
+      const play = el("button", { class: "play", onclick: () => {
         if (timer) { clearInterval(timer); timer = null; draw(); return; }
         timer = setInterval(() => { ui.frame = (ui.frame + 1) % frames; draw(); }, 400);
         draw();
@@ -399,7 +402,20 @@ async function showCompare(view, ids) {
       el("tr", {}, el("th", {}, "metric"), runs.map((r) => el("th", {}, r.id))),
       names.map((n) => el("tr", {}, el("td", {}, n), runs.map((r) => el("td", { class: "num" }, n in r.run.metrics ? fmt(r.run.metrics[n]) : "–")))))),
     el("section", {}, el("h3", {}, "Curves"), charts(runs)),
+    sideBySide(runs),
   );
+}
+
+function sideBySide(runs) {
+  // both runs' attention on the same test example (the same index: the same example when they
+  // were tested on the same data, which the page says when it is not so)
+  const finished = runs.filter((r) => r.run.summary.status === "finished");
+  if (finished.length < 2) return "";
+  const datasets = new Set(finished.map((r) => r.run.summary.dataset));
+  const shared = { index: 0, views: [] };
+  return el("section", { id: "side-by-side" }, el("h3", {}, "Attention on the same test example"),
+    datasets.size > 1 ? el("p", {}, `different datasets (${[...datasets].join(", ")}): each run shows its own example of that number`) : "",
+    el("div", { class: "side-by-side" }, finished.map((r) => attentionSection(r.id, shared, r.id))));
 }
 
 async function route() {
