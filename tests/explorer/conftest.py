@@ -67,6 +67,8 @@ TRAINED = {  # run folder -> what trains it for a couple of steps (the viewers' 
     "abn": ["abn-fashion_mnist", "--model.depth", "8", "--data.batch_size", "4",
             "--data.eval_batch_size", "4", "--trainer.limit_val_batches", "1",
             "--trainer.limit_test_batches", "1"],
+    "stabn": ["st_abn-actions", "--data.batch_size", "2", "--data.eval_batch_size", "4",
+              "--data.val_size", "4", "--data.test_size", "4"],
     "sfa": ["sfa-sprites_small", "--data.batch_size", "2", "--data.eval_batch_size", "4",
             "--data.val_size", "4", "--data.test_size", "4"],
 }  # fmt: skip

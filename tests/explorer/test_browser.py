@@ -129,6 +129,12 @@ def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, page):
         page.wait_for_selector(".play:has-text('pause')")
         page.screenshot(path=str(SHOTS / "attention_sfa.png"), full_page=True)
 
+        page.goto(url + "#/run/stabn")
+        page.wait_for_selector("figure.temporal rect >> nth=15")
+        page.fill(".frame", "5")
+        page.wait_for_selector("figure.temporal rect[data-frame='5'][fill='#cf222e']")
+        page.screenshot(path=str(SHOTS / "attention_st_abn.png"), full_page=True)
+
         page.goto(url + "#/compare/abn|demo")  # side by side, one example index for both
         sections = page.locator("#side-by-side section.attention")
         sections.nth(1).locator(".example").wait_for()

@@ -57,8 +57,8 @@ def test_abn_shows_its_attention_branch_and_gradcam_on_request(client: TestClien
     loaded = load_run(trained_runs / "abn")
     with torch.no_grad():
         out = loaded.task.model(loaded.examples[1]["input"][None])
-    (branch,) = [m for m in got["maps"] if m["name"] == "attention branch"]
-    assert branch["shape"] == list(out.attention.shape[-2:])
+    (branch,) = got["maps"]  # the branch's M only: its head records M too, but it is no query-key attention
+    assert branch["name"] == "attention branch" and branch["shape"] == list(out.attention.shape[-2:])
     assert torch.tensor(branch["heads"][0], dtype=torch.float64) == pytest.approx(
         scaled(out.attention), abs=1e-4
     )
@@ -80,6 +80,23 @@ def test_sfa_shows_every_slots_mask_per_frame(client: TestClient, trained_runs: 
     with torch.no_grad():
         expected = loaded.task.model(loaded.examples[2]["video"][None]).masks[0, :, :, 0]  # (T, K, H, W)
     assert masks == pytest.approx(expected.permute(1, 0, 2, 3).flatten(2), abs=1e-4)
+
+
+def test_st_abn_shows_its_spatial_map_per_frame_and_its_temporal_weights(
+    client: TestClient, trained_runs: Path
+):
+    got = view(client, "stabn", index=1)
+    loaded = load_run(trained_runs / "stabn")
+    video = loaded.examples[1]["input"]  # (3, T, H, W)
+    with torch.no_grad():
+        out = loaded.task.model(video[None])
+    assert got["input"]["kind"] == "video" and len(got["input"]["frames"]) == video.shape[1] == 16
+    (spatial,) = got["maps"]
+    assert spatial["name"] == "spatial attention M_s" and len(spatial["frames"]) == 16
+    for shown, expected in zip(spatial["frames"], out.spatial[0], strict=True):
+        assert torch.tensor(shown, dtype=torch.float64) == pytest.approx(scaled(expected), abs=1e-4)
+    assert got["temporal"] == pytest.approx(out.temporal[0].tolist(), abs=1e-4)
+    assert got["methods"] == []
 
 
 @pytest.mark.parametrize(

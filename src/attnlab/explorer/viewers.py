@@ -3,8 +3,9 @@ the model's attention. One viewer per kind of task (the plug-in point: :data:`VI
 returning plain JSON the page draws:
 
 - classification (classifiers, ABN, ST-ABN, signal networks): the prediction, the attention
-  branch's map (ABN), each recorded attention layer's weights of the first query ([CLS]) per
-  head, on the image grid when the keys form one, and CAM-family maps on request;
+  branch's map (ABN; ST-ABN's spatial map per frame and its temporal weights), each recorded
+  attention layer's weights of the first query ([CLS]) per head, on the image grid when the keys
+  form one, and CAM-family maps on request (images);
 - object-centric video models: the frames, the reconstruction and each slot's mask per frame.
 
 A run is loaded once (model, final weights, the first test examples) and kept until its weights
@@ -25,6 +26,8 @@ from attnlab.errors import AttnlabError, ConfigError, RunDirError
 from attnlab.explain.capture import attention_layers, capture
 from attnlab.explain.maps import explanation_maps
 from attnlab.explorer.pictures import png_url, rounded, unit
+from attnlab.layers.attention import MultiHeadAttention
+from attnlab.models.abn.st_abn import STABNOutput
 from attnlab.models.outputs import ABNOutput
 from attnlab.runs import rundir
 from attnlab.runs.spec import resolve
@@ -97,10 +100,14 @@ def _input_picture(x: torch.Tensor) -> dict[str, Any]:
 def view_classification(loaded: LoadedRun, index: int, method: str | None) -> dict[str, Any]:
     example = loaded.examples[index]
     model, x = loaded.task.model, example["input"]
-    layers = list(attention_layers(model))
+    # query-key attention only: other recording layers (ABN's branch heads) give maps, shown from
+    # the output contract below
+    layers = [
+        name for name, layer in attention_layers(model).items() if isinstance(layer, MultiHeadAttention)
+    ]
     with torch.no_grad():
         if layers:
-            with capture(model) as record:
+            with capture(model, layers=layers) as record:
                 out = model(x[None])
             weights = {name: record[name] for name in layers}
         else:
@@ -112,7 +119,24 @@ def view_classification(loaded: LoadedRun, index: int, method: str | None) -> di
     def name(i: int) -> str:
         return names[i] if names and i < len(names) else str(i)
 
-    maps = []
+    maps: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {}
+    if isinstance(out, STABNOutput):  # x is (C, T, H, W): M_s per frame and M_t over the frames
+        picture = {
+            "kind": "video",
+            "frames": [png_url(f) for f in x.transpose(0, 1)],
+            "shape": list(x.shape[-2:]),
+        }
+        maps.append(
+            {
+                "name": "spatial attention M_s",
+                "shape": list(out.spatial.shape[-2:]),
+                "frames": [unit(m) for m in out.spatial[0]],
+            }
+        )
+        extra["temporal"] = rounded(out.temporal[0])  # (T,) in [0, 1]: bars under the frames
+    else:
+        picture = _input_picture(x)
     if isinstance(out, ABNOutput):
         maps.append(
             {
@@ -121,8 +145,8 @@ def view_classification(loaded: LoadedRun, index: int, method: str | None) -> di
                 "heads": [unit(out.attention[0, 0])],
             }
         )
-    for layer, w in weights.items():  # (B, heads, Q, K), or (B, Q, K) for one head
-        rows = (w if w.dim() == 4 else w[:, None])[0, :, 0]  # (heads, K): the first query's
+    for layer, w in weights.items():  # (B, heads, Q, K)
+        rows = w[0, :, 0]  # (heads, K): the first query's
         skip, shape = _key_grid(rows.shape[-1], x)
         maps.append({"name": layer, "shape": shape, "heads": [unit(r[skip:]) for r in rows]})
     if method is not None:
@@ -131,15 +155,15 @@ def view_classification(loaded: LoadedRun, index: int, method: str | None) -> di
             raise NotViewable(f"{method} does not apply here: {made}")
         maps.insert(0, {"name": method, "shape": list(made.shape[-2:]), "heads": [unit(made[0])]})
     label = example.get("label")
-    return {
-        "input": _input_picture(x),
+    return extra | {
+        "input": picture,
         "prediction": [
             {"label": name(int(i)), "p": round(float(p), 4)}
             for p, i in zip(top.values, top.indices, strict=True)
         ],
         "target": None if label is None else name(int(label)),
         "maps": maps,
-        "methods": list(CAM_METHODS) if x.dim() == 3 else [],
+        "methods": list(CAM_METHODS) if picture["kind"] == "image" else [],
     }
 
 

@@ -164,6 +164,20 @@ async function overlay(src, map, opacity, size) {
   return canvas;
 }
 
+function temporalBars(weights, current) {
+  // one bar per frame, height = the weight in [0, 1]; the frame on show in a darker colour
+  const W = 16 * weights.length, H = 120, ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", W); svg.setAttribute("height", H);
+  weights.forEach((w, t) => {
+    const bar = document.createElementNS(ns, "rect");
+    const attrs = { x: 16 * t + 2, y: H - 4 - w * (H - 8), width: 12, height: Math.max(w * (H - 8), 1), fill: t === current ? "#cf222e" : "#0969da", "data-frame": t };
+    Object.entries(attrs).forEach(([k, v]) => bar.setAttribute(k, v));
+    svg.append(bar);
+  });
+  return svg;
+}
+
 function meanOf(rows) {
   return rows[0].map((_, i) => rows.reduce((sum, r) => sum + r[i], 0) / rows.length);
 }
@@ -223,9 +237,10 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
       pictures.append(el("figure", {}, await overlay(d.input.frames[ui.frame], null, 0, size), el("figcaption", {}, "frame")));
       if (d.recon) pictures.append(el("figure", {}, await overlay(d.recon[ui.frame], null, 0, size), el("figcaption", {}, "reconstruction")));
       for (const m of maps.filter((m) => m.frames)) {
-        const map = { values: m.frames[ui.frame], shape: m.shape, smooth: false };
+        const map = { values: m.frames[ui.frame], shape: m.shape, smooth: !m.name.startsWith("slot") };
         pictures.append(el("figure", { class: "slot" }, await overlay(d.input.frames[ui.frame], map, ui.opacity, size), el("figcaption", {}, m.name)));
       }
+      if (d.temporal) pictures.append(el("figure", { class: "temporal" }, temporalBars(d.temporal, ui.frame), el("figcaption", {}, "temporal attention M_t per frame")));
     } else if (chosen) {
       const values = ui.head === "mean" ? meanOf(chosen.heads) : chosen.heads[Number(ui.head)];
       const sequence = d.input.kind === "sequence";
