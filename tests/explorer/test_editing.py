@@ -99,7 +99,7 @@ def wait_for(client: TestClient, job_id: int, states: tuple[str, ...], seconds: 
 
 def test_a_finetuning_job_writes_a_new_run(client: TestClient, runs: Path):
     client.get("/api/edit", params={"id": "abn", "index": 0})
-    started = client.post("/api/jobs", json={"id": "abn", "steps": 2}).json()
+    started = client.post("/api/jobs", json={"kind": "finetune", "id": "abn", "steps": 2}).json()
     assert started["status"] == "running" and started["run"].startswith("abn-edited-")
     done = wait_for(client, started["id"], ("finished", "failed"))
     assert done["status"] == "finished" and done["progress"] == 1.0, done["last_line"]
@@ -111,7 +111,20 @@ def test_a_finetuning_job_writes_a_new_run(client: TestClient, runs: Path):
 
 def test_a_job_can_be_cancelled(client: TestClient):
     client.get("/api/edit", params={"id": "abn", "index": 0})
-    started = client.post("/api/jobs", json={"id": "abn", "steps": 100000}).json()
+    started = client.post("/api/jobs", json={"kind": "finetune", "id": "abn", "steps": 100000}).json()
     assert client.delete(f"/api/jobs/{started['id']}").json()["status"] in ("cancelling", "cancelled")
     assert wait_for(client, started["id"], ("cancelled",), seconds=60)["status"] == "cancelled"
     assert client.delete("/api/jobs/999").status_code == 404
+
+
+def test_an_explanation_job_adds_its_pictures_to_the_run(client: TestClient, runs: Path):
+    started = client.post("/api/jobs", json={"kind": "explain", "id": "abn", "limit": 4}).json()
+    assert started["title"] == "explain abn (4 test examples)" and started["progress"] == 0.0
+    done = wait_for(client, started["id"], ("finished", "failed"))
+    assert done["status"] == "finished" and done["progress"] == 1.0, done["last_line"]
+    (picture,) = [
+        f for f in client.get("/api/run", params={"id": "abn"}).json()["figures"] if "explain" in f["caption"]
+    ]
+    assert picture["path"].startswith("explanations/") and (runs / "abn" / picture["path"]).is_file()
+    bad = client.post("/api/jobs", json={"kind": "explain", "id": "abn", "limit": 0})
+    assert bad.status_code == 422

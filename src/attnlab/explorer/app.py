@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -32,6 +32,7 @@ from attnlab.explorer.viewers import ViewCache
 STATIC = Path(__file__).parent / "static"
 TOKEN_HEADER = "X-Attnlab-Token"
 MAX_FINETUNE_STEPS = 100_000
+MAX_EXPLAINED = 10_000
 T = TypeVar("T")
 
 
@@ -41,9 +42,11 @@ class EditedMap(BaseModel):
     map: list[float] = Field(max_length=1024 * 1024)  # H * W values, row by row
 
 
-class FinetuneJob(BaseModel):
+class JobRequest(BaseModel):
+    kind: Literal["finetune", "explain"]
     id: str
-    steps: int = Field(default=300, ge=1, le=MAX_FINETUNE_STEPS)
+    steps: int = Field(default=300, ge=1, le=MAX_FINETUNE_STEPS)  # finetune
+    limit: int = Field(default=100, ge=1, le=MAX_EXPLAINED)  # explain: test examples
 
 
 def create_app(root: Path, *, token: str | None = None) -> FastAPI:
@@ -145,10 +148,15 @@ def create_app(root: Path, *, token: str | None = None) -> FastAPI:
         return {"saved": path.relative_to(index.root).as_posix()}
 
     @app.post("/api/jobs")
-    def start_job(body: FinetuneJob) -> dict[str, Any]:
-        """Fine-tune an ABN run on its saved maps (``attnlab abn-maps finetune``) as a new run."""
-        session = edit_session(body.id)
+    def start_job(body: JobRequest) -> dict[str, Any]:
+        """Fine-tune an ABN run on its saved maps (``attnlab abn-maps finetune``) as a new run, or
+        explain a finished run's test set (``attnlab explain``)."""
         folder = run_folder(body.id)
+        if body.kind == "explain":
+            args = ["explain", str(folder), "--limit", str(body.limit)]
+            job = jobs.start(f"explain {body.id} ({body.limit} test examples)", args, folder, None)
+            return jobs.describe(job)
+        session = edit_session(body.id)
         out = folder.parent / f"{folder.name}-edited-{time.strftime('%Y%m%d-%H%M%S')}"
         args = ["abn-maps", "finetune", str(folder), "--maps", str(session.maps), "--steps", str(body.steps)]
         args += ["--run-dir", str(out), "--trainer.progress_bar", "false"]

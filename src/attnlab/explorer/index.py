@@ -115,17 +115,23 @@ def summarise(root: Path, folder: Path) -> RunSummary:
 
 def report_figures(folder: Path) -> list[dict[str, str]]:
     """The report's figures in its order, ``{"caption", "path"}`` with paths relative to the
-    run; without a report, every PNG, GIF or SVG under ``figures/``."""
+    run (without a report, every PNG, GIF or SVG under ``figures/``), then the pictures of
+    ``attnlab explain``'s evaluations, newest first."""
     report = folder / "report.md"
     if report.is_file():
         found = _FIGURE.findall(report.read_text(errors="replace"))
-        return [
-            {"caption": caption, "path": path}
-            for caption, path in found
-            if not path.startswith(("/", "http"))
-        ]
-    pictures = sorted(p for p in (folder / "figures").glob("*") if p.suffix in (".png", ".gif", ".svg"))
-    return [{"caption": p.stem, "path": p.relative_to(folder).as_posix()} for p in pictures]
+        figures = [{"caption": c, "path": p} for c, p in found if not p.startswith(("/", "http"))]
+    else:
+        pictures = sorted(p for p in (folder / "figures").glob("*") if p.suffix in (".png", ".gif", ".svg"))
+        figures = [{"caption": p.stem, "path": p.relative_to(folder).as_posix()} for p in pictures]
+    explained = sorted((folder / "explanations").glob("*.png"), reverse=True)
+    return figures + [
+        {
+            "caption": f"attnlab explain: {p.stem} (table: {p.stem}.md)",
+            "path": p.relative_to(folder).as_posix(),
+        }
+        for p in explained
+    ]
 
 
 class RunIndex:

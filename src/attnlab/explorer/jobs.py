@@ -1,10 +1,10 @@
-"""Long jobs the page starts (fine-tuning on edited maps), run as ``attnlab`` processes.
-
-Each job is a child process writing a new run folder inside the runs folder, so it is listed,
-checkpointed and resumable like any run; its output goes to ``.explorer-jobs/<id>.log`` there.
-Progress is the new run's last logged training step over the steps asked for. Cancelling sends
-Ctrl-C (SIGINT): the run stops as after Ctrl-C in a terminal, interrupted with its checkpoint,
-and ``attnlab resume`` continues it. The list lives in the server: a page reload finds it.
+"""Long jobs the page starts, run as ``attnlab`` processes: fine-tuning on edited maps (a new run
+folder inside the runs folder, listed, checkpointed and resumable like any run) and explaining a
+run's test set (``attnlab explain``: files in the run's ``explanations/``). Their output goes to
+``.explorer-jobs/<id>.log`` in the runs folder. A training job's progress is its run's last logged
+training step over the steps asked for; an explanation has none to show until it ends. Cancelling
+sends Ctrl-C (SIGINT): a training run stops as after Ctrl-C in a terminal, interrupted with its
+checkpoint, and ``attnlab resume`` continues it. The list lives in the server: a reload finds it.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ LOGS = ".explorer-jobs"
 class Job:
     id: int
     title: str
-    run: Path  # the run folder the job writes
-    steps: int
+    run: Path  # the run folder the job writes (a new one), or explains
+    steps: int | None  # training steps asked for; None: no progress to show before the end
     process: subprocess.Popen[bytes]
     log: Path
     started: float = field(default_factory=time.time)
@@ -57,8 +57,8 @@ class Jobs:
         self._ids = itertools.count(1)
         self._curves = ScalarCache()
 
-    def start(self, title: str, args: list[str], run: Path, steps: int) -> Job:
-        """``attnlab ARGS`` in the background, writing the run folder ``run``."""
+    def start(self, title: str, args: list[str], run: Path, steps: int | None) -> Job:
+        """``attnlab ARGS`` in the background, about the run folder ``run``."""
         job_id = next(self._ids)
         log = self.root / LOGS / f"{job_id}.log"
         log.parent.mkdir(exist_ok=True)
@@ -72,12 +72,16 @@ class Jobs:
 
     def progress(self, job: Job) -> float:
         """The fraction of the steps the new run has logged (0 before its first log)."""
-        curves = self._curves.curves(job.run) if job.run.is_dir() else {}
+        if job.status() == "finished":
+            return 1.0
+        if job.steps is None or not job.run.is_dir():
+            return 0.0
+        curves = self._curves.curves(job.run)
         done = max(
             (points[-1][0] + 1 for tag, points in curves.items() if tag.startswith("train/") and points),
             default=0,
         )
-        return 1.0 if job.status() == "finished" else min(done / max(job.steps, 1), 1.0)
+        return min(done / job.steps, 1.0)
 
     def describe(self, job: Job) -> dict[str, Any]:
         return {

@@ -352,7 +352,7 @@ function editorSection(id) {
         el("label", {}, "fine-tune steps ", Object.assign(el("input", { type: "number", min: 1, id: "finetune-steps" }), { value: 300 })),
         el("button", { id: "finetune", onclick: async () => {
           try {
-            await send("POST", "api/jobs", { id, steps: Number(box.querySelector("#finetune-steps").value) });
+            await send("POST", "api/jobs", { kind: "finetune", id, steps: Number(box.querySelector("#finetune-steps").value) });
             refreshJobs();
           } catch (error) { showError(error.message); }
         } }, "fine-tune on the saved maps")),
@@ -360,6 +360,21 @@ function editorSection(id) {
     render(canvas);
   }
   return box;
+}
+
+const EXPLAINABLE = ["classification", "attention-branch", "signal-classification", "detection3d"];
+
+function explainTools(id) {
+  // attnlab explain on the run's test set, as a job; its pictures join the figures when done
+  const limit = Object.assign(el("input", { type: "number", min: 1, id: "explain-limit" }), { value: 100 });
+  return el("section", { id: "explain" }, el("h3", {}, "Explanation metrics on the test set"),
+    el("div", { class: "toolbar" }, el("label", {}, "test examples ", limit),
+      el("button", { id: "explain-start", onclick: async () => {
+        try {
+          await send("POST", "api/jobs", { kind: "explain", id, limit: Number(limit.value) });
+          refreshJobs();
+        } catch (error) { showError(error.message); }
+      } }, "score every explanation method (attnlab explain)")));
 }
 
 // ---- background jobs ---------------------------------------------------------------------------
@@ -394,6 +409,7 @@ async function showRun(view, id) {
       : el("p", {}, "no test metrics yet")),
     el("section", {}, el("h3", {}, "Curves"), charts([{ id, curves }])),
     run.summary.status === "finished" ? attentionSection(id) : "",
+    run.summary.status === "finished" && EXPLAINABLE.includes(run.summary.task) ? explainTools(id) : "",
     run.summary.status === "finished" && run.summary.task === "attention-branch" ? editorSection(id) : "",
     el("section", { id: "figures" }, el("h3", {}, "Figures"), run.figures.length
       ? run.figures.map((f) => el("figure", {}, el("img", { src: fileUrl(id, f.path), alt: f.caption, loading: "lazy" }), el("figcaption", {}, f.caption)))
