@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from PIL import Image
 
 from attnlab.data.edited_maps import map_file_name, read_map_png
 from attnlab.explorer.app import create_app
@@ -100,7 +101,7 @@ def test_the_page_sends_the_token_it_was_opened_with(runs_folder: Path, page):
         page.wait_for_function("document.querySelector('#figures img')?.naturalWidth > 0")
 
 
-def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, page):
+def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, tmp_path: Path, page):
     for url in _serve(trained_runs, token=None):
         page.goto(url + "#/run/demo")
         page.locator(".attention canvas.overlay").nth(1).wait_for()
@@ -119,6 +120,11 @@ def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, page):
         page.wait_for_selector("figcaption:has-text('gradcam')")
         assert page.inner_text(".prediction").startswith("prediction: ")
         page.screenshot(path=str(SHOTS / "attention_abn_gradcam.png"), full_page=True)
+        picture = tmp_path / "mine.png"
+        Image.new("RGB", (60, 40), (220, 220, 220)).save(picture)
+        page.set_input_files(".upload", str(picture))
+        page.wait_for_selector(".example:has-text('your picture')")
+        page.wait_for_selector("figcaption:has-text('gradcam')")  # the chosen method, on the upload
 
         page.goto(url + "#/run/sfa")
         page.wait_for_selector("figure.slot >> nth=3")

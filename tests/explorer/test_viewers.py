@@ -4,12 +4,16 @@ Grad-CAM map (Fashion-MNIST), SFA's slot masks (sprites); and its one-line refus
 
 from __future__ import annotations
 
+import base64
+import io
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from attnlab.explain.capture import capture
 from attnlab.explorer.app import create_app
@@ -118,3 +122,54 @@ def test_an_unfinished_run_says_so(trained_runs: Path, tmp_path: Path):
     (root / "demo" / "model.safetensors").unlink()
     response = TestClient(create_app(root)).get("/api/view", params={"id": "demo"})
     assert response.status_code == 422 and "the run has not finished" in response.json()["detail"]
+
+
+def png_bytes(picture: np.ndarray, format: str = "PNG") -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format=format)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_an_uploaded_picture_is_made_an_input_as_the_test_images(client: TestClient, trained_runs: Path):
+    from attnlab.data.fashion_mnist import MEAN, STD
+
+    picture = np.zeros((56, 84, 3), dtype=np.uint8)
+    picture[10:50, 20:60] = (200, 180, 160)  # a light block on black, twice the size and wider
+    got = client.post("/api/view/upload", json={"id": "abn", "picture": png_bytes(picture)})
+    assert got.status_code == 200, got.text
+    got = got.json()
+    grey = Image.fromarray(picture).convert("L").resize((28, 28), Image.Resampling.BOX)
+    x = (torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255)[None] - MEAN) / STD  # by hand
+    model = load_run(trained_runs / "abn").task.model
+    with torch.no_grad():
+        out = model(x[None])
+    assert got["index"] is None and got["target"] is None and got["input"]["shape"] == [28, 28]
+    assert got["prediction"][0]["p"] == pytest.approx(float(out.logits.softmax(-1).max()), abs=1e-4)
+    (branch,) = got["maps"]
+    assert torch.tensor(branch["heads"][0], dtype=torch.float64) == pytest.approx(
+        scaled(out.attention), abs=1e-4
+    )
+    cam = client.post(
+        "/api/view/upload", json={"id": "abn", "picture": png_bytes(picture, "JPEG"), "method": "gradcam"}
+    )
+    assert cam.status_code == 200 and cam.json()["maps"][0]["name"] == "gradcam"
+
+
+@pytest.mark.parametrize(
+    ("run", "picture", "message"),
+    [
+        (
+            "abn",
+            base64.b64encode(b"#!/bin/sh\necho hi\n").decode(),
+            "not a PNG, JPEG, GIF, BMP or WebP picture",
+        ),
+        ("abn", "not base64!", "the upload is not base64"),
+        ("demo", "PICTURE", "does not take uploaded pictures"),
+        ("sfa", "PICTURE", "does not take uploaded pictures"),
+    ],
+)
+def test_an_upload_that_cannot_be_shown_is_one_line(client: TestClient, run: str, picture: str, message: str):
+    if picture == "PICTURE":
+        picture = png_bytes(np.zeros((8, 8, 3), dtype=np.uint8))
+    response = client.post("/api/view/upload", json={"id": run, "picture": picture})
+    assert response.status_code == 422 and message in response.json()["detail"]

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from attnlab.data.sampler import ResumableBatchSampler
-from attnlab.errors import ConfigError
+from attnlab.errors import ConfigError, InputError
 
 Split = Literal["train", "val", "test"]
 
@@ -34,6 +35,14 @@ class DataModule(L.LightningDataModule):
 
     def build(self, split: Split) -> Dataset[object]:
         raise NotImplementedError
+
+    def from_picture(self, picture: np.ndarray) -> torch.Tensor:
+        """A picture someone brought (H, W, 3) uint8 RGB as one ``input`` of this dataset, made as
+        its test examples are made (size, channels, normalisation). Image datasets override it;
+        the explorer's upload uses it."""
+        raise InputError(
+            f"{type(self).__name__} does not take uploaded pictures (only its own test examples)"
+        )
 
     def collate_fn(self) -> Callable[[list[Any]], Any]:
         """The function that joins a list of samples into a batch, for every split's loader.

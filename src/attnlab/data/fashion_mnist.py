@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
@@ -85,6 +86,13 @@ class FashionMNISTData(DataModule):
         if val_size < 0:
             raise ConfigError(f"data.val_size must be >= 0, got {val_size}")
         self.root, self.val_size, self.flip = Path(root), val_size, flip
+
+    def from_picture(self, picture: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 RGB -> (1, 28, 28) as the test images: grey, resized (area), normalised
+        (Fashion-MNIST draws garments light on black; a picture is taken as it is)."""
+        grey = Image.fromarray(picture).convert("L").resize((28, 28), Image.Resampling.BOX)
+        image = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None]  # (1, 28, 28)
+        return (image - MEAN) / STD
 
     def build(self, split: Split) -> ImageArray:
         if split == "test":

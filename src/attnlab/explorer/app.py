@@ -9,6 +9,8 @@ scripts, which hold no data, load without it and show the API's refusal.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -40,6 +42,12 @@ class EditedMap(BaseModel):
     id: str
     index: int
     map: list[float] = Field(max_length=1024 * 1024)  # H * W values, row by row
+
+
+class Upload(BaseModel):
+    id: str
+    picture: str = Field(max_length=8 * 1024 * 1024)  # base64, or a data URL (what FileReader gives)
+    method: str | None = None
 
 
 class JobRequest(BaseModel):
@@ -125,6 +133,19 @@ def create_app(root: Path, *, token: str | None = None) -> FastAPI:
         """One test example: input, prediction and attention maps (:mod:`attnlab.explorer.viewers`)."""
         folder = run_folder(id)
         return answer(lambda: views.view(folder, index, method))
+
+    @app.post("/api/view/upload")
+    def view_upload(body: Upload) -> dict[str, Any]:
+        """A picture someone brought, made an input as the run's test images are made."""
+        folder = run_folder(body.id)
+        encoded = body.picture.partition(",")[2] if body.picture.startswith("data:") else body.picture
+        try:
+            picture = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise HTTPException(
+                422, "the upload is not base64 (send the file's bytes, base64 encoded)"
+            ) from None
+        return answer(lambda: views.view_upload(folder, picture, body.method))
 
     def edit_session(run_id: str) -> editing.Editing:
         folder = run_folder(run_id)

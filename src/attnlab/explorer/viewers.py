@@ -14,15 +14,19 @@ change.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 
-from attnlab.errors import AttnlabError, ConfigError, RunDirError
+from attnlab.data.datamodule import DataModule
+from attnlab.errors import AttnlabError, ConfigError, InputError, RunDirError
 from attnlab.explain.capture import attention_layers, capture
 from attnlab.explain.maps import explanation_maps
 from attnlab.explorer.pictures import png_url, rounded, unit
@@ -48,6 +52,7 @@ class NotViewable(AttnlabError):
 @dataclass
 class LoadedRun:
     task: Task
+    data: DataModule  # its from_picture makes an uploaded picture an input
     examples: list[dict[str, torch.Tensor]]  # one test example each, no batch dimension
     class_names: list[str] | None
     stamp: float  # the weights' modification time
@@ -71,9 +76,8 @@ def load_run(folder: Path) -> LoadedRun:
         if len(examples) >= MAX_EXAMPLES:
             break
     names = getattr(data, "class_names", None)
-    return LoadedRun(
-        task, examples[:MAX_EXAMPLES], list(names) if names else None, run.weights.stat().st_mtime
-    )
+    stamp = run.weights.stat().st_mtime
+    return LoadedRun(task, data, examples[:MAX_EXAMPLES], list(names) if names else None, stamp)
 
 
 def _key_grid(keys: int, x: torch.Tensor) -> tuple[int, list[int]]:
@@ -97,8 +101,9 @@ def _input_picture(x: torch.Tensor) -> dict[str, Any]:
     return {"kind": "sequence", "png": png_url(rows), "shape": list(rows.shape)}
 
 
-def view_classification(loaded: LoadedRun, index: int, method: str | None) -> dict[str, Any]:
-    example = loaded.examples[index]
+def view_classification(
+    loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | None
+) -> dict[str, Any]:
     model, x = loaded.task.model, example["input"]
     # query-key attention only: other recording layers (ABN's branch heads) give maps, shown from
     # the output contract below
@@ -167,10 +172,16 @@ def view_classification(loaded: LoadedRun, index: int, method: str | None) -> di
     }
 
 
-def view_object_centric(loaded: LoadedRun, index: int, method: str | None) -> dict[str, Any]:
+def view_object_centric(
+    loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | None
+) -> dict[str, Any]:
     if method is not None:
         raise NotViewable("CAM methods explain class scores; an object-centric model has none")
-    video = loaded.examples[index]["video"]  # (T, 3, H, W)
+    if "video" not in example:
+        raise NotViewable(
+            "an object-centric model takes videos; upload a picture to an image classifier's run"
+        )
+    video = example["video"]  # (T, 3, H, W)
     with torch.no_grad():
         out = loaded.task.model(video[None])
     masks = out.masks[0, :, :, 0]  # (T, K, H, W)
@@ -191,7 +202,7 @@ def view_object_centric(loaded: LoadedRun, index: int, method: str | None) -> di
     }
 
 
-VIEWERS: dict[type[Task], Callable[[LoadedRun, int, str | None], dict[str, Any]]] = {
+VIEWERS: dict[type[Task], Callable[[LoadedRun, dict[str, torch.Tensor], str | None], dict[str, Any]]] = {
     ClassificationTask: view_classification,
     ObjectCentricTask: view_object_centric,
 }
@@ -203,7 +214,7 @@ class ViewCache:
     def __init__(self) -> None:
         self._runs: dict[Path, LoadedRun] = {}
 
-    def view(self, folder: Path, index: int, method: str | None) -> dict[str, Any]:
+    def load(self, folder: Path) -> LoadedRun:
         weights = folder / rundir.WEIGHTS_FILE
         loaded = self._runs.get(folder)
         if loaded is None or not weights.is_file() or loaded.stamp != weights.stat().st_mtime:
@@ -212,7 +223,54 @@ class ViewCache:
             except (RunDirError, ConfigError) as exc:  # a config or weights that no longer fit the code
                 raise NotViewable(f"cannot load this run: {exc}") from None
             self._runs[folder] = loaded
+        return loaded
+
+    def view(self, folder: Path, index: int, method: str | None) -> dict[str, Any]:
+        """Test example ``index`` of the run in ``folder``."""
+        loaded = self.load(folder)
         if not 0 <= index < len(loaded.examples):
             raise NotViewable(f"example {index} is not among the {len(loaded.examples)} test examples shown")
-        viewer = next(v for kind, v in VIEWERS.items() if isinstance(loaded.task, kind))
-        return {"index": index, "count": len(loaded.examples)} | viewer(loaded, index, method)
+        return {"index": index, "count": len(loaded.examples)} | _viewer(loaded)(
+            loaded, loaded.examples[index], method
+        )
+
+    def view_upload(self, folder: Path, picture: bytes, method: str | None) -> dict[str, Any]:
+        """An uploaded picture (PNG, JPEG, GIF, BMP or WebP bytes), made an input as the run's
+        datamodule makes its test images (:meth:`DataModule.from_picture`)."""
+        loaded = self.load(folder)
+        x = loaded.data.from_picture(read_picture(picture))
+        expected = (
+            loaded.examples[0]["input"].shape if loaded.examples and "input" in loaded.examples[0] else None
+        )
+        if expected is not None and x.shape != expected:
+            raise InputError(
+                f"the picture became {tuple(x.shape)} but this run's inputs are {tuple(expected)}"
+            )
+        return {"index": None, "count": len(loaded.examples)} | _viewer(loaded)(loaded, {"input": x}, method)
+
+
+def _viewer(loaded: LoadedRun) -> Callable[[LoadedRun, dict[str, torch.Tensor], str | None], dict[str, Any]]:
+    return next(v for kind, v in VIEWERS.items() if isinstance(loaded.task, kind))
+
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+PICTURE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+
+
+def read_picture(data: bytes) -> np.ndarray:
+    """Uploaded bytes as (H, W, 3) uint8 RGB; one line for anything else or anything too big."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InputError(
+            f"the upload is {len(data) / 2**20:.1f} MiB; pictures up to {MAX_UPLOAD_BYTES // 2**20} MiB"
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in PICTURE_FORMATS:
+                raise InputError(
+                    f"unsupported upload type {image.format}: PNG, JPEG, GIF, BMP or WebP pictures"
+                )
+            if image.width * image.height > 4096 * 4096:
+                raise InputError(f"the picture is {image.width}x{image.height} pixels; at most 4096x4096")
+            return np.asarray(image.convert("RGB"))
+    except (OSError, Image.DecompressionBombError):
+        raise InputError("unsupported upload type: not a PNG, JPEG, GIF, BMP or WebP picture") from None

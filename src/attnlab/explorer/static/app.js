@@ -202,6 +202,21 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     }
   }
 
+  function upload(file) {
+    if (!file) return;
+    const reader = new FileReader();
+    reader.onload = async () => {
+      try {
+        data = await send("POST", "api/view/upload", { id, picture: reader.result, method: ui.method || null });
+        ui.map = Math.min(ui.map, data.maps.length - 1);
+        draw();
+      } catch (error) {
+        showError(error.message);
+      }
+    };
+    reader.readAsDataURL(file);
+  }
+
   function select(label, options, value, onchange, attrs = {}) {
     const node = el("select", { "aria-label": label, ...attrs }, options.map(([v, text]) => el("option", { value: v }, text)));
     node.value = String(value);
@@ -213,8 +228,9 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     const d = data, maps = d.maps, chosen = maps[ui.map];
     const controls = el("div", { class: "toolbar" },
       el("button", { class: "prev", onclick: () => go(Math.max(0, shared.index - 1)) }, "◀"),
-      el("span", { class: "example" }, `example ${d.index + 1} of ${d.count}`),
+      el("span", { class: "example" }, d.index == null ? "your picture" : `example ${d.index + 1} of ${d.count}`),
       el("button", { class: "next", onclick: () => go(Math.min(d.count - 1, shared.index + 1)) }, "▶"),
+      d.input.kind === "image" ? el("label", {}, "or upload a picture ", el("input", { type: "file", accept: "image/*", class: "upload", onchange: (e) => upload(e.target.files[0]) })) : "",
       d.methods.length ? select("map from", [["", "the model's attention"], ...d.methods.map((m) => [m, m])], ui.method, (v) => { ui.method = v; ui.map = 0; fetchView(); }, { class: "method" }) : "",
       maps.length && !chosen.frames ? select("layer", maps.map((m, i) => [i, m.name]), ui.map, (v) => { ui.map = Number(v); ui.head = "mean"; draw(); }, { class: "layer" }) : "",
       chosen && chosen.heads && chosen.heads.length > 1 ? select("head", [["mean", "mean"], ...chosen.heads.map((_, i) => [i, i])], ui.head, (v) => { ui.head = v; draw(); }, { class: "head" }) : "",
