@@ -1,6 +1,6 @@
 """A screenshot of one explorer page over a runs folder (the pictures in docs/explorer.md).
 
-    python scripts/explorer_screenshot.py RUNS_DIR '#/run/ID' OUT.png [--clip SELECTOR] [--wait SELECTOR]
+    python scripts/explorer_screenshot.py RUNS_DIR '#/run/ID' OUT.png [--clip SEL] [--wait SEL] [--next N]
 
 Starts the explorer on a free loopback port, opens the page in Debian's Chromium (Playwright),
 waits for SELECTOR (default: the page's first figure or canvas) and saves the page, or only the
@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--wait", default="canvas.overlay, figure img", help="a CSS selector to wait for")
     parser.add_argument("--clip", default=None, help="a CSS selector: save only this element")
+    parser.add_argument(
+        "--next", type=int, default=0, help="press the viewer's next-example button this often"
+    )
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
     sock = listening_socket("127.0.0.1", 0)
@@ -42,6 +45,10 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url_of(sock, None) + args.page)
         page.locator(args.wait).first.wait_for(timeout=120_000)
+        for n in range(args.next):
+            page.click(".attention .next")
+            page.locator(f".attention .example:has-text('example {n + 2} of')").wait_for()
+            page.locator(args.wait).first.wait_for()
         page.wait_for_timeout(500)  # the overlays are drawn after their images load
         target = page.locator(args.clip).first if args.clip else page
         target.screenshot(path=str(args.out))

@@ -136,11 +136,12 @@ function heat(value) {
   return STOPS[i].map((c, k) => Math.round(c + f * (STOPS[i + 1][k] - c)));
 }
 
-function mapCanvas(values, [h, w]) {
-  // a map of h x w values in [0, 1] as a small canvas (the browser scales it smoothly)
+function mapCanvas(values, [h, w], mask = false) {
+  // a map of h x w values in [0, 1] as a small canvas (the browser scales it smoothly): a heat
+  // map, or with `mask` black where the value is 0 and clear where it is 1 (a slot's share)
   const canvas = el("canvas", { width: w, height: h });
   const context = canvas.getContext("2d"), image = context.createImageData(w, h);
-  values.forEach((v, i) => { image.data.set([...heat(v), 255], 4 * i); });
+  values.forEach((v, i) => { image.data.set(mask ? [0, 0, 0, Math.round(255 * (1 - v))] : [...heat(v), 255], 4 * i); });
   context.putImageData(image, 0, 0);
   return canvas;
 }
@@ -159,7 +160,7 @@ async function overlay(src, map, opacity, size) {
   if (map) {
     context.imageSmoothingEnabled = map.smooth;
     context.globalAlpha = opacity;
-    context.drawImage(mapCanvas(map.values, map.shape), 0, 0, W, H);
+    context.drawImage(mapCanvas(map.values, map.shape, map.mask), 0, 0, W, H);
   }
   return canvas;
 }
@@ -196,6 +197,7 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     try {
       data = await api(`api/view?${query}`);
       ui.map = Math.min(ui.map, data.maps.length - 1);
+      if (ui.opacity === 0.6 && data.maps.some((m) => m.name.startsWith("slot"))) ui.opacity = 1;  // masks: all or nothing
       draw();
     } catch (error) {
       box.lastChild.replaceChildren(el("p", { class: "viewer-error" }, error.message));
@@ -253,7 +255,8 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
       pictures.append(el("figure", {}, await overlay(d.input.frames[ui.frame], null, 0, size), el("figcaption", {}, "frame")));
       if (d.recon) pictures.append(el("figure", {}, await overlay(d.recon[ui.frame], null, 0, size), el("figcaption", {}, "reconstruction")));
       for (const m of maps.filter((m) => m.frames)) {
-        const map = { values: m.frames[ui.frame], shape: m.shape, smooth: !m.name.startsWith("slot") };
+        const slot = m.name.startsWith("slot");  // the frame seen through the slot's mask
+        const map = { values: m.frames[ui.frame], shape: m.shape, smooth: !slot, mask: slot };
         pictures.append(el("figure", { class: "slot" }, await overlay(d.input.frames[ui.frame], map, ui.opacity, size), el("figcaption", {}, m.name)));
       }
       if (d.temporal) pictures.append(el("figure", { class: "temporal" }, temporalBars(d.temporal, ui.frame), el("figcaption", {}, "temporal attention M_t per frame")));
