@@ -33,7 +33,8 @@ def references(
     num_frames: int = 10,
     max_objects: int | None = None,
     variant: str = "standard",
-) -> tuple[float, float]:
+    grids: tuple[int, ...] = (),
+) -> tuple[float, ...]:
     data = VMDSData(
         seed=seed,
         variant=variant,  # type: ignore[arg-type]  # VMDSData checks the name
@@ -42,24 +43,40 @@ def references(
         num_frames=num_frames,
         max_objects=max_objects,
     )
-    return clip_references(data.build("test"))
+    return clip_references(data.build("test"), grids)
 
 
-def clevrer_lite_references(clip_size: int, num_frames: int, stride: int) -> tuple[float, float]:
+def clevrer_lite_references(
+    clip_size: int, num_frames: int, stride: int, grids: tuple[int, ...]
+) -> tuple[float, ...]:
     data = ClevrerLiteData(seed=0, clip_size=clip_size, num_frames=num_frames, stride=stride)
-    return clip_references(data.build("test"))
+    return clip_references(data.build("test"), grids)
 
 
-def clip_references(clips: torch.utils.data.Dataset) -> tuple[float, float]:
-    """(mean square of the frames, one-slot FG-ARI) over the object-centric items of ``clips``."""
-    squares, aris = [], []
+def grid_masks(frames: int, height: int, width: int, cells: int) -> torch.Tensor:
+    """A fixed partition of the frame into cells x cells rectangles, as one-hot masks (T, K, H, W):
+    slots that know where, not what (FG-ARI's floor for models whose masks are smooth regions)."""
+    rows = torch.arange(height) * cells // height  # (H,) the cell row of each pixel row
+    cols = torch.arange(width) * cells // width
+    cell = rows[:, None] * cells + cols[None, :]  # (H, W)
+    one_hot = torch.nn.functional.one_hot(cell, cells * cells).permute(2, 0, 1).float()  # (K, H, W)
+    return one_hot.expand(frames, -1, -1, -1)
+
+
+def clip_references(clips: torch.utils.data.Dataset, grids: tuple[int, ...] = ()) -> tuple[float, ...]:
+    """(mean square of the frames, one-slot FG-ARI, then the FG-ARI of each fixed grid) over the
+    object-centric items of ``clips``."""
+    squares, aris = [], [[] for _ in range(1 + len(grids))]
     for i in range(len(clips)):
         clip = clips[i]
         squares.append(clip["video"].square().mean())
         labels = clip["segmentation"]  # (T, H, W)
         one_slot = torch.ones(labels.shape[0], 1, *labels.shape[1:])  # (T, K=1, H, W)
-        aris.append(fg_ari(one_slot, labels))  # (T,)
-    return torch.stack(squares).mean().item(), torch.nanmean(torch.cat(aris)).item()
+        for found, masks in zip(
+            aris, [one_slot, *(grid_masks(*labels.shape, g) for g in grids)], strict=True
+        ):
+            found.append(fg_ari(masks, labels))  # (T,)
+    return torch.stack(squares).mean().item(), *(torch.nanmean(torch.cat(a)).item() for a in aris)
 
 
 def main() -> None:
@@ -75,15 +92,25 @@ def main() -> None:
     parser.add_argument("--clevrer-lite", action="store_true", help="the clevrer-lite test clips instead")
     parser.add_argument("--clip-size", type=int, default=64, help="clevrer-lite: the clips' frame size")
     parser.add_argument("--stride", type=int, default=3, help="clevrer-lite: every this many frames")
+    parser.add_argument("--grids", type=int, nargs="*", default=[], help="also fixed g x g grids' FG-ARI")
     args = parser.parse_args()
     if args.clevrer_lite:
-        rows = [clevrer_lite_references(args.clip_size, args.num_frames, args.stride)]
+        rows = [clevrer_lite_references(args.clip_size, args.num_frames, args.stride, tuple(args.grids))]
     else:
         rows = [
-            references(seed, args.test_size, args.image_size, args.num_frames, args.max_objects, args.variant)
+            references(
+                seed,
+                args.test_size,
+                args.image_size,
+                args.num_frames,
+                args.max_objects,
+                args.variant,
+                tuple(args.grids),
+            )
             for seed in args.seeds
         ]
-    for name, values in zip(("background-only MSE", "one-slot FG-ARI"), zip(*rows, strict=True), strict=True):
+    names = ["background-only MSE", "one-slot FG-ARI", *(f"{g}x{g} grid FG-ARI" for g in args.grids)]
+    for name, values in zip(names, zip(*rows, strict=True), strict=True):
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         per_seed = ", ".join(f"{v:.4f}" for v in values)
         print(f"{name}: {statistics.mean(values):.4f} ± {spread:.4f} (seeds: {per_seed})")
