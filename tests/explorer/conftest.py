@@ -69,6 +69,7 @@ TRAINED = {  # run folder -> what trains it for a couple of steps (the viewers' 
             "--trainer.limit_test_batches", "1"],
     "stabn": ["st_abn-actions", "--data.batch_size", "2", "--data.eval_batch_size", "4",
               "--data.val_size", "4", "--data.test_size", "4"],
+    "seq2seq": ["seq2seq-luong-reverse", "--data.val_size", "8", "--data.test_size", "8"],
     "sfa": ["sfa-sprites_small", "--data.batch_size", "2", "--data.eval_batch_size", "4",
             "--data.val_size", "4", "--data.test_size", "4"],
 }  # fmt: skip

@@ -141,6 +141,12 @@ def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, tmp_path:
         page.wait_for_selector("figure.temporal rect[data-frame='5'][fill='#cf222e']")
         page.screenshot(path=str(SHOTS / "attention_st_abn.png"), full_page=True)
 
+        page.goto(url + "#/run/seq2seq")
+        page.wait_for_selector("figure.matrix figcaption:has-text('attention, forced decoding')")
+        page.select_option(".layer", "1")
+        page.wait_for_selector("figure.matrix figcaption:has-text('known alignment')")
+        page.screenshot(path=str(SHOTS / "attention_seq2seq.png"), full_page=True)
+
         page.goto(url + "#/compare/abn|demo")  # side by side, one example index for both
         sections = page.locator("#side-by-side section.attention")
         sections.nth(1).locator(".example").wait_for()

@@ -103,6 +103,28 @@ def test_st_abn_shows_its_spatial_map_per_frame_and_its_temporal_weights(
     assert got["methods"] == []
 
 
+def test_seq2seq_shows_the_forced_attention_beside_the_known_alignment(
+    client: TestClient, trained_runs: Path
+):
+    got = view(client, "seq2seq", index=2)
+    loaded = load_run(trained_runs / "seq2seq")
+    example = loaded.examples[2]
+    words = int((~example["source_mask"]).sum())
+    batch = {k: v[None] for k, v in example.items()}
+    with torch.no_grad():
+        _, weights = loaded.task.forced_attention(batch)  # (1, T, S)
+    forced, known = got["maps"]
+    assert got["input"]["kind"] == "matrix" and forced["shape"] == [words + 1, words]  # the words, then EOS
+    assert got["input"]["rows"][-1] == "EOS" and len(got["input"]["cols"]) == words
+    expected = weights[0, : words + 1, :words]
+    assert torch.tensor(forced["heads"][0]) == pytest.approx(expected.flatten(), abs=1e-4)
+    reversal = torch.zeros(words + 1, words)
+    reversal[torch.arange(words), torch.arange(words - 1, -1, -1)] = 1  # target i <- source L - 1 - i
+    assert torch.tensor(known["heads"][0]) == pytest.approx(reversal.flatten())
+    assert got["target"].split() == [*got["input"]["cols"][::-1], "EOS"]
+    assert got["prediction"][0]["p"] is None
+
+
 @pytest.mark.parametrize(
     ("run", "params", "message"),
     [

@@ -6,7 +6,9 @@ returning plain JSON the page draws:
   branch's map (ABN; ST-ABN's spatial map per frame and its temporal weights), each recorded
   attention layer's weights of the first query ([CLS]) per head, on the image grid when the keys
   form one, and CAM-family maps on request (images);
-- object-centric video models: the frames, the reconstruction and each slot's mask per frame.
+- object-centric video models: the frames, the reconstruction and each slot's mask per frame;
+- sequence to sequence: the attention of forced decoding as a target x source matrix beside the
+  known alignment, and the greedy output.
 
 A run is loaded once (model, final weights, the first test examples) and kept until its weights
 change.
@@ -33,12 +35,14 @@ from attnlab.explorer.pictures import png_url, rounded, unit
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.models.abn.st_abn import STABNOutput
 from attnlab.models.outputs import ABNOutput
+from attnlab.models.seq2seq.gru_attention import GRUSeq2Seq
 from attnlab.runs import rundir
 from attnlab.runs.spec import resolve
 from attnlab.runs.weights import load_initial_weights
 from attnlab.train.classification import ClassificationTask
 from attnlab.train.engine import build
 from attnlab.train.object_centric import ObjectCentricTask
+from attnlab.train.seq2seq import Seq2SeqTask
 from attnlab.train.task import Task
 
 MAX_EXAMPLES = 32  # test examples a run offers to look at
@@ -202,9 +206,58 @@ def view_object_centric(
     }
 
 
+SPECIAL = {0: "PAD", 1: "BOS", 2: "EOS"}  # attnlab.data.reversal's token ids; words are their ids
+
+
+def _words(tokens: torch.Tensor) -> list[str]:
+    return [SPECIAL.get(int(t), str(int(t))) for t in tokens]
+
+
+def view_seq2seq(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | None) -> dict[str, Any]:
+    """The attention of forced decoding of the reference as a target x source matrix (rows sum to
+    1), the known alignment beside it, and the greedy output."""
+    if method is not None:
+        raise NotViewable("CAM methods explain class scores; a sequence model's attention is its alignment")
+    if "source" not in example:
+        raise NotViewable(
+            "a sequence model takes token sequences; upload a picture to an image classifier's run"
+        )
+    task, model = loaded.task, loaded.task.model
+    assert isinstance(task, Seq2SeqTask) and isinstance(model, GRUSeq2Seq)  # the seq2seq task's model
+    batch = {k: v[None] for k, v in example.items()}
+    with torch.no_grad():
+        _, weights = task.forced_attention(batch)
+        decoded = model.generate(batch["source"], batch["source_mask"], batch["target"].shape[1])[0]
+    if weights is None:
+        raise NotViewable("this sequence model has no attention to show (seq2seq-none)")
+    S = int((~example["source_mask"]).sum())  # the source's words
+    T = int((~example["target_mask"]).sum())  # the target up to and with EOS
+    known = torch.zeros(T, S)
+    aligned = example["alignment"][:T]
+    rows = torch.nonzero(aligned >= 0).flatten()
+    known[rows, aligned[rows]] = 1.0
+    ends = (decoded == 2).nonzero()  # EOS
+    output = decoded[: int(ends[0]) + 1] if len(ends) else decoded
+    return {
+        "input": {
+            "kind": "matrix",
+            "rows": _words(example["target"][:T]),
+            "cols": _words(example["source"][:S]),
+        },
+        "prediction": [{"label": " ".join(_words(output)), "p": None}],
+        "target": " ".join(_words(example["target"][:T])),
+        "maps": [
+            {"name": "attention, forced decoding", "shape": [T, S], "heads": [rounded(weights[0, :T, :S])]},
+            {"name": "known alignment", "shape": [T, S], "heads": [rounded(known)]},
+        ],
+        "methods": [],
+    }
+
+
 VIEWERS: dict[type[Task], Callable[[LoadedRun, dict[str, torch.Tensor], str | None], dict[str, Any]]] = {
     ClassificationTask: view_classification,
     ObjectCentricTask: view_object_centric,
+    Seq2SeqTask: view_seq2seq,
 }
 
 

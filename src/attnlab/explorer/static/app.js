@@ -179,6 +179,22 @@ function temporalBars(weights, current) {
   return svg;
 }
 
+function matrixCanvas(values, [h, w], rows, cols) {
+  // an h x w matrix in [0, 1] as labelled cells: a target token per row, a source token per column
+  const C = 24, L = 40;
+  const canvas = el("canvas", { width: L + w * C, height: L + h * C, class: "overlay" });
+  const context = canvas.getContext("2d");
+  context.font = "11px monospace"; context.textAlign = "center"; context.textBaseline = "middle";
+  values.forEach((v, i) => {
+    context.fillStyle = `rgb(${heat(v).join(",")})`;
+    context.fillRect(L + (i % w) * C, L + Math.floor(i / w) * C, C - 1, C - 1);
+  });
+  context.fillStyle = "#333";
+  cols.forEach((c, j) => context.fillText(c, L + j * C + C / 2, L / 2));
+  rows.forEach((r, i) => context.fillText(r, L / 2, L + i * C + C / 2));
+  return canvas;
+}
+
 function meanOf(rows) {
   return rows[0].map((_, i) => rows.reduce((sum, r) => sum + r[i], 0) / rows.length);
 }
@@ -238,7 +254,7 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
       chosen && chosen.heads && chosen.heads.length > 1 ? select("head", [["mean", "mean"], ...chosen.heads.map((_, i) => [i, i])], ui.head, (v) => { ui.head = v; draw(); }, { class: "head" }) : "",
       el("label", {}, "opacity ", Object.assign(el("input", { type: "range", min: 0, max: 1, step: 0.05, class: "opacity" }), { value: ui.opacity, oninput: (e) => { ui.opacity = Number(e.target.value); draw(); } })),
     );
-    const prediction = el("p", { class: "prediction" }, d.prediction.length ? `prediction: ${d.prediction.map((p) => `${p.label} (${p.p.toFixed(3)})`).join(", ")}` : "",
+    const prediction = el("p", { class: "prediction" }, d.prediction.length ? `prediction: ${d.prediction.map((p) => (p.p == null ? p.label : `${p.label} (${p.p.toFixed(3)})`)).join(", ")}` : "",
       d.target != null ? ` · target: ${d.target}` : "");
     const pictures = el("div", { class: "pictures" });
     if (d.input.kind === "video") {
@@ -260,6 +276,9 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
         pictures.append(el("figure", { class: "slot" }, await overlay(d.input.frames[ui.frame], map, ui.opacity, size), el("figcaption", {}, m.name)));
       }
       if (d.temporal) pictures.append(el("figure", { class: "temporal" }, temporalBars(d.temporal, ui.frame), el("figcaption", {}, "temporal attention M_t per frame")));
+    } else if (d.input.kind === "matrix") {
+      pictures.append(el("figure", { class: "matrix" }, matrixCanvas(chosen.heads[0], chosen.shape, d.input.rows, d.input.cols),
+        el("figcaption", {}, `${chosen.name}: rows the target, columns the source`)));
     } else if (chosen) {
       const values = ui.head === "mean" ? meanOf(chosen.heads) : chosen.heads[Number(ui.head)];
       const sequence = d.input.kind === "sequence";
