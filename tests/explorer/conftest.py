@@ -70,6 +70,9 @@ TRAINED = {  # run folder -> what trains it for a couple of steps (the viewers' 
     "stabn": ["st_abn-actions", "--data.batch_size", "2", "--data.eval_batch_size", "4",
               "--data.val_size", "4", "--data.test_size", "4"],
     "seq2seq": ["seq2seq-luong-reverse", "--data.val_size", "8", "--data.test_size", "8"],
+    "pointpillars": ["pointpillars-synthkitti", "--data.train_size", "4", "--data.val_size", "2",
+                     "--data.test_size", "2", "--data.batch_size", "2", "--data.eval_batch_size", "2",
+                     "--model.score_threshold", "0.0"],  # an untrained detector's boxes too
     "sfa": ["sfa-sprites_small", "--data.batch_size", "2", "--data.eval_batch_size", "4",
             "--data.val_size", "4", "--data.test_size", "4"],
 }  # fmt: skip

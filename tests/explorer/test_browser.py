@@ -147,6 +147,22 @@ def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, tmp_path:
         page.wait_for_selector("figure.matrix figcaption:has-text('known alignment')")
         page.screenshot(path=str(SHOTS / "attention_seq2seq.png"), full_page=True)
 
+        page.goto(url + "#/run/pointpillars")
+        page.wait_for_selector("figure.cloud canvas")
+        page.select_option(".box", "0")
+        page.select_option(".point-map", "guided-odam")
+        page.wait_for_selector("figure.cloud figcaption:has-text('guided-odam, box 0')")
+        cloud = page.locator("figure.cloud canvas")
+        before = cloud.screenshot()
+        box = cloud.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + 100, box["y"] + 100)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 220, box["y"] + 60, steps=5)  # turn the scene
+        page.mouse.up()
+        assert cloud.screenshot() != before
+        page.locator(".attention").screenshot(path=str(SHOTS / "points_guided_odam.png"))
+
         page.goto(url + "#/compare/abn|demo")  # side by side, one example index for both
         sections = page.locator("#side-by-side section.attention")
         sections.nth(1).locator(".example").wait_for()

@@ -125,12 +125,40 @@ def test_seq2seq_shows_the_forced_attention_beside_the_known_alignment(
     assert got["prediction"][0]["p"] is None
 
 
+def test_a_lidar_scene_shows_its_points_boxes_and_a_boxs_guided_odam(client: TestClient, trained_runs: Path):
+    from attnlab.data.kitti import lidar_box_corners
+    from attnlab.explain.points import explain_boxes
+
+    got = view(client, "pointpillars", index=1)
+    loaded = load_run(trained_runs / "pointpillars")
+    scene = loaded.examples[1]
+    with torch.no_grad():
+        (found,) = loaded.task.model([scene["points"]]).detections
+    shown = got["input"]
+    assert shown["kind"] == "points" and len(shown["points"]) == min(len(scene["points"]), 20_000)
+    assert shown["points"][0] == pytest.approx(scene["points"][0, :3].tolist(), abs=0.006)  # 2 decimals
+    truth = lidar_box_corners(scene["boxes"].double().numpy())
+    assert np.array([b["corners"] for b in shown["truth"]]) == pytest.approx(truth, abs=0.006)
+    assert [b["score"] for b in shown["detections"]] == pytest.approx(found.scores.tolist(), abs=1e-4)
+    assert got["maps"] == [] and "guided-odam" in got["methods"]
+
+    explained = view(client, "pointpillars", index=1, method="guided-odam 2")["maps"][0]
+    one = type(found)(*(getattr(found, name)[2:3] for name in found.__dataclass_fields__))
+    expected = explain_boxes(loaded.task.model, scene["points"], one, methods=("guided-odam",)).maps[
+        "guided-odam"
+    ][0]
+    assert explained["name"] == "guided-odam, box 2"
+    assert torch.tensor(explained["values"], dtype=torch.float64) == pytest.approx(scaled(expected), abs=1e-4)
+
+
 @pytest.mark.parametrize(
     ("run", "params", "message"),
     [
         ("demo", {"index": "99"}, "example 99 is not among the 16 test examples shown"),
         ("demo", {"method": "gradcam"}, "token ids cannot be perturbed"),
         ("sfa", {"method": "gradcam"}, "an object-centric model has none"),
+        ("pointpillars", {"method": "guided-odam 999"}, "pick a map (guided-odam, odam, guided-gradcam)"),
+        ("pointpillars", {"method": "gradcam 0"}, "pick a map"),
     ],
 )
 def test_what_cannot_be_shown_is_one_line(client: TestClient, run: str, params: dict, message: str):

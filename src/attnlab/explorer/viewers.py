@@ -8,7 +8,10 @@ returning plain JSON the page draws:
   form one, and CAM-family maps on request (images);
 - object-centric video models: the frames, the reconstruction and each slot's mask per frame;
 - sequence to sequence: the attention of forced decoding as a target x source matrix beside the
-  known alignment, and the greedy output.
+  known alignment, and the greedy output;
+- LiDAR detection (PointPillars): the scene's points, the true and detected boxes, and on request
+  a detected box's per-point explanation (Guided ODAM, ODAM, Guided Grad-CAM:
+  :mod:`attnlab.explain.points`).
 
 A run is loaded once (model, final weights, the first test examples) and kept until its weights
 change.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +31,22 @@ import torch
 from PIL import Image
 
 from attnlab.data.datamodule import DataModule
+from attnlab.data.kitti import lidar_box_corners
 from attnlab.errors import AttnlabError, ConfigError, InputError, RunDirError
 from attnlab.explain.capture import attention_layers, capture
 from attnlab.explain.maps import explanation_maps
+from attnlab.explain.points import explain_boxes
 from attnlab.explorer.pictures import png_url, rounded, unit
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.models.abn.st_abn import STABNOutput
-from attnlab.models.outputs import ABNOutput
+from attnlab.models.outputs import ABNOutput, Detections3D
+from attnlab.models.pointpillars.detector import PointPillars
 from attnlab.models.seq2seq.gru_attention import GRUSeq2Seq
 from attnlab.runs import rundir
 from attnlab.runs.spec import resolve
 from attnlab.runs.weights import load_initial_weights
 from attnlab.train.classification import ClassificationTask
+from attnlab.train.detection3d import Detection3DTask
 from attnlab.train.engine import build
 from attnlab.train.object_centric import ObjectCentricTask
 from attnlab.train.seq2seq import Seq2SeqTask
@@ -73,15 +80,29 @@ def load_run(folder: Path) -> LoadedRun:
         raise NotViewable(f"no attention viewer for the {spec.task_name} task yet")
     load_initial_weights(task.model, run.weights)
     task.model.eval()
+    examples = _scenes(data) if isinstance(task, Detection3DTask) else _test_examples(data)
+    names = getattr(data, "class_names", None)
+    stamp = run.weights.stat().st_mtime
+    return LoadedRun(task, data, examples[:MAX_EXAMPLES], list(names) if names else None, stamp)
+
+
+def _test_examples(data: DataModule) -> list[dict[str, torch.Tensor]]:
+    """The first test examples, one dict each, as the test loader batches them (padding, masks)."""
     examples: list[dict[str, torch.Tensor]] = []
     for batch in data.test_dataloader():
         size = len(next(iter(batch.values())))
         examples += [{k: v[i] for k, v in batch.items() if isinstance(v, torch.Tensor)} for i in range(size)]
         if len(examples) >= MAX_EXAMPLES:
             break
-    names = getattr(data, "class_names", None)
-    stamp = run.weights.stat().st_mtime
-    return LoadedRun(task, data, examples[:MAX_EXAMPLES], list(names) if names else None, stamp)
+    return examples[:MAX_EXAMPLES]
+
+
+def _scenes(data: DataModule) -> list[dict[str, torch.Tensor]]:
+    """The first LiDAR test scenes: points (N, 4), boxes (M, 7) and labels (M,) of the classes."""
+    test = data.dataset("test")
+    count = min(MAX_EXAMPLES, len(test))  # type: ignore[arg-type]
+    scenes = [test[i] for i in range(count)]
+    return [{"points": s.points, "boxes": s.boxes, "labels": s.labels} for s in scenes]  # type: ignore[attr-defined]
 
 
 def _key_grid(keys: int, x: torch.Tensor) -> tuple[int, list[int]]:
@@ -206,6 +227,67 @@ def view_object_centric(
     }
 
 
+MAX_POINTS = 20_000  # points sent to the page (an even subsample of larger scenes)
+POINT_METHODS = ("guided-odam", "odam", "guided-gradcam")
+
+
+def _boxes(
+    boxes: torch.Tensor, labels: torch.Tensor, names: list[str] | None, scores: torch.Tensor | None = None
+) -> list[dict[str, Any]]:
+    """Boxes as the page draws them: 8 corners each (z from the bottom), class, score."""
+    corners = lidar_box_corners(boxes.detach().cpu().double().numpy())  # (M, 8, 3)
+    return [
+        {
+            "corners": np.round(c, 2).tolist(),
+            "label": names[int(k)] if names else str(int(k)),
+            "score": None if scores is None else round(float(scores[i]), 4),
+        }
+        for i, (c, k) in enumerate(zip(corners, labels, strict=True))
+    ]
+
+
+def view_detection(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | None) -> dict[str, Any]:
+    """A LiDAR scene: its points, the ground-truth boxes and the detections; with ``method``
+    "<map> <box>" (e.g. "guided-odam 0") the per-point explanation of that detected box."""
+    if "points" not in example:
+        raise NotViewable(
+            "a LiDAR detector takes point clouds; upload a picture to an image classifier's run"
+        )
+    model, cloud = loaded.task.model, example["points"]
+    assert isinstance(model, PointPillars)  # the detection3d task's model
+    with torch.no_grad():
+        found = model([cloud]).detections
+    assert found is not None  # eval mode
+    (detections,) = found
+    keep = torch.linspace(0, len(cloud) - 1, min(len(cloud), MAX_POINTS)).round().long()  # (P,)
+    maps = []
+    if method is not None:
+        name, _, box = method.partition(" ")
+        if name not in POINT_METHODS or not box.isdigit() or int(box) >= len(detections.labels):
+            choices = (
+                f"a map ({', '.join(POINT_METHODS)}) and one of the {len(detections.labels)} detected boxes"
+            )
+            raise NotViewable(f"pick {choices}")
+        one = Detections3D(
+            *(getattr(detections, f.name)[int(box) : int(box) + 1] for f in fields(Detections3D))
+        )
+        explained = explain_boxes(model, cloud, one, methods=(name,))
+        maps.append({"name": f"{name}, box {box}", "values": unit(explained.maps[name][0][keep])})
+    names = loaded.class_names
+    return {
+        "input": {
+            "kind": "points",
+            "points": np.round(cloud[keep, :3].cpu().numpy(), 2).tolist(),
+            "truth": _boxes(example["boxes"], example["labels"], names),
+            "detections": _boxes(detections.boxes, detections.labels, names, detections.scores),
+        },
+        "prediction": [],
+        "target": None,
+        "maps": maps,
+        "methods": list(POINT_METHODS),
+    }
+
+
 SPECIAL = {0: "PAD", 1: "BOS", 2: "EOS"}  # attnlab.data.reversal's token ids; words are their ids
 
 
@@ -258,6 +340,7 @@ VIEWERS: dict[type[Task], Callable[[LoadedRun, dict[str, torch.Tensor], str | No
     ClassificationTask: view_classification,
     ObjectCentricTask: view_object_centric,
     Seq2SeqTask: view_seq2seq,
+    Detection3DTask: view_detection,
 }
 
 

@@ -195,16 +195,71 @@ function matrixCanvas(values, [h, w], rows, cols) {
   return canvas;
 }
 
+const EDGES = [[0, 3], [3, 7], [7, 4], [4, 0], [1, 2], [2, 6], [6, 5], [5, 1], [0, 1], [3, 2], [7, 6], [4, 5]];
+
+function pointCloud(input, map, chosenBox, camera) {
+  // a rotatable view of the scene (drag: yaw left-right, pitch up-down from side to top): points
+  // coloured by the map (or by height), true boxes green, detections red, the chosen one yellow
+  const W = 640, H = 420;
+  const canvas = el("canvas", { width: W, height: H, class: "points" });
+  const context = canvas.getContext("2d");
+  const pts = input.points;
+  const cx = pts.reduce((a, p) => a + p[0], 0) / pts.length, cy = pts.reduce((a, p) => a + p[1], 0) / pts.length;
+  const extent = Math.max(...pts.map((p) => Math.hypot(p[0] - cx, p[1] - cy)), 1);
+  const zs = pts.map((p) => p[2]), z0 = Math.min(...zs), z1 = Math.max(...zs);
+  function project([x, y, z]) {
+    const a = (x - cx) * Math.cos(camera.yaw) - (y - cy) * Math.sin(camera.yaw);
+    const b = (x - cx) * Math.sin(camera.yaw) + (y - cy) * Math.cos(camera.yaw);
+    const v = b * Math.sin(camera.pitch) - (z - z0) * Math.cos(camera.pitch);
+    const scale = (0.48 * Math.min(W, H)) / extent;
+    return [W / 2 + a * scale, H / 2 + v * scale];
+  }
+  function draw() {
+    context.fillStyle = "#111"; context.fillRect(0, 0, W, H);
+    pts.forEach((p, i) => {
+      const [u, v] = project(p);
+      const value = map ? map.values[i] : (p[2] - z0) / (z1 - z0 || 1);
+      // the scale starts above black, so points of no attention stay visible on the dark ground
+      context.fillStyle = map ? `rgb(${heat(0.25 + 0.75 * value).join(",")})` : `rgb(${90 + 120 * value},${120 + 100 * value},200)`;
+      context.fillRect(u, v, map && value > 0.5 ? 2.5 : 1.5, map && value > 0.5 ? 2.5 : 1.5);
+    });
+    const box = (corners, colour, width) => {
+      context.strokeStyle = colour; context.lineWidth = width; context.beginPath();
+      for (const [i, j] of EDGES) { const [a, b] = [project(corners[i]), project(corners[j])]; context.moveTo(...a); context.lineTo(...b); }
+      context.stroke();
+    };
+    input.truth.forEach((b) => box(b.corners, "#2da44e", 1));
+    input.detections.forEach((b, i) => box(b.corners, i === chosenBox ? "#ffd33d" : "#cf222e", i === chosenBox ? 2.5 : 1));
+  }
+  let drag = null;
+  canvas.addEventListener("pointerdown", (e) => { drag = [e.clientX, e.clientY]; });
+  canvas.addEventListener("pointerup", () => { drag = null; });
+  canvas.addEventListener("pointerleave", () => { drag = null; });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    camera.yaw += (e.clientX - drag[0]) * 0.01;
+    camera.pitch = Math.min(Math.PI / 2, Math.max(0, camera.pitch - (e.clientY - drag[1]) * 0.01));
+    drag = [e.clientX, e.clientY];
+    draw();
+  });
+  draw();
+  return canvas;
+}
+
 function meanOf(rows) {
   return rows[0].map((_, i) => rows.reduce((sum, r) => sum + r[i], 0) / rows.length);
 }
 
 function attentionSection(id, shared = { index: 0, views: [] }, title = "Attention on a test example") {
   // shared.index: the example shown; every section given the same `shared` follows it (compare)
-  const ui = { method: "", map: 0, head: "mean", opacity: 0.6, frame: 0 };
+  const ui = { method: "", map: 0, head: "mean", opacity: 0.6, frame: 0, box: "", pointMap: "", camera: { yaw: 0, pitch: 1.0 } };
   const box = el("section", { class: "attention", "data-run": id }, el("h3", {}, title), el("div", { class: "viewer" }, "loading…"));
   let data = null, timer = null;
-  const go = (index) => { shared.index = index; shared.views.forEach((refetch) => refetch()); };
+  const go = (index) => {
+    shared.index = index;
+    if (data && data.input.kind === "points") { ui.box = ""; ui.method = ""; }  // another scene's boxes
+    shared.views.forEach((refetch) => refetch());
+  };
   shared.views.push(() => fetchView());
 
   async function fetchView() {
@@ -212,7 +267,7 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     if (ui.method) query.set("method", ui.method);
     try {
       data = await api(`api/view?${query}`);
-      ui.map = Math.min(ui.map, data.maps.length - 1);
+      ui.map = Math.max(0, Math.min(ui.map, data.maps.length - 1));
       if (ui.opacity === 0.6 && data.maps.some((m) => m.name.startsWith("slot"))) ui.opacity = 1;  // masks: all or nothing
       draw();
     } catch (error) {
@@ -226,7 +281,7 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     reader.onload = async () => {
       try {
         data = await send("POST", "api/view/upload", { id, picture: reader.result, method: ui.method || null });
-        ui.map = Math.min(ui.map, data.maps.length - 1);
+        ui.map = Math.max(0, Math.min(ui.map, data.maps.length - 1));
         draw();
       } catch (error) {
         showError(error.message);
@@ -249,8 +304,10 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
       el("span", { class: "example" }, d.index == null ? "your picture" : `example ${d.index + 1} of ${d.count}`),
       el("button", { class: "next", onclick: () => go(Math.min(d.count - 1, shared.index + 1)) }, "▶"),
       d.input.kind === "image" ? el("label", {}, "or upload a picture ", el("input", { type: "file", accept: "image/*", class: "upload", onchange: (e) => upload(e.target.files[0]) })) : "",
-      d.methods.length ? select("map from", [["", "the model's attention"], ...d.methods.map((m) => [m, m])], ui.method, (v) => { ui.method = v; ui.map = 0; fetchView(); }, { class: "method" }) : "",
-      maps.length && !chosen.frames ? select("layer", maps.map((m, i) => [i, m.name]), ui.map, (v) => { ui.map = Number(v); ui.head = "mean"; draw(); }, { class: "layer" }) : "",
+      d.input.kind === "points" ? select("box", [["", "none"], ...d.input.detections.map((b, i) => [i, `${i}: ${b.label} ${b.score.toFixed(2)}`])], ui.box, (v) => { ui.box = v; if (ui.pointMap && v !== "") { ui.method = `${ui.pointMap} ${v}`; fetchView(); } else draw(); }, { class: "box" }) : "",
+      d.input.kind === "points" ? select("explain with", [["", "nothing (points by height)"], ...d.methods.map((m) => [m, m])], ui.pointMap, (v) => { ui.pointMap = v; ui.method = v && ui.box !== "" ? `${v} ${ui.box}` : ""; fetchView(); }, { class: "point-map" }) : "",
+      d.methods.length && d.input.kind !== "points" ? select("map from", [["", "the model's attention"], ...d.methods.map((m) => [m, m])], ui.method, (v) => { ui.method = v; ui.map = 0; fetchView(); }, { class: "method" }) : "",
+      maps.length && !chosen.frames && !chosen.values ? select("layer", maps.map((m, i) => [i, m.name]), ui.map, (v) => { ui.map = Number(v); ui.head = "mean"; draw(); }, { class: "layer" }) : "",
       chosen && chosen.heads && chosen.heads.length > 1 ? select("head", [["mean", "mean"], ...chosen.heads.map((_, i) => [i, i])], ui.head, (v) => { ui.head = v; draw(); }, { class: "head" }) : "",
       el("label", {}, "opacity ", Object.assign(el("input", { type: "range", min: 0, max: 1, step: 0.05, class: "opacity" }), { value: ui.opacity, oninput: (e) => { ui.opacity = Number(e.target.value); draw(); } })),
     );
@@ -276,6 +333,11 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
         pictures.append(el("figure", { class: "slot" }, await overlay(d.input.frames[ui.frame], map, ui.opacity, size), el("figcaption", {}, m.name)));
       }
       if (d.temporal) pictures.append(el("figure", { class: "temporal" }, temporalBars(d.temporal, ui.frame), el("figcaption", {}, "temporal attention M_t per frame")));
+    } else if (d.input.kind === "points") {
+      const map = maps.length ? maps[0] : null;
+      pictures.append(el("figure", { class: "cloud" }, pointCloud(d.input, map, ui.box === "" ? -1 : Number(ui.box), ui.camera),
+        el("figcaption", {}, `${d.input.points.length} points · ${d.input.truth.length} true boxes (green) · ${d.input.detections.length} detections (red)`,
+          map ? ` · ${map.name}` : "", " · drag to turn")));
     } else if (d.input.kind === "matrix") {
       pictures.append(el("figure", { class: "matrix" }, matrixCanvas(chosen.heads[0], chosen.shape, d.input.rows, d.input.cols),
         el("figcaption", {}, `${chosen.name}: rows the target, columns the source`)));
