@@ -73,6 +73,8 @@ TRAINED = {  # run folder -> what trains it for a couple of steps (the viewers' 
     "pointpillars": ["pointpillars-synthkitti", "--data.train_size", "4", "--data.val_size", "2",
                      "--data.test_size", "2", "--data.batch_size", "2", "--data.eval_batch_size", "2",
                      "--model.score_threshold", "0.0"],  # an untrained detector's boxes too
+    "vjepa": ["vjepa-moving_fmnist", "--data.probe_size", "16", "--data.test_size", "8",
+              "--data.val_size", "8", "--data.batch_size", "4", "--task.probe.steps", "2"],
     "sfa": ["sfa-sprites_small", "--data.batch_size", "2", "--data.eval_batch_size", "4",
             "--data.val_size", "4", "--data.test_size", "4"],
 }  # fmt: skip

@@ -163,6 +163,10 @@ def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, tmp_path:
         assert cloud.screenshot() != before
         page.locator(".attention").screenshot(path=str(SHOTS / "points_guided_odam.png"))
 
+        page.goto(url + "#/run/vjepa")
+        page.wait_for_selector("figure.slot figcaption:has-text('mask 1: prediction error')")
+        page.locator(".attention").screenshot(path=str(SHOTS / "vjepa_masks.png"))
+
         page.goto(url + "#/compare/abn|demo")  # side by side, one example index for both
         sections = page.locator("#side-by-side section.attention")
         sections.nth(1).locator(".example").wait_for()

@@ -151,6 +151,39 @@ def test_a_lidar_scene_shows_its_points_boxes_and_a_boxs_guided_odam(client: Tes
     assert torch.tensor(explained["values"], dtype=torch.float64) == pytest.approx(scaled(expected), abs=1e-4)
 
 
+def test_vjepa_shows_its_masks_and_the_error_of_each_predicted_token(client: TestClient, trained_runs: Path):
+    from attnlab.objectives.vjepa_masks import sample_masks
+    from attnlab.train.vjepa import EVAL_MASK_SEED
+
+    got = view(client, "vjepa", index=1)
+    loaded = load_run(trained_runs / "vjepa")
+    task, clip = loaded.task, loaded.examples[1]["input"][None]  # (1, C, T, H, W)
+    config = task.vjepa.config
+    grid = (
+        clip.shape[2] // config.tubelet_size,
+        clip.shape[3] // config.patch_size,
+        clip.shape[4] // config.patch_size,
+    )
+    torch.manual_seed(EVAL_MASK_SEED)
+    enc, pred = sample_masks(grid, task.masks, 1, step=0)
+    with torch.no_grad():
+        out = task.vjepa(clip, enc, pred)
+    assert got["input"]["kind"] == "video" and len(got["input"]["frames"]) == clip.shape[2]
+    assert [m["name"] for m in got["maps"]][:2] == [
+        "mask 0: context, target",
+        "mask 0: prediction error (L1, scaled)",
+    ]
+    layout = torch.tensor(got["maps"][0]["frames"][:: config.tubelet_size]).flatten()  # one frame per tubelet
+    assert set(torch.nonzero(layout == 1.0).flatten().tolist()) == set(pred[0][0].tolist())
+    assert set(torch.nonzero(layout == 0.4).flatten().tolist()) == set(enc[0][0].tolist()) - set(
+        pred[0][0].tolist()
+    )
+    error = torch.tensor(got["maps"][1]["frames"][:: config.tubelet_size]).flatten()[pred[0][0]]
+    p, t = out.per_mask()[0]
+    expected = (p[0] - t[0]).abs().mean(-1)
+    assert error == pytest.approx(expected / expected.max(), abs=1e-4)
+
+
 @pytest.mark.parametrize(
     ("run", "params", "message"),
     [

@@ -9,6 +9,8 @@ returning plain JSON the page draws:
 - object-centric video models: the frames, the reconstruction and each slot's mask per frame;
 - sequence to sequence: the attention of forced decoding as a target x source matrix beside the
   known alignment, and the greedy output;
+- V-JEPA: a clip with each mask type's context and target tokens and the predictor's error per
+  target token;
 - LiDAR detection (PointPillars): the scene's points, the true and detected boxes, and on request
   a detected box's per-point explanation (Guided ODAM, ODAM, Guided Grad-CAM:
   :mod:`attnlab.explain.points`).
@@ -42,6 +44,8 @@ from attnlab.models.abn.st_abn import STABNOutput
 from attnlab.models.outputs import ABNOutput, Detections3D
 from attnlab.models.pointpillars.detector import PointPillars
 from attnlab.models.seq2seq.gru_attention import GRUSeq2Seq
+from attnlab.models.vjepa.encoder import check_clips
+from attnlab.objectives.vjepa_masks import sample_masks
 from attnlab.runs import rundir
 from attnlab.runs.spec import resolve
 from attnlab.runs.weights import load_initial_weights
@@ -51,6 +55,7 @@ from attnlab.train.engine import build
 from attnlab.train.object_centric import ObjectCentricTask
 from attnlab.train.seq2seq import Seq2SeqTask
 from attnlab.train.task import Task
+from attnlab.train.vjepa import EVAL_MASK_SEED, VJEPATask
 
 MAX_EXAMPLES = 32  # test examples a run offers to look at
 CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam", "rollout")  # computed on request
@@ -159,6 +164,7 @@ def view_classification(
         }
         maps.append(
             {
+                "smooth": True,  # a coarse map over the frame: drawn interpolated
                 "name": "spatial attention M_s",
                 "shape": list(out.spatial.shape[-2:]),
                 "frames": [unit(m) for m in out.spatial[0]],
@@ -288,6 +294,62 @@ def view_detection(loaded: LoadedRun, example: dict[str, torch.Tensor], method: 
     }
 
 
+def _token_frames(values: torch.Tensor, grid: tuple[int, int, int], tubelet: int) -> list[list[float]]:
+    """One value per token of a (t, h, w) grid as per-frame maps: each tubelet's frames share it."""
+    per_frame = values.view(*grid).repeat_interleave(tubelet, dim=0)  # (T, h, w)
+    return [rounded(frame) for frame in per_frame]
+
+
+def view_vjepa(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | None) -> dict[str, Any]:
+    """A clip with each mask type's multi-block mask as the evaluation draws it (seeded as the
+    validation loss's): the context tokens the encoder sees (0.4), the target tokens the
+    predictor must fill in (1), the rest (0); and the L1 error of each predicted target token."""
+    if method is not None:
+        raise NotViewable("CAM methods explain class scores; V-JEPA predicts features")
+    if "input" not in example:
+        raise NotViewable("V-JEPA takes clips; upload a picture to an image classifier's run")
+    task = loaded.task
+    assert isinstance(task, VJEPATask)
+    clip = example["input"][None]  # (1, C, T, H, W)
+    config = task.vjepa.config
+    grid = check_clips(clip, config.encoder())
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(EVAL_MASK_SEED)
+        masks_enc, masks_pred = sample_masks(grid, task.masks, 1, step=0)
+        out = task.vjepa(clip, masks_enc, masks_pred)
+    tokens = math.prod(grid)
+    maps = []
+    for i, ((pred, target), enc, tgt) in enumerate(zip(out.per_mask(), masks_enc, masks_pred, strict=True)):
+        layout = torch.zeros(tokens)
+        layout[enc[0]] = 0.4
+        layout[tgt[0]] = 1.0
+        error = torch.zeros(tokens)
+        error[tgt[0]] = (pred[0] - target[0]).abs().mean(-1)  # (Nt,) L1 per target token
+        maps.append(
+            {
+                "name": f"mask {i}: context, target",
+                "shape": list(grid[1:]),
+                "frames": _token_frames(layout, grid, config.tubelet_size),
+            }
+        )
+        scaled = error / error.max().clamp_min(1e-12)
+        maps.append(
+            {
+                "name": f"mask {i}: prediction error (L1, scaled)",
+                "shape": list(grid[1:]),
+                "frames": _token_frames(scaled, grid, config.tubelet_size),
+            }
+        )
+    video = clip[0].transpose(0, 1)  # (T, C, H, W)
+    return {
+        "input": {"kind": "video", "frames": [png_url(f) for f in video], "shape": list(video.shape[-2:])},
+        "prediction": [],
+        "target": None,
+        "maps": maps,
+        "methods": [],
+    }
+
+
 SPECIAL = {0: "PAD", 1: "BOS", 2: "EOS"}  # attnlab.data.reversal's token ids; words are their ids
 
 
@@ -341,6 +403,7 @@ VIEWERS: dict[type[Task], Callable[[LoadedRun, dict[str, torch.Tensor], str | No
     ObjectCentricTask: view_object_centric,
     Seq2SeqTask: view_seq2seq,
     Detection3DTask: view_detection,
+    VJEPATask: view_vjepa,
 }
 
 

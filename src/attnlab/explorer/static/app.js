@@ -329,7 +329,7 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
       if (d.recon) pictures.append(el("figure", {}, await overlay(d.recon[ui.frame], null, 0, size), el("figcaption", {}, "reconstruction")));
       for (const m of maps.filter((m) => m.frames)) {
         const slot = m.name.startsWith("slot");  // the frame seen through the slot's mask
-        const map = { values: m.frames[ui.frame], shape: m.shape, smooth: !slot, mask: slot };
+        const map = { values: m.frames[ui.frame], shape: m.shape, smooth: Boolean(m.smooth), mask: slot };
         pictures.append(el("figure", { class: "slot" }, await overlay(d.input.frames[ui.frame], map, ui.opacity, size), el("figcaption", {}, m.name)));
       }
       if (d.temporal) pictures.append(el("figure", { class: "temporal" }, temporalBars(d.temporal, ui.frame), el("figcaption", {}, "temporal attention M_t per frame")));
