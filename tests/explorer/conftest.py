@@ -75,6 +75,8 @@ TRAINED = {  # run folder -> what trains it for a couple of steps (the viewers' 
                      "--model.score_threshold", "0.0"],  # an untrained detector's boxes too
     "vjepa": ["vjepa-moving_fmnist", "--data.probe_size", "16", "--data.test_size", "8",
               "--data.val_size", "8", "--data.batch_size", "4", "--task.probe.steps", "2"],
+    "dino": ["dino-fmnist", "--data.batch_size", "4", "--data.eval_batch_size", "4", "--data.knn_size", "8",
+             "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"],
     "sfa": ["sfa-sprites_small", "--data.batch_size", "2", "--data.eval_batch_size", "4",
             "--data.val_size", "4", "--data.test_size", "4"],
 }  # fmt: skip

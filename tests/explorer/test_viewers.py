@@ -184,6 +184,27 @@ def test_vjepa_shows_its_masks_and_the_error_of_each_predicted_token(client: Tes
     assert error == pytest.approx(expected / expected.max(), abs=1e-4)
 
 
+def test_dino_shows_the_teachers_cls_attention_per_head(client: TestClient, trained_runs: Path):
+    got = view(client, "dino", index=2)
+    loaded = load_run(trained_runs / "dino")
+    x = loaded.examples[2]["input"]
+    with torch.no_grad():  # the last block's weights computed from its q, k by hand, as a check of the path
+        vit = loaded.task.dino.backbone()
+        tokens = vit.prepare_tokens(x[None])
+        for block in vit.blocks[:-1]:
+            tokens = block(tokens)
+        last = vit.blocks[-1]
+        h = last.norm1(tokens)
+        q = last.attn.q_proj(h).unflatten(-1, (last.attn.num_heads, -1)).transpose(1, 2)  # (1, H, L, Dh)
+        k = last.attn.kv_proj(h).unflatten(-1, (2, last.attn.num_heads, -1))[:, :, 0].transpose(1, 2)
+        weights = (q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5).softmax(-1)[0, :, 0, 1:]  # (H, N)
+    (shown,) = got["maps"]
+    assert got["input"]["kind"] == "image" and len(shown["heads"]) == weights.shape[0]
+    for head, expected in zip(shown["heads"], weights, strict=True):
+        assert torch.tensor(head, dtype=torch.float64) == pytest.approx(scaled(expected), abs=1e-4)
+    assert got["target"] in loaded.class_names
+
+
 @pytest.mark.parametrize(
     ("run", "params", "message"),
     [

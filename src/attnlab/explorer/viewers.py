@@ -9,6 +9,7 @@ returning plain JSON the page draws:
 - object-centric video models: the frames, the reconstruction and each slot's mask per frame;
 - sequence to sequence: the attention of forced decoding as a target x source matrix beside the
   known alignment, and the greedy output;
+- DINO: the teacher's last-block [CLS] attention per head, over the image;
 - V-JEPA: a clip with each mask type's context and target tokens and the predictor's error per
   target token;
 - LiDAR detection (PointPillars): the scene's points, the true and detected boxes, and on request
@@ -34,6 +35,7 @@ from PIL import Image
 
 from attnlab.data.datamodule import DataModule
 from attnlab.data.kitti import lidar_box_corners
+from attnlab.data.ssl_images import ViewBatch
 from attnlab.errors import AttnlabError, ConfigError, InputError, RunDirError
 from attnlab.explain.capture import attention_layers, capture
 from attnlab.explain.maps import explanation_maps
@@ -51,6 +53,7 @@ from attnlab.runs.spec import resolve
 from attnlab.runs.weights import load_initial_weights
 from attnlab.train.classification import ClassificationTask
 from attnlab.train.detection3d import Detection3DTask
+from attnlab.train.dino import DINOTask
 from attnlab.train.engine import build
 from attnlab.train.object_centric import ObjectCentricTask
 from attnlab.train.seq2seq import Seq2SeqTask
@@ -95,6 +98,8 @@ def _test_examples(data: DataModule) -> list[dict[str, torch.Tensor]]:
     """The first test examples, one dict each, as the test loader batches them (padding, masks)."""
     examples: list[dict[str, torch.Tensor]] = []
     for batch in data.test_dataloader():
+        if isinstance(batch, ViewBatch):  # self-supervised image batches: the plain images
+            batch = {"input": batch.images, "label": batch.label}
         size = len(next(iter(batch.values())))
         examples += [{k: v[i] for k, v in batch.items() if isinstance(v, torch.Tensor)} for i in range(size)]
         if len(examples) >= MAX_EXAMPLES:
@@ -350,6 +355,32 @@ def view_vjepa(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str 
     }
 
 
+def view_dino(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | None) -> dict[str, Any]:
+    """The teacher's last-block attention from [CLS] to every patch, per head (DINO's figures)."""
+    if method is not None:
+        raise NotViewable("CAM methods explain class scores; DINO learns without classes")
+    task = loaded.task
+    assert isinstance(task, DINOTask)
+    x = example["input"]  # (C, H, W)
+    with torch.no_grad():
+        attention = task.dino.backbone().cls_attention(x[None])[0]  # (heads, h, w)
+    label = example.get("label")
+    names = loaded.class_names
+    return {
+        "input": _input_picture(x),
+        "prediction": [],
+        "target": None if label is None else (names[int(label)] if names else str(int(label))),
+        "maps": [
+            {
+                "name": "teacher, last block: [CLS] to patches",
+                "shape": list(attention.shape[-2:]),
+                "heads": [unit(a) for a in attention],
+            }
+        ],
+        "methods": [],
+    }
+
+
 SPECIAL = {0: "PAD", 1: "BOS", 2: "EOS"}  # attnlab.data.reversal's token ids; words are their ids
 
 
@@ -404,6 +435,7 @@ VIEWERS: dict[type[Task], Callable[[LoadedRun, dict[str, torch.Tensor], str | No
     Seq2SeqTask: view_seq2seq,
     Detection3DTask: view_detection,
     VJEPATask: view_vjepa,
+    DINOTask: view_dino,
 }
 
 
