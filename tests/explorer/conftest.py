@@ -77,6 +77,8 @@ TRAINED = {  # run folder -> what trains it for a couple of steps (the viewers' 
               "--data.val_size", "8", "--data.batch_size", "4", "--task.probe.steps", "2"],
     "dino": ["dino-fmnist", "--data.batch_size", "4", "--data.eval_batch_size", "4", "--data.knn_size", "8",
              "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"],
+    "mae": ["mae-fmnist", "--data.batch_size", "4", "--data.eval_batch_size", "4", "--data.knn_size", "8",
+            "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"],
     "sfa": ["sfa-sprites_small", "--data.batch_size", "2", "--data.eval_batch_size", "4",
             "--data.val_size", "4", "--data.test_size", "4"],
 }  # fmt: skip

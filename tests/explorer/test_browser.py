@@ -167,6 +167,13 @@ def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, tmp_path:
         page.wait_for_selector("figure.slot figcaption:has-text('mask 1: prediction error')")
         page.locator(".attention").screenshot(path=str(SHOTS / "vjepa_masks.png"))
 
+        page.goto(url + "#/run/mae")
+        page.wait_for_selector("figure.extra figcaption:has-text('reconstruction, seen patches pasted back')")
+        page.goto(url + "#/run/dino")
+        page.wait_for_selector("figcaption:has-text('[CLS] to patches')")
+        page.select_option(".head", "1")
+        page.wait_for_selector("figcaption:has-text('head 1')")
+
         page.goto(url + "#/compare/abn|demo")  # side by side, one example index for both
         sections = page.locator("#side-by-side section.attention")
         sections.nth(1).locator(".example").wait_for()

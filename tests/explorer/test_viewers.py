@@ -205,6 +205,26 @@ def test_dino_shows_the_teachers_cls_attention_per_head(client: TestClient, trai
     assert got["target"] in loaded.class_names
 
 
+def test_mae_shows_what_the_encoder_sees_and_the_reconstruction(client: TestClient, trained_runs: Path):
+    from attnlab.models.vit.mae import normalize_patches, patchify
+
+    got = view(client, "mae", index=0)
+    loaded = load_run(trained_runs / "mae")
+    mae, x = loaded.task.mae, loaded.examples[0]["input"]
+    p = mae.config.patch_size
+    noise = torch.rand(1, (28 // p) ** 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = mae(x[None], noise=noise)
+    assert [c["caption"].split(" (")[0] for c in got["pictures"]] == [
+        "what the encoder sees",
+        "reconstruction, seen patches pasted back",
+    ]
+    assert f"{int(out.mask.sum())} of {(28 // p) ** 2} patches gone" in got["pictures"][0]["caption"]
+    (error,) = got["maps"]
+    expected = (out.pred - normalize_patches(patchify(x[None], p))).square().mean(-1) * out.mask  # norm-pix
+    assert torch.tensor(error["heads"][0], dtype=torch.float64) == pytest.approx(scaled(expected), abs=1e-4)
+
+
 @pytest.mark.parametrize(
     ("run", "params", "message"),
     [

@@ -10,6 +10,8 @@ returning plain JSON the page draws:
 - sequence to sequence: the attention of forced decoding as a target x source matrix beside the
   known alignment, and the greedy output;
 - DINO: the teacher's last-block [CLS] attention per head, over the image;
+- MAE: the image, what the encoder sees, the reconstruction with the seen patches pasted back,
+  and the error per removed patch;
 - V-JEPA: a clip with each mask type's context and target tokens and the predictor's error per
   target token;
 - LiDAR detection (PointPillars): the scene's points, the true and detected boxes, and on request
@@ -46,6 +48,7 @@ from attnlab.models.abn.st_abn import STABNOutput
 from attnlab.models.outputs import ABNOutput, Detections3D
 from attnlab.models.pointpillars.detector import PointPillars
 from attnlab.models.seq2seq.gru_attention import GRUSeq2Seq
+from attnlab.models.vit.mae import patchify, unpatchify
 from attnlab.models.vjepa.encoder import check_clips
 from attnlab.objectives.vjepa_masks import sample_masks
 from attnlab.runs import rundir
@@ -55,6 +58,7 @@ from attnlab.train.classification import ClassificationTask
 from attnlab.train.detection3d import Detection3DTask
 from attnlab.train.dino import DINOTask
 from attnlab.train.engine import build
+from attnlab.train.mae import MAETask
 from attnlab.train.object_centric import ObjectCentricTask
 from attnlab.train.seq2seq import Seq2SeqTask
 from attnlab.train.task import Task
@@ -381,6 +385,52 @@ def view_dino(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str |
     }
 
 
+def view_mae(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | None) -> dict[str, Any]:
+    """The image, the patches the encoder sees (the removed ones grey), the decoder's
+    reconstruction with the seen patches pasted back (MAE's figures), and the error per patch.
+    With ``norm_pix_loss`` the predictions are per-patch normalised pixels; each is shown with its
+    patch's own mean and standard deviation, as the paper's figures show them."""
+    if method is not None:
+        raise NotViewable("CAM methods explain class scores; MAE reconstructs pixels")
+    task = loaded.task
+    assert isinstance(task, MAETask)
+    mae, x = task.mae, example["input"]
+    p = mae.config.patch_size
+    grid = (x.shape[-2] // p, x.shape[-1] // p)
+    noise = torch.rand(
+        1, grid[0] * grid[1], generator=torch.Generator().manual_seed(0)
+    )  # the same mask each time
+    with torch.no_grad():
+        out = mae(x[None], noise=noise)
+    patches = patchify(x[None], p)  # (1, L, p*p*C)
+    pred = out.pred
+    if mae.config.norm_pix_loss:
+        pred = pred * (patches.var(-1, keepdim=True) + 1e-6).sqrt() + patches.mean(-1, keepdim=True)
+    removed = out.mask[..., None].bool()  # (1, L, 1)
+    masked = torch.where(removed, torch.full_like(patches, float(patches.mean())), patches)
+    pasted = torch.where(removed, pred, patches)
+    error = (out.pred - out.target).square().mean(-1) * out.mask  # (1, L): on removed patches
+    gone = int(out.mask.sum())
+    picture = _input_picture(x)
+    return {
+        "input": picture,
+        "pictures": [
+            {
+                "caption": f"what the encoder sees ({gone} of {out.mask.numel()} patches gone)",
+                "png": png_url(unpatchify(masked, p, grid)[0]),
+            },
+            {
+                "caption": "reconstruction, seen patches pasted back",
+                "png": png_url(unpatchify(pasted, p, grid)[0]),
+            },
+        ],
+        "prediction": [],
+        "target": None,
+        "maps": [{"name": "squared error per removed patch", "shape": list(grid), "heads": [unit(error[0])]}],
+        "methods": [],
+    }
+
+
 SPECIAL = {0: "PAD", 1: "BOS", 2: "EOS"}  # attnlab.data.reversal's token ids; words are their ids
 
 
@@ -436,6 +486,7 @@ VIEWERS: dict[type[Task], Callable[[LoadedRun, dict[str, torch.Tensor], str | No
     Detection3DTask: view_detection,
     VJEPATask: view_vjepa,
     DINOTask: view_dino,
+    MAETask: view_mae,
 }
 
 

@@ -348,6 +348,7 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
       pictures.append(el("figure", {}, await overlay(d.input.png, null, 0, size), el("figcaption", {}, "input")));
       pictures.append(el("figure", {}, await overlay(d.input.png, { values, shape: chosen.shape, smooth: !sequence }, ui.opacity, size),
         el("figcaption", {}, `${chosen.name}${ui.head === "mean" ? " (mean of heads)" : `, head ${ui.head}`}`)));
+      for (const extra of d.pictures || []) pictures.append(el("figure", { class: "extra" }, await overlay(extra.png, null, 0, size), el("figcaption", {}, extra.caption)));
     } else {
       pictures.append(el("p", {}, "this model records no attention; pick a map method"));
     }
