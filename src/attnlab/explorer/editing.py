@@ -22,11 +22,11 @@ from PIL import Image
 
 from attnlab.data.edited_maps import map_file_name, read_examples, read_map_png
 from attnlab.errors import InputError
+from attnlab.explorer.cache import RunCache
 from attnlab.explorer.pictures import png_url, rounded
 from attnlab.explorer.viewers import LoadedRun, NotViewable, load_run
 from attnlab.files import atomic_write
 from attnlab.models.outputs import ABNOutput
-from attnlab.runs import rundir
 from attnlab.train.attention_branch import AttentionBranchTask
 from attnlab.train.human_maps import export
 
@@ -126,16 +126,8 @@ def save(editing: Editing, index: int, values: list[float]) -> Path:
     return path
 
 
-class EditCache:
-    """Open editing sessions by run folder, reopened when the run's final weights change."""
+class EditCache(RunCache[Editing]):
+    """Editing sessions of the runs edited last."""
 
     def __init__(self) -> None:
-        self._open: dict[Path, Editing] = {}
-
-    def get(self, folder: Path) -> Editing:
-        current = self._open.get(folder)
-        weights = folder / rundir.WEIGHTS_FILE
-        if current is None or not weights.is_file() or current.loaded.stamp != weights.stat().st_mtime:
-            current = open_editing(folder)
-            self._open[folder] = current
-        return current
+        super().__init__(open_editing)

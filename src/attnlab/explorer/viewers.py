@@ -42,6 +42,7 @@ from attnlab.errors import AttnlabError, ConfigError, InputError, RunDirError
 from attnlab.explain.capture import attention_layers, capture
 from attnlab.explain.maps import explanation_maps
 from attnlab.explain.points import explain_boxes
+from attnlab.explorer.cache import RunCache
 from attnlab.explorer.pictures import png_url, rounded, unit
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.models.abn.st_abn import STABNOutput
@@ -78,7 +79,6 @@ class LoadedRun:
     data: DataModule  # its from_picture makes an uploaded picture an input
     examples: list[dict[str, torch.Tensor]]  # one test example each, no batch dimension
     class_names: list[str] | None
-    stamp: float  # the weights' modification time
 
 
 def load_run(folder: Path) -> LoadedRun:
@@ -94,8 +94,7 @@ def load_run(folder: Path) -> LoadedRun:
     task.model.eval()
     examples = _scenes(data) if isinstance(task, Detection3DTask) else _test_examples(data)
     names = getattr(data, "class_names", None)
-    stamp = run.weights.stat().st_mtime
-    return LoadedRun(task, data, examples[:MAX_EXAMPLES], list(names) if names else None, stamp)
+    return LoadedRun(task, data, examples[:MAX_EXAMPLES], list(names) if names else None)
 
 
 def _test_examples(data: DataModule) -> list[dict[str, torch.Tensor]]:
@@ -491,21 +490,13 @@ VIEWERS: dict[type[Task], Callable[[LoadedRun, dict[str, torch.Tensor], str | No
 
 
 class ViewCache:
-    """Loaded runs by folder, reloaded when the final weights change."""
+    """Test examples and uploads of the runs loaded last (:class:`RunCache`)."""
 
     def __init__(self) -> None:
-        self._runs: dict[Path, LoadedRun] = {}
+        self._runs = RunCache(_load_viewable)
 
     def load(self, folder: Path) -> LoadedRun:
-        weights = folder / rundir.WEIGHTS_FILE
-        loaded = self._runs.get(folder)
-        if loaded is None or not weights.is_file() or loaded.stamp != weights.stat().st_mtime:
-            try:
-                loaded = load_run(folder)
-            except (RunDirError, ConfigError) as exc:  # a config or weights that no longer fit the code
-                raise NotViewable(f"cannot load this run: {exc}") from None
-            self._runs[folder] = loaded
-        return loaded
+        return self._runs.get(folder)
 
     def view(self, folder: Path, index: int, method: str | None) -> dict[str, Any]:
         """Test example ``index`` of the run in ``folder``."""
@@ -529,6 +520,13 @@ class ViewCache:
                 f"the picture became {tuple(x.shape)} but this run's inputs are {tuple(expected)}"
             )
         return {"index": None, "count": len(loaded.examples)} | _viewer(loaded)(loaded, {"input": x}, method)
+
+
+def _load_viewable(folder: Path) -> LoadedRun:
+    try:
+        return load_run(folder)
+    except (RunDirError, ConfigError) as exc:  # a config or weights that no longer fit the code
+        raise NotViewable(f"cannot load this run: {exc}") from None
 
 
 def _viewer(loaded: LoadedRun) -> Callable[[LoadedRun, dict[str, torch.Tensor], str | None], dict[str, Any]]:
