@@ -101,86 +101,104 @@ def test_the_page_sends_the_token_it_was_opened_with(runs_folder: Path, page):
         page.wait_for_function("document.querySelector('#figures img')?.naturalWidth > 0")
 
 
-def test_attention_of_a_transformer_an_abn_and_sfa(trained_runs: Path, tmp_path: Path, page):
-    for url in _serve(trained_runs, token=None):
-        page.goto(url + "#/run/demo")
-        page.locator(".attention canvas.overlay").nth(1).wait_for()
-        assert page.inner_text(".example") == "example 1 of 16"
-        assert page.locator(".layer option").all_inner_texts() == ["blocks.0.attn", "blocks.1.attn"]
-        page.select_option(".layer", "1")
-        page.select_option(".head", "0")
-        page.wait_for_selector("figcaption:has-text('blocks.1.attn, head 0')")
-        page.click(".next")
-        page.wait_for_selector(".example:has-text('example 2 of 16')")
-        page.screenshot(path=str(SHOTS / "attention_demo.png"), full_page=True)
+@pytest.fixture(scope="module")
+def trained_url(trained_runs: Path) -> Iterator[str]:
+    """The explorer over the runs the tests trained for two steps (one per viewer)."""
+    yield from _serve(trained_runs, token=None)
 
-        page.goto(url + "#/run/abn")
-        page.wait_for_selector("figcaption:has-text('attention branch')")
-        page.select_option(".method", "gradcam")
-        page.wait_for_selector("figcaption:has-text('gradcam')")
-        assert page.inner_text(".prediction").startswith("prediction: ")
-        page.screenshot(path=str(SHOTS / "attention_abn_gradcam.png"), full_page=True)
-        picture = tmp_path / "mine.png"
-        Image.new("RGB", (60, 40), (220, 220, 220)).save(picture)
-        page.set_input_files(".upload", str(picture))
-        page.wait_for_selector(".example:has-text('your picture')")
-        page.wait_for_selector("figcaption:has-text('gradcam')")  # the chosen method, on the upload
 
-        page.goto(url + "#/run/sfa")
-        page.wait_for_selector("figure.slot >> nth=3")
-        assert page.locator("figure.slot").count() == 4
-        page.fill(".frame", "2")  # a range input: the last of 3 frames
-        page.wait_for_selector("label:has-text('frame 3 of 3')")
-        page.click(".play")
-        page.wait_for_selector(".play:has-text('pause')")
-        page.screenshot(path=str(SHOTS / "attention_sfa.png"), full_page=True)
+def test_a_transformers_heads_and_layers(trained_url: str, page):
+    page.goto(trained_url + "#/run/demo")
+    page.locator(".attention canvas.overlay").nth(1).wait_for()
+    assert page.inner_text(".example") == "example 1 of 16"
+    assert page.locator(".layer option").all_inner_texts() == ["blocks.0.attn", "blocks.1.attn"]
+    page.select_option(".layer", "1")
+    page.select_option(".head", "0")
+    page.wait_for_selector("figcaption:has-text('blocks.1.attn, head 0')")
+    page.click(".next")
+    page.wait_for_selector(".example:has-text('example 2 of 16')")
+    page.screenshot(path=str(SHOTS / "attention_demo.png"), full_page=True)
 
-        page.goto(url + "#/run/stabn")
-        page.wait_for_selector("figure.temporal rect >> nth=15")
-        page.fill(".frame", "5")
-        page.wait_for_selector("figure.temporal rect[data-frame='5'][fill='#cf222e']")
-        page.screenshot(path=str(SHOTS / "attention_st_abn.png"), full_page=True)
 
-        page.goto(url + "#/run/seq2seq")
-        page.wait_for_selector("figure.matrix figcaption:has-text('attention, forced decoding')")
-        page.select_option(".layer", "1")
-        page.wait_for_selector("figure.matrix figcaption:has-text('known alignment')")
-        page.screenshot(path=str(SHOTS / "attention_seq2seq.png"), full_page=True)
+def test_abn_gradcam_and_an_uploaded_picture(trained_url: str, tmp_path: Path, page):
+    page.goto(trained_url + "#/run/abn")
+    page.wait_for_selector("figcaption:has-text('attention branch')")
+    page.select_option(".method", "gradcam")
+    page.wait_for_selector("figcaption:has-text('gradcam')")
+    assert page.inner_text(".prediction").startswith("prediction: ")
+    page.screenshot(path=str(SHOTS / "attention_abn_gradcam.png"), full_page=True)
+    picture = tmp_path / "mine.png"
+    Image.new("RGB", (60, 40), (220, 220, 220)).save(picture)
+    page.set_input_files(".upload", str(picture))
+    page.wait_for_selector(".example:has-text('your picture')")
+    page.wait_for_selector("figcaption:has-text('gradcam')")  # the chosen method, on the upload
 
-        page.goto(url + "#/run/pointpillars")
-        page.wait_for_selector("figure.cloud canvas")
-        page.select_option(".box", "0")
-        page.select_option(".point-map", "guided-odam")
-        page.wait_for_selector("figure.cloud figcaption:has-text('guided-odam, box 0')")
-        cloud = page.locator("figure.cloud canvas")
-        before = cloud.screenshot()
-        box = cloud.bounding_box()
-        assert box is not None
-        page.mouse.move(box["x"] + 100, box["y"] + 100)
-        page.mouse.down()
-        page.mouse.move(box["x"] + 220, box["y"] + 60, steps=5)  # turn the scene
-        page.mouse.up()
-        assert cloud.screenshot() != before
-        page.locator(".attention").screenshot(path=str(SHOTS / "points_guided_odam.png"))
 
-        page.goto(url + "#/run/vjepa")
-        page.wait_for_selector("figure.slot figcaption:has-text('mask 1: prediction error')")
-        page.locator(".attention").screenshot(path=str(SHOTS / "vjepa_masks.png"))
+def test_slots_across_frames(trained_url: str, page):
+    page.goto(trained_url + "#/run/sfa")
+    page.wait_for_selector("figure.slot >> nth=3")
+    assert page.locator("figure.slot").count() == 4
+    page.fill(".frame", "2")  # a range input: the last of 3 frames
+    page.wait_for_selector("label:has-text('frame 3 of 3')")
+    page.click(".play")
+    page.wait_for_selector(".play:has-text('pause')")
+    page.screenshot(path=str(SHOTS / "attention_sfa.png"), full_page=True)
 
-        page.goto(url + "#/run/mae")
-        page.wait_for_selector("figure.extra figcaption:has-text('reconstruction, seen patches pasted back')")
-        page.goto(url + "#/run/dino")
-        page.wait_for_selector("figcaption:has-text('[CLS] to patches')")
-        page.select_option(".head", "1")
-        page.wait_for_selector("figcaption:has-text('head 1')")
 
-        page.goto(url + "#/compare/abn|demo")  # side by side, one example index for both
-        sections = page.locator("#side-by-side section.attention")
-        sections.nth(1).locator(".example").wait_for()
-        assert "different datasets" in page.inner_text("#side-by-side")
-        sections.nth(0).locator(".next").click()
-        for i in range(2):
-            sections.nth(i).locator(".example:has-text('example 2 of')").wait_for()
+def test_st_abn_temporal_bars_follow_the_frame(trained_url: str, page):
+    page.goto(trained_url + "#/run/stabn")
+    page.wait_for_selector("figure.temporal rect >> nth=15")
+    page.fill(".frame", "5")
+    page.wait_for_selector("figure.temporal rect[data-frame='5'][fill='#cf222e']")
+    page.screenshot(path=str(SHOTS / "attention_st_abn.png"), full_page=True)
+
+
+def test_seq2seq_alignment_matrix(trained_url: str, page):
+    page.goto(trained_url + "#/run/seq2seq")
+    page.wait_for_selector("figure.matrix figcaption:has-text('attention, forced decoding')")
+    page.select_option(".layer", "1")
+    page.wait_for_selector("figure.matrix figcaption:has-text('known alignment')")
+    page.screenshot(path=str(SHOTS / "attention_seq2seq.png"), full_page=True)
+
+
+def test_a_point_cloud_turns_and_shows_a_boxs_explanation(trained_url: str, page):
+    page.goto(trained_url + "#/run/pointpillars")
+    page.wait_for_selector("figure.cloud canvas")
+    page.select_option(".box", "0")
+    page.select_option(".point-map", "guided-odam")
+    page.wait_for_selector("figure.cloud figcaption:has-text('guided-odam, box 0')")
+    cloud = page.locator("figure.cloud canvas")
+    before = cloud.screenshot()
+    box = cloud.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 100, box["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 220, box["y"] + 60, steps=5)  # turn the scene
+    page.mouse.up()
+    assert cloud.screenshot() != before
+    page.locator(".attention").screenshot(path=str(SHOTS / "points_guided_odam.png"))
+
+
+def test_self_supervised_views(trained_url: str, page):
+    page.goto(trained_url + "#/run/vjepa")
+    page.wait_for_selector("figure.slot figcaption:has-text('mask 1: prediction error')")
+    page.locator(".attention").screenshot(path=str(SHOTS / "vjepa_masks.png"))
+    page.goto(trained_url + "#/run/mae")
+    page.wait_for_selector("figure.extra figcaption:has-text('reconstruction, seen patches pasted back')")
+    page.goto(trained_url + "#/run/dino")
+    page.wait_for_selector("figcaption:has-text('[CLS] to patches')")
+    page.select_option(".head", "1")
+    page.wait_for_selector("figcaption:has-text('head 1')")
+
+
+def test_two_runs_side_by_side_on_one_example(trained_url: str, page):
+    page.goto(trained_url + "#/compare/abn|demo")
+    sections = page.locator("#side-by-side section.attention")
+    sections.nth(1).locator(".example").wait_for()
+    assert "different datasets" in page.inner_text("#side-by-side")
+    sections.nth(0).locator(".next").click()
+    for i in range(2):
+        sections.nth(i).locator(".example:has-text('example 2 of')").wait_for()
 
 
 def test_paint_a_map_save_it_fine_tune_and_cancel(trained_runs: Path, tmp_path: Path, page):
