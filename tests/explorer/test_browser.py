@@ -1,6 +1,7 @@
 """The explorer driven in a real headless browser (Debian's Chromium through Playwright): the runs
-table, filter and sort, a run's page with curves and figures, comparing two runs, and the token.
-Screenshots land in build/test-artifacts/explorer/ (look at them)."""
+table, filter and sort, a run's page with curves and figures, comparing two runs, the token, each
+viewer, painting and saving an ABN map, and jobs. Screenshots land in build/test-artifacts/explorer/
+(look at them)."""
 
 from __future__ import annotations
 

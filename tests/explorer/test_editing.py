@@ -128,3 +128,27 @@ def test_an_explanation_job_adds_its_pictures_to_the_run(client: TestClient, run
     assert picture["path"].startswith("explanations/") and (runs / "abn" / picture["path"]).is_file()
     bad = client.post("/api/jobs", json={"kind": "explain", "id": "abn", "limit": 0})
     assert bad.status_code == 422
+
+
+def test_a_job_that_ignores_ctrl_c_is_terminated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A child inherits SIGINT ignored from its parent (as under some test runners and shells):
+    the cancel goes on to SIGTERM after the grace period instead of hanging in "cancelling"."""
+    import signal
+
+    from attnlab.explorer import jobs as jobs_module
+
+    monkeypatch.setattr(jobs_module, "GRACE_S", 0.5)
+    jobs = jobs_module.Jobs(tmp_path)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        args = ["run", "demo", "--trainer.max_steps", "100000", "--run-dir", str(tmp_path / "d")]
+        job = jobs.start("demo", args, tmp_path / "d", 100000)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    time.sleep(1.0)
+    jobs.cancel(job.id)
+    deadline = time.monotonic() + 30
+    while job.status() != "cancelled":
+        assert time.monotonic() < deadline, job.status()
+        time.sleep(0.2)
+    assert job.process.returncode != 0

@@ -21,6 +21,7 @@ from typing import Any
 from attnlab.explorer.scalars import ScalarCache
 
 LOGS = ".explorer-jobs"
+GRACE_S = 15.0  # seconds a cancelled job has to stop after Ctrl-C before it is terminated
 
 
 @dataclass
@@ -32,15 +33,33 @@ class Job:
     process: subprocess.Popen[bytes]
     log: Path
     started: float = field(default_factory=time.time)
-    cancelled: bool = False
+    cancelled: float | None = None  # when Ctrl-C was sent
 
     def status(self) -> str:
         code = self.process.poll()
         if code is None:
-            return "cancelling" if self.cancelled else "running"
-        if self.cancelled:
+            if self.cancelled is None:
+                return "running"
+            self._insist()
+            return "cancelling"
+        if self.cancelled is not None:
             return "cancelled"
         return "finished" if code == 0 else "failed"
+
+    def cancel(self) -> None:
+        if self.process.poll() is None and self.cancelled is None:
+            self.cancelled = time.time()
+            self.process.send_signal(signal.SIGINT)
+
+    def _insist(self) -> None:
+        """A process that outlives Ctrl-C by GRACE_S (one started with SIGINT ignored, which a child
+        inherits) gets SIGTERM, and SIGKILL after as long again."""
+        assert self.cancelled is not None
+        waited = time.time() - self.cancelled
+        if waited > 2 * GRACE_S:
+            self.process.kill()
+        elif waited > GRACE_S:
+            self.process.terminate()
 
     def last_line(self) -> str:
         try:
@@ -99,9 +118,8 @@ class Jobs:
 
     def cancel(self, job_id: int) -> Job | None:
         job = self._jobs.get(job_id)
-        if job is not None and job.process.poll() is None:
-            job.cancelled = True
-            job.process.send_signal(signal.SIGINT)
+        if job is not None:
+            job.cancel()
         return job
 
     def stop_all(self) -> None:

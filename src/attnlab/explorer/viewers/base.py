@@ -1,0 +1,36 @@
+"""What every viewer shares: the loaded run, the one-line refusal, the input as a picture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from attnlab.data.datamodule import DataModule
+from attnlab.errors import AttnlabError
+from attnlab.explorer.pictures import png_url
+from attnlab.train.task import Task
+
+MAX_EXAMPLES = 32  # test examples a run offers to look at
+
+
+class NotViewable(AttnlabError):
+    """A run the explorer has no viewer for, or cannot load (said in one line on the page)."""
+
+
+@dataclass
+class LoadedRun:
+    task: Task
+    data: DataModule  # its from_picture makes an uploaded picture an input
+    examples: list[dict[str, torch.Tensor]]  # one test example each, no batch dimension
+    class_names: list[str] | None
+
+
+def input_picture(x: torch.Tensor) -> dict[str, Any]:
+    if x.dim() == 3 and x.shape[0] in (1, 3):
+        return {"kind": "image", "png": png_url(x), "shape": list(x.shape[1:])}
+    if x.dim() == 4:  # (T, C, H, W): a clip, drawn frame by frame
+        return {"kind": "video", "frames": [png_url(frame) for frame in x], "shape": list(x.shape[2:])}
+    rows = x[None] if x.dim() == 1 else x.reshape(-1, x.shape[-1])  # (C, L): a column per token or step
+    return {"kind": "sequence", "png": png_url(rows), "shape": list(rows.shape)}
