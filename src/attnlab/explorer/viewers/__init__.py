@@ -93,7 +93,9 @@ def _scenes(data: DataModule) -> list[dict[str, torch.Tensor]]:
     return [{"points": s.points, "boxes": s.boxes, "labels": s.labels} for s in scenes]  # type: ignore[attr-defined]
 
 
-VIEWERS: dict[type[Task], Callable[[LoadedRun, dict[str, torch.Tensor], str | None], dict[str, Any]]] = {
+# (the loaded run, one example, a method asked for or None) -> what the page draws
+Viewer = Callable[[LoadedRun, dict[str, torch.Tensor], str | None], dict[str, Any]]
+VIEWERS: dict[type[Task], Viewer] = {
     ClassificationTask: view_classification,
     ObjectCentricTask: view_object_centric,
     Seq2SeqTask: view_seq2seq,
@@ -144,5 +146,5 @@ def _load_viewable(folder: Path) -> LoadedRun:
         raise NotViewable(f"cannot load this run: {exc}") from None
 
 
-def _viewer(loaded: LoadedRun) -> Callable[[LoadedRun, dict[str, torch.Tensor], str | None], dict[str, Any]]:
+def _viewer(loaded: LoadedRun) -> Viewer:
     return next(v for kind, v in VIEWERS.items() if isinstance(loaded.task, kind))
