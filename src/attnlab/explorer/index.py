@@ -99,6 +99,8 @@ def summarise(root: Path, folder: Path) -> RunSummary:
         )
     seconds = state.get("train_seconds")
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")} or metrics
+    # what the run measured before its losses: the table shows the first few
+    tests = dict(sorted(tests.items(), key=lambda item: "loss" in item[0]))
     return RunSummary(
         id=run_id,
         recipe=str(state.get("recipe", "")),

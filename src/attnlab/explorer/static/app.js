@@ -37,7 +37,7 @@ function showError(message) {
   box.hidden = !message;
 }
 
-const fmt = (v) => (typeof v === "number" ? (Math.abs(v) >= 1000 || v === Math.round(v) ? String(v) : v.toFixed(4)) : v);
+const fmt = (v) => (typeof v !== "number" ? v : v === Math.round(v) ? String(v) : Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(4));
 const runLink = (id) => `#/run/${encodeURIComponent(id)}`;
 
 // ---- the runs table -------------------------------------------------------------------------
