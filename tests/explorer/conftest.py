@@ -95,4 +95,14 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trained")
     for name, (recipe, *overrides) in TRAINED.items():
         assert main(["run", recipe, "--run-dir", str(root / name), *QUICK, *overrides]) == 0
+    # distillation reads its two teachers from the DINO and MAE runs just trained
+    teachers = [
+        "--model.teacher1.init_from",
+        str(root / "dino"),
+        "--model.teacher2.init_from",
+        str(root / "mae"),
+    ]
+    small = ["--data.batch_size", "4", "--data.eval_batch_size", "4", "--trainer.limit_val_batches", "1"]
+    small += ["--trainer.limit_test_batches", "1"]
+    assert main(["run", "distill-fmnist", "--run-dir", str(root / "distill"), *QUICK, *small, *teachers]) == 0
     return root

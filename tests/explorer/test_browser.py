@@ -190,6 +190,11 @@ def test_self_supervised_views(trained_url: str, page):
     page.wait_for_selector("figcaption:has-text('[CLS] to patches')")
     page.select_option(".head", "1")
     page.wait_for_selector("figcaption:has-text('head 1')")
+    page.goto(trained_url + "#/run/distill")
+    page.wait_for_selector("figcaption:has-text('student: [CLS] to patches')")
+    page.select_option(".layer", "2")
+    page.wait_for_selector("figcaption:has-text('teacher 2: [CLS] to patches')")
+    assert page.inner_text(".prediction").startswith("prediction: student: ")
 
 
 def test_two_runs_side_by_side_on_one_example(trained_url: str, page):

@@ -225,6 +225,30 @@ def test_mae_shows_what_the_encoder_sees_and_the_reconstruction(client: TestClie
     assert torch.tensor(error["heads"][0], dtype=torch.float64) == pytest.approx(scaled(expected), abs=1e-4)
 
 
+def test_distillation_shows_the_student_and_both_teachers(client: TestClient, trained_runs: Path):
+    got = view(client, "distill", index=1)
+    loaded = load_run(trained_runs / "distill")
+    model, x = loaded.task.model, loaded.examples[1]["input"][None]
+    with torch.no_grad():
+        out = model(x)
+        attention = [
+            vit.cls_attention(x)[0]
+            for vit in (model.student.vit, model.teacher1.backbone, model.teacher2.backbone)
+        ]
+    assert [m["name"] for m in got["maps"]] == [
+        "student: [CLS] to patches",
+        "teacher 1: [CLS] to patches",
+        "teacher 2: [CLS] to patches",
+    ]
+    for shown, expected in zip(got["maps"], attention, strict=True):
+        assert torch.tensor(shown["heads"][0], dtype=torch.float64) == pytest.approx(
+            scaled(expected[0]), abs=1e-4
+        )
+    probs = [logits.softmax(-1).max() for logits in (out.logits, out.teacher1_logits, out.teacher2_logits)]
+    assert [p["p"] for p in got["prediction"]] == pytest.approx([float(p) for p in probs], abs=1e-4)
+    assert got["prediction"][0]["label"].startswith("student: ")
+
+
 @pytest.mark.parametrize(
     ("run", "params", "message"),
     [

@@ -14,6 +14,7 @@ returning plain JSON the page draws:
   and the error per removed patch;
 - V-JEPA: a clip with each mask type's context and target tokens and the predictor's error per
   target token;
+- multi-teacher distillation: the student's and both teachers' predictions and [CLS] attention;
 - LiDAR detection (PointPillars): the scene's points, the true and detected boxes, and on request
   a detected box's per-point explanation (Guided ODAM, ODAM, Guided Grad-CAM:
   :mod:`attnlab.explain.points`).
@@ -35,7 +36,7 @@ from attnlab.data.ssl_images import ViewBatch
 from attnlab.errors import ConfigError, InputError, RunDirError
 from attnlab.explorer.cache import RunCache
 from attnlab.explorer.viewers.base import MAX_EXAMPLES, LoadedRun, NotViewable
-from attnlab.explorer.viewers.images import view_classification, view_dino, view_mae
+from attnlab.explorer.viewers.images import view_classification, view_dino, view_distillation, view_mae
 from attnlab.explorer.viewers.points import view_detection
 from attnlab.explorer.viewers.sequences import view_seq2seq
 from attnlab.explorer.viewers.uploads import read_picture
@@ -46,6 +47,7 @@ from attnlab.runs.weights import load_initial_weights
 from attnlab.train.classification import ClassificationTask
 from attnlab.train.detection3d import Detection3DTask
 from attnlab.train.dino import DINOTask
+from attnlab.train.distill import DistillationTask
 from attnlab.train.engine import build
 from attnlab.train.mae import MAETask
 from attnlab.train.object_centric import ObjectCentricTask
@@ -103,6 +105,7 @@ VIEWERS: dict[type[Task], Viewer] = {
     VJEPATask: view_vjepa,
     DINOTask: view_dino,
     MAETask: view_mae,
+    DistillationTask: view_distillation,
 }
 
 

@@ -1,6 +1,6 @@
 """Viewers of image models: classifiers, ABN and ST-ABN (attention layers, branch maps, CAM methods
-on request), DINO (the teacher's [CLS] attention per head) and MAE (what the encoder sees, the
-reconstruction)."""
+on request), DINO (the teacher's [CLS] attention per head), MAE (what the encoder sees, the
+reconstruction) and multi-teacher distillation (the student's and teachers' attention)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from attnlab.explorer.viewers.base import LoadedRun, NotViewable, input_picture
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.models.abn.st_abn import STABNOutput
 from attnlab.models.outputs import ABNOutput
+from attnlab.models.vit.distill import Distillation
 from attnlab.models.vit.mae import patchify, unpatchify
 from attnlab.train.dino import DINOTask
 from attnlab.train.mae import MAETask
@@ -175,5 +176,45 @@ def view_mae(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | 
         "prediction": [],
         "target": None,
         "maps": [{"name": "squared error per removed patch", "shape": list(grid), "heads": [unit(error[0])]}],
+        "methods": [],
+    }
+
+
+def view_distillation(
+    loaded: LoadedRun, example: dict[str, torch.Tensor], method: str | None
+) -> dict[str, Any]:
+    """The student's and both teachers' predictions and their last-block [CLS] attention per head:
+    what attention distillation transfers (docs/distillation.md)."""
+    if method is not None:
+        raise NotViewable("CAM methods are shown for single classifiers; here the three models' attention")
+    model, x = loaded.task.model, example["input"]
+    assert isinstance(model, Distillation)  # the distillation task's model
+    parts = (
+        ("student", model.student.vit),
+        ("teacher 1", model.teacher1.backbone),
+        ("teacher 2", model.teacher2.backbone),
+    )
+    with torch.no_grad():
+        out = model(x[None])
+        maps = [
+            {"name": f"{name}: [CLS] to patches", "shape": list(a.shape[-2:]), "heads": [unit(h) for h in a]}
+            for name, vit in parts
+            for a in [vit.cls_attention(x[None])[0]]  # (heads, h, w)
+        ]
+    names = loaded.class_names
+    label = example.get("label")
+    prediction = []
+    for name, logits in (
+        ("student", out.logits),
+        ("teacher 1", out.teacher1_logits),
+        ("teacher 2", out.teacher2_logits),
+    ):
+        p, k = logits.softmax(-1)[0].max(0)
+        prediction.append({"label": f"{name}: {names[int(k)] if names else int(k)}", "p": round(float(p), 4)})
+    return {
+        "input": input_picture(x),
+        "prediction": prediction,
+        "target": None if label is None else (names[int(label)] if names else str(int(label))),
+        "maps": maps,
         "methods": [],
     }
