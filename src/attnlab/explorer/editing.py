@@ -69,13 +69,7 @@ def _prediction(editing: Editing, index: int, attention: torch.Tensor | None) ->
             h, w = out.attention.shape[-2:]
             override = F.adaptive_avg_pool2d(attention, (h, w))  # (1, 1, h, w), as the fine-tuning loss pools
             out = model(x, attention_override=override)
-    probs = out.logits.softmax(-1)[0]
-    top = probs.topk(min(3, probs.numel()))
-    names = editing.loaded.class_names or [str(i) for i in range(probs.numel())]
-    return [
-        {"label": names[int(i)], "p": round(float(p), 4)}
-        for p, i in zip(top.values, top.indices, strict=True)
-    ]
+    return editing.loaded.top_classes(out.logits)
 
 
 def example(editing: Editing, index: int) -> dict[str, Any]:
@@ -84,15 +78,13 @@ def example(editing: Editing, index: int) -> dict[str, Any]:
     image = editing.inputs[index]
     size = (int(image.shape[-2]), int(image.shape[-1]))
     saved = read_map_png(editing.maps / "maps" / map_file_name(index), size)  # (1, H, W)
-    names = editing.loaded.class_names
-    label = int(editing.labels[index])
     return {
         "index": index,
         "count": len(editing.inputs),
         "image": png_url(image),
         "shape": list(size),
         "map": rounded(saved),
-        "target": names[label] if names else str(label),
+        "target": editing.loaded.name(editing.labels[index]),
         "model": _prediction(editing, index, None),
         "edited": _prediction(editing, index, saved[None]),
         "maps_folder": str(editing.maps),

@@ -26,6 +26,25 @@ class LoadedRun:
     examples: list[dict[str, torch.Tensor]]  # one test example each, no batch dimension
     class_names: list[str] | None
 
+    def name(self, index: int | torch.Tensor) -> str:
+        """Class ``index``'s name (its number where the dataset names none)."""
+        i, names = int(index), self.class_names
+        return names[i] if names and i < len(names) else str(i)
+
+    def target(self, example: dict[str, torch.Tensor]) -> str | None:
+        """The example's label as a class name, or None for an example without one (an upload)."""
+        label = example.get("label")
+        return None if label is None else self.name(label)
+
+    def top_classes(self, logits: torch.Tensor, k: int = 3, prefix: str = "") -> list[dict[str, Any]]:
+        """The ``k`` likeliest classes of one example's (1, K) logits, as the page lists them."""
+        probs = logits.softmax(-1)[0]
+        top = probs.topk(min(k, probs.numel()))
+        return [
+            {"label": prefix + self.name(i), "p": round(float(p), 4)}
+            for p, i in zip(top.values, top.indices, strict=True)
+        ]
+
 
 def input_picture(x: torch.Tensor) -> dict[str, Any]:
     if x.dim() == 3 and x.shape[0] in (1, 3):

@@ -52,13 +52,6 @@ def view_classification(
             weights = {name: record[name] for name in layers}
         else:
             out, weights = model(x[None]), {}
-    probs = out.logits.softmax(-1)[0]
-    top = probs.topk(min(3, probs.numel()))
-    names = loaded.class_names
-
-    def name(i: int) -> str:
-        return names[i] if names and i < len(names) else str(i)
-
     maps: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
     if isinstance(out, STABNOutput):  # x is (C, T, H, W): M_s per frame and M_t over the frames
@@ -95,14 +88,10 @@ def view_classification(
         if isinstance(made, str):
             raise NotViewable(f"{method} does not apply here: {made}")
         maps.insert(0, {"name": method, "shape": list(made.shape[-2:]), "heads": [unit(made[0])]})
-    label = example.get("label")
     return extra | {
         "input": picture,
-        "prediction": [
-            {"label": name(int(i)), "p": round(float(p), 4)}
-            for p, i in zip(top.values, top.indices, strict=True)
-        ],
-        "target": None if label is None else name(int(label)),
+        "prediction": loaded.top_classes(out.logits),
+        "target": loaded.target(example),
         "maps": maps,
         "methods": list(CAM_METHODS) if picture["kind"] == "image" else [],
     }
@@ -117,12 +106,10 @@ def view_dino(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str |
     x = example["input"]  # (C, H, W)
     with torch.no_grad():
         attention = task.dino.backbone().cls_attention(x[None])[0]  # (heads, h, w)
-    label = example.get("label")
-    names = loaded.class_names
     return {
         "input": input_picture(x),
         "prediction": [],
-        "target": None if label is None else (names[int(label)] if names else str(int(label))),
+        "target": loaded.target(example),
         "maps": [
             {
                 "name": "teacher, last block: [CLS] to patches",
@@ -201,20 +188,11 @@ def view_distillation(
             for name, vit in parts
             for a in [vit.cls_attention(x[None])[0]]  # (heads, h, w)
         ]
-    names = loaded.class_names
-    label = example.get("label")
-    prediction = []
-    for name, logits in (
-        ("student", out.logits),
-        ("teacher 1", out.teacher1_logits),
-        ("teacher 2", out.teacher2_logits),
-    ):
-        p, k = logits.softmax(-1)[0].max(0)
-        prediction.append({"label": f"{name}: {names[int(k)] if names else int(k)}", "p": round(float(p), 4)})
+    each = (("student", out.logits), ("teacher 1", out.teacher1_logits), ("teacher 2", out.teacher2_logits))
     return {
         "input": input_picture(x),
-        "prediction": prediction,
-        "target": None if label is None else (names[int(label)] if names else str(int(label))),
+        "prediction": [loaded.top_classes(logits, 1, f"{name}: ")[0] for name, logits in each],
+        "target": loaded.target(example),
         "maps": maps,
         "methods": [],
     }

@@ -22,14 +22,14 @@ POINT_METHODS = ("guided-odam", "odam", "guided-gradcam")
 
 
 def _boxes(
-    boxes: torch.Tensor, labels: torch.Tensor, names: list[str] | None, scores: torch.Tensor | None = None
+    boxes: torch.Tensor, labels: torch.Tensor, loaded: LoadedRun, scores: torch.Tensor | None = None
 ) -> list[dict[str, Any]]:
     """Boxes as the page draws them: 8 corners each (z from the bottom), class, score."""
     corners = lidar_box_corners(boxes.detach().cpu().double().numpy())  # (M, 8, 3)
     return [
         {
             "corners": np.round(c, 2).tolist(),
-            "label": names[int(k)] if names else str(int(k)),
+            "label": loaded.name(k),
             "score": None if scores is None else round(float(scores[i]), 4),
         }
         for i, (c, k) in enumerate(zip(corners, labels, strict=True))
@@ -63,13 +63,12 @@ def view_detection(loaded: LoadedRun, example: dict[str, torch.Tensor], method: 
         )
         explained = explain_boxes(model, cloud, one, methods=(name,))
         maps.append({"name": f"{name}, box {box}", "values": unit(explained.maps[name][0][keep])})
-    names = loaded.class_names
     return {
         "input": {
             "kind": "points",
             "points": np.round(cloud[keep, :3].cpu().numpy(), 2).tolist(),
-            "truth": _boxes(example["boxes"], example["labels"], names),
-            "detections": _boxes(detections.boxes, detections.labels, names, detections.scores),
+            "truth": _boxes(example["boxes"], example["labels"], loaded),
+            "detections": _boxes(detections.boxes, detections.labels, loaded, detections.scores),
         },
         "prediction": [],
         "target": None,

@@ -6,12 +6,13 @@ from typing import Any
 
 import torch
 
+from attnlab.data.reversal import BOS, EOS, PAD
 from attnlab.explorer.pictures import rounded
 from attnlab.explorer.viewers.base import LoadedRun, NotViewable
 from attnlab.models.seq2seq.gru_attention import GRUSeq2Seq
 from attnlab.train.seq2seq import Seq2SeqTask
 
-SPECIAL = {0: "PAD", 1: "BOS", 2: "EOS"}  # attnlab.data.reversal's token ids; words are their ids
+SPECIAL = {PAD: "PAD", BOS: "BOS", EOS: "EOS"}  # words are shown as their ids
 
 
 def _words(tokens: torch.Tensor) -> list[str]:
@@ -41,7 +42,7 @@ def view_seq2seq(loaded: LoadedRun, example: dict[str, torch.Tensor], method: st
     aligned = example["alignment"][:T]
     rows = torch.nonzero(aligned >= 0).flatten()
     known[rows, aligned[rows]] = 1.0
-    ends = (decoded == 2).nonzero()  # EOS
+    ends = (decoded == EOS).nonzero()
     output = decoded[: int(ends[0]) + 1] if len(ends) else decoded
     return {
         "input": {
