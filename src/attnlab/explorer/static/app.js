@@ -151,12 +151,15 @@ function loadImage(src) {
 }
 
 async function overlay(src, map, opacity, size) {
-  // the input picture with a map drawn over it at the given opacity, size x size pixels
-  const [W, H] = size;
+  // the input picture with a map drawn over it at the given opacity, size = [width, height] pixels
+  // (null: the picture's own proportions, its longer side 320 pixels)
+  const img = await loadImage(src);
+  const scale = 320 / Math.max(img.width, img.height);
+  const [W, H] = size || [Math.round(img.width * scale), Math.round(img.height * scale)];
   const canvas = el("canvas", { width: W, height: H, class: "overlay" });
   const context = canvas.getContext("2d");
   context.imageSmoothingEnabled = false;
-  context.drawImage(await loadImage(src), 0, 0, W, H);
+  context.drawImage(img, 0, 0, W, H);
   if (map) {
     context.imageSmoothingEnabled = map.smooth;
     context.globalAlpha = opacity;
@@ -313,6 +316,7 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     );
     const prediction = el("p", { class: "prediction" }, d.prediction.length ? `prediction: ${d.prediction.map((p) => (p.p == null ? p.label : `${p.label} (${p.p.toFixed(3)})`)).join(", ")}` : "",
       d.target != null ? ` · target: ${d.target}` : "");
+    const notes = el("ul", { class: "notes" }, (d.notes || []).map((line) => el("li", {}, line)));
     const pictures = el("div", { class: "pictures" });
     if (d.input.kind === "video") {
       const frames = d.input.frames.length;
@@ -348,11 +352,12 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
       pictures.append(el("figure", {}, await overlay(d.input.png, null, 0, size), el("figcaption", {}, "input")));
       pictures.append(el("figure", {}, await overlay(d.input.png, { values, shape: chosen.shape, smooth: !sequence }, ui.opacity, size),
         el("figcaption", {}, `${chosen.name}${ui.head === "mean" ? " (mean of heads)" : `, head ${ui.head}`}`)));
-      for (const extra of d.pictures || []) pictures.append(el("figure", { class: "extra" }, await overlay(extra.png, null, 0, size), el("figcaption", {}, extra.caption)));
-    } else {
-      pictures.append(el("p", {}, "this model records no attention; pick a map method"));
+    } else if (d.input.png) {
+      pictures.append(el("figure", {}, await overlay(d.input.png, null, 0, [320, 320]), el("figcaption", {}, d.input.caption || "input")));
+      if (d.methods.length) pictures.append(el("p", {}, "this model records no attention; pick a map method"));
     }
-    box.lastChild.replaceChildren(controls, prediction, pictures);
+    for (const extra of d.pictures || []) pictures.append(el("figure", { class: "extra" }, await overlay(extra.png, null, 0, null), el("figcaption", {}, extra.caption)));
+    box.lastChild.replaceChildren(controls, prediction, notes, pictures);
   }
   fetchView();
   return box;

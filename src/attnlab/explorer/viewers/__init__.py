@@ -69,7 +69,8 @@ def load_run(folder: Path) -> LoadedRun:
         raise NotViewable(f"no attention viewer for the {spec.task_name} task yet")
     load_initial_weights(task.model, run.weights)
     task.model.eval()
-    examples = _scenes(data) if isinstance(task, Detection3DTask) else _test_examples(data)
+    pick = next((f for kind, f in EXAMPLES.items() if isinstance(task, kind)), _test_examples)
+    examples = pick(data)
     names = getattr(data, "class_names", None)
     return LoadedRun(task, data, examples[:MAX_EXAMPLES], list(names) if names else None)
 
@@ -94,6 +95,11 @@ def _scenes(data: DataModule) -> list[dict[str, torch.Tensor]]:
     scenes = [test[i] for i in range(count)]
     return [{"points": s.points, "boxes": s.boxes, "labels": s.labels} for s in scenes]  # type: ignore[attr-defined]
 
+
+# where a task's examples are not its test loader's batches: (the datamodule) -> examples
+EXAMPLES: dict[type[Task], Callable[[DataModule], list[dict[str, torch.Tensor]]]] = {
+    Detection3DTask: _scenes,
+}
 
 # (the loaded run, one example, a method asked for or None) -> what the page draws
 Viewer = Callable[[LoadedRun, dict[str, torch.Tensor], str | None], dict[str, Any]]
