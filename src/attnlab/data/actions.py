@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
 from attnlab.data.datamodule import DataModule, Split
+from attnlab.data.uploads import clip_frames
 from attnlab.errors import ConfigError
 
 ACTIONS = (
@@ -177,6 +178,13 @@ class ActionsData(DataModule):
             raise ConfigError(f"actions needs num_frames >= 4 and size >= 16, got {num_frames}, {size}")
         self.num_frames, self.size = num_frames, size
         self.lengths: dict[Split, int | None] = {"train": None, "val": val_size, "test": test_size}
+
+    upload = "video"
+
+    def from_video(self, frames: np.ndarray) -> dict[str, torch.Tensor]:
+        """A video as a test clip: ``num_frames`` frames spread over it, ``size`` x ``size``, in [0, 1]."""
+        clip = clip_frames(frames, self.num_frames, self.size)  # (T, 3, S, S)
+        return {"input": clip.transpose(0, 1)}  # (3, T, S, S) as ActionClips
 
     def build(self, split: Split) -> ActionClips:
         offset = {"train": 0, "val": 1_000_003, "test": 2_000_029}[split]

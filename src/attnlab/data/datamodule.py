@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from attnlab.data import uploads
 from attnlab.data.sampler import ResumableBatchSampler
+from attnlab.data.uploads import UploadKind
 from attnlab.errors import ConfigError, InputError
 
 Split = Literal["train", "val", "test"]
@@ -22,6 +24,8 @@ class DataModule(L.LightningDataModule):
     A dataset whose ``procedural`` attribute is True generates sample ``i`` from
     ``i`` and has no end; the training stream then never repeats a sample.
     """
+
+    upload: ClassVar[UploadKind | None] = None  # the kind of file :meth:`from_upload` takes
 
     def __init__(self, *, seed: int, batch_size: int = 32, eval_batch_size: int = 256, num_workers: int = 0):
         super().__init__()
@@ -36,13 +40,35 @@ class DataModule(L.LightningDataModule):
     def build(self, split: Split) -> Dataset[object]:
         raise NotImplementedError
 
+    def from_upload(self, name: str, data: bytes) -> dict[str, torch.Tensor]:
+        """A file someone brought (the explorer's upload) as one example of this dataset, made as
+        its test examples are made (size, channels, normalisation; their keys). Which files a
+        dataset takes is its :attr:`upload` kind; it implements the matching ``from_*`` method."""
+        if self.upload == "picture":
+            return {"input": self.from_picture(uploads.read_picture(data))}
+        if self.upload == "video":
+            return self.from_video(uploads.read_video(data, name))
+        if self.upload == "signal":
+            return {"input": self.from_signal(uploads.read_signal(data, name))}
+        if self.upload == "points":
+            return self.from_points(uploads.read_point_cloud(data, name))
+        raise InputError(f"{type(self).__name__} takes no uploads (only its own test examples)")
+
     def from_picture(self, picture: np.ndarray) -> torch.Tensor:
-        """A picture someone brought (H, W, 3) uint8 RGB as one ``input`` of this dataset, made as
-        its test examples are made (size, channels, normalisation). Image datasets override it;
-        the explorer's upload uses it."""
-        raise InputError(
-            f"{type(self).__name__} does not take uploaded pictures (only its own test examples)"
-        )
+        """(H, W, 3) uint8 RGB -> one ``input``; datasets whose :attr:`upload` is "picture"."""
+        raise NotImplementedError
+
+    def from_video(self, frames: np.ndarray) -> dict[str, torch.Tensor]:
+        """(T, H, W, 3) uint8 RGB -> one example; datasets whose :attr:`upload` is "video"."""
+        raise NotImplementedError
+
+    def from_signal(self, signal: np.ndarray) -> torch.Tensor:
+        """(C, L) float64 -> one ``input``; datasets whose :attr:`upload` is "signal"."""
+        raise NotImplementedError
+
+    def from_points(self, points: np.ndarray) -> dict[str, torch.Tensor]:
+        """(N, 4) float32 x y z reflectance -> one example; datasets whose :attr:`upload` is "points"."""
+        raise NotImplementedError
 
     def collate_fn(self) -> Callable[[list[Any]], Any]:
         """The function that joins a list of samples into a batch, for every split's loader.

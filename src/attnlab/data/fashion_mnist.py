@@ -87,6 +87,8 @@ class FashionMNISTData(DataModule):
             raise ConfigError(f"data.val_size must be >= 0, got {val_size}")
         self.root, self.val_size, self.flip = Path(root), val_size, flip
 
+    upload = "picture"
+
     def from_picture(self, picture: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 RGB -> (1, 28, 28) as the test images: grey, resized (area), normalised
         (Fashion-MNIST draws garments light on black; a picture is taken as it is)."""

@@ -33,7 +33,7 @@ from attnlab.data._registry import register_datamodule
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.data.kitti import Calibration, KittiReader, boxes_camera_to_lidar, lidar_box_corners, read_split
 from attnlab.data.synth_kitti import SceneConfig, generate_scene
-from attnlab.errors import ConfigError
+from attnlab.errors import ConfigError, InputError
 from attnlab.metrics.kitti_objects import KittiObjects
 
 CLASSES = ("Car", "Pedestrian", "Cyclist")
@@ -253,6 +253,21 @@ class SynthKittiData(DataModule):
         self.point_range = tuple(float(v) for v in point_range)
         self.aug = Augment(rotation=rotation, scale=scale) if augment else None
         self.class_names = CLASSES
+
+    upload = "points"
+
+    def from_points(self, points: np.ndarray) -> dict[str, torch.Tensor]:
+        """A LiDAR scan as a scene without labels: the points inside ``point_range`` (no camera
+        calibration comes with an upload, so unlike KITTI frames it is not cut to the image's view)."""
+        keep = in_range(points[:, :2], self.point_range)
+        keep &= (points[:, 2] >= self.point_range[2]) & (points[:, 2] < self.point_range[5])
+        if not keep.any():
+            raise InputError(f"none of the {len(points)} points lies in this run's range {self.point_range}")
+        return {
+            "points": torch.from_numpy(np.ascontiguousarray(points[keep])),
+            "boxes": torch.zeros(0, 7),
+            "labels": torch.zeros(0, dtype=torch.long),
+        }
 
     def collate_fn(self) -> Callable[[list[Any]], Any]:
         return collate_scenes

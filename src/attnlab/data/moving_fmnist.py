@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from attnlab.data._registry import register_datamodule
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.data.fashion_mnist import CLASSES, DEFAULT_ROOT, load_idx_split
+from attnlab.data.uploads import clip_frames
 from attnlab.errors import ConfigError
 
 MOTIONS = (
@@ -169,6 +170,8 @@ class MovingItems(Dataset[dict[str, torch.Tensor]]):
 class MovingFashionMNISTData(DataModule):
     """Moving Fashion-MNIST clips (1, T, S, S): 10 appearance labels and 8 motion labels."""
 
+    upload = "video"
+
     label_names: ClassVar[dict[str, tuple[str, ...]]] = {"appearance": CLASSES, "motion": MOTIONS}
 
     def __init__(
@@ -231,6 +234,11 @@ class MovingFashionMNISTData(DataModule):
         if part == "val":
             return self._clips(images[cut:], labels[cut:], part)
         return self._clips(images[:cut], labels[:cut], part)
+
+    def from_video(self, frames: np.ndarray) -> dict[str, torch.Tensor]:
+        """A video as a test clip: grey, ``num_frames`` frames spread over it, resized, normalised."""
+        clip = clip_frames(frames, self.num_frames, self.size, grey=True)  # (T, 1, S, S)
+        return {"input": (clip.transpose(0, 1) - MEAN) / STD}  # (1, T, S, S) as MovingItems
 
     def build(self, split: Split) -> MovingItems:
         if split == "test":

@@ -45,6 +45,7 @@ from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
 from attnlab.data.datamodule import DataModule, Split
+from attnlab.data.uploads import clip_frames
 from attnlab.errors import ConfigError, InputError, unknown
 from attnlab.status import say
 
@@ -549,6 +550,12 @@ class SpritesData(DataModule):
         )
         self.config, self.cache_dir = config, cache_dir
         self.sizes: dict[Split, int | None] = {"train": train_size, "val": val_size, "test": test_size}
+
+    upload = "video"
+
+    def from_video(self, frames: np.ndarray) -> dict[str, torch.Tensor]:
+        """A video as a test clip's ``video``: ``num_frames`` frames spread over it, resized, in [0, 1]."""
+        return {"video": clip_frames(frames, self.config.num_frames, self.config.image_size)}  # (T, 3, S, S)
 
     def build(self, split: Split) -> VideoSprites:
         offset = {"train": 0, "val": 1_000_003, "test": 2_000_029}[split]  # disjoint streams

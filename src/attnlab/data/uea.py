@@ -188,6 +188,18 @@ class UEAData(DataModule):
             raise ConfigError(f"{self.problem}: val_per_class={self.val_per_class} leaves no training series")
         return fit, np.sort(val)
 
+    upload = "signal"
+
+    def from_signal(self, signal: np.ndarray) -> torch.Tensor:
+        """A series (C, L) standardised as the test series (the training series' channel statistics)."""
+        if signal.shape[0] != self.in_channels:
+            raise InputError(
+                f"the signal has {signal.shape[0]} channels; {self.problem}'s series have {self.in_channels}"
+            )
+        if signal.shape[1] < self.window:
+            raise InputError(f"the signal has {signal.shape[1]} steps; this run needs at least {self.window}")
+        return torch.from_numpy((signal - self.mean) / self.std).float()
+
     def raw(self, split: Split) -> tuple[list[np.ndarray], np.ndarray]:
         """The split's series as read (not standardised) and their labels: for outside baselines."""
         data, index = self._raw[split]
