@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 import yaml
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
+
+from attnlab.explorer.app import create_app
+from attnlab.explorer.server import listening_socket, url_of
 
 LOSS = [(step, 2.0 / (1 + step)) for step in range(0, 100, 10)]  # the good run's train/loss
 
@@ -81,6 +89,7 @@ TRAINED = {  # run folder -> what trains it for a couple of steps (the viewers' 
             "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"],
     "sfa": ["sfa-sprites_small", "--data.batch_size", "2", "--data.eval_batch_size", "4",
             "--data.val_size", "4", "--data.test_size", "4"],
+    "san1d": ["san1d-basic_motions", "--data.batch_size", "8", "--data.eval_batch_size", "8"],
 }  # fmt: skip
 
 
@@ -106,3 +115,42 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     small += ["--trainer.limit_test_batches", "1"]
     assert main(["run", "distill-fmnist", "--run-dir", str(root / "distill"), *QUICK, *small, *teachers]) == 0
     return root
+
+
+# ---- the real headless browser (Debian's chromium through Playwright) --------------------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).parents[2] / "build" / "test-artifacts" / "explorer"
+
+
+def serve(root: Path, token: str | None) -> Iterator[str]:
+    sock = listening_socket("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(root, token=token), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # listening only once uvicorn has started
+        assert thread.is_alive() and time.monotonic() < deadline, "the explorer did not start"
+        time.sleep(0.01)
+    try:
+        yield url_of(sock, token)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield tab
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def trained_url(trained_runs: Path) -> Iterator[str]:
+    """The explorer over the runs the tests trained for two steps (one per viewer)."""
+    yield from serve(trained_runs, token=None)

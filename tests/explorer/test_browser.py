@@ -6,54 +6,19 @@ viewer, painting and saving an ABN map, and jobs. Screenshots land in build/test
 from __future__ import annotations
 
 import shutil
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from PIL import Image
 
 from attnlab.data.edited_maps import map_file_name, read_map_png
-from attnlab.explorer.app import create_app
-from attnlab.explorer.server import listening_socket, url_of
+from tests.explorer.conftest import CHROMIUM, SHOTS, serve
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).parents[2] / "build" / "test-artifacts" / "explorer"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
 
-def _serve(root: Path, token: str | None) -> Iterator[str]:
-    sock = listening_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(root, token=token), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # listening only once uvicorn has started
-        assert thread.is_alive() and time.monotonic() < deadline, "the explorer did not start"
-        time.sleep(0.01)
-    try:
-        yield url_of(sock, token)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        tab = browser.new_page(viewport={"width": 1280, "height": 900})
-        yield tab
-        browser.close()
-
-
 def test_browse_filter_open_and_compare_runs(runs_folder: Path, page):
-    for url in _serve(runs_folder, token=None):
+    for url in serve(runs_folder, token=None):
         page.goto(url)
         rows = page.locator("#runs tbody tr")
         rows.first.wait_for()
@@ -91,7 +56,7 @@ def test_browse_filter_open_and_compare_runs(runs_folder: Path, page):
 
 
 def test_the_page_sends_the_token_it_was_opened_with(runs_folder: Path, page):
-    for url in _serve(runs_folder, token="s3cret"):
+    for url in serve(runs_folder, token="s3cret"):
         page.goto(url.replace("?token=s3cret", "?token=wrong"))
         page.locator("#error:not([hidden])").wait_for()
         assert "needs its token" in page.inner_text("#error")
@@ -100,12 +65,6 @@ def test_the_page_sends_the_token_it_was_opened_with(runs_folder: Path, page):
         page.locator("#runs tbody tr").first.wait_for()
         page.click("a[href='#/run/demo%2Fb']")
         page.wait_for_function("document.querySelector('#figures img')?.naturalWidth > 0")
-
-
-@pytest.fixture(scope="module")
-def trained_url(trained_runs: Path) -> Iterator[str]:
-    """The explorer over the runs the tests trained for two steps (one per viewer)."""
-    yield from _serve(trained_runs, token=None)
 
 
 def test_a_transformers_heads_and_layers(trained_url: str, page):
@@ -210,7 +169,7 @@ def test_two_runs_side_by_side_on_one_example(trained_url: str, page):
 def test_paint_a_map_save_it_fine_tune_and_cancel(trained_runs: Path, tmp_path: Path, page):
     root = tmp_path / "runs"
     shutil.copytree(trained_runs / "abn", root / "abn")
-    for url in _serve(root, token=None):
+    for url in serve(root, token=None):
         page.goto(url + "#/run/abn")
         page.click("#start-editing")
         canvas = page.locator("#paint")

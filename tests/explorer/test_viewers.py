@@ -283,7 +283,7 @@ def test_an_uploaded_picture_is_made_an_input_as_the_test_images(client: TestCli
 
     picture = np.zeros((56, 84, 3), dtype=np.uint8)
     picture[10:50, 20:60] = (200, 180, 160)  # a light block on black, twice the size and wider
-    got = client.post("/api/view/upload", json={"id": "abn", "picture": png_bytes(picture)})
+    got = client.post("/api/view/upload", json={"id": "abn", "file": png_bytes(picture)})
     assert got.status_code == 200, got.text
     got = got.json()
     grey = Image.fromarray(picture).convert("L").resize((28, 28), Image.Resampling.BOX)
@@ -297,9 +297,8 @@ def test_an_uploaded_picture_is_made_an_input_as_the_test_images(client: TestCli
     assert torch.tensor(branch["heads"][0], dtype=torch.float64) == pytest.approx(
         scaled(out.attention), abs=1e-4
     )
-    cam = client.post(
-        "/api/view/upload", json={"id": "abn", "picture": png_bytes(picture, "JPEG"), "method": "gradcam"}
-    )
+    jpeg = {"id": "abn", "file": png_bytes(picture, "JPEG"), "name": "a.jpg", "method": "gradcam"}
+    cam = client.post("/api/view/upload", json=jpeg)
     assert cam.status_code == 200 and cam.json()["maps"][0]["name"] == "gradcam"
 
 
@@ -312,12 +311,12 @@ def test_an_uploaded_picture_is_made_an_input_as_the_test_images(client: TestCli
             "not a PNG, JPEG, GIF, BMP or WebP picture",
         ),
         ("abn", "not base64!", "the upload is not base64"),
-        ("demo", "PICTURE", "does not take uploaded pictures"),
-        ("sfa", "PICTURE", "does not take uploaded pictures"),
+        ("demo", "PICTURE", "takes no uploads"),
+        ("sfa", "PICTURE", "unsupported video file 'upload.png'"),
     ],
 )
 def test_an_upload_that_cannot_be_shown_is_one_line(client: TestClient, run: str, picture: str, message: str):
     if picture == "PICTURE":
         picture = png_bytes(np.zeros((8, 8, 3), dtype=np.uint8))
-    response = client.post("/api/view/upload", json={"id": run, "picture": picture})
+    response = client.post("/api/view/upload", json={"id": run, "file": picture})
     assert response.status_code == 422 and message in response.json()["detail"]

@@ -49,7 +49,8 @@ class EditedMap(BaseModel):
 
 class Upload(BaseModel):
     id: str
-    picture: str = Field(max_length=8 * 1024 * 1024)  # base64, or a data URL (what FileReader gives)
+    file: str = Field(max_length=8 * 1024 * 1024)  # base64, or a data URL (what FileReader gives)
+    name: str = Field(default="upload.png", max_length=255)  # the file's name: its suffix says its type
     method: str | None = None
 
 
@@ -191,14 +192,14 @@ def _attention_routes(app: FastAPI, ex: Explorer) -> None:
     @app.post("/api/view/upload")
     def view_upload(body: Upload) -> dict[str, Any]:
         folder = ex.run_folder(body.id)
-        encoded = body.picture.partition(",")[2] if body.picture.startswith("data:") else body.picture
+        encoded = body.file.partition(",")[2] if body.file.startswith("data:") else body.file
         try:
-            picture = base64.b64decode(encoded, validate=True)
+            data = base64.b64decode(encoded, validate=True)
         except binascii.Error:
             raise HTTPException(
                 422, "the upload is not base64 (send the file's bytes, base64 encoded)"
             ) from None
-        return answer(lambda: ex.views.view_upload(folder, picture, body.method))
+        return answer(lambda: ex.views.view_upload(folder, body.name, data, body.method))
 
 
 def _edit_routes(app: FastAPI, ex: Explorer) -> None:

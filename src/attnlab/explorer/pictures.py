@@ -10,14 +10,16 @@ import torch
 from PIL import Image
 
 
-def png_url(image: torch.Tensor) -> str:
+def png_url(image: torch.Tensor, value_range: tuple[float, float] | None = None) -> str:
     """A (C, H, W) image (C = 1 or 3), or an (H, W) array, as a PNG data URL; values are scaled
-    from their own min and max (inputs may be normalised), so the picture shows the contrast."""
+    from their own min and max (inputs may be normalised), so the picture shows the contrast, or
+    from ``value_range`` where the range is known (a generator's [-1, 1]: a flat sample stays flat)."""
     pixels = image.detach().float().cpu()
     if pixels.dim() == 3:
         pixels = pixels.permute(1, 2, 0)  # (H, W, C)
         pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-    low, high = pixels.min(), pixels.max()
+    low, high = (pixels.min(), pixels.max()) if value_range is None else torch.tensor(value_range)
+    pixels = pixels.clamp(low, high)
     scaled = ((pixels - low) / (high - low).clamp_min(1e-12) * 255).round().to(torch.uint8).numpy()
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(scaled)).save(buffer, format="PNG")

@@ -253,13 +253,16 @@ function meanOf(rows) {
   return rows[0].map((_, i) => rows.reduce((sum, r) => sum + r[i], 0) / rows.length);
 }
 
+const fileKind = (kind) => (kind === "points" ? "point cloud" : kind);  // an upload's kind, in words
+
 function attentionSection(id, shared = { index: 0, views: [] }, title = "Attention on a test example") {
   // shared.index: the example shown; every section given the same `shared` follows it (compare)
-  const ui = { method: "", map: 0, head: "mean", opacity: 0.6, frame: 0, box: "", pointMap: "", camera: { yaw: 0, pitch: 1.0 } };
+  const ui = { method: "", map: 0, head: "mean", opacity: 0.6, frame: 0, box: "", pointMap: "", camera: { yaw: 0, pitch: 1.0 }, upload: null };
   const box = el("section", { class: "attention", "data-run": id }, el("h3", {}, title), el("div", { class: "viewer" }, "loading…"));
   let data = null, timer = null;
   const go = (index) => {
     shared.index = index;
+    ui.upload = null;
     if (data && data.input.kind === "points") { ui.box = ""; ui.method = ""; }  // another scene's boxes
     shared.views.forEach((refetch) => refetch());
   };
@@ -269,7 +272,9 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     const query = new URLSearchParams({ id, index: shared.index });
     if (ui.method) query.set("method", ui.method);
     try {
-      data = await api(`api/view?${query}`);
+      data = ui.upload  // the file brought last, asked again with another method
+        ? await send("POST", "api/view/upload", { id, ...ui.upload, method: ui.method || null })
+        : await api(`api/view?${query}`);
       ui.map = Math.max(0, Math.min(ui.map, data.maps.length - 1));
       if (ui.opacity === 0.6 && data.maps.some((m) => m.name.startsWith("slot"))) ui.opacity = 1;  // masks: all or nothing
       draw();
@@ -283,7 +288,10 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     const reader = new FileReader();
     reader.onload = async () => {
       try {
-        data = await send("POST", "api/view/upload", { id, picture: reader.result, method: ui.method || null });
+        const brought = { file: reader.result, name: file.name };
+        if (data && data.input.kind === "points") { ui.box = ""; ui.method = ""; }  // the new cloud's boxes
+        data = await send("POST", "api/view/upload", { id, ...brought, method: ui.method || null });
+        ui.upload = brought;
         ui.map = Math.max(0, Math.min(ui.map, data.maps.length - 1));
         draw();
       } catch (error) {
@@ -304,9 +312,9 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
     const d = data, maps = d.maps, chosen = maps[ui.map];
     const controls = el("div", { class: "toolbar" },
       el("button", { class: "prev", onclick: () => go(Math.max(0, shared.index - 1)) }, "◀"),
-      el("span", { class: "example" }, d.index == null ? "your picture" : `example ${d.index + 1} of ${d.count}`),
+      el("span", { class: "example" }, d.index == null ? `your ${d.upload ? fileKind(d.upload.kind) : "file"}` : `example ${d.index + 1} of ${d.count}`),
       el("button", { class: "next", onclick: () => go(Math.min(d.count - 1, shared.index + 1)) }, "▶"),
-      d.input.kind === "image" ? el("label", {}, "or upload a picture ", el("input", { type: "file", accept: "image/*", class: "upload", onchange: (e) => upload(e.target.files[0]) })) : "",
+      d.upload ? el("label", {}, `or upload a ${fileKind(d.upload.kind)} `, el("input", { type: "file", accept: d.upload.accept, class: "upload", onchange: (e) => upload(e.target.files[0]) })) : "",
       d.input.kind === "points" ? select("box", [["", "none"], ...d.input.detections.map((b, i) => [i, `${i}: ${b.label} ${b.score.toFixed(2)}`])], ui.box, (v) => { ui.box = v; if (ui.pointMap && v !== "") { ui.method = `${ui.pointMap} ${v}`; fetchView(); } else draw(); }, { class: "box" }) : "",
       d.input.kind === "points" ? select("explain with", [["", "nothing (points by height)"], ...d.methods.map((m) => [m, m])], ui.pointMap, (v) => { ui.pointMap = v; ui.method = v && ui.box !== "" ? `${v} ${ui.box}` : ""; fetchView(); }, { class: "point-map" }) : "",
       d.methods.length && d.input.kind !== "points" ? select("map from", [["", "the model's attention"], ...d.methods.map((m) => [m, m])], ui.method, (v) => { ui.method = v; ui.map = 0; fetchView(); }, { class: "method" }) : "",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -11,6 +11,9 @@ from attnlab.data.datamodule import DataModule
 from attnlab.errors import AttnlabError
 from attnlab.explorer.pictures import png_url
 from attnlab.train.task import Task
+
+if TYPE_CHECKING:  # agents.py imports this module
+    from attnlab.explorer.viewers.agents import Agent
 
 MAX_EXAMPLES = 32  # test examples a run offers to look at
 
@@ -21,10 +24,20 @@ class NotViewable(AttnlabError):
 
 @dataclass
 class LoadedRun:
-    task: Task
-    data: DataModule  # its from_picture makes an uploaded picture an input
-    examples: list[dict[str, torch.Tensor]]  # one test example each, no batch dimension
-    class_names: list[str] | None
+    """A run ready to view: a Lightning task and its datamodule, or the agent a runner trained
+    (reinforcement learning: ``agent``, with no task and no datamodule)."""
+
+    lightning_task: Task | None  # None for an agent: read ``task``
+    data: DataModule  # makes an uploaded file an example (an agent's takes none)
+    examples: list[dict[str, torch.Tensor]]  # one test example (an agent: one step) each, no batch dimension
+    class_names: list[str] | None  # an agent's: its action names
+    agent: Agent | None = None
+
+    @property
+    def task(self) -> Task:
+        if self.lightning_task is None:
+            raise NotViewable("this run trained an agent with a runner: it has no Lightning task")
+        return self.lightning_task
 
     def name(self, index: int | torch.Tensor) -> str:
         """Class ``index``'s name (its number where the dataset names none)."""
@@ -46,9 +59,9 @@ class LoadedRun:
         ]
 
 
-def input_picture(x: torch.Tensor) -> dict[str, Any]:
+def input_picture(x: torch.Tensor, value_range: tuple[float, float] | None = None) -> dict[str, Any]:
     if x.dim() == 3 and x.shape[0] in (1, 3):
-        return {"kind": "image", "png": png_url(x), "shape": list(x.shape[1:])}
+        return {"kind": "image", "png": png_url(x, value_range), "shape": list(x.shape[1:])}
     if x.dim() == 4:  # (T, C, H, W): a clip, drawn frame by frame
         return {"kind": "video", "frames": [png_url(frame) for frame in x], "shape": list(x.shape[2:])}
     rows = x[None] if x.dim() == 1 else x.reshape(-1, x.shape[-1])  # (C, L): a column per token or step

@@ -16,10 +16,12 @@ from attnlab.explorer.viewers.base import LoadedRun, NotViewable, input_picture
 from attnlab.layers.attention import MultiHeadAttention
 from attnlab.models.abn.st_abn import STABNOutput
 from attnlab.models.outputs import ABNOutput
+from attnlab.models.signals.san1d import SAN1D
 from attnlab.models.vit.distill import Distillation
 from attnlab.models.vit.mae import patchify, unpatchify
 from attnlab.train.dino import DINOTask
 from attnlab.train.mae import MAETask
+from attnlab.train.signals import attention_along
 
 CAM_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam", "rollout")  # computed on request
 
@@ -79,6 +81,12 @@ def view_classification(
                 "heads": [unit(out.attention[0, 0])],
             }
         )
+    if isinstance(model, SAN1D) and not model.fft:  # pairwise attention: what each step receives
+        along = attention_along(model, x)  # (blocks, L)
+        maps += [
+            {"name": f"block {b + 1}: attention received", "shape": [1, len(a)], "heads": [unit(a)]}
+            for b, a in enumerate(along)
+        ]
     for layer, w in weights.items():  # (B, heads, Q, K)
         rows = w[0, :, 0]  # (heads, K): the first query's
         skip, shape = _key_grid(rows.shape[-1], x)
