@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 import uvicorn
 import yaml
+from fastapi.testclient import TestClient
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
@@ -67,6 +69,20 @@ def runs_folder(tmp_path: Path) -> Path:
     (bad_metrics / "metrics.json").write_text('{"test/acc": 0.')
     (tmp_path / "secret.txt").write_text("not for the explorer")
     return root
+
+
+def view(client: TestClient, run: str, index: int = 0, method: str | None = None) -> dict:
+    """The viewer's answer for test example ``index`` (a 200 is asserted)."""
+    params = {"id": run, "index": str(index)} | ({"method": method} if method else {})
+    response = client.get("/api/view", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def scaled(t: torch.Tensor) -> torch.Tensor:
+    """Min-max scaled to [0, 1], flattened, in float64: how the page's maps are scaled."""
+    t = t.flatten().double()
+    return (t - t.min()) / (t.max() - t.min())
 
 
 QUICK = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.progress_bar", "false"]

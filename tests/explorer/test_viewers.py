@@ -18,23 +18,12 @@ from PIL import Image
 from attnlab.explain.capture import capture
 from attnlab.explorer.app import create_app
 from attnlab.explorer.viewers import load_run
+from tests.explorer.conftest import scaled, view
 
 
 @pytest.fixture(scope="module")
 def client(trained_runs: Path) -> TestClient:
     return TestClient(create_app(trained_runs))
-
-
-def view(client: TestClient, run: str, index: int = 0, method: str | None = None) -> dict:
-    params = {"id": run, "index": str(index)} | ({"method": method} if method else {})
-    response = client.get("/api/view", params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def scaled(t: torch.Tensor) -> torch.Tensor:
-    t = t.flatten().double()
-    return (t - t.min()) / (t.max() - t.min())
 
 
 def test_a_token_transformer_shows_each_layers_cls_row_per_head(client: TestClient, trained_runs: Path):

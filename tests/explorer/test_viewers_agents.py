@@ -18,6 +18,7 @@ from attnlab.explain.capture import capture
 from attnlab.explorer.app import create_app
 from attnlab.explorer.viewers import load_run
 from attnlab.models import create_model
+from tests.explorer.conftest import scaled, view
 
 pytest.importorskip("gymnasium")
 pytest.importorskip("minigrid")
@@ -65,18 +66,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(runs: Path) -> TestClient:
     return TestClient(create_app(runs))
-
-
-def view(client: TestClient, run: str, index: int = 0, method: str | None = None) -> dict:
-    params = {"id": run, "index": str(index)} | ({"method": method} if method else {})
-    response = client.get("/api/view", params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def scaled(t: torch.Tensor) -> torch.Tensor:
-    t = t.flatten().double()
-    return (t - t.min()) / (t.max() - t.min())
 
 
 def test_aqt_shows_the_q_values_and_each_action_querys_attention(client: TestClient, runs: Path):

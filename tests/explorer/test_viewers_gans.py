@@ -18,6 +18,7 @@ from PIL import Image
 
 from attnlab.explorer.app import create_app
 from attnlab.explorer.viewers import load_run
+from tests.explorer.conftest import scaled, view
 
 QUICK = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.progress_bar", "false"]
 GAN = [
@@ -86,12 +87,6 @@ def client(runs: Path) -> TestClient:
     return TestClient(create_app(runs))
 
 
-def view(client: TestClient, run: str, index: int = 0) -> dict:
-    response = client.get("/api/view", params={"id": run, "index": str(index)})
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def pixels(url: str) -> np.ndarray:
     """A PNG data URL's pixels as int."""
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2]))), dtype=np.int64)
@@ -102,11 +97,6 @@ def as_png_pixels(image: torch.Tensor) -> np.ndarray:
     x = image.double().permute(1, 2, 0).clamp(-1, 1)
     x = x[..., 0] if x.shape[-1] == 1 else x
     return ((x + 1) / 2 * 255).round().numpy().astype(np.int64)
-
-
-def scaled(t: torch.Tensor) -> torch.Tensor:
-    t = t.flatten().double()
-    return (t - t.min()) / (t.max() - t.min())
 
 
 def note_values(line: str) -> list[float]:

@@ -19,6 +19,7 @@ from attnlab.data.clevrer_lite.vocab import ANSWERS
 from attnlab.explain.capture import capture
 from attnlab.explorer.app import create_app
 from attnlab.explorer.viewers import load_run
+from tests.explorer.conftest import view
 
 QUICK = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.progress_bar", "false"]
 TINY = ["--data.train_size", "3", "--data.val_size", "1", "--data.test_size", "2", "--data.workers", "1"]
@@ -49,13 +50,6 @@ def qa_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(qa_runs: Path) -> TestClient:
     return TestClient(create_app(qa_runs))
-
-
-def view(client: TestClient, run: str, index: int, method: str | None = None) -> dict:
-    params = {"id": run, "index": str(index)} | ({"method": method} if method else {})
-    response = client.get("/api/view", params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def scene_questions(loaded, scene: int) -> list[dict]:

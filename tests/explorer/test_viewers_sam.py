@@ -18,6 +18,7 @@ from attnlab.explorer.viewers import load_run
 from attnlab.models.sam.boxes import jitter_boxes
 from attnlab.models.sam.iterative import IterativeConfig, iterative_inference
 from attnlab.models.sam.transforms import scale_boxes
+from tests.explorer.conftest import view
 
 SMALL = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.progress_bar", "false",
          "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1", "--data.batch_size", "2",
@@ -41,13 +42,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(runs: Path) -> TestClient:
     return TestClient(create_app(runs))
-
-
-def view(client: TestClient, run: str, index: int, method: str | None = None) -> dict:
-    params = {"id": run, "index": str(index)} | ({"method": method} if method else {})
-    response = client.get("/api/view", params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def shown_map(got: dict, name: str) -> torch.Tensor:
