@@ -22,8 +22,6 @@ loaded, so the explorer runs without them.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections import deque
 from collections.abc import Callable
@@ -32,16 +30,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from attnlab.catalog import MODELS
 from attnlab.data.datamodule import DataModule
 from attnlab.explain.capture import attention_layers, capture
 from attnlab.explorer.pictures import png_url, unit
+from attnlab.explorer.viewers.agent_pictures import depth_cloud, rgb_png, semantic_view
 from attnlab.explorer.viewers.base import MAX_EXAMPLES, LoadedRun, NotViewable
 from attnlab.layers.attention import MultiHeadAttention
-from attnlab.models.rl.nav_obs import GOAL_FEATURES, PALETTE
+from attnlab.models.rl.nav_obs import GOAL_FEATURES
 from attnlab.objectives.ppo import intrinsic_reward
 from attnlab.rl.rnd import RunningMeanStd, queue_input
 from attnlab.rl.runner_files import checked_checkpoint, load_run_weights, torch_threads
@@ -57,9 +55,6 @@ if TYPE_CHECKING:
 
 PPO_TEST_SPLIT = 1_000_002  # the environment index of the PPO runner's test episodes (ppo._Agent.episodes)
 VIEW_STEPS = 5_000  # the most steps the viewer plays (Atari's limit is 4,500): against endless episodes
-CLOUD_SIZE = 168  # pixels a side of the depth points seen from above
-CLOUD_BACKGROUND = 96  # mid grey: the heat colours' dark and bright ends both show on it
-HEAT = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float64)
 VECTOR_NAMES = {  # what a classic-control observation's numbers are
     "CartPole-v1": ("cart position", "cart velocity", "pole angle (rad)", "pole angular velocity"),
     "CartPole-v0": ("cart position", "cart velocity", "pole angle (rad)", "pole angular velocity"),
@@ -413,29 +408,22 @@ def _input(agent: Agent, example: dict[str, torch.Tensor], maps: bool) -> dict[s
     """The observation as a picture: an "image" where maps are drawn over it, else a "view"."""
     x, kind = example["obs"], "image" if maps else "view"
     if agent.family == "navigation":
-        view = _semantic_view(agent, x)
+        assert agent.nav is not None
+        view = semantic_view(agent.nav, x)
         return {
             "kind": kind,
-            "png": _rgb_png(view),
+            "png": rgb_png(view),
             "shape": list(view.shape[:2]),
             "caption": "semantic view",
         }
     if agent.family == "minigrid":
         view = example["view"].numpy()
-        return {"kind": kind, "png": _rgb_png(view), "shape": list(view.shape[:2]), "caption": "7x7 view"}
+        return {"kind": kind, "png": rgb_png(view), "shape": list(view.shape[:2]), "caption": "7x7 view"}
     if agent.family == "atari":
         caption = "the newest of the stacked frames"
         return {"kind": kind, "png": png_url(x[-1:]), "shape": list(x.shape[-2:]), "caption": caption}
     rows = x.float()[None]  # (1, D): one column per number
     return {"kind": "sequence", "png": png_url(rows), "shape": list(rows.shape)}
-
-
-def _semantic_view(agent: Agent, x: torch.Tensor) -> np.ndarray:
-    """The navigation observation's class ids as the simulator colours them (H, W, 3) uint8."""
-    assert agent.nav is not None
-    size = agent.nav.size
-    ids = x[: size * size].round().long().clamp(0, len(PALETTE) - 1).view(size, size).numpy()
-    return np.asarray(PALETTE, dtype=np.uint8)[ids]
 
 
 def _step_line(agent: Agent, example: dict[str, torch.Tensor]) -> str:
@@ -482,9 +470,7 @@ def _extra_pictures(
     agent: Agent, example: dict[str, torch.Tensor], attention: dict[str, torch.Tensor], action: int
 ) -> list[dict[str, Any]]:
     if agent.family == "minigrid":
-        return [
-            {"png": _rgb_png(example["grid"].numpy()), "caption": "the whole grid (the view highlighted)"}
-        ]
+        return [{"png": rgb_png(example["grid"].numpy()), "caption": "the whole grid (the view highlighted)"}]
     if agent.family == "atari":
         frames = example["obs"]  # (F, H, W): oldest first
         return [
@@ -499,59 +485,9 @@ def _extra_pictures(
         layer, w = list(attention.items())[-1]  # the layer nearest the Q head
         weights = w[:, action].mean(dim=0)  # (K,): the chosen action's query, heads averaged
         what = f"the chosen action's attention ({layer}, heads averaged)"
-    cloud = _cloud(agent, example["obs"], depth, weights)
+    assert agent.nav is not None
+    cloud = depth_cloud(agent.nav, example["obs"], depth, weights)
     caption = (
         f"the depth view as points from above (robot at the bottom centre, facing up), coloured by {what}"
     )
-    return [*pictures, {"png": _rgb_png(cloud), "caption": caption}]
-
-
-def _cloud(agent: Agent, x: torch.Tensor, depth: torch.Tensor, weights: torch.Tensor | None) -> np.ndarray:
-    """The view's pixels as points on the floor plan (CLOUD_SIZE, CLOUD_SIZE, 3) uint8: each pixel
-    back-projected by its depth through the pinhole camera, the ceiling left out; coloured by
-    ``weights`` (K,) over the patch grid (the higher drawn last), or by class."""
-    nav = agent.nav
-    assert nav is not None
-    size = nav.size
-    ids = x[: size * size].round().long().view(size, size).numpy()
-    z = depth.double().numpy()  # (H, W) metres along the viewing axis
-    focal = (size / 2) / math.tan(math.radians(nav.fov_deg) / 2)
-    across = z * (np.arange(size) + 0.5 - size / 2) / focal  # (H, W) metres right of the heading
-    keep = ids != 0  # the ceiling (class 0) hangs over everything
-    far = max(1e-3, min(float(z[keep].max()) if keep.any() else 1.0, 1.5 * nav.map_size))
-    side = math.isqrt(weights.numel()) if weights is not None else 0
-    if weights is not None and size % side == 0:
-        grid = weights.view(side, side).double().numpy()
-        pixel = np.kron(grid, np.ones((size // side, size // side)))  # (H, W): each pixel its patch's
-        pixel = (pixel - pixel.min()) / max(pixel.max() - pixel.min(), 1e-12)
-        colours = _heat(pixel)
-        rank = pixel
-    else:
-        colours, rank = np.asarray(PALETTE, dtype=np.float64)[ids], np.zeros(z.shape)
-    u = np.round((across / far + 1) / 2 * (CLOUD_SIZE - 2)).astype(np.int64)
-    v = np.round((1 - z / far) * (CLOUD_SIZE - 2)).astype(np.int64)
-    keep &= (u >= 0) & (u < CLOUD_SIZE - 1) & (v >= 0) & (v < CLOUD_SIZE - 1)
-    order = np.argsort(rank[keep], kind="stable")
-    u, v, colours = u[keep][order], v[keep][order], colours[keep][order]
-    image = np.full((CLOUD_SIZE, CLOUD_SIZE, 3), CLOUD_BACKGROUND, dtype=np.uint8)
-    for du in (0, 1):  # 2x2 dots
-        for dv in (0, 1):
-            image[v + dv, u + du] = colours.round().astype(np.uint8)
-    mid = CLOUD_SIZE // 2
-    image[-4:, mid - 2 : mid + 2] = 255  # the robot
-    return image
-
-
-def _heat(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] (...) -> RGB (..., 3) on the page's heat colours (inferno-like)."""
-    x = np.clip(values, 0.0, 1.0) * (len(HEAT) - 1)
-    i = np.minimum(np.floor(x).astype(np.int64), len(HEAT) - 2)
-    f = (x - i)[..., None]
-    return HEAT[i] + f * (HEAT[i + 1] - HEAT[i])
-
-
-def _rgb_png(rgb: np.ndarray) -> str:
-    """An (H, W, 3) uint8 picture as a PNG data URL with its own colours (png_url would rescale them)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb.astype(np.uint8))).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return [*pictures, {"png": rgb_png(cloud), "caption": caption}]
