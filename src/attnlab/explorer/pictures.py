@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:  # matplotlib is imported by the viewers that draw figures, not by every page
+    from matplotlib.figure import Figure
 
 
 def png_url(image: torch.Tensor, value_range: tuple[float, float] | None = None) -> str:
@@ -23,6 +27,13 @@ def png_url(image: torch.Tensor, value_range: tuple[float, float] | None = None)
     scaled = ((pixels - low) / (high - low).clamp_min(1e-12) * 255).round().to(torch.uint8).numpy()
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(scaled)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def figure_url(figure: Figure) -> str:
+    """A matplotlib figure drawn server-side (labelled matrices, scatter plots) as a PNG data URL."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 

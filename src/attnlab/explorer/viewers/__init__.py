@@ -22,6 +22,8 @@ returning plain JSON the page draws:
   latent code, the discriminator's softmax on each, and each generator's Q = mean_c F^2 at the
   tapped layers; StarGAN v2: a target digit translated into the source domain with seeded style
   codes, and the class-aware head's class of each translation and their mean;
+- the GAN on 2-D points (ring of Gaussians): for seeded latent codes, the generator's points over the
+  real test points on the discriminator's P(real) across the plane, and D's mean P(real) on each;
 - SAM on cell images: for the first cells, the mask from the cell's box (or that box with a box
   error, on request), the true mask, both IoUs, each pass of iterative box refinement, and the mask
   token's attention over the image embedding in the decoder's token-to-image attentions.
@@ -53,7 +55,14 @@ from attnlab.errors import ConfigError, InputError, RunDirError
 from attnlab.explorer.cache import RunCache
 from attnlab.explorer.viewers.agents import load_agent, view_agent
 from attnlab.explorer.viewers.base import MAX_EXAMPLES, LoadedRun, NotViewable
-from attnlab.explorer.viewers.gans import gan_examples, target_domain_examples, view_gan_images, view_stargan2
+from attnlab.explorer.viewers.gans import (
+    gan_examples,
+    point_examples,
+    target_domain_examples,
+    view_gan_images,
+    view_gan_points,
+    view_stargan2,
+)
 from attnlab.explorer.viewers.images import view_classification, view_dino, view_distillation, view_mae
 from attnlab.explorer.viewers.points import view_detection
 from attnlab.explorer.viewers.qa import qa_examples, view_qa
@@ -68,6 +77,7 @@ from attnlab.train.detection3d import Detection3DTask
 from attnlab.train.dino import DINOTask
 from attnlab.train.distill import DistillationTask
 from attnlab.train.engine import build
+from attnlab.train.gan import GANTask
 from attnlab.train.gan_images import GANImagesTask
 from attnlab.train.mae import MAETask
 from attnlab.train.object_centric import ObjectCentricTask
@@ -128,6 +138,7 @@ EXAMPLES: dict[type[Task], Callable[[DataModule], list[dict[str, torch.Tensor]]]
     Detection3DTask: _scenes,
     SamTask: cell_examples,
     GANImagesTask: gan_examples,
+    GANTask: point_examples,
     StarGAN2Task: target_domain_examples,
     VideoQATask: qa_examples,
 }
@@ -145,6 +156,7 @@ VIEWERS: dict[type[Task], Viewer] = {
     DistillationTask: view_distillation,
     SamTask: view_sam,
     GANImagesTask: view_gan_images,
+    GANTask: view_gan_points,
     StarGAN2Task: view_stargan2,
     VideoQATask: view_qa,
 }

@@ -12,8 +12,6 @@ The weights themselves are in the answer's "attention", for whoever reads the AP
 
 from __future__ import annotations
 
-import base64
-import io
 import re
 from typing import Any
 
@@ -29,7 +27,7 @@ from attnlab.data.clevrer_qa import ClevrerQAData, ClevrerQuestions
 from attnlab.data.datamodule import DataModule
 from attnlab.errors import InputError
 from attnlab.explain.capture import capture
-from attnlab.explorer.pictures import png_url, rounded, unit
+from attnlab.explorer.pictures import figure_url, png_url, rounded, unit
 from attnlab.explorer.viewers.base import MAX_EXAMPLES, LoadedRun, NotViewable
 from attnlab.models.video_qa.aloe import PAD, AloeModel
 from attnlab.models.video_qa.aloe_frames import AloeFrames
@@ -128,12 +126,6 @@ def _painted(weights: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------- pictures
 
 
-def _figure_url(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def _object_matrix(values: torch.Tensor, frames: list[int], labels: list[str]) -> str:
     """One layer's CLS-to-object weights (T, K), the mean of its heads, as a labelled heat matrix
     (colours from the smallest weight to the largest; the bar says what they are)."""
@@ -145,7 +137,7 @@ def _object_matrix(values: torch.Tensor, frames: list[int], labels: list[str]) -
     ax.set_yticks(range(T), [str(f) for f in frames], fontsize=7)
     ax.set_ylabel("video frame", fontsize=8)
     figure.colorbar(image, ax=ax).ax.tick_params(labelsize=7)
-    return _figure_url(figure)
+    return figure_url(figure)
 
 
 def _head_grid(weights: torch.Tensor) -> str:
@@ -166,7 +158,7 @@ def _head_grid(weights: torch.Tensor) -> str:
             ax.set_ylabel(f"layer {i}", fontsize=8)
     assert image is not None
     figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8).ax.tick_params(labelsize=7)
-    return _figure_url(figure)
+    return figure_url(figure)
 
 
 # ---------------------------------------------------------------- the view
