@@ -10,7 +10,7 @@ import torch
 
 from attnlab.errors import ConfigError, InputError
 from attnlab.explain.capture import capture
-from attnlab.models.object_centric.sfa import SFA, SFAConfig
+from attnlab.models.object_centric.sfa import SFA, SFAConfig, chromaticity
 from attnlab.models.outputs import ObjectCentricOutput
 from attnlab.objectives.sfa import sfa_losses
 
@@ -189,6 +189,8 @@ def test_the_config_is_checked():
         small(extractor="slot_attention", masks="pixels")
     with pytest.raises(ConfigError, match="encoder_positions must be"):
         small(encoder_positions="learned")
+    with pytest.raises(ConfigError, match="encoder_input must be"):
+        small(encoder_input="hsv")
 
 
 # ---- the slot-attention Object Extractor (extractor="slot_attention") ----
@@ -281,6 +283,27 @@ def test_soft_encoder_positions_are_slot_attentions_encoder_head():
     norm, first, _, second = model.encoder.proj
     hidden = torch.relu(first(norm(maps + ramps @ pos.weight.T + pos.bias)))
     torch.testing.assert_close(model.encoder(frames), second(hidden))
+    assert model(video(T=3)).masks.shape == (2, 3, SMALL["num_slots"], 1, 16, 16)
+
+
+def test_chromaticity_is_the_same_for_a_colour_lit_and_shaded():
+    lit = torch.tensor([0.6, 0.3, 0.15]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    chroma = chromaticity(torch.cat([lit, 0.25 * lit, torch.zeros_like(lit)]))  # lit, shaded, black
+    by_hand = torch.tensor([0.6, 0.3, 0.15]) / 1.05
+    torch.testing.assert_close(chroma[0, :, 0, 0], by_hand, atol=1e-3, rtol=0)
+    torch.testing.assert_close(chroma[1, :, 0, 0], by_hand, atol=4e-3, rtol=0)
+    torch.testing.assert_close(chroma[2, :, 0, 0], torch.full((3,), 1 / 3))
+
+
+def test_the_rgb_chroma_encoder_reads_the_frame_and_its_chromaticity():
+    model = small(encoder_input="rgb_chroma").eval()
+    assert model.encoder.convs[0].in_channels == 6
+    frames = torch.rand(3, 3, 16, 16) * 0.9 + 0.1
+    recorded = {}
+    model.encoder.convs[0].register_forward_hook(lambda _m, args, _out: recorded.update(x=args[0]))
+    model.encoder(frames)
+    torch.testing.assert_close(recorded["x"][:, :3], frames)
+    torch.testing.assert_close(recorded["x"][:, 3:], frames / frames.sum(1, keepdim=True), atol=2e-3, rtol=0)
     assert model(video(T=3)).masks.shape == (2, 3, SMALL["num_slots"], 1, 16, 16)
 
 

@@ -102,6 +102,11 @@ class SFAConfig:
     # 2-layer MLP to dim (docs/object_centric.md, a3: about equal to "sincos" alone; part of
     # the small recipe that separates)
     encoder_positions: Literal["sincos", "soft"] = "sincos"
+    # "rgb": the frame (the seed's). "rgb_chroma": the frame and its chromaticity rgb / (r + g + b),
+    # which a surface's lit and shaded sides share (shading scales all three channels alike):
+    # for scenes lit from one side, whose objects a per-pixel encoder cuts into lit and shaded
+    # parts (docs/video_reasoning.md, issue 16 part 3)
+    encoder_input: Literal["rgb", "rgb_chroma"] = "rgb"
     dim: int = 128  # width of the slot vectors (divisible by 4 and by num_heads)
     num_heads: int = 4
     extractor_layers: int = 1  # cross-attention blocks of the Object Extractor
@@ -140,6 +145,13 @@ class SFAConfig:
     detach_prediction: bool = False
 
 
+def chromaticity(frames: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """(N, 3, H, W) RGB in [0, 1] -> rgb / (r + g + b): the same for a colour at any brightness;
+    black (below ``eps``) is grey (1/3 each), as the limit of a dimmed grey."""
+    total = frames.sum(dim=1, keepdim=True)  # (N, 1, H, W)
+    return (frames + eps / 3) / (total + eps)
+
+
 class FrameEncoder(nn.Module):
     """Frames (N, 3, S, S) -> tokens (N, h * w, dim) in row-major order, positions added."""
 
@@ -151,9 +163,12 @@ class FrameEncoder(nn.Module):
                 f"encoder_channels {c.encoder_channels} and encoder_strides {c.encoder_strides} "
                 "must be non-empty and of the same length"
             )
+        if c.encoder_input not in ("rgb", "rgb_chroma"):
+            raise ConfigError(f"encoder_input must be 'rgb' or 'rgb_chroma', got {c.encoder_input!r}")
+        self.chroma = c.encoder_input == "rgb_chroma"
         pad = c.encoder_kernel // 2
         layers: list[nn.Module] = []
-        size, chans = c.image_size, 3
+        size, chans = c.image_size, 6 if self.chroma else 3
         for width, stride in zip(c.encoder_channels, c.encoder_strides, strict=True):
             layers += [nn.Conv2d(chans, width, c.encoder_kernel, stride, pad), nn.ReLU()]
             size, chans = (size + 2 * pad - c.encoder_kernel) // stride + 1, width
@@ -176,6 +191,8 @@ class FrameEncoder(nn.Module):
         self.positions = c.encoder_positions
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.chroma:
+            frames = torch.cat([frames, chromaticity(frames)], dim=1)  # (N, 6, S, S)
         maps = self.convs(frames)  # (N, C, h, w)
         tokens = maps.flatten(2).transpose(1, 2)  # (N, h*w, C), row-major like the position tables
         if self.positions == "soft":
