@@ -320,7 +320,7 @@ function attentionSection(id, shared = { index: 0, views: [] }, title = "Attenti
       d.methods.length && d.input.kind !== "points" ? select("map from", [["", "the model's attention"], ...d.methods.map((m) => [m, m])], ui.method, (v) => { ui.method = v; ui.map = 0; fetchView(); }, { class: "method" }) : "",
       maps.length && !chosen.frames && !chosen.values ? select("layer", maps.map((m, i) => [i, m.name]), ui.map, (v) => { ui.map = Number(v); ui.head = "mean"; draw(); }, { class: "layer" }) : "",
       chosen && chosen.heads && chosen.heads.length > 1 ? select("head", [["mean", "mean"], ...chosen.heads.map((_, i) => [i, i])], ui.head, (v) => { ui.head = v; draw(); }, { class: "head" }) : "",
-      el("label", {}, "opacity ", Object.assign(el("input", { type: "range", min: 0, max: 1, step: 0.05, class: "opacity" }), { value: ui.opacity, oninput: (e) => { ui.opacity = Number(e.target.value); draw(); } })),
+      maps.length && d.input.kind !== "points" ? el("label", {}, "opacity ", Object.assign(el("input", { type: "range", min: 0, max: 1, step: 0.05, class: "opacity" }), { value: ui.opacity, oninput: (e) => { ui.opacity = Number(e.target.value); draw(); } })) : "",  // only where a map is drawn over the input
     );
     const prediction = el("p", { class: "prediction" }, d.prediction.length ? `prediction: ${d.prediction.map((p) => (p.p == null ? p.label : `${p.label} (${p.p.toFixed(3)})`)).join(", ")}` : "",
       d.target != null ? ` · target: ${d.target}` : "");
