@@ -135,6 +135,14 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.rl.aqt_nav:NavActionQTransformer",
             "Navigation AQT (seed 004): 12x12 patches of the 84x84 semantic view, goal in the action queries",
         ),
+        "aqt_sketch-nav": Lazy(
+            "attnlab.models.rl.aqt_sketch:SketchActionQTransformer",
+            "Sketch-instructed AQT (seed 004): waypoints -> Instruction Phase; pose + instruction in queries",
+        ),
+        "cnn_sketch-nav": Lazy(
+            "attnlab.models.rl.cnn_sketch:SketchCNNQNetwork",
+            "CNN baseline of the sketch AQT: Nature-DQN torso + Position-Head + the same Instruction Phase",
+        ),
         "cnn_dqn-nav": Lazy(
             "attnlab.models.rl.nav_cnn:NavCNNQNetwork",
             "CNN DQN for navigation: Nature-DQN torso on the 84x84 semantic view + goal, 4 actions",

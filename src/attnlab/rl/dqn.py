@@ -18,6 +18,9 @@ Implementation details, following CleanRL's ``dqn.py``
 7. On attnlab's navigation simulator (``attnlab/Nav*`` ids, :mod:`attnlab.rl.navigation`) the test
    also reports success rate, collisions and episode length of both policies; ``replay_byte_dim``
    keeps the leading observation entries (the view's class ids) as uint8 in the replay buffer.
+8. In the simulator's sketch mode (``attnlab/NavSketch*``) the test reports ADE / FDE per sketch kind
+   (:mod:`attnlab.rl.navigation_sketch`) for the greedy agent, the random policy and a scripted
+   straight-to-waypoint policy on the same seeds, and the report draws their trajectories.
 
 Deviations: evaluation is greedy (CleanRL's evaluation uses epsilon 0.05); the
 optimiser and its schedule come from the recipe's ``optim:``.
@@ -55,8 +58,23 @@ from attnlab.rl.envs import (
     random_policy,
     set_env_rng_state,
 )
-from attnlab.rl.navigation import NAMESPACE, NavigationEnv, make_navigation, navigation_episodes, summarise
+from attnlab.rl.navigation import (
+    NAMESPACE,
+    NavConfig,
+    NavigationEnv,
+    make_navigation,
+    navigation_episodes,
+    summarise,
+)
 from attnlab.rl.navigation_replay import ByteReplayBuffer
+from attnlab.rl.navigation_sketch import (
+    SketchEpisode,
+    displacement_metrics,
+    kind_seeds,
+    scripted_policy,
+    sketch_episodes,
+    trajectories_figure,
+)
 from attnlab.rl.replay import ReplayBuffer
 from attnlab.rl.runner_files import (
     TRAINER_KEYS,
@@ -163,7 +181,7 @@ class DQNRunner(Runner):
                 except KeyboardInterrupt:
                     return Fitted(None, {}, agent.clock.seconds, agent.clock.segments, interrupted=True)
             seconds, segments = agent.clock.seconds, agent.clock.segments
-            return Fitted(agent.model, agent.test(), seconds, segments)
+            return Fitted(agent.model, agent.test(), seconds, segments, figures=agent.figures(run.figures))
 
     def evaluate(self, run: RunDir, spec: RunSpec, weights: Weights) -> dict[str, float]:
         with torch_threads(spec.runner_config.torch_threads):
@@ -380,8 +398,7 @@ class _Agent:
         agent = self.returns("test")
         seeds = eval_seeds(self.spec.seed, "test", self.cfg.eval_episodes)
         floor = episode_returns(self.eval_env, random_policy(self.spaces.num_actions, seeds[0]), seeds)
-        navigation = self.navigation_test(seeds) if isinstance(self.eval_env.unwrapped, NavigationEnv) else {}
-        return navigation | {
+        return self.navigation_test(seeds) | {
             "test/return": statistics.fmean(agent),
             "test/return_std": statistics.pstdev(agent),
             "test/random_policy_return": statistics.fmean(floor),
@@ -389,7 +406,14 @@ class _Agent:
         }
 
     def navigation_test(self, seeds: list[int]) -> dict[str, float]:
-        """Success rate, collisions and return of the greedy and the random policy (navigation)."""
+        """Navigation's metrics: success rate, collisions and return of the greedy and the random
+        policy; in sketch mode ADE / FDE per kind of those and of the scripted policy. Else none."""
+        config = self.sketch_config()
+        if config is not None:
+            runs = self.sketch_runs(config, kind_seeds(config, seeds))
+            return {k: v for name, eps in runs.items() for k, v in displacement_metrics(eps, name).items()}
+        if not isinstance(self.eval_env.unwrapped, NavigationEnv):
+            return {}
         self.model.eval()
         try:
             agent = navigation_episodes(self.eval_env, self.greedy, seeds)
@@ -397,3 +421,33 @@ class _Agent:
             self.model.train()
         floor = navigation_episodes(self.eval_env, random_policy(self.spaces.num_actions, seeds[0]), seeds)
         return summarise(agent, "test/") | summarise(floor, "test/random_policy_")
+
+    def sketch_config(self) -> NavConfig | None:
+        env = self.eval_env.unwrapped
+        return env.config if isinstance(env, NavigationEnv) and env.config.sketch != "none" else None
+
+    def sketch_runs(self, config: NavConfig, seeds: dict[str, list[int]]) -> dict[str, list[SketchEpisode]]:
+        """The greedy agent's, the random policy's and the scripted policy's episodes on each sketch
+        kind's ``seeds``, by metric prefix."""
+        self.model.eval()
+        try:
+            agent = sketch_episodes(config, self.greedy, seeds)
+        finally:
+            self.model.train()
+        floor = random_policy(self.spaces.num_actions, next(iter(seeds.values()))[0])
+        return {
+            "test/": agent,
+            "test/random_policy_": sketch_episodes(config, floor, seeds),
+            "test/scripted_": sketch_episodes(config, scripted_policy(config), seeds),
+        }
+
+    def figures(self, folder: Path) -> dict[str, Path]:
+        """The report's pictures: in sketch mode, one test episode of each sketch kind."""
+        config = self.sketch_config()
+        if config is None:
+            return {}
+        seeds = eval_seeds(self.spec.seed, "test", self.cfg.eval_episodes)
+        runs = self.sketch_runs(config, {kind: s[:1] for kind, s in kind_seeds(config, seeds).items()})
+        names = {"test/": "agent", "test/random_policy_": "random policy", "test/scripted_": "scripted"}
+        path = trajectories_figure({names[k]: v for k, v in runs.items()}, folder / "sketch_trajectories.png")
+        return {"Trajectories on the first test sketch of each kind": path}

@@ -23,8 +23,15 @@ viewing axis, metres). The observation is flat, float32: the ``size x size`` cla
 (row-major) then the target as (distance / map_size, sin, cos of its bearing from the heading).
 
 Sketch mode (``sketch``, the second thesis): the goals are a sketch's waypoints (equal spacing,
-unequal spacing, or a curve; or read from a file by :func:`load_waypoints`) and the reward is minus
-the distance to the current waypoint; :func:`displacement_errors` gives ADE / FDE.
+unequal spacing, or a curve; or read from a file by :func:`load_waypoints`), spread evenly over the
+episode as the thesis's "position of the sketch at each step": waypoint k is the target of steps
+k P + 1 .. (k + 1) P, P = ``max_steps // K`` (the last one to the end), whether the robot has reached
+the one before or not. The reward is minus the distance to the step's waypoint;
+:func:`displacement_errors` gives ADE / FDE. As the thesis's, an episode ends only at ``max_steps``
+(collisions are counted, nothing else ends it). Between the class ids and the target, the
+observation holds what the sketch networks read (:data:`POSE_FEATURES` + 2 K + 1 numbers): the
+robot's pose (x / map_size, y / map_size, sin, cos of its heading), the K waypoints (x, y) /
+map_size, and the index of the next step's waypoint.
 
 Deviations from the theses (their Unity scenes are out of reach): a 2.5D ray-cast world instead of
 3D scenes; ``stop`` does not end the episode; people do not move.
@@ -54,6 +61,7 @@ NUM_ACTIONS = 4
 SKETCH_KINDS = ("none", "equal", "unequal", "curve", "mixed", "file")
 ACTION_NAMES = ("stop", "forward", "turn left", "turn right")
 GOAL_FEATURES = 3  # distance / map_size, sin, cos of the target's bearing
+POSE_FEATURES = 4  # sketch mode: x / map_size, y / map_size, sin, cos of the heading
 
 
 @dataclass(frozen=True)
@@ -95,10 +103,22 @@ class NavConfig:
             raise ConfigError("sketch='file' needs fixed_waypoints: a start and at least one waypoint")
         if self.sketch not in ("none", "file") and (self.waypoints < 1 or self.waypoint_spacing <= 0):
             raise ConfigError(f"a sketch needs waypoints >= 1 and waypoint_spacing > 0, got {self}")
+        if self.sketch != "none" and self.num_goals > self.max_steps:
+            raise ConfigError(f"a sketch of {self.num_goals} waypoints needs max_steps >= {self.num_goals}")
 
     @property
     def obs_dim(self) -> int:
-        return self.size * self.size + GOAL_FEATURES
+        return self.size * self.size + self.sketch_dim + GOAL_FEATURES
+
+    @property
+    def steps_per_waypoint(self) -> int:
+        """Sketch mode: the steps each waypoint is the target for (P; the last one also the rest)."""
+        return self.max_steps // self.num_goals
+
+    @property
+    def sketch_dim(self) -> int:
+        """Observation entries of sketch mode: the pose, the waypoints and the step's waypoint index."""
+        return 0 if self.sketch == "none" else POSE_FEATURES + 2 * self.num_goals + 1
 
     @property
     def num_goals(self) -> int:
@@ -220,9 +240,10 @@ class NavigationBatch:
         self.pos = np.zeros((n, 2))
         self.heading = np.zeros(n)
         self.goals = np.zeros((n, k, 2))  # sub-goals then the final goal
-        self.target = np.zeros(n, dtype=np.int64)  # index of the goal being sought
+        self.target = np.zeros(n, dtype=np.int64)  # index of the goal being sought (sketch: the step's)
         self.steps = np.zeros(n, dtype=np.int64)
         self.collisions = np.zeros(n, dtype=np.int64)
+        self.kinds = ["none"] * n  # the sketch kind of each environment's episode ("mixed" draws one)
         self.rngs = [np.random.default_rng(i) for i in range(n)]
         self.semantic = np.zeros((n, config.size, config.size), dtype=np.uint8)
         self.hits = (np.zeros((n, config.size)), np.zeros((n, config.size), dtype=np.int64))  # per column
@@ -246,7 +267,7 @@ class NavigationBatch:
             start, goals = random_route(self.config, segments, rng)
             heading = rng.uniform(-math.pi, math.pi)
         else:
-            start, goals, heading = sketch_route(self.config, segments, rng)
+            start, goals, heading, self.kinds[i] = sketch_route(self.config, segments, rng)
         self.pos[i], self.goals[i], self.heading[i] = start, goals, heading
         self.target[i] = self.steps[i] = self.collisions[i] = 0
 
@@ -275,11 +296,17 @@ class NavigationBatch:
         if c.sketch == "none":
             bonus = np.where(final, 10.0, np.where(reached, 1.0, 0.0))
             rewards = before - self.target_distance() + bonus - 0.5 * bumped - 0.01
-        else:  # the sketch thesis's reward: minus the distance to the current waypoint
+            self.target = np.where(reached & ~final, self.target + 1, self.target)
+        else:  # the sketch thesis's reward: minus the distance to the step's waypoint
             rewards = -self.target_distance()
-        self.target = np.where(reached & ~final, self.target + 1, self.target)
+            # a schedule, not "the next one once this one is reached": with that rule, reaching a
+            # waypoint made the next reward worse (the next one is farther), and an agent learnt to
+            # stay at the start (docs/rl_navigation.md)
+            self.target = np.minimum(self.steps // c.steps_per_waypoint, c.num_goals - 1)
         crashed = self.collisions > c.max_collisions
-        terminated = final | crashed
+        # the sketch thesis ends episodes only at max_steps; with its reward, never positive, any
+        # earlier end (a sixth collision) would be a reward the agent learns to seek
+        terminated = (final | crashed) if c.sketch == "none" else np.zeros(self.num_envs, dtype=bool)
         truncated = ~terminated & (self.steps >= c.max_steps)
         result = StepResult(
             obs=np.empty(0),
@@ -312,10 +339,21 @@ class NavigationBatch:
             [np.sqrt((goal**2).sum(-1)) / self.config.map_size, np.sin(bearing), np.cos(bearing)], axis=-1
         )
         pixels = self.config.size**2
-        out = np.empty((self.num_envs, pixels + GOAL_FEATURES), dtype=np.float32)
+        out = np.empty((self.num_envs, self.config.obs_dim), dtype=np.float32)
         out[:, :pixels] = self.semantic.reshape(self.num_envs, pixels)  # (N, H*W) row-major, one cast
-        out[:, pixels:] = feats
+        out[:, pixels:-GOAL_FEATURES] = self.sketch_features()  # (N, 0) outside sketch mode
+        out[:, -GOAL_FEATURES:] = feats  # last, where readers of the plain layout find the goal
         return out
+
+    def sketch_features(self) -> np.ndarray:
+        """(N, sketch_dim): pose (x, y / map_size, sin, cos of the heading), waypoints / map_size
+        (row-major (K, 2)), the index of the next step's waypoint; (N, 0) outside sketch mode."""
+        n, m = self.num_envs, self.config.map_size
+        if self.config.sketch == "none":
+            return np.zeros((n, 0))
+        pose = np.stack([self.pos[:, 0] / m, self.pos[:, 1] / m, np.sin(self.heading), np.cos(self.heading)])
+        waypoints = self.goals.reshape(n, -1) / m  # (N, 2K)
+        return np.concatenate([pose.T, waypoints, self.target[:, None].astype(np.float64)], axis=1)
 
     @property
     def depth(self) -> np.ndarray:
@@ -395,12 +433,12 @@ def sketch_points(
 
 def sketch_route(
     config: NavConfig, segments: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Start (2,), waypoints (K, 2) in free space and the robot's heading for a sketch episode."""
+) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """Start (2,), waypoints (K, 2) in free space, the robot's heading and the sketch's kind."""
     if config.sketch == "file":
         points = np.array(config.fixed_waypoints, dtype=np.float64)
         first = points[1] - points[0]
-        return points[0], points[1:], float(np.arctan2(first[1], first[0]))
+        return points[0], points[1:], float(np.arctan2(first[1], first[0])), "file"
     clearance = 1.5 * config.radius
     for _ in range(1_000):
         kind = config.sketch
@@ -415,7 +453,7 @@ def sketch_route(
             and segment_distance(points, np.broadcast_to(segments, (len(points), *segments.shape))).min()
             >= clearance
         ):
-            return start, points, direction
+            return start, points, direction, kind
     raise ConfigError(f"no sketch of {config.waypoints} waypoints fits the free space of {config}")
 
 
@@ -453,6 +491,20 @@ def displacement_errors(trajectory: np.ndarray, waypoints: np.ndarray) -> tuple[
     return float(dist.min(axis=1).mean()), float(np.linalg.norm(trajectory[-1] - waypoints[-1]))
 
 
+def observation_bounds(config: NavConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest value (obs_dim,) of every observation entry."""
+    pixels, k = config.size**2, config.num_goals
+    high = np.full(config.obs_dim, np.float32(len(CLASS_NAMES) - 1))
+    low = np.zeros_like(high)
+    if config.sketch != "none":  # pose (x, y in [0, 1], sin, cos), waypoints in [0, 1], index
+        low[pixels : pixels + POSE_FEATURES] = (0.0, 0.0, -1.0, -1.0)
+        high[pixels : pixels + POSE_FEATURES + 2 * k] = 1.0
+        high[pixels + POSE_FEATURES + 2 * k] = k - 1
+    high[-GOAL_FEATURES:] = np.float32(math.sqrt(2.0))
+    low[-2:] = -1.0
+    return low, high
+
+
 class NavigationEnv(gym.Env[np.ndarray, np.int64]):
     """One navigation environment (gymnasium API) on a batch of one.
 
@@ -466,11 +518,7 @@ class NavigationEnv(gym.Env[np.ndarray, np.int64]):
         self.config = config or NavConfig()
         self.render_mode = render_mode
         self.batch = NavigationBatch(self.config, 1)
-        high = np.full(self.config.obs_dim, np.float32(len(CLASS_NAMES) - 1))
-        high[-GOAL_FEATURES:] = np.float32(math.sqrt(2.0))
-        low = np.zeros_like(high)
-        low[-2:] = -1.0
-        self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.observation_space = gym.spaces.Box(*observation_bounds(self.config), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(NUM_ACTIONS)
 
     def reset(
@@ -500,6 +548,8 @@ ENV_CONFIGS: dict[str, NavConfig] = {
     "attnlab/NavSubgoals-v0": NavConfig(subgoals=2),
     "attnlab/NavEmpty-v0": NavConfig(rooms=1, furniture=0, people=0),
     "attnlab/NavSketch-v0": NavConfig(rooms=1, furniture=2, people=1, sketch="mixed"),
+    # the sketch thesis's 128x128 view, for longer runs than a CPU's (the sketch networks' image_size 128)
+    "attnlab/NavSketch128-v0": NavConfig(size=128, rooms=1, furniture=2, people=1, sketch="mixed"),
 }
 
 

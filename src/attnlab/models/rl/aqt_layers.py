@@ -2,7 +2,8 @@
 (Carion et al., "End-to-End Object Detection with Transformers", arXiv:2005.12872, github
 facebookresearch/detr ``models/transformer.py``) without positional inputs, as the official AQT
 uses them, on :class:`attnlab.layers.attention.MultiHeadAttention` (so that
-:func:`attnlab.explain.capture` records them), and the Nature-DQN convolutions.
+:func:`attnlab.explain.capture` records them), the Nature-DQN convolutions and the navigation
+AQTs' cutting of the view into patches.
 """
 
 from __future__ import annotations
@@ -98,3 +99,18 @@ def nature_torso(in_channels: int, out_channels: int) -> nn.Sequential:
         nn.Conv2d(64, out_channels, 3, stride=1),
         nn.ReLU(),
     )
+
+
+def patchify(image: torch.Tensor, patch: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, (H / p) * (W / p), C * p * p), patches row-major, each flattened (c, y, x)."""
+    B, C, H, W = image.shape
+    gy, gx = H // patch, W // patch
+    x = image.reshape(B, C, gy, patch, gx, patch).permute(0, 2, 4, 1, 3, 5)  # (B, gy, gx, C, p, p)
+    return x.reshape(B, gy * gx, C * patch * patch)
+
+
+def torso_side(size: int) -> int:
+    """The side of :func:`nature_torso`'s output for a ``size`` x ``size`` input (7 for 84)."""
+    for kernel, stride in ((8, 4), (4, 2), (3, 1)):
+        size = (size - kernel) // stride + 1
+    return size

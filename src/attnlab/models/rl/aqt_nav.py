@@ -26,7 +26,7 @@ from torch import nn
 
 from attnlab.errors import InputError
 from attnlab.models._registry import register_model
-from attnlab.models.rl.aqt_layers import Decoder, Encoder
+from attnlab.models.rl.aqt_layers import Decoder, Encoder, patchify
 from attnlab.models.rl.nav_obs import GOAL_FEATURES, PALETTE, palette_tensor, split_observation
 from attnlab.models.rl.q_network import QNetworkOutput
 
@@ -82,10 +82,7 @@ class NavActionQTransformer(nn.Module):
 
     def patches(self, image: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, grid^2, 3 * p * p), patches row-major, each flattened (c, y, x)."""
-        c = self.config
-        B, g, p = image.shape[0], c.grid, c.patch_size
-        x = image.view(B, 3, g, p, g, p).permute(0, 2, 4, 1, 3, 5)  # (B, gy, gx, 3, p, p)
-        return x.reshape(B, g * g, 3 * p * p)
+        return patchify(image, self.config.patch_size)
 
     def queries(self, goal: torch.Tensor) -> torch.Tensor:
         """(B, A, dim): the query branch on [one-hot(a), goal] for every action a."""
