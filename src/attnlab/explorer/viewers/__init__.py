@@ -55,14 +55,8 @@ from attnlab.errors import ConfigError, InputError, RunDirError
 from attnlab.explorer.cache import RunCache
 from attnlab.explorer.viewers.agents import load_agent, view_agent
 from attnlab.explorer.viewers.base import MAX_EXAMPLES, LoadedRun, NotViewable
-from attnlab.explorer.viewers.gans import (
-    gan_examples,
-    point_examples,
-    target_domain_examples,
-    view_gan_images,
-    view_gan_points,
-    view_stargan2,
-)
+from attnlab.explorer.viewers.gan_points import point_examples, view_gan_points
+from attnlab.explorer.viewers.gans import gan_examples, target_domain_examples, view_gan_images, view_stargan2
 from attnlab.explorer.viewers.images import view_classification, view_dino, view_distillation, view_mae
 from attnlab.explorer.viewers.points import view_detection
 from attnlab.explorer.viewers.qa import qa_examples, view_qa
