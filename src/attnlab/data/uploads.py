@@ -149,7 +149,8 @@ def _read_csv(data: bytes) -> np.ndarray:
 
 def _numeric(row: list[str]) -> bool:
     try:
-        [float(v) for v in row]
+        for value in row:
+            float(value)
     except ValueError:
         return False
     return True
