@@ -11,16 +11,25 @@ from torch import nn
 
 from attnlab.errors import InputError
 from attnlab.explain.odam import InstanceExplanation, guided_gradients
-from attnlab.explain.point_render import attention_colours, plot_bev_attention, write_ply
+from attnlab.explain.point_render import (
+    Camera,
+    attention_colours,
+    chase_camera,
+    plot_bev_attention,
+    plot_perspective_attention,
+    write_ply,
+)
 from attnlab.explain.points import (
     DetectorScores,
     box_share,
+    box_windows,
     deletion_scores,
     explain_boxes,
     mapb,
     point_values,
 )
 from attnlab.models import create_model
+from attnlab.models.outputs import Detections3D
 from attnlab.models.pointpillars.box_coder import apply_direction, decode
 from attnlab.models.pointpillars.pillars import PillarConfig, point_cells
 
@@ -38,9 +47,18 @@ TINY = dict(
 )
 
 
-def tiny_detector():
+WIDE = TINY | dict(
+    voxel_size=(0.25, 0.25, 4.0),
+    point_range=(0.0, -12.0, -3.0, 24.0, 12.0, 1.0),  # 96 x 96 pillars: windows of 48 x 48
+    max_pillars=4000,
+    nms_pre=60,
+    max_num=8,
+)
+
+
+def tiny_detector(config=TINY):
     torch.manual_seed(0)
-    model = create_model("pointpillars-small", **TINY).double().eval()
+    model = create_model("pointpillars-small", **config).double().eval()
     gen = torch.Generator().manual_seed(1)
     for m in model.modules():  # batch norms that do something, so a wrong order of ops shows
         if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
@@ -53,10 +71,9 @@ def tiny_detector():
     return model
 
 
-def tiny_cloud(n=400, seed=2):
+def tiny_cloud(n=400, seed=2, lo=(-0.5, -4.5, -3.2), hi=(8.5, 4.5, 1.2)):
     gen = torch.Generator().manual_seed(seed)
-    lo = torch.tensor([-0.5, -4.5, -3.2])  # some points outside the range on every side
-    hi = torch.tensor([8.5, 4.5, 1.2])
+    lo, hi = torch.tensor(lo), torch.tensor(hi)  # some points outside the range on every side
     xyz = lo + (hi - lo) * torch.rand(n, 3, generator=gen, dtype=torch.float64)
     return torch.cat([xyz, torch.rand(n, 1, generator=gen, dtype=torch.float64)], 1)
 
@@ -68,6 +85,24 @@ def scene():
         det = model([cloud]).detections[0]
     assert len(det.labels) == 3
     return model, cloud, det
+
+
+@pytest.fixture(scope="module")
+def wide_scene():
+    model = tiny_detector(WIDE)
+    cloud = tiny_cloud(6000, seed=3, lo=(-0.5, -12.5, -3.2), hi=(24.5, 12.5, 1.2))
+    with torch.no_grad():
+        det = model([cloud]).detections[0]
+        out = DetectorScores(model)(model.pseudo_image([cloud]))
+    assert len(det.labels) == 8
+    # the detections lie near the grid's edges: add anchors in the middle of the (48, 48) head grid
+    anchors = torch.tensor([(24 * 48 + 24) * 6 + 0, (12 * 48 + 30) * 6 + 3, (40 * 48 + 7) * 6 + 5])
+    labels = model.anchor_class[anchors]
+    more = Detections3D(out["boxes"][0, anchors], out["scores"][0, anchors, labels], labels, anchors)
+    joined = [
+        torch.cat([getattr(det, f), getattr(more, f)]) for f in ("boxes", "scores", "labels", "anchor_index")
+    ]
+    return model, cloud, Detections3D(*joined)
 
 
 def loop_cells(cloud, cfg):
@@ -134,6 +169,33 @@ def test_odam_per_point_equals_autograd_by_hand(scene):
         want = [0.0 if k < 0 else float(merged[k // nx, k % nx]) for k in cells]
         torch.testing.assert_close(got[i], torch.tensor(want, dtype=torch.float64), rtol=0, atol=1e-10)
     assert got.max() > 0.9 and (got == 0).any()
+
+
+def test_windows_give_the_whole_images_maps_exactly(wide_scene):
+    model, cloud, det = wide_scene
+    windows = box_windows(model, det.anchor_index)
+    assert windows.size == (48, 48) and windows.grid == (96, 96)
+    starts = {y for y, _ in windows.origins} | {x for _, x in windows.origins}
+    assert starts - {0, 48}, "some window must have both sides inside the image"
+    # each box's head outputs on its window equal the whole image's at its anchor
+    image = model.pseudo_image([cloud])
+    cls, deltas, _ = model.head(model.backbone(windows.crop(image)))
+    whole_cls, whole_deltas, _ = model.head(model.backbone(image))
+    rows = torch.arange(len(det.labels))
+    torch.testing.assert_close(cls[rows, windows.local], whole_cls[0, det.anchor_index], rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        deltas[rows, windows.local], whole_deltas[0, det.anchor_index], rtol=0, atol=1e-12
+    )
+    methods = ("odam", "odam-class", "guided-gradcam", "guided-odam")
+    got = explain_boxes(model, cloud, det, methods=methods, per_pass=3)
+    want = explain_boxes(model, cloud, det, methods=methods, batched=False)
+    for name in ("odam", "odam-class", "gradcam"):
+        torch.testing.assert_close(got.grid_maps[name], want.grid_maps[name], rtol=0, atol=1e-10)
+    for name in methods:
+        torch.testing.assert_close(got.maps[name], want.maps[name], rtol=0, atol=1e-10)
+        assert want.maps[name].amax(1).gt(0).sum() >= (1 if name == "guided-gradcam" else 11)  # not vacuous
+    assert want.grid_maps["gradcam"].amax((1, 2)).eq(1).sum() >= 6  # Grad-CAM is sparse in this net
+    assert (got.grid_maps["odam"] == 0).float().mean() > 0.3  # zero outside each box's window
 
 
 class HookGuidedReLU(nn.Module):
@@ -257,6 +319,42 @@ def test_colours_run_blue_to_red_and_ply_reads_back(tmp_path: Path, scene):
         [cloud], {"a": [values], "b": [values.flip(0)]}, [_det.boxes[0]], tmp_path / "bev.png"
     )
     assert picture.stat().st_size > 1000
+
+
+def test_camera_projects_like_a_pinhole_written_out():
+    camera = Camera(eye=(0.0, 0.0, 2.0), target=(10.0, 0.0, 2.0), fov=90.0, width=400, height=300)
+    # looking along +x with z up: right is -y, down is -z; focal = 200 px for 90 degrees over 400 px
+    points = np.array(
+        [[5.0, 0.0, 2.0], [5.0, -1.0, 2.0], [4.0, 0.0, 3.0], [-1.0, 0.0, 2.0], [10.0, 2.0, 0.0]]
+    )
+    uv, depth = camera.project(points)
+    np.testing.assert_allclose(depth, [5, 5, 4, -1, 10])
+    np.testing.assert_allclose(uv[:3], [[200, 150], [200 + 200 / 5, 150], [200, 150 - 200 / 4]])
+    np.testing.assert_allclose(uv[4], [200 - 200 * 2 / 10, 150 + 200 * 2 / 10])
+    with pytest.raises(InputError, match="along up"):
+        Camera(eye=(0.0, 0.0, 5.0), target=(0.0, 0.0, 0.0)).rotation()
+
+
+def test_chase_camera_looks_at_the_box_from_the_sensors_side(tmp_path: Path, scene):
+    box = torch.tensor([10.0, 10.0, -1.5, 1.6, 3.9, 1.5, 0.3], dtype=torch.float64)
+    camera = chase_camera(box, back=6.0, above=3.0)
+    centre = np.array([[10.0, 10.0, -0.75]])
+    uv, depth = camera.project(centre)
+    np.testing.assert_allclose(uv[0], [camera.width / 2, camera.height / 2], atol=1e-9)
+    eye = np.array(camera.eye)
+    assert np.isclose(np.hypot(*eye[:2]), np.hypot(10, 10) - 6) and np.isclose(eye[2], -0.75 + 3)
+    near, far = camera.project(np.array([[9.0, 9.0, -0.75], [11.0, 11.0, -0.75]]))[1]
+    assert near < depth[0] < far  # the side towards the sensor is nearer the camera
+    _model, cloud, det = scene
+    values = torch.linspace(0, 1, len(cloud), dtype=torch.float64)
+    picture = plot_perspective_attention(
+        [cloud], {"a": [values], "b": [values.flip(0)]}, [det.boxes[0]], tmp_path / "view.png", titles=["box"]
+    )
+    assert picture.stat().st_size > 1000
+    with pytest.raises(InputError, match="2 cameras for 1 boxes"):
+        plot_perspective_attention(
+            [cloud], {"a": [values]}, [det.boxes[0]], tmp_path / "x.png", cameras=[camera] * 2
+        )
 
 
 def test_deletion_removes_the_top_points_and_rescoring_by_hand(scene):

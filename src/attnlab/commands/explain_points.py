@@ -6,8 +6,9 @@ loads its final weights, explains every detected box of the first ``limit`` test
 Guided ODAM and the random and uniform floors) and writes, beside earlier ones,
 ``explanations/<time>-points.md`` (mAPB per class over all boxes and over the boxes scoring at
 least ``confident``; the deletion test on those), ``.json`` (every number, every box, the
-settings), ``-bev.png`` (the surest box of each class from above, points coloured by each method)
-and ``-ply/`` (one PLY per method and box of the picture).
+settings), ``-bev.png`` (the surest box of each class from above, points coloured by each method),
+``-perspective.png`` (the same boxes through a camera behind each, on the sensor's side) and
+``-ply/`` (one PLY per method and box of the pictures).
 
 One more floor, ``untrained_floor`` (on by default): the same methods with the run's *initial*
 weights (the seed's, before training) explaining the trained detector's boxes (same anchors,
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 
 from attnlab.errors import ConfigError, InputError, RunDirError
-from attnlab.explain.point_render import plot_bev_attention, write_ply
+from attnlab.explain.point_render import plot_bev_attention, plot_perspective_attention, write_ply
 from attnlab.explain.points import (
     FLOORS,
     METHODS,
@@ -36,6 +37,7 @@ from attnlab.explain.points import (
     explain_boxes,
     mapb,
     scene_shares,
+    select_boxes,
 )
 from attnlab.files import atomic_write
 from attnlab.layers.rotated_boxes import bev_iou
@@ -68,6 +70,7 @@ class PointsExplanation:
     report: Path  # the .md table
     data: Path  # the .json
     figure: Path | None  # the BEV picture
+    perspective: Path | None  # the same boxes in perspective
     ply: list[Path]
     boxes: int  # explained boxes
 
@@ -144,7 +147,7 @@ def explain_detection_run(
         drops: dict[str, torch.Tensor] = {}
         if deletion and len(sure):
             drops = deletion_scores(
-                model, cloud, _subset(det, sure), {m: v[sure] for m, v in maps.items()},
+                model, cloud, select_boxes(det, sure), {m: v[sure] for m, v in maps.items()},
                 explained.inside[sure], generator=gen,
             )  # fmt: skip
         where = {int(j): n for n, j in enumerate(sure.tolist())}
@@ -173,7 +176,7 @@ def explain_detection_run(
     stem = rundir.new_stem(
         Path(out) if out is not None else run.path / FOLDER, f"{time.strftime('%Y%m%d-%H%M%S')}-points"
     )
-    figure, plys = _pictures(
+    figure, perspective, plys = _pictures(
         [best[k] for k in sorted(best)], stem, learnt or list(methods), names, figure_boxes
     )
     info = {
@@ -199,9 +202,9 @@ def explain_detection_run(
     text = json.dumps(info, indent=2)
     atomic_write(saved, lambda f: f.write(text.encode()))
     report = stem.with_suffix(".md")
-    lines = _report_lines(info, names, figure)
+    lines = _report_lines(info, names, figure, perspective)
     atomic_write(report, lambda f: f.write("\n".join(lines).encode()))
-    return PointsExplanation(report, saved, figure, plys, len(records))
+    return PointsExplanation(report, saved, figure, perspective, plys, len(records))
 
 
 def _best_iou(det: Detections3D, boxes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -210,10 +213,6 @@ def _best_iou(det: Detections3D, boxes: torch.Tensor, labels: torch.Tensor) -> t
         return torch.zeros(len(det.labels))
     iou = bev_iou(det.boxes[:, [0, 1, 3, 4, 6]].detach().double(), boxes[:, [0, 1, 3, 4, 6]].double())
     return (iou * (det.labels[:, None] == labels[None].to(det.labels.device))).amax(1)
-
-
-def _subset(det: Detections3D, rows: torch.Tensor) -> Detections3D:
-    return Detections3D(det.boxes[rows], det.scores[rows], det.labels[rows], det.anchor_index[rows])
 
 
 def _table(
@@ -233,24 +232,26 @@ def _pictures(
     methods: Sequence[str],
     names: Sequence[str],
     figure_boxes: int,
-) -> tuple[Path | None, list[Path]]:
-    """The BEV grid of the surest box of each class (up to ``figure_boxes``) and their PLY files."""
+) -> tuple[Path | None, Path | None, list[Path]]:
+    """The BEV and perspective grids of the surest box of each class (up to ``figure_boxes``) and
+    their PLY files."""
     shown = shown[:figure_boxes]
     if not shown:
-        return None, []
+        return None, None, []
     titles = [f"{names[int(ex.labels[j])]} {score:.2f}" for score, _, ex, j in shown]
     maps = {m: [ex.maps[m][j] for _, _, ex, j in shown] for m in methods}
-    figure = plot_bev_attention(
-        [cloud for _, cloud, _, _ in shown], maps, [ex.boxes[j] for _, _, ex, j in shown],
-        Path(f"{stem}-bev.png"), titles=titles,
-    )  # fmt: skip
+    clouds, boxes = [cloud for _, cloud, _, _ in shown], [ex.boxes[j] for _, _, ex, j in shown]
+    figure = plot_bev_attention(clouds, maps, boxes, Path(f"{stem}-bev.png"), titles=titles)
+    perspective = plot_perspective_attention(
+        clouds, maps, boxes, Path(f"{stem}-perspective.png"), titles=titles
+    )
     folder = Path(f"{stem}-ply")
     plys = [
         write_ply(folder / f"{names[int(ex.labels[j])]}-{m}.ply", cloud, ex.maps[m][j])
         for _, cloud, ex, j in shown
         for m in methods
     ]
-    return figure, plys
+    return figure, perspective, plys
 
 
 def _markdown(table: dict[str, dict[str, float]], names: Sequence[str], thesis: bool) -> list[str]:
@@ -264,7 +265,9 @@ def _markdown(table: dict[str, dict[str, float]], names: Sequence[str], thesis: 
     return lines
 
 
-def _report_lines(info: dict[str, Any], names: Sequence[str], figure: Path | None) -> list[str]:
+def _report_lines(
+    info: dict[str, Any], names: Sequence[str], figure: Path | None, perspective: Path | None
+) -> list[str]:
     lines = [
         f"# mAPB: {info['model']} on {info['data']} (test split)",
         "",
@@ -290,4 +293,6 @@ def _report_lines(info: dict[str, Any], names: Sequence[str], figure: Path | Non
     lines += [f"Normalisation: {info['normalisation']}.", ""]
     if figure is not None:
         lines += [f"![The surest box of each class from above, coloured by each method]({figure.name})", ""]
+    if perspective is not None:
+        lines += [f"![The same boxes from behind, on the sensor's side]({perspective.name})", ""]
     return lines

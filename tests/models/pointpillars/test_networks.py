@@ -75,3 +75,31 @@ def test_training_mode_gives_no_detections_and_bad_clouds_fail(small_model):
     assert out.detections is None and out.cls_logits.shape == (1, len(model.anchors), 3)
     with pytest.raises(InputError, match=r"cloud 0 must be \(N, 4\) points"):
         small_model([torch.zeros(10, 3)])
+
+
+@pytest.mark.parametrize("layer_nums", [(1, 2, 1), (0, 0, 0)])
+def test_input_span_is_the_support_of_an_output_rows_gradient(layer_nums):
+    """With positive weights and no ReLU the network is a positive linear map, so the gradient of
+    one output cell is non-zero exactly on the input cells it depends on: the span, cut to the input."""
+    from attnlab.models.pointpillars.backbone import Backbone
+
+    torch.manual_seed(0)
+    net = Backbone(2, (2, 2, 2), layer_nums, (2, 2, 2), (1, 2, 4), (2, 2, 2)).double().eval()
+    for m in net.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.forward = lambda x: x  # linear
+        elif isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+            m.weight.data = torch.rand_like(m.weight) + 0.1
+    x = torch.ones(1, 2, 64, 64, dtype=torch.float64, requires_grad=True)
+    out = net(x)  # (1, 6, 32, 32)
+    for row in (0, 1, 5, 14, 31):
+        (g,) = torch.autograd.grad(out[0, :, row, 16].sum(), x, retain_graph=True)
+        rows = (g[0].abs().sum((0, 2)) > 0).nonzero().squeeze(1)
+        lo, hi = net.input_span(row, row)
+        assert (int(rows.min()), int(rows.max())) == (max(lo, 0), min(hi, 63))
+        assert len(rows) == int(rows.max() - rows.min()) + 1
+    assert net.total_stride == 8
+    assert create_model("pointpillars-small").backbone.input_span(50, 50) == (
+        63,
+        129,
+    )  # by hand: 8 * 12 -+ 33

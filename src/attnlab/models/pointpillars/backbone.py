@@ -5,11 +5,17 @@ channels (each conv followed by BatchNorm and ReLU); KITTI: (2, 3, 64), (2, 5, 1
 Neck: each block's output upsampled by a transposed conv ``Up(S_in, S_out, F)`` (BN, ReLU) to
 one resolution and concatenated: 3 x 128 channels at stride 2 of the pseudo-image.
 
+:meth:`Backbone.input_span` gives the rows (or columns) of the input that one output row depends
+on, so that an output cell can be computed exactly from a window of the pseudo-image
+(:mod:`attnlab.explain.points` explains each box on such a window).
+
 Reference: zhulf0804/PointPillars ``Backbone`` and ``Neck`` (BN eps 1e-3, momentum 0.01 by
 default; no conv biases).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -56,9 +62,46 @@ class Backbone(nn.Module):
             )
             cin = cout
 
+    @property
+    def total_stride(self) -> int:
+        """The deepest block's stride over the input: a window must start at a multiple of it for the
+        strided convolutions to sample the same positions as on the whole input."""
+        return math.prod(
+            int(m.stride[0])
+            for m in self.blocks.modules()
+            if isinstance(m, nn.Conv2d)  # type: ignore[index]
+        )
+
+    def input_span(self, first: int, last: int) -> tuple[int, int]:
+        """The input rows ``[lo, hi]`` (inclusive, possibly outside the input) that the output rows
+        ``[first, last]`` depend on: the hull over the stages of each stage's walk back through its
+        transposed conv and every convolution before it. Rows and columns alike (square kernels)."""
+        spans = []
+        for stage in range(len(self.blocks)):
+            span = _back(self.ups[stage], first, last)
+            for block in reversed(self.blocks[: stage + 1]):
+                span = _back(block, *span)
+            spans.append(span)
+        return min(a for a, _ in spans), max(b for _, b in spans)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = []
         for block, up in zip(self.blocks, self.ups, strict=True):
             x = block(x)
             outs.append(up(x))
         return torch.cat(outs, 1)
+
+
+def _back(layers: nn.Module, first: int, last: int) -> tuple[int, int]:
+    """The input rows ``[lo, hi]`` the output rows ``[first, last]`` of ``layers`` depend on; only
+    the (transposed) convolutions change the span (BatchNorm and ReLU act per position)."""
+    lo, hi = first, last
+    for m in reversed(list(layers.modules())):
+        if not isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
+            continue
+        k, s, p, d = m.kernel_size[0], m.stride[0], int(m.padding[0]), m.dilation[0]  # type: ignore[index]
+        if isinstance(m, nn.Conv2d):  # out o reads in o * s - p + j * d, j < k
+            lo, hi = lo * s - p, hi * s - p + (k - 1) * d
+        else:  # in i writes out i * s - p + j * d: the ins that reach o
+            lo, hi = -((-(lo + p - (k - 1) * d)) // s), (hi + p) // s
+    return lo, hi
