@@ -415,7 +415,7 @@ def _explain_points(args: argparse.Namespace) -> int:
         confident=args.confident,
     )
     print(done.report.read_text())
-    wrote = [p.name for p in (done.data, done.figure) if p is not None]
+    wrote = [p.name for p in (done.data, done.figure, done.perspective) if p is not None]
     folder = f" and {len(done.ply)} PLY files in {done.ply[0].parent.name}/" if done.ply else ""
     print(f"wrote {done.report} ({', '.join(wrote)} beside it{folder})")
     return 0

@@ -1,13 +1,18 @@
-"""Point clouds coloured by attention: bird's-eye-view pictures (matplotlib) and PLY files (plyfile).
+"""Point clouds coloured by attention: bird's-eye and perspective pictures (matplotlib), PLY files.
 
 Colours run from blue (least attention) to red (most) through matplotlib's ``jet`` map, each map
-min-max scaled on its own; the explained box is drawn over the points from above. The same
-functions take any (N, >= 3) points with a value per point (a navigation agent's depth points too).
+min-max scaled on its own; the explained box is drawn over the points. From above
+(:func:`plot_bev_attention`), or through a pinhole camera (:func:`plot_perspective_attention`):
+by default a camera on the sensor's side of the box, behind and above it on the line from the
+sensor, looking at the box's centre, so the faces the LiDAR saw face the viewer; points are drawn
+far to near, each a dot whose size falls with its distance. The same functions take any
+(N, >= 3) points with a value per point (a navigation agent's depth points too).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +23,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
+from attnlab.data.kitti import lidar_box_corners
 from attnlab.errors import ConfigError, InputError
 from attnlab.files import atomic_write
 from attnlab.layers.rotated_boxes import bev_box_corners
@@ -86,6 +92,106 @@ def plot_bev_attention(
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera: at ``eye`` looking at ``target``, ``up`` the world's up, a horizontal field
+    of view of ``fov`` degrees over ``width`` x ``height`` pixels."""
+
+    eye: tuple[float, float, float]
+    target: tuple[float, float, float]
+    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    fov: float = 60.0
+    width: int = 400
+    height: int = 300
+
+    def rotation(self) -> np.ndarray:
+        """(3, 3) rows: the image's right, its down, the viewing direction (world coordinates)."""
+        eye, target, up = (np.asarray(v, dtype=np.float64) for v in (self.eye, self.target, self.up))
+        forward = target - eye
+        right = np.cross(forward, up)
+        if np.linalg.norm(forward) == 0 or np.linalg.norm(right) == 0:
+            raise InputError(
+                f"camera at {self.eye} looking at {self.target}: no direction or looking along up"
+            )
+        forward /= np.linalg.norm(forward)
+        right /= np.linalg.norm(right)
+        return np.stack([right, np.cross(forward, right), forward])
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3) world points -> (N, 2) pixel (u right, v down; the centre at the image's middle)
+        and (N,) depth along the viewing direction (<= 0: behind the camera)."""
+        cam = (points[:, :3] - np.asarray(self.eye)) @ self.rotation().T  # (N, 3) right, down, forward
+        depth = cam[:, 2]
+        focal = self.width / 2 / np.tan(np.radians(self.fov) / 2)
+        safe = np.where(depth > 1e-6, depth, 1.0)
+        uv = focal * cam[:, :2] / safe[:, None] + np.array([self.width / 2, self.height / 2])
+        return uv, depth
+
+
+def chase_camera(box: torch.Tensor, *, back: float = 6.0, above: float = 3.0, fov: float = 60.0) -> Camera:
+    """A camera ``back`` metres behind the (7,) box's centre on the line from the sensor (the origin)
+    and ``above`` metres higher, looking at the centre: the side the LiDAR saw faces the viewer."""
+    x, y, z, _, _, h = (float(v) for v in box[:6])
+    centre = np.array([x, y, z + h / 2])
+    away = centre[:2] / max(float(np.hypot(x, y)), 1e-6)  # from the sensor towards the box
+    eye = centre + np.array([-away[0] * back, -away[1] * back, above])
+    return Camera(tuple(eye.tolist()), tuple(centre.tolist()), fov=fov)
+
+
+def plot_perspective_attention(
+    clouds: Sequence[torch.Tensor],
+    maps: Mapping[str, Sequence[torch.Tensor]],
+    boxes: Sequence[torch.Tensor],
+    path: Path,
+    *,
+    titles: Sequence[str] | None = None,
+    cameras: Sequence[Camera] | None = None,
+    max_depth: float = 40.0,
+) -> Path:
+    """The grid of :func:`plot_bev_attention` through a camera per row (``cameras``, by default
+    :func:`chase_camera` of each box): points within ``max_depth`` metres in front of it, the box's
+    12 edges in black."""
+    if not maps or not boxes or len(clouds) != len(boxes):
+        raise InputError("plot_perspective_attention needs at least one method and one cloud per box")
+    views = list(cameras) if cameras is not None else [chase_camera(box) for box in boxes]
+    if len(views) != len(boxes):
+        raise InputError(f"{len(views)} cameras for {len(boxes)} boxes")
+    rows, cols = len(boxes), len(maps)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    for r, (points, box, camera) in enumerate(zip(clouds, boxes, views, strict=True)):
+        uv, depth = camera.project(points.detach().cpu().double().numpy())
+        seen = (depth > 0.1) & (depth < max_depth)
+        seen &= (uv[:, 0] >= 0) & (uv[:, 0] < camera.width) & (uv[:, 1] >= 0) & (uv[:, 1] < camera.height)
+        order = np.flatnonzero(seen)[np.argsort(-depth[seen])]  # far first: near points on top
+        edges = _box_edges(box, camera)
+        for c, (method, per_box) in enumerate(maps.items()):
+            values = per_box[r]
+            _check(points, values)
+            ax = axes[r, c]
+            colours = attention_colours(values.detach().cpu()[torch.from_numpy(order)]) / 255
+            ax.scatter(
+                uv[order, 0], uv[order, 1], s=np.clip(60 / depth[order], 0.3, 8), c=colours, linewidths=0
+            )
+            for a, b in edges:
+                ax.plot([a[0], b[0]], [a[1], b[1]], color="black", lw=1.0)
+            ax.set(xlim=(0, camera.width), ylim=(camera.height, 0), aspect="equal", xticks=[], yticks=[])
+            ax.set_title(method if titles is None else f"{method}\n{titles[r]}", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+_EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7))
+
+
+def _box_edges(box: torch.Tensor, camera: Camera) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The box's edges in pixels, those with both ends in front of the camera."""
+    corners = lidar_box_corners(box.detach().cpu().double().numpy()[None, :7])[0]  # (8, 3)
+    uv, depth = camera.project(corners)
+    return [(uv[i], uv[j]) for i, j in _EDGES if depth[i] > 0.1 and depth[j] > 0.1]
 
 
 def write_ply(path: Path, points: torch.Tensor, values: torch.Tensor) -> Path:
