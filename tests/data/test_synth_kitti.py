@@ -2,9 +2,12 @@
 round trip of the written files through the KITTI reader."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from matplotlib import colormaps
+from PIL import Image
 
 from attnlab.data.kitti import KittiReader, boxes_camera_to_lidar, difficulty, points_in_boxes, read_split
 from attnlab.data.synth_kitti import (
@@ -14,6 +17,7 @@ from attnlab.data.synth_kitti import (
     SceneConfig,
     _labels,
     beam_directions,
+    camera_image,
     cast_rays,
     default_calibration,
     generate_scene,
@@ -93,7 +97,7 @@ def test_labels_follow_kittis_definitions_for_hand_placed_objects():
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
-    ids = write_synth_kitti(root, num_frames=4, seed=7)
+    ids = write_synth_kitti(root, num_frames=4, seed=7, images=True)
     return root, ids
 
 
@@ -114,6 +118,26 @@ def test_written_frames_round_trip_through_the_reader(written):
         real = objs.name != "DontCare"
         assert set(objs.occluded[real].tolist()) <= {0, 1, 2, 3}
         assert np.all((objs.truncated[real] >= 0) & (objs.truncated[real] <= 1))
+        assert frame.image_shape == (375, 1242) and frame.image_path is not None
+        np.testing.assert_array_equal(np.asarray(Image.open(frame.image_path)), camera_image(scene))
+
+
+def test_camera_image_draws_each_pixels_nearest_point_where_p2_projects_it():
+    scene = generate_scene(7, 0)
+    calib = scene.calib
+    p2 = calib.P[2][:3]  # (3, 4)
+    centre = -np.linalg.solve(p2[:, :3], p2[:, 3])  # camera 2's centre: P2 (centre, 1) = 0
+    along = centre + np.array([[0.1, 0.05, 1.0]]) * np.array([[10.0], [20.0], [-5.0]])  # one ray, both ways
+    ray = calib.camera_to_lidar(along)
+    points = np.concatenate([ray, np.zeros((3, 1))], 1).astype(np.float32)
+    image = camera_image(replace(scene, points=points[[1, 0, 2]]), max_depth=80.0)  # the far one first
+    u, v = np.floor(
+        calib.camera_to_image(calib.lidar_to_camera(points[:1, :3].astype(np.float64)))[0]
+    ).astype(int)
+    assert (image.reshape(-1, 3).any(1)).sum() == 1  # one lit pixel: both points on one ray, one behind
+    depth = calib.lidar_to_camera(points[:1, :3].astype(np.float64))[0, 2]  # about 10 m
+    near = (np.array(colormaps["turbo"](1.0 - depth / 80.0)[:3]) * 255).round()
+    np.testing.assert_array_equal(image[v, u], near)
 
 
 def test_labelled_boxes_contain_their_points(written):

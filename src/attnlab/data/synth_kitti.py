@@ -21,6 +21,11 @@ The labels are KITTI's: objects whose box lies in front of the camera and projec
 
 Everything is numpy, vectorised over the rays of each primitive's azimuth span; scene ``i`` of a
 seed is a pure function of ``(seed, i)``.
+
+Optionally (``write_synth_kitti(..., images=True)``) each frame gets an ``image_2`` PNG: there is
+no camera simulation, so it is the LiDAR points seen by camera 2 (:func:`camera_image`), each
+pixel coloured by the depth of its nearest point, the way LiDAR is usually drawn over KITTI's
+images; the reader takes the image's size from it.
 """
 
 from __future__ import annotations
@@ -450,23 +455,46 @@ def generate_scene(seed: int, index: int, cfg: SceneConfig | None = None) -> Sce
     return Scene(points=points, objects=objects, calib=calib, lidar_boxes=boxes, classes=classes)
 
 
+def camera_image(
+    scene: Scene, image_hw: tuple[int, int] = (375, 1242), max_depth: float = 80.0
+) -> np.ndarray:
+    """(H, W, 3) uint8: the scene's points in camera 2 (``P2``), each pixel coloured by the depth of
+    its nearest point (matplotlib's ``turbo``: red near, blue at ``max_depth`` and beyond), black
+    where no point falls."""
+    from matplotlib import colormaps
+
+    height, width = image_hw
+    cam = scene.calib.lidar_to_camera(scene.points[:, :3])  # (N, 3) rectified camera frame
+    ahead = cam[:, 2] > 0.5
+    uv = np.floor(scene.calib.camera_to_image(cam[ahead])).astype(np.int64)  # (M, 2) pixel columns, rows
+    depth = cam[ahead, 2]
+    shown = (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)
+    uv, depth = uv[shown], depth[shown]
+    far_first = np.argsort(-depth, kind="stable")  # later writes win: the nearest point of a pixel
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    colours = colormaps["turbo"](1.0 - np.clip(depth[far_first] / max_depth, 0.0, 1.0))[:, :3]
+    image[uv[far_first, 1], uv[far_first, 0]] = (colours * 255).round().astype(np.uint8)
+    return image
+
+
 def write_synth_kitti(
     root: str | Path,
     num_frames: int,
     seed: int = 0,
     cfg: SceneConfig | None = None,
     val_fraction: float = 0.5,
+    images: bool = False,
 ) -> list[str]:
     """Write ``num_frames`` scenes under ``root/training`` and ``root/ImageSets``; return the ids.
 
     The first ``1 - val_fraction`` of the frames form ``train.txt``, the rest ``val.txt``
-    (``trainval.txt`` holds all).
+    (``trainval.txt`` holds all). ``images``: also ``image_2`` PNGs (:func:`camera_image`).
     """
     if num_frames < 1 or not 0.0 <= val_fraction <= 1.0:
         raise ConfigError("write_synth_kitti needs num_frames >= 1 and 0 <= val_fraction <= 1")
     root = Path(root)
     base = root / "training"
-    for sub in ("velodyne", "label_2", "calib"):
+    for sub in ("velodyne", "label_2", "calib", *(("image_2",) if images else ())):
         (base / sub).mkdir(parents=True, exist_ok=True)
     ids = [f"{i:06d}" for i in range(num_frames)]
     for i, frame_id in enumerate(ids):
@@ -476,6 +504,12 @@ def write_synth_kitti(
             "".join(f"{line}\n" for line in format_label_lines(scene.objects))
         )
         (base / "calib" / f"{frame_id}.txt").write_text(format_calib(scene.calib))
+        if images:
+            from PIL import Image
+
+            Image.fromarray(camera_image(scene, (cfg or SceneConfig()).image_hw)).save(
+                base / "image_2" / f"{frame_id}.png"
+            )
     num_train = round(num_frames * (1.0 - val_fraction))
     sets = root / "ImageSets"
     sets.mkdir(exist_ok=True)
