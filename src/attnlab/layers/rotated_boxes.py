@@ -4,12 +4,12 @@ Boxes are LiDAR-frame BEV boxes ``(x, y, w, l, ry)`` in the convention of
 :func:`attnlab.data.kitti.lidar_box_corners` (PointPillars' ``bbox3d2corners``): at ``ry = 0``
 the width runs along x and the length along y, and the box is turned by ``-ry`` about z.
 
-The rotated intersection is the same construction as :mod:`attnlab.metrics.rotated_iou` (numpy,
-float64, KITTI's camera frame, for the evaluation): the intersection of two convex
+The rotated intersection is exact geometry (no compiled kernel): the intersection of two convex
 quadrilaterals is the convex hull of the corners of each inside the other and the crossings of
-their edges (at most 24 candidates), sorted by angle about their mean, area by the shoelace sum.
-This one is torch (any device, batched over all pairs) for the detector's NMS; the evaluation
-keeps its float64 numpy version. Tested against it (``tests/layers/test_rotated_boxes.py``).
+their edges (at most 24 candidates), sorted by angle about their mean, area by the shoelace sum
+(:func:`quad_intersection`, batched over any leading dimensions, any device). The detector's
+NMS uses it on LiDAR boxes; the KITTI evaluation (:mod:`attnlab.metrics.rotated_iou`) on its
+camera-frame corners in float64.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _inside(points: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
 
 
 def _crossings(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Edge crossings of (N, K, 4, 2) quads a and b -> points (N, K, 16, 2) and valid (N, K, 16)."""
+    """Edge crossings of (..., 4, 2) quads a and b -> points (..., 16, 2) and valid (..., 16)."""
     pa, da = a[..., :, None, :], (a.roll(-1, -2) - a)[..., :, None, :]  # (N, K, 4, 1, 2)
     pb, db = b[..., None, :, :], (b.roll(-1, -2) - b)[..., None, :, :]  # (N, K, 1, 4, 2)
     denom = _cross(da, db)  # (N, K, 4, 4)
@@ -60,8 +60,8 @@ def _crossings(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     t, u = _cross(diff, db) / safe, _cross(diff, da) / safe
     valid = (denom.abs() > 1e-12) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
     points = pa + t[..., None] * da  # (N, K, 4, 4, 2)
-    n, k = a.shape[:2]
-    return points.reshape(n, k, 16, 2), valid.reshape(n, k, 16)
+    lead = a.shape[:-2]
+    return points.reshape(*lead, 16, 2), valid.reshape(*lead, 16)
 
 
 def _hull_area(points: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -78,6 +78,14 @@ def _hull_area(points: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return torch.where(valid.sum(-1) >= 3, area.abs(), torch.zeros_like(area))
 
 
+def quad_intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(...) intersection areas of the counter-clockwise convex quads (..., 4, 2) ``a`` and ``b``."""
+    cross_pts, cross_ok = _crossings(a, b)
+    points = torch.cat([a, b, cross_pts], -2)  # (..., 24, 2)
+    valid = torch.cat([_inside(a, b), _inside(b, a), cross_ok], -1)
+    return _hull_area(points, valid)
+
+
 def bev_intersection(boxes: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     """(N, K) intersection areas of (N, 5) and (K, 5) rotated BEV boxes."""
     _check(boxes, "boxes")
@@ -85,10 +93,7 @@ def bev_intersection(boxes: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     n, k = len(boxes), len(query)
     a = bev_box_corners(boxes)[:, None].expand(n, k, 4, 2)
     b = bev_box_corners(query)[None].expand(n, k, 4, 2)
-    cross_pts, cross_ok = _crossings(a, b)
-    points = torch.cat([a, b, cross_pts], 2)  # (N, K, 24, 2)
-    valid = torch.cat([_inside(a, b), _inside(b, a), cross_ok], 2)
-    return _hull_area(points, valid)
+    return quad_intersection(a, b)
 
 
 def bev_iou(boxes: torch.Tensor, query: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,8 @@
 """Overlap of boxes: axis-aligned 2-D IoU, rotated bird's-eye-view IoU and 3-D IoU, in numpy.
 
-The rotated intersection is exact float64 geometry (no compiled kernel): the intersection of
-two convex quadrilaterals is the convex hull of the corners of each that lie inside the other
-and the crossings of their edges; its vertices are sorted by angle about their mean and the
-area is the shoelace sum. Every pair is computed at once, padded to 24 candidate vertices.
+The rotated intersection is exact float64 geometry (no compiled kernel):
+:func:`attnlab.layers.rotated_boxes.quad_intersection` (the detector's NMS uses the same) on
+the camera-frame corners of every pair whose bounding circles meet, all at once.
 
 The box conventions follow KITTI's camera frame, as the official evaluation uses them:
 a BEV box is ``(x, z, l, w, ry)`` with the length ``l`` along ``(cos ry, -sin ry)`` in the
@@ -14,12 +13,10 @@ points down, so the box spans ``[y - h, y]``).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from attnlab.errors import InputError
-
-# Boxes whose corners lie this close to the other box's edges count as inside: identical and
-# flipped boxes share their corners exactly, and float64 rounding must not drop them.
-_INSIDE_EPS = 1e-9
+from attnlab.layers.rotated_boxes import quad_intersection
 
 
 def box2d_iou(boxes: np.ndarray, query: np.ndarray, criterion: int = -1) -> np.ndarray:
@@ -65,52 +62,6 @@ def bev_corners(boxes: np.ndarray) -> np.ndarray:
     return np.stack([x, z], -1)  # a rotation (det 1), so still counter-clockwise
 
 
-def _polygon_area(points: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Area of the convex hull of the ``valid`` points of each (P, V, 2) set (P,)."""
-    count = valid.sum(1)
-    weight = valid.astype(np.float64)
-    center = (points * weight[..., None]).sum(1) / np.maximum(count, 1)[:, None]  # (P, 2)
-    rel = points - center[:, None]
-    angle = np.arctan2(rel[..., 1], rel[..., 0])
-    angle = np.where(valid, angle, np.inf)  # invalid points sort last
-    order = np.argsort(angle, axis=1, kind="stable")
-    rel = np.take_along_axis(rel, order[..., None], 1)
-    ok = np.take_along_axis(valid, order, 1)
-    # Close the polygon: each valid vertex pairs with the next valid one (the first after the last).
-    nxt = np.roll(rel, -1, axis=1)
-    first = rel[:, :1]
-    last_index = np.maximum(count - 1, 0)
-    is_last = np.arange(rel.shape[1])[None, :] == last_index[:, None]
-    nxt = np.where(is_last[..., None], first, nxt)
-    cross = rel[..., 0] * nxt[..., 1] - rel[..., 1] * nxt[..., 0]
-    area = 0.5 * np.abs(np.where(ok, cross, 0.0).sum(1))
-    return np.where(count >= 3, area, 0.0)
-
-
-def _inside(points: np.ndarray, quads: np.ndarray) -> np.ndarray:
-    """Whether each of (P, M, 2) points lies in the counter-clockwise (P, 4, 2) quad (P, M)."""
-    edge = np.roll(quads, -1, axis=1) - quads  # (P, 4, 2)
-    rel = points[:, :, None, :] - quads[:, None, :, :]  # (P, M, 4, 2)
-    cross = edge[:, None, :, 0] * rel[..., 1] - edge[:, None, :, 1] * rel[..., 0]
-    scale = np.linalg.norm(edge, axis=-1)[:, None, :]
-    return np.all(cross >= -_INSIDE_EPS * np.maximum(scale, 1.0), axis=-1)
-
-
-def _edge_crossings(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Crossings of the edges of (P, 4, 2) quads a and b: points (P, 16, 2) and a mask (P, 16)."""
-    p, r = a[:, :, None, :], (np.roll(a, -1, axis=1) - a)[:, :, None, :]  # (P, 4, 1, 2)
-    q, s = b[:, None, :, :], (np.roll(b, -1, axis=1) - b)[:, None, :, :]  # (P, 1, 4, 2)
-    denom = r[..., 0] * s[..., 1] - r[..., 1] * s[..., 0]  # (P, 4, 4)
-    qp = q - p
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (qp[..., 0] * s[..., 1] - qp[..., 1] * s[..., 0]) / denom
-        u = (qp[..., 0] * r[..., 1] - qp[..., 1] * r[..., 0]) / denom
-    # Parallel edges never add a vertex of their own: their shared points are corners.
-    ok = (np.abs(denom) > 1e-12) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
-    points = p + np.where(ok, t, 0.0)[..., None] * r
-    return points.reshape(len(a), 16, 2), ok.reshape(len(a), 16)
-
-
 def bev_intersection(boxes: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Area of intersection of (N, 5) and (K, 5) rotated BEV boxes ``(x, z, l, w, ry)`` (N, K)."""
     a_all, b_all = bev_corners(boxes), bev_corners(query)
@@ -126,11 +77,8 @@ def bev_intersection(boxes: np.ndarray, query: np.ndarray) -> np.ndarray:
     ii, jj = np.nonzero(dist < ra[:, None] + rb[None, :])
     if len(ii) == 0:
         return out
-    a, b = a_all[ii], b_all[jj]  # (P, 4, 2)
-    cross_pts, cross_ok = _edge_crossings(a, b)
-    points = np.concatenate([a, b, cross_pts], axis=1)  # (P, 24, 2)
-    valid = np.concatenate([_inside(a, b), _inside(b, a), cross_ok], axis=1)
-    out[ii, jj] = _polygon_area(points, valid)
+    pairs = quad_intersection(torch.from_numpy(a_all[ii]), torch.from_numpy(b_all[jj]))  # (P,) float64
+    out[ii, jj] = pairs.numpy()
     return out
 
 

@@ -42,7 +42,9 @@ def test_hand_values():
     assert bev_iou(square, far).item() == 0.0
 
 
-def test_random_pairs_match_the_evaluations_float64_geometry():
+def test_random_pairs_match_the_evaluation_in_the_camera_frame():
+    """Both share ``quad_intersection``; this checks the two frames' corners and sizes agree (the
+    geometry itself is checked against Sutherland-Hodgman clipping in tests/metrics)."""
     gen = torch.Generator().manual_seed(0)
     a = torch.cat([torch.rand(40, 2, generator=gen) * 4, 0.5 + 3 * torch.rand(40, 2, generator=gen),
                    (torch.rand(40, 1, generator=gen) - 0.5) * 4 * math.pi], 1).double()  # fmt: skip
