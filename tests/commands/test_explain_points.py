@@ -41,6 +41,8 @@ def test_writes_the_mapb_table_pictures_and_ply(
         assert sum(info["deletion"][method][f"n/{c}"] for c in classes) == 2
     assert saved.with_suffix(".md").is_file()
     assert next(out.glob("*-points-bev.png")).stat().st_size > 1000
+    assert next(out.glob("*-points-perspective.png")).stat().st_size > 1000
+    assert "-points-perspective.png" in saved.with_suffix(".md").read_text()
     shown = len({r["label"] for r in info["records"]})  # the surest box of each class
     assert len(list(next(out.glob("*-points-ply")).glob("*.ply"))) == shown * 4  # 4 methods each
 
