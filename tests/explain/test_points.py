@@ -17,6 +17,7 @@ from attnlab.explain.point_render import (
     chase_camera,
     plot_bev_attention,
     plot_perspective_attention,
+    render_points,
     write_ply,
 )
 from attnlab.explain.points import (
@@ -333,6 +334,22 @@ def test_camera_projects_like_a_pinhole_written_out():
     np.testing.assert_allclose(uv[4], [200 - 200 * 2 / 10, 150 + 200 * 2 / 10])
     with pytest.raises(InputError, match="along up"):
         Camera(eye=(0.0, 0.0, 5.0), target=(0.0, 0.0, 0.0)).rotation()
+
+
+def test_render_points_paints_each_point_at_its_pixel_nearest_on_top():
+    camera = Camera(eye=(0.0, 0.0, 0.0), target=(1.0, 0.0, 0.0), fov=90.0, width=40, height=30)
+    # focal 20 px: (10, 0, 0) -> pixel (20, 15); (5, -0.5, 0) -> (22, 15); (-1, 0, 0) is behind
+    points = np.array([[10.0, 0.0, 0.0], [20.0, 0.0, 0.0], [5.0, -0.5, 0.0], [-1.0, 0.0, 0.0]])
+    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]], dtype=np.uint8)
+    image = render_points(points, colours, camera, dot=2, background=0)
+    assert image.shape == (30, 40, 3)
+    assert image[15, 20].tolist() == [255, 0, 0]  # the red point hides the green one behind it
+    assert image[16, 21].tolist() == [255, 0, 0] and image[15, 22].tolist() == [0, 0, 255]
+    lit = {tuple(c) for c in image.reshape(-1, 3).tolist()} - {(0, 0, 0)}
+    assert lit == {(255, 0, 0), (0, 0, 255)}  # nothing green shows, nothing from behind the camera
+    assert (image.any(-1)).sum() == 8  # two 2 x 2 dots
+    with pytest.raises(InputError, match="colours"):
+        render_points(points, colours[:2], camera)
 
 
 def test_chase_camera_looks_at_the_box_from_the_sensors_side(tmp_path: Path, scene):

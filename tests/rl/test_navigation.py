@@ -134,3 +134,25 @@ def test_unknown_ids_list_the_known_ones_and_bad_configs_are_one_line():
         NavConfig(forward_m=0.5)
     with pytest.raises(ConfigError, match="actions must be 2 integers"):
         nav.make_navigation_batch("attnlab/Nav-v0", 2, 0).step(np.array([0, 7]))
+
+
+def test_depth_points_lie_on_the_floor_the_ceiling_and_the_segments_they_show():
+    batch = placed(EMPTY, 2.0, 3.0, 0.3)  # the hand-placed square, facing 17 degrees left of +x
+    batch.observe()
+    camera = nav.Camera(EMPTY.size, EMPTY.fov_deg, EMPTY.camera_height)
+    points = camera.back_project(batch.depth[0], batch.pos[0], 0.3)  # (H, W, 3)
+    semantic = batch.semantic[0]
+    np.testing.assert_allclose(points[semantic == nav.FLOOR][:, 2], 0.0, atol=1e-4)
+    np.testing.assert_allclose(points[semantic == nav.CEILING][:, 2], nav.CEILING_HEIGHT, atol=1e-4)
+    walls = points[semantic == nav.WALL]  # on the 6 m square's walls, between floor and wall top
+    on_square = np.minimum(np.abs(walls[:, :2] - 0.0), np.abs(walls[:, :2] - 6.0)).min(1)
+    assert len(walls) > 100 and on_square.max() < 1e-4
+    assert walls[:, 2].min() > -1e-4 and walls[:, 2].max() < nav.HEIGHTS[nav.WALL] + 1e-4
+    # the centre column looks along the heading: its wall point is straight ahead of the robot
+    col = points[EMPTY.size // 2, [EMPTY.size // 2 - 1, EMPTY.size // 2]].mean(0)
+    bearing = math.atan2(col[1] - 3.0, col[0] - 2.0)
+    assert bearing == pytest.approx(0.3, abs=0.02)
+    env = nav.make_navigation("attnlab/NavEmpty-v0")
+    env.reset(seed=0)
+    cloud, ids = env.depth_points()
+    assert cloud.shape == (EMPTY.size, EMPTY.size, 3) and ids.shape == (EMPTY.size, EMPTY.size)

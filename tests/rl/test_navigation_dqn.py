@@ -68,6 +68,10 @@ def test_the_recipes_train_and_report_success_against_a_random_policy(recipe: st
     assert 0.0 <= metrics["test/success_rate"] <= 1.0
     last = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
     assert last["replay"]["obs_bytes"].dtype == torch.uint8
+    report = (run_dir / "report.md").read_text()
+    clouds = recipe == "aqt-nav"  # the depth-point pictures read the action queries' attention
+    for picture in ("figures/attention_cloud.png", "figures/attention_cloud.gif"):
+        assert (picture in report) == clouds and (run_dir / picture).is_file() == clouds
 
 
 def test_an_unknown_navigation_id_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

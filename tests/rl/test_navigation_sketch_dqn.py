@@ -130,6 +130,7 @@ def test_the_recipes_report_ade_fde_per_kind_beside_random_and_scripted(recipe: 
     report = (run_dir / "report.md").read_text()
     picture = "figures/sketch_trajectories.png"
     assert picture in report and (run_dir / picture).is_file()
+    assert ("figures/attention_cloud.gif" in report) == (recipe == "aqt_sketch-nav")
 
 
 def test_a_model_sized_for_another_sketch_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

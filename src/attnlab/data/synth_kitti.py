@@ -470,10 +470,12 @@ def camera_image(
     depth = cam[ahead, 2]
     shown = (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (uv[:, 1] < height)
     uv, depth = uv[shown], depth[shown]
-    far_first = np.argsort(-depth, kind="stable")  # later writes win: the nearest point of a pixel
+    near_first = np.argsort(depth, kind="stable")
+    _, first = np.unique(uv[near_first, 1] * width + uv[near_first, 0], return_index=True)
+    nearest = near_first[first]  # each lit pixel's nearest point
     image = np.zeros((height, width, 3), dtype=np.uint8)
-    colours = colormaps["turbo"](1.0 - np.clip(depth[far_first] / max_depth, 0.0, 1.0))[:, :3]
-    image[uv[far_first, 1], uv[far_first, 0]] = (colours * 255).round().astype(np.uint8)
+    colours = colormaps["turbo"](1.0 - np.clip(depth[nearest] / max_depth, 0.0, 1.0))[:, :3]
+    image[uv[nearest, 1], uv[nearest, 0]] = (colours * 255).round().astype(np.uint8)
     return image
 
 

@@ -184,6 +184,32 @@ def plot_perspective_attention(
     return path
 
 
+def render_points(
+    points: np.ndarray, colours: np.ndarray, camera: Camera, *, dot: int = 2, background: int = 255
+) -> np.ndarray:
+    """(N, >= 3) points in (N, 3) uint8 ``colours`` through ``camera`` -> (height, width, 3) uint8:
+    each point a ``dot`` x ``dot`` square at its pixel, nearer points over farther ones, points
+    behind the camera left out. For frames of a video (no matplotlib)."""
+    if points.ndim != 2 or points.shape[1] < 3 or colours.shape != (len(points), 3):
+        raise InputError(
+            f"points must be (N, >= 3) with (N, 3) colours, got {points.shape} and {colours.shape}"
+        )
+    uv, depth = camera.project(points)
+    ahead = depth > 0.05
+    offsets = np.stack(np.meshgrid(np.arange(dot), np.arange(dot)), -1).reshape(-1, 2)  # (dot^2, 2)
+    pixel = (np.floor(uv[ahead]).astype(np.int64)[:, None] + offsets).reshape(-1, 2)  # (M dot^2, 2) col, row
+    near_first = np.argsort(np.repeat(depth[ahead], len(offsets)), kind="stable")
+    pixel, shown = pixel[near_first], np.repeat(colours[ahead], len(offsets), axis=0)[near_first]
+    inside = (
+        (pixel[:, 0] >= 0) & (pixel[:, 0] < camera.width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < camera.height)
+    )
+    pixel, shown = pixel[inside], shown[inside]
+    _, nearest = np.unique(pixel[:, 1] * camera.width + pixel[:, 0], return_index=True)  # first: nearest
+    image = np.full((camera.height, camera.width, 3), background, dtype=np.uint8)
+    image[pixel[nearest, 1], pixel[nearest, 0]] = shown[nearest]
+    return image
+
+
 _EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7))
 
 

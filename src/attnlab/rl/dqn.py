@@ -66,6 +66,7 @@ from attnlab.rl.navigation import (
     navigation_episodes,
     summarise,
 )
+from attnlab.rl.navigation_cloud import episode_clouds
 from attnlab.rl.navigation_replay import ByteReplayBuffer
 from attnlab.rl.navigation_sketch import (
     SketchEpisode,
@@ -422,6 +423,21 @@ class _Agent:
         floor = navigation_episodes(self.eval_env, random_policy(self.spaces.num_actions, seeds[0]), seeds)
         return summarise(agent, "test/") | summarise(floor, "test/random_policy_")
 
+    def cloud_figures(self, folder: Path) -> dict[str, Path]:
+        """:func:`attnlab.rl.navigation_cloud.episode_clouds` for an action-query model on the
+        navigation simulator (one whose decoder attention the cloud pictures read), else none."""
+        env = self.eval_env.unwrapped
+        if (
+            not isinstance(env, NavigationEnv)
+            or getattr(getattr(self.model, "config", None), "grid", None) is None
+        ):
+            return {}
+        seed = eval_seeds(self.spec.seed, "test", 1)[0]
+        try:
+            return episode_clouds(self.model, env, folder, seed=seed)
+        finally:
+            self.model.train()
+
     def sketch_config(self) -> NavConfig | None:
         env = self.eval_env.unwrapped
         return env.config if isinstance(env, NavigationEnv) and env.config.sketch != "none" else None
@@ -442,12 +458,13 @@ class _Agent:
         }
 
     def figures(self, folder: Path) -> dict[str, Path]:
-        """The report's pictures: in sketch mode, one test episode of each sketch kind."""
+        """The report's pictures: in sketch mode, one test episode of each sketch kind; for an
+        action-query model, its attention on the depth points over the first test episode."""
         config = self.sketch_config()
         if config is None:
-            return {}
+            return self.cloud_figures(folder)
         seeds = eval_seeds(self.spec.seed, "test", self.cfg.eval_episodes)
         runs = self.sketch_runs(config, {kind: s[:1] for kind, s in kind_seeds(config, seeds).items()})
         names = {"test/": "agent", "test/random_policy_": "random policy", "test/scripted_": "scripted"}
         path = trajectories_figure({names[k]: v for k, v in runs.items()}, folder / "sketch_trajectories.png")
-        return {"Trajectories on the first test sketch of each kind": path}
+        return {"Trajectories on the first test sketch of each kind": path} | self.cloud_figures(folder)

@@ -211,6 +211,18 @@ class Camera:
         image = np.where(rows < top[:, None, :], ceiling, z[:, None, :])
         return np.where(rows > bottom[:, None, :], floor, image).astype(np.float32)
 
+    def back_project(self, depth: np.ndarray, pos: np.ndarray, heading: float) -> np.ndarray:
+        """(H, W) depth along the viewing axis of a camera at ``pos`` (2,) facing ``heading`` ->
+        (H, W, 3) world points x, y, height: each pixel's centre pushed out to its depth."""
+        z = depth.astype(np.float64)
+        cols = np.arange(self.size) + 0.5 - self.size / 2  # (W,) right of centre is positive
+        right = z * cols[None, :] / self.focal  # (H, W) metres right of the heading
+        height = self.height - z * self.rows[:, None] / self.focal  # rows below the horizon are lower
+        forward = np.array([math.cos(heading), math.sin(heading)])
+        rightward = np.array([math.sin(heading), -math.cos(heading)])  # the heading turned clockwise
+        xy = pos + z[..., None] * forward + right[..., None] * rightward  # (H, W, 2)
+        return np.concatenate([xy, height[..., None]], -1)
+
 
 @dataclass
 class StepResult:
@@ -539,6 +551,13 @@ class NavigationEnv(gym.Env[np.ndarray, np.int64]):
 
     def render(self) -> np.ndarray:  # type: ignore[override]
         return self.batch.rgb()[0]
+
+    def depth_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """The current view as a point cloud: (H, W, 3) world points (x, y, height) of its pixels
+        and their (H, W) class ids (the ceiling's points lie on the ceiling plane)."""
+        semantic, depth = self.views()
+        b = self.batch
+        return b.camera.back_project(depth, b.pos[0], float(b.heading[0])), semantic
 
 
 NAMESPACE = "attnlab/"  # gymnasium namespace of the navigation ids
