@@ -4,7 +4,8 @@
     python scripts/points_seeds.py RUN_DIR [RUN_DIR ...]
 
 Each RUN_DIR is a finished ``pointpillars-synthkitti`` run with an ``attnlab explain`` output in
-``explanations/`` (the newest ``*-points.json`` is read).
+``explanations/`` (the newest ``*-points.json`` is read) and, for runs trained before the
+``floor_all_boxes/`` floor existed, an ``attnlab evaluate`` of it.
 """
 
 from __future__ import annotations
@@ -27,10 +28,22 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
+def run_metrics(run: Path) -> dict[str, float]:
+    """The run's test metrics, updated by its newest ``attnlab evaluate`` (which adds the
+    ``floor_all_boxes/`` floor to runs trained before it existed)."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    evaluations = sorted((run / "evaluations").glob("final-*.json"))
+    if evaluations:
+        found = json.loads(evaluations[-1].read_text())
+        metrics |= found.get("metrics", found)
+    return metrics
+
+
 def ap_table(runs: list[Path]) -> list[str]:
-    metrics = [json.loads((run / "metrics.json").read_text()) for run in runs]
+    metrics = [run_metrics(run) for run in runs]
     rows = ["| " + " | ".join(["row", *AP]) + " |", "|" + " --- |" * (len(AP) + 1)]
-    for name, prefix in (("untrained (floor)", "test/floor/"), ("trained", "test/")):
+    floors = (("untrained (floor)", "test/floor/"), ("untrained, every box (floor)", "test/floor_all_boxes/"))
+    for name, prefix in (*floors, ("trained", "test/")):
         rows.append(f"| {name} | " + " | ".join(spread([m[prefix + k] for m in metrics]) for k in AP) + " |")
     for run, m in zip(runs, metrics, strict=True):
         rows.append(f"| {run.name} | " + " | ".join(f"{m['test/' + k]:.2f}" for k in AP) + " |")

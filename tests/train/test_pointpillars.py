@@ -17,12 +17,12 @@ def test_a_few_steps_train_and_report_kitti_ap_with_its_floor(tmp_path: Path):
     args = ["--trainer.max_steps", "3", "--trainer.val_every", "3", "--trainer.checkpoint_every", "3"]
     assert main(["run", "pointpillars-synthkitti", "--run-dir", str(run_dir), *args, *TINY]) == 0
     m = metrics_of(run_dir)
-    for key in ("loss", "cls", "box", "dir", "map_bev", "map_3d", "floor/map_bev"):
+    for key in ("loss", "cls", "box", "dir", "map_bev", "map_3d", "floor/map_bev", "floor_all_boxes/map_bev"):
         assert f"test/{key}" in m, key
     for cls in ("Car", "Pedestrian", "Cyclist"):
         for metric in ("ap_bev", "ap_3d", "ap_bbox", "aos"):
             assert 0.0 <= m[f"test/{metric}/{cls}"] <= 100.0
-            assert f"test/floor/{metric}/{cls}" in m
+            assert f"test/floor/{metric}/{cls}" in m and f"test/floor_all_boxes/{metric}/{cls}" in m
     assert (run_dir / "figures/bev_detections.png").is_file()
     assert (run_dir / "model.safetensors").is_file()
 

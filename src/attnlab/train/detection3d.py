@@ -8,12 +8,16 @@ NMS-filtered boxes of every scene, converted to KITTI detections (those seen by 
 :func:`attnlab.metrics.kitti_eval.kitti_eval` against the scenes' labels: ``ap_bev/<class>``,
 ``ap_3d/<class>``, ``ap_bbox/<class>`` and ``aos/<class>`` at moderate difficulty, AP40 (strict
 overlaps 0.7 / 0.5 / 0.5), and their class means ``map_bev``, ``map_3d``. At test time the same
-numbers for the untrained model (the run's initial weights, kept aside) under ``floor/``.
+numbers for the untrained model (the run's initial weights, kept aside) under ``floor/``, and under
+``floor_all_boxes/`` for the untrained model at score threshold 0: its scores sit at the focal
+prior (about 0.01), under the detector's 0.1, so ``floor/`` is 0 by construction, while this one
+keeps its ``max_num`` best boxes a scene, what chance placement of boxes scores.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -65,7 +69,10 @@ class Detection3DTask(Task):
             cls_weight=cls_weight, box_weight=box_weight, dir_weight=dir_weight
         )
         self.max_figure_scenes = max_figure_scenes
-        self._untrained = [copy.deepcopy(model).requires_grad_(False).eval()]  # not trained, not saved
+        untrained = copy.deepcopy(model).requires_grad_(False).eval()
+        every_box = copy.deepcopy(untrained)
+        every_box.config = replace(model.config, score_threshold=0.0)
+        self._untrained = [untrained, every_box]  # in a list: not trained, not saved
         self._gts: list[KittiObjects] = []
         self._dts: dict[str, list[KittiObjects]] = {}
         self._shown: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -97,8 +104,8 @@ class Detection3DTask(Task):
         self._gts.extend(batch.objects)
         self._collect("", out, batch)
         if self.trainer.testing:
-            floor = self._untrained[0].to(self.device)(batch.clouds)
-            self._collect("floor/", floor, batch)
+            for prefix, untrained in zip(("floor/", "floor_all_boxes/"), self._untrained, strict=True):
+                self._collect(prefix, untrained.to(self.device)(batch.clouds), batch)
             self._remember(batch, out)
         return {"loss": weighted_sum(terms)} | terms
 
