@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from attnlab.data.kitti import lidar_box_corners
 from attnlab.errors import ConfigError, InputError
@@ -56,6 +57,13 @@ def _box_outline(ax: Axes, box: torch.Tensor, colour: str) -> None:
     ax.plot(ring[:, 0], ring[:, 1], color=colour, lw=1.2)
 
 
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def plot_bev_attention(
     clouds: Sequence[torch.Tensor],
     maps: Mapping[str, Sequence[torch.Tensor]],
@@ -88,10 +96,7 @@ def plot_bev_attention(
             ax.set(xlim=(cx - margin, cx + margin), ylim=(cy - margin, cy + margin), aspect="equal")
             ax.tick_params(labelsize=6)
             ax.set_title(method if titles is None else f"{method}\n{titles[r]}", fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 @dataclass(frozen=True)
@@ -178,10 +183,7 @@ def plot_perspective_attention(
                 ax.plot([a[0], b[0]], [a[1], b[1]], color="black", lw=1.0)
             ax.set(xlim=(0, camera.width), ylim=(camera.height, 0), aspect="equal", xticks=[], yticks=[])
             ax.set_title(method if titles is None else f"{method}\n{titles[r]}", fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def render_points(
