@@ -229,8 +229,8 @@ def _window_outputs(
 def _windowed_maps(
     model: PointPillars, image: torch.Tensor, det: Detections3D, windows: Windows, methods: Sequence[str]
 ) -> dict[str, torch.Tensor]:
-    """ "odam", "odam-class", "gradcam" (I, ny, nx) grid maps, every box's windows in one pass per
-    output (the batch's sum: windows do not interact in eval mode)."""
+    """The (I, ny, nx) grid maps "odam", "odam-class" and "gradcam" as needed: all boxes' windows in
+    one backward per output (of the batch's sum: windows do not interact in eval mode)."""
     odam_needed = bool({"odam", "odam-class", "guided-odam"} & set(methods))
     with explanation_mode(model):
         crops = windows.crop(image.detach()).requires_grad_(True)
