@@ -6,7 +6,10 @@
 Cases (interleaved repeats, medians, peak memory from the harness):
 1. ``envs``: ``steps`` vectorised steps of random actions with our replayable
    :class:`~attnlab.rl.vector.SeededVectorEnv` against gymnasium's ``SyncVectorEnv`` over the same
-   environments (both step them in turn in one process).
+   environments (both step them in turn in one process); on Atari also ale-py's own
+   ``AtariVectorEnv`` (C++, its own threads; the same preprocessing: sticky actions 0.25, frame skip
+   4 with the last two frames max-pooled, 84x84 grey, 4 stacked, 18,000 frames an episode, no
+   no-op starts) with 1 and 2 threads.
 2. ``loop``: one rollout's environment steps against the same number of policy forward passes and
    one PPO update (4 epochs x 4 minibatches, the recipes' settings) of a transition-RND agent, so
    the fraction of time in the environment against the network shows.
@@ -16,6 +19,7 @@ Samples per second = ``num_envs * steps / median seconds``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -54,13 +58,12 @@ def main() -> None:
             theirs.step(a)
 
     cpu = torch.device("cpu")
-    results = measure(
-        "envs",
-        {"ours": step_ours, "gym-sync": step_theirs},
-        baseline="gym-sync",
-        device=cpu,
-        repeats=args.repeats,
-    )
+    variants = {"ours": step_ours, "gym-sync": step_theirs}
+    if kind.frames:
+        variants |= {
+            f"ale-py vector, {n} thread(s)": ale_vector(args.env, args.num_envs, n, actions) for n in (1, 2)
+        }
+    results = measure("envs", variants, baseline="gym-sync", device=cpu, repeats=args.repeats)
     recipe = "trnd-montezuma" if kind.frames else "trnd-minigrid"
     overrides = [
         "--ppo.env",
@@ -98,6 +101,29 @@ def main() -> None:
         print(f"{r.case:5s} {r.variant:16s} {samples / (r.median_ms / 1e3):10.0f} samples/s")
     info = device_info(cpu) | {"env": args.env, "num_envs": args.num_envs, "steps": args.steps}
     report("PPO loop", results, info, args.out)
+
+
+def ale_vector(env_id: str, num_envs: int, threads: int, actions: np.ndarray) -> Callable[[], None]:
+    """ale-py's ``AtariVectorEnv`` with :mod:`attnlab.rl.atari_envs`' preprocessing, stepping
+    ``actions`` (steps, num_envs)."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    from attnlab.rl.atari_envs import FRAME_SKIP, MAX_FRAMES, SIZE, STACK
+
+    game = env_id.removeprefix("ALE/").removesuffix("-v5")
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in game).lstrip("_")  # MontezumaRevenge
+    env = AtariVectorEnv(
+        snake, num_envs, num_threads=threads, repeat_action_probability=0.25, frameskip=FRAME_SKIP,
+        maxpool=True, img_height=SIZE, img_width=SIZE, grayscale=True, stack_num=STACK, noop_max=0,
+        max_num_frames_per_episode=MAX_FRAMES, reward_clipping=False, use_fire_reset=False,
+    )  # fmt: skip
+    env.reset(seed=0)
+
+    def step() -> None:
+        for a in actions:
+            env.step(a)
+
+    return step
 
 
 class _NullWriter:
