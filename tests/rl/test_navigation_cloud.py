@@ -4,6 +4,7 @@ points land in the robot's view, and the episode's PNG and GIF."""
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image, ImageSequence
 
@@ -51,3 +52,18 @@ def test_episode_clouds_write_the_first_step_and_the_episode(tmp_path: Path):
     with Image.open(gif) as frames:  # identical steps are merged into one longer frame
         durations = [frame.info["duration"] for frame in ImageSequence.Iterator(frames)]
     assert sum(durations) == 3 * nc.FRAME_MS
+
+
+def test_the_command_draws_a_run_and_a_wrong_run_is_one_line(tmp_path: Path, capsys):
+    from safetensors.torch import save_file
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_file(create_model("aqt-nav").state_dict(), run / "model.safetensors")
+    (run / "config.yaml").write_text("model:\n  name: aqt-nav\ndqn:\n  env: attnlab/Nav-v0\n")
+    nc.main([str(run), str(tmp_path / "out"), "--steps", "2"])
+    assert (tmp_path / "out/attention_cloud.gif").is_file()
+    (run / "config.yaml").write_text("model:\n  name: cnn_dqn-nav\ndqn:\n  env: attnlab/Nav-v0\n")
+    save_file(create_model("cnn_dqn-nav").state_dict(), run / "model.safetensors")
+    with pytest.raises(SystemExit, match="needs an aqt-nav model"):
+        nc.main([str(run), str(tmp_path / "out2")])

@@ -22,6 +22,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
 
+from attnlab.errors import AttnlabError
 from attnlab.explain.point_render import Camera, attention_colours, render_points
 from attnlab.files import atomic_write
 from attnlab.models import create_model
@@ -123,10 +124,14 @@ def main(argv: list[str] | None = None) -> None:
     if not weights.is_file() or not config.is_file():
         raise SystemExit(f"no finished run at {args.run_dir} (model.safetensors or config.yaml is missing)")
     spec = yaml.safe_load(config.read_text())
-    model = create_model(spec["model"]["name"])
-    model.load_state_dict(load_file(weights))
-    for caption, path in episode_clouds(model, make_navigation(spec["dqn"]["env"]), args.out, seed=args.seed,
-                                        steps=args.steps).items():  # fmt: skip
+    try:
+        model = create_model(spec["model"]["name"])
+        model.load_state_dict(load_file(weights))
+        env = make_navigation(spec.get("dqn", {}).get("env", ""))
+        pictures = episode_clouds(model, env, args.out, seed=args.seed, steps=args.steps)
+    except AttnlabError as err:  # not a navigation run, or not an action-query model
+        raise SystemExit(f"attnlab: error: {err}") from None
+    for caption, path in pictures.items():
         print(f"{path}: {caption}")
 
 
