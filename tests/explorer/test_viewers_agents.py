@@ -49,6 +49,7 @@ TRAINED = {  # run folder -> recipe and its overrides: a few steps, one test epi
     "aqt": ["aqt-nav", *DQN],
     "trnd": ["trnd-minigrid", *PPO],  # transition-RND: queues of 5 views
     "cartpole": ["dqn-cartpole", *DQN],
+    "sketch": ["aqt_sketch-nav", *DQN],  # sketch mode: measured by ADE / FDE, not success
 }
 CROSS = "decoder.layers.0.cross_attn"
 
@@ -105,6 +106,29 @@ def test_the_episode_is_the_runners_first_test_episode_at_every_load(runs: Path)
         metrics = json.loads((runs / name / "metrics.json").read_text())
         assert first.agent is not None  # the runner's test return of its one episode is this episode's
         assert first.agent.episode.total == pytest.approx(metrics["test/return"], abs=1e-5)
+
+
+def test_navigation_episodes_say_success_or_their_distance_to_the_sketch(runs: Path):
+    from attnlab.rl.navigation import displacement_errors, make_navigation
+
+    goal = load_run(runs / "aqt").agent
+    sketch = load_run(runs / "sketch").agent
+    assert goal is not None and sketch is not None
+    assert "success" in goal.episode.outcome and "ADE" not in goal.episode.outcome
+    assert "success" not in sketch.episode.outcome
+    # the same numbers from the episode replayed by hand: the start, then every step's position
+    env = make_navigation("attnlab/NavSketch-v0")
+    obs, _ = env.reset(seed=sketch.episode.seed)
+    batch = env.unwrapped.batch
+    waypoints, positions = batch.goals[0].copy(), [batch.pos[0].copy()]
+    model = sketch.model.eval()
+    for _ in range(sketch.episode.length):
+        with torch.no_grad():
+            action = int(model(torch.from_numpy(obs)[None]).q_values[0].argmax())
+        obs, *_ = env.step(action)
+        positions.append(batch.pos[0].copy())
+    ade, fde = displacement_errors(np.array(positions), waypoints)
+    assert f"ADE {ade:.2f} m, FDE {fde:.2f} m to the sketch" in sketch.episode.outcome
 
 
 def test_transition_rnd_shows_the_policy_the_values_and_the_intrinsic_reward(client: TestClient, runs: Path):

@@ -69,7 +69,8 @@ class Episode:
     seed: int
     length: int
     total: float  # its return
-    outcome: str  # words after the return: whether it was cut, navigation's success and collisions
+    outcome: str  # words after the return: whether it was cut; navigation's success (a sketch's ADE / FDE)
+    # and collisions
 
 
 @dataclass
@@ -249,6 +250,7 @@ def _play(
     environment gives it); ``limit`` > 0 cuts it after that many steps, :data:`VIEW_STEPS` always.
     With ``transition_n``, each kept step holds RND's queue: the last n + 1 views, the next one last."""
     obs, info = env.reset(seed=seed)
+    track = _Track(env) if family == "navigation" else None
     recent = deque([_frame(obs, family)], maxlen=(transition_n or 0) + 1)
     limit = min(limit or VIEW_STEPS, VIEW_STEPS)
     thin, total, step, ended = _Thinned(), 0.0, 0, False
@@ -260,15 +262,39 @@ def _play(
         obs, reward, terminated, truncated, info = env.step(action)
         total, ended = total + float(reward), bool(terminated or truncated)
         recent.append(_frame(obs, family))
+        if track is not None:
+            track.add()
         if keep:
             example = {"obs": x, "step": torch.tensor(step), "action": torch.tensor(action)}
             example |= {"reward": torch.tensor(float(reward)), "return": torch.tensor(total)} | seen
             thin.add(example | (_queue(recent, transition_n) if transition_n is not None else {}))
         step += 1
     outcome = "" if ended else ", cut before its end"
-    if family == "navigation":
-        outcome += f", {'success' if info['success'] else 'no success'}, {info['collisions']} collisions"
+    if track is not None:
+        outcome += f", {track.outcome(info)}, {info['collisions']} collisions"
     return thin.spread(), Episode(seed, step, total, outcome)
+
+
+class _Track:
+    """The robot's positions over a navigation episode: a sketch episode is measured by ADE / FDE
+    against its waypoints (:func:`attnlab.rl.navigation.displacement_errors`), a goal episode by
+    success."""
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        self.batch = env.unwrapped.batch  # type: ignore[attr-defined]
+        self.waypoints = self.batch.goals[0].copy()  # (K, 2): the sketch's, or the goals
+        self.positions = [self.batch.pos[0].copy()]
+
+    def add(self) -> None:
+        self.positions.append(self.batch.pos[0].copy())
+
+    def outcome(self, info: dict[str, Any]) -> str:
+        if self.batch.config.sketch == "none":
+            return "success" if info["success"] else "no success"
+        from attnlab.rl.navigation import displacement_errors
+
+        ade, fde = displacement_errors(np.array(self.positions), self.waypoints)
+        return f"ADE {ade:.2f} m, FDE {fde:.2f} m to the sketch"
 
 
 def _queue(recent: deque[torch.Tensor], n: int) -> dict[str, torch.Tensor]:
