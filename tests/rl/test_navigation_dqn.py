@@ -70,7 +70,11 @@ def test_the_recipes_train_and_report_success_against_a_random_policy(recipe: st
     assert last["replay"]["obs_bytes"].dtype == torch.uint8
     report = (run_dir / "report.md").read_text()
     clouds = recipe == "aqt-nav"  # the depth-point pictures read the action queries' attention
-    for picture in ("figures/attention_cloud.png", "figures/attention_cloud.gif"):
+    for picture in (
+        "figures/action_attention.png",
+        "figures/attention_cloud.png",
+        "figures/attention_cloud.gif",
+    ):
         assert (picture in report) == clouds and (run_dir / picture).is_file() == clouds
 
 

@@ -66,6 +66,7 @@ from attnlab.rl.navigation import (
     navigation_episodes,
     summarise,
 )
+from attnlab.rl.navigation_attention import episode_figure
 from attnlab.rl.navigation_cloud import episode_clouds
 from attnlab.rl.navigation_replay import ByteReplayBuffer
 from attnlab.rl.navigation_sketch import (
@@ -423,9 +424,11 @@ class _Agent:
         floor = navigation_episodes(self.eval_env, random_policy(self.spaces.num_actions, seeds[0]), seeds)
         return summarise(agent, "test/") | summarise(floor, "test/random_policy_")
 
-    def cloud_figures(self, folder: Path) -> dict[str, Path]:
-        """:func:`attnlab.rl.navigation_cloud.episode_clouds` for an action-query model on the
-        navigation simulator (one whose decoder attention the cloud pictures read), else none."""
+    def attention_figures(self, folder: Path) -> dict[str, Path]:
+        """For an action-query model on the navigation simulator (one whose decoder attention the
+        pictures read), else none: the first test episode's first steps with every action's attention
+        (:func:`attnlab.rl.navigation_attention.episode_figure`) and the chosen action's on the depth
+        points (:func:`attnlab.rl.navigation_cloud.episode_clouds`)."""
         env = self.eval_env.unwrapped
         if (
             not isinstance(env, NavigationEnv)
@@ -434,7 +437,12 @@ class _Agent:
             return {}
         seed = eval_seeds(self.spec.seed, "test", 1)[0]
         try:
-            return episode_clouds(self.model, env, folder, seed=seed)
+            steps = episode_figure(self.model, env, folder / "action_attention.png", seed=seed)
+            caption = (
+                "Every action query's attention over the view, first test episode's first steps "
+                "(the chosen action framed, Q-values in the titles)"
+            )
+            return {caption: steps} | episode_clouds(self.model, env, folder, seed=seed)
         finally:
             self.model.train()
 
@@ -462,9 +470,9 @@ class _Agent:
         action-query model, its attention on the depth points over the first test episode."""
         config = self.sketch_config()
         if config is None:
-            return self.cloud_figures(folder)
+            return self.attention_figures(folder)
         seeds = eval_seeds(self.spec.seed, "test", self.cfg.eval_episodes)
         runs = self.sketch_runs(config, {kind: s[:1] for kind, s in kind_seeds(config, seeds).items()})
         names = {"test/": "agent", "test/random_policy_": "random policy", "test/scripted_": "scripted"}
         path = trajectories_figure({names[k]: v for k, v in runs.items()}, folder / "sketch_trajectories.png")
-        return {"Trajectories on the first test sketch of each kind": path} | self.cloud_figures(folder)
+        return {"Trajectories on the first test sketch of each kind": path} | self.attention_figures(folder)
