@@ -51,7 +51,12 @@ def ap_table(runs: list[Path]) -> list[str]:
 
 
 def explanations(run: Path) -> dict:
-    return json.loads(sorted((run / "explanations").glob("*-points.json"))[-1].read_text())
+    found = sorted((run / "explanations").glob("*-points.json"))
+    if not found:
+        raise SystemExit(
+            f"{run}: no attnlab explain output (explanations/*-points.json); run attnlab explain {run}"
+        )
+    return json.loads(found[-1].read_text())
 
 
 def mapb_table(found: list[dict], title: str) -> list[str]:
