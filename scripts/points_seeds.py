@@ -36,6 +36,10 @@ def run_metrics(run: Path) -> dict[str, float]:
     if evaluations:
         found = json.loads(evaluations[-1].read_text())
         metrics |= found.get("metrics", found)
+    if "test/floor_all_boxes/map_bev" not in metrics:
+        raise SystemExit(
+            f"{run}: trained before the floor_all_boxes floor existed; run attnlab evaluate {run}"
+        )
     return metrics
 
 
