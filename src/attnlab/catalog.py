@@ -367,6 +367,10 @@ DATAMODULES: Registry[Any] = Registry(
             "attnlab.data.actions:ActionsData",
             "Synthetic action clips (3, T, H, W); 9 classes told apart only by motion and its order.",
         ),
+        "cifar10": Lazy(
+            "attnlab.data.cifar_data:CIFAR10Data",
+            "CIFAR-10 32x32 colour images from the user's folder (--data.root; binary or python version)",
+        ),
         "clevrer-lite": Lazy(
             "attnlab.data.clevrer_lite_data:ClevrerLiteData",
             "CLEVRER-lite collision videos (generated on first use, or CLEVRER from root), object-centric",

@@ -61,3 +61,37 @@ def test_bad_files(tmp_path: Path):
     )
     with pytest.raises(InputError, match="labels outside"):
         read_cifar(tmp_path, train=False)
+
+
+def write_cifar10(root: Path, per_batch: int = 4, test: int = 3) -> Path:
+    """A tiny CIFAR-10 folder in the binary version: 5 training batches and a test batch."""
+    root.mkdir(parents=True, exist_ok=True)
+    for k in range(1, 6):
+        write_binary(root, f"data_batch_{k}", *batch(per_batch, k * per_batch))
+    write_binary(root, "test_batch", *batch(test, 100))
+    return root
+
+
+def test_the_datamodule_normalises_per_channel_and_splits_validation(tmp_path: Path):
+    from attnlab.data.cifar_data import MEAN, STD, CIFAR10Data
+
+    write_cifar10(tmp_path)
+    data = CIFAR10Data(seed=0, root=str(tmp_path), val_size=5, flip=False)
+    train, val, test = data.build("train"), data.build("val"), data.build("test")
+    assert (len(train), len(val), len(test)) == (15, 5, 3)
+    raw, labels = read_cifar(tmp_path, train=True)
+    item = val[0]  # the first validation image is training image 15
+    mean, std = np.array(MEAN)[:, None, None], np.array(STD)[:, None, None]
+    expected = (raw[15].astype(np.float64) / 255 - mean) / std
+    np.testing.assert_allclose(item["input"].numpy(), expected, rtol=0, atol=1e-5)
+    assert int(item["label"]) == labels[15]
+
+
+def test_the_datamodule_without_a_folder_is_one_line(tmp_path: Path):
+    from attnlab.data.cifar_data import CIFAR10Data
+    from attnlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"needs --data\.root"):
+        CIFAR10Data(seed=0)
+    with pytest.raises(InputError, match="is not a folder"):
+        CIFAR10Data(seed=0, root=str(tmp_path / "missing"))

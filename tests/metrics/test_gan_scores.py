@@ -9,6 +9,7 @@ import torch
 
 from attnlab.errors import InputError
 from attnlab.metrics.gan_scores import (
+    FIDLike,
     frechet_distance,
     frechet_feature_distance,
     gaussian_stats,
@@ -62,8 +63,31 @@ def test_sample_frechet_converges_to_the_known_distance():
     assert frechet_feature_distance(y, gaussian_stats(x)) == pytest.approx(expected, rel=0.05)
 
 
+def test_torchmetrics_fid_equals_the_float64_computation_and_keeps_the_reference():
+    """FIDLike (torchmetrics' FrechetInceptionDistance over given features) against our float64
+    eigenvalue form, on correlated Gaussians; a second call sees only its own generated features."""
+    g = torch.Generator().manual_seed(0)
+    reference = torch.randn(5000, 16, generator=g) * 2 + 1
+    mixing = torch.randn(16, 16, generator=g) * 0.4
+    fid = FIDLike(reference)
+    for n in (3000, 500):
+        fake = torch.randn(n, 16, generator=g) @ mixing
+        expected = frechet_feature_distance(fake, gaussian_stats(reference))
+        assert fid(fake) == pytest.approx(expected, rel=1e-9)
+    assert fid(reference) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_torchmetrics_fid_has_the_closed_form_on_large_samples():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(20000, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(20000, 3, generator=g, dtype=torch.float64) * 2 + torch.tensor([1.0, 0.0, 0.0])
+    assert FIDLike(x)(y) == pytest.approx(1.0 + 3 * (1 + 4 - 2 * 2), rel=0.05)
+
+
 def test_bad_inputs_are_one_line():
     with pytest.raises(InputError, match="logits must be"):
         inception_like_score(torch.zeros(3, 10), splits=10)
     with pytest.raises(InputError, match="must match"):
         frechet_distance(torch.zeros(2), torch.eye(2), torch.zeros(3), torch.eye(3))
+    with pytest.raises(InputError, match=r"must be \(N >= 2, 4\)"):
+        FIDLike(torch.randn(10, 4))(torch.randn(10, 3))

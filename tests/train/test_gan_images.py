@@ -130,3 +130,71 @@ def test_the_classifier_is_cached(tmp_path: Path):
     x = torch.randn(3, 1, 32, 32)
     torch.testing.assert_close(first.classifier(x).logits, second.classifier(x).logits)
     torch.testing.assert_close(first.reference[1], second.reference[1])
+
+
+def test_a_cache_without_reference_features_gains_the_same_ones(tmp_path: Path):
+    """Caches written before the features were kept hold only their mean and covariance; the
+    features recomputed on first use have exactly those statistics."""
+    from safetensors.torch import load_file, save_file
+
+    data = FashionMNISTData(seed=0, val_size=100)
+    train, val = Subset(data.build("train"), range(256)), data.build("val")
+    first = domain_scorer(train, val, cache=tmp_path, size=32, steps=2, seed=0, reference_size=100)
+    path = cache_file(tmp_path, 32, 2, 0)
+    old = {k: v for k, v in load_file(path).items() if k != "ref.features"}
+    save_file(old, path)
+    again = domain_scorer(train, val, cache=tmp_path, size=32, steps=2, seed=0, reference_size=100)
+    assert "ref.features" in load_file(path)
+    torch.testing.assert_close(again.reference_features, first.reference_features)
+    torch.testing.assert_close(again.reference[0], old["ref.mean"], rtol=0, atol=1e-12)
+    torch.testing.assert_close(again.reference[1], old["ref.cov"], rtol=0, atol=1e-12)
+
+
+def test_a_cifar10_folder_trains_three_channel_generators_with_their_own_classifier(tmp_path: Path):
+    from tests.data.test_cifar import write_cifar10
+
+    root = write_cifar10(tmp_path / "cifar", per_batch=8, test=10)
+    run_dir = tmp_path / "run"
+    args = [*tiny(tmp_path), "--data.name", "cifar10", "--data.root", str(root), "--data.val_size", "10",
+            "--data.eval_batch_size", "10", "--task.reference_size", "20",
+            "--model.channels", "3"]  # fmt: skip
+    assert main(["run", "madgan-fmnist", "--run-dir", str(run_dir), *args]) == 0
+    assert {"test/is_like", "test/fid_like", "test/data/is_like"} <= set(metrics_of(run_dir))
+    assert cache_file(tmp_path / "cache", 32, 3, 0, "cifar10").is_file()
+    assert not cache_file(tmp_path / "cache", 32, 3, 0).exists()  # not mixed with Fashion-MNIST's
+
+
+def test_channels_that_do_not_match_the_data_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    args = [*tiny(tmp_path), "--model.channels", "3"]
+    code = main(["run", "dcgan-fmnist", "--run-dir", str(tmp_path / "r"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and "--model.channels 1" in err and "Traceback" not in err
+
+
+def test_cifar_images_become_their_pixels_in_minus_one_to_one():
+    from attnlab.data.cifar_data import MEAN, STD
+
+    pixels = torch.randint(0, 256, (2, 3, 32, 32)).float() / 255
+    normalised = (pixels - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+    torch.testing.assert_close(to_gan_images(normalised, 32), pixels * 2 - 1)
+    assert to_gan_images(normalised, 64).shape == (2, 3, 64, 64)
+
+
+def test_ema_with_beta_0_is_the_online_run_and_is_saved(tmp_path: Path):
+    """beta 0 makes the average the online generators after every step, so every score equals the
+    run without EMA; with beta 0.999 the saved average differs from the online generators."""
+    from safetensors.torch import load_file
+
+    runs = {
+        "plain": [],
+        "beta0": ["--model.ema", "true", "--task.ema_beta", "0"],
+        "beta999": ["--model.ema", "true"],
+    }
+    for name, extra in runs.items():
+        assert main(["run", "dcgan-fmnist", "--run-dir", str(tmp_path / name), *tiny(tmp_path), *extra]) == 0
+    plain, beta0 = metrics_of(tmp_path / "plain"), metrics_of(tmp_path / "beta0")
+    assert plain["test/is_like"] == beta0["test/is_like"] and plain["test/fid_like"] == beta0["test/fid_like"]
+    weights = load_file(tmp_path / "beta999" / "model.safetensors")
+    layer = "nets.0.to_image.weight"
+    assert not torch.equal(weights[f"generator.{layer}"], weights[f"generator_ema.{layer}"])
+    assert metrics_of(tmp_path / "beta999")["test/fid_like"] != plain["test/fid_like"]

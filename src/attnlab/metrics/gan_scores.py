@@ -8,12 +8,16 @@ arXiv:1706.08500, github.com/bioinf-jku/TTUR) between Gaussians fitted to two fe
 square root taken as the sum of the square roots of the eigenvalues of the symmetric
 ``S1^(1/2) S2 S1^(1/2)`` (the same eigenvalues as S1 S2; no complex parts to discard).
 Here the logits and features come from :class:`attnlab.models.gan.domain_classifier.DomainClassifier`,
-not Inception-v3, so the numbers are comparable between our runs only.
+not Inception-v3, so the numbers are comparable between our runs only. Runs score FID-like with
+torchmetrics' ``FrechetInceptionDistance`` (:class:`FIDLike`: the classifier's features are its
+custom extractor's output); :func:`frechet_distance` is the independent float64 computation it is
+tested against.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from attnlab.errors import InputError
 
@@ -64,3 +68,35 @@ def frechet_distance(
 def frechet_feature_distance(features: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor]) -> float:
     """FID-like: Fréchet distance of features (N, D) to reference (mean, covariance)."""
     return frechet_distance(*gaussian_stats(features), *reference)
+
+
+class _Features(nn.Module):
+    """torchmetrics' feature extractor when the features are already computed: passes them on."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.num_features = dim  # read by FrechetInceptionDistance instead of a trial forward pass
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+class FIDLike:
+    """FID-like of feature sets (N, D) against fixed reference features, by torchmetrics'
+    ``FrechetInceptionDistance`` (the reference's sums are kept between calls)."""
+
+    def __init__(self, reference_features: torch.Tensor) -> None:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        if reference_features.dim() != 2 or len(reference_features) < 2:
+            raise InputError(f"reference features must be (N >= 2, D), got {tuple(reference_features.shape)}")
+        self.dim = reference_features.shape[1]
+        self.metric = FrechetInceptionDistance(feature=_Features(self.dim), reset_real_features=False)
+        self.metric.update(reference_features.double(), real=True)
+
+    def __call__(self, features: torch.Tensor) -> float:
+        if features.dim() != 2 or len(features) < 2 or features.shape[1] != self.dim:
+            raise InputError(f"features must be (N >= 2, {self.dim}), got {tuple(features.shape)}")
+        self.metric.reset()  # the generated side only (reset_real_features=False)
+        self.metric.update(features.double(), real=False)
+        return float(self.metric.compute())

@@ -1,11 +1,13 @@
 """The domain classifier behind the GAN image scores: trained once per setting and cached.
 
 The recipe's first stage: before a GAN trains, :func:`domain_scorer` loads
-``<cache>/gan-domain-classifier-<size>px-<steps>steps-seed<seed>.safetensors`` or trains
+``<cache>/gan-domain-classifier-[<domain>-]<size>px-<steps>steps-seed<seed>.safetensors`` (no
+domain part for Fashion-MNIST, the first domain) or trains
 :class:`~attnlab.models.gan.domain_classifier.DomainClassifier` on the training split (Adam,
-batch 128, ``steps`` steps) and writes it atomically there, with the reference statistics
-(mean, covariance of its features on ``reference_size`` training images) that FID-like
-compares against. Every run with the same size, steps and seed then scores the same way.
+batch 128, ``steps`` steps) and writes it atomically there, with the reference its FID-like
+compares against: its features of the first ``reference_size`` training images (and their
+mean and covariance; a cache written before the features were kept gains them on first use).
+Every run with the same domain, size, steps and seed then scores the same way.
 """
 
 from __future__ import annotations
@@ -18,46 +20,63 @@ from safetensors.torch import load_file, save
 from torch.utils.data import DataLoader, Dataset
 
 from attnlab.files import atomic_write
-from attnlab.metrics.gan_scores import gaussian_stats
+from attnlab.metrics.gan_scores import FIDLike, gaussian_stats
 from attnlab.models.gan.domain_classifier import DomainClassifier, DomainClassifierConfig
 from attnlab.status import say
-from attnlab.train.gan_data import to_gan_images
+from attnlab.train.gan_data import gan_domain, to_gan_images
 
 
 @dataclass
 class DomainScorer:
-    """The trained classifier (eval mode) and the training images' feature statistics."""
+    """The trained classifier (eval mode) and its features of the reference training images."""
 
     classifier: DomainClassifier
-    reference: tuple[torch.Tensor, torch.Tensor]  # mean (D,), covariance (D, D), float64
+    reference_features: torch.Tensor  # (N, D)
     accuracy: float  # on held-out images
 
+    @property
+    def reference(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean (D,) and covariance (D, D) of the reference features, float64."""
+        return gaussian_stats(self.reference_features)
 
-def cache_file(cache: Path, size: int, steps: int, seed: int) -> Path:
-    return cache / f"gan-domain-classifier-{size}px-{steps}steps-seed{seed}.safetensors"
+    def fid_like(self) -> FIDLike:
+        return FIDLike(self.reference_features)
+
+
+def cache_file(cache: Path, size: int, steps: int, seed: int, domain: str = "fashion-mnist") -> Path:
+    part = "" if domain == "fashion-mnist" else f"{domain}-"
+    return cache / f"gan-domain-classifier-{part}{size}px-{steps}steps-seed{seed}.safetensors"
 
 
 def domain_scorer(
     train: Dataset, held_out: Dataset, *, cache: Path, size: int, steps: int, seed: int, reference_size: int
 ) -> DomainScorer:
-    path = cache_file(cache, size, steps, seed)
-    classifier = DomainClassifier(DomainClassifierConfig())
+    first = train[0]["input"][None]  # (1, C, H, W)
+    path = cache_file(cache, size, steps, seed, gan_domain(first))
+    classifier = DomainClassifier(DomainClassifierConfig(channels=first.shape[1]))
     if path.exists():
         tensors = load_file(path)
         classifier.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        return DomainScorer(
-            classifier.eval(), (tensors["ref.mean"], tensors["ref.cov"]), float(tensors["accuracy"])
-        )
+        classifier.eval()
+        if "ref.features" not in tensors:  # written before the features were kept
+            _write(path, classifier, _features(classifier, train, size, reference_size), tensors["accuracy"])
+            tensors = load_file(path)
+        return DomainScorer(classifier, tensors["ref.features"], float(tensors["accuracy"]))
     say(f"training the domain classifier for IS-like/FID-like ({steps} steps, cached at {path})")
     torch.manual_seed(seed)
     _fit(classifier, train, size, steps, seed)
     classifier.eval()
-    reference = gaussian_stats(_features(classifier, train, size, reference_size))
+    features = _features(classifier, train, size, reference_size)
     accuracy = _accuracy(classifier, held_out, size)
+    _write(path, classifier, features, torch.tensor(accuracy))
+    return DomainScorer(classifier, features, accuracy)
+
+
+def _write(path: Path, classifier: DomainClassifier, features: torch.Tensor, accuracy: torch.Tensor) -> None:
+    mean, cov = gaussian_stats(features)
     tensors = {f"model.{k}": v.contiguous() for k, v in classifier.state_dict().items()}
-    tensors |= {"ref.mean": reference[0], "ref.cov": reference[1], "accuracy": torch.tensor(accuracy)}
+    tensors |= {"ref.features": features.contiguous(), "ref.mean": mean, "ref.cov": cov, "accuracy": accuracy}
     atomic_write(path, lambda f: f.write(save(tensors)))
-    return DomainScorer(classifier, reference, accuracy)
 
 
 def _fit(classifier: DomainClassifier, train: Dataset, size: int, steps: int, seed: int) -> None:

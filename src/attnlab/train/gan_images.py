@@ -4,8 +4,9 @@ Each batch the discriminator steps on MAD-GAN's loss (:mod:`attnlab.objectives.g
 with the generators' images detached, then the generators (one optimiser for all k) step on
 ``method``'s loss: ``madgan``, every generator's CE towards "real" (DCGAN when k = 1), or
 ``ktg``, the knowledge transfer graph's gated edges (:mod:`attnlab.objectives.gan_ktg`) at
-``progress = global_step / max_steps``. The model is a
-:class:`~attnlab.models.gan.madgan.MultiGAN`; the data Fashion-MNIST, converted by
+``progress = global_step / max_steps``. With ``model.ema: true`` the generators' moving average
+(``task.ema_beta``) moves after every step and draws every evaluation sample. The model is a
+:class:`~attnlab.models.gan.madgan.MultiGAN`; the data Fashion-MNIST or CIFAR-10, converted by
 :mod:`attnlab.train.gan_data`.
 
 Evaluation (validation and test): every real image of the split and, for each, one image of
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.metrics.gan_scores import frechet_feature_distance, inception_like_score
+from attnlab.metrics.gan_scores import FIDLike, inception_like_score
 from attnlab.objectives import gan_ktg, gan_madgan
 from attnlab.objectives.terms import weighted_sum
 from attnlab.runs.config import Optim
@@ -64,6 +65,7 @@ class GANImagesTask(Task):
         classifier_cache: str = "runs/_cache",
         reference_size: int = 10000,
         grid_codes: int = 12,
+        ema_beta: float = 0.999,
     ) -> None:
         config = getattr(model, "config", None)
         if not hasattr(config, "num_generators") or not hasattr(config, "image_size"):
@@ -80,9 +82,13 @@ class GANImagesTask(Task):
             reference_size,
         )
         self.grid_codes = grid_codes
+        if not 0 <= ema_beta < 1:
+            raise ConfigError(f"task.ema_beta must be in [0, 1), got {ema_beta}")
+        self.ema_beta = ema_beta
         # The untrained generators (floor row); in a list so they are neither trained nor saved.
         self._untrained = [copy.deepcopy(model.generator).requires_grad_(False).eval()]
         self._scorer: list[DomainScorer] = []
+        self._fid: list[FIDLike] = []  # torchmetrics' FID holding the reference features
         self._seen: dict[str, list[torch.Tensor]] = {}
 
     def _graph(self, method: str, graph: dict[str, str] | None) -> gan_ktg.KTGraph | None:
@@ -106,8 +112,13 @@ class GANImagesTask(Task):
         if self._scorer:
             return
         data = self.trainer.datamodule
+        train = data.build("train")
+        channels = int(train[0]["input"].shape[0])
+        if channels != self.model.config.channels:
+            raise ConfigError(f"model.channels is {self.model.config.channels} but the data's images have "
+                              f"{channels}: --model.channels {channels}")  # fmt: skip
         scorer = domain_scorer(
-            data.build("train"),
+            train,
             data.build("val"),
             cache=self.cache,
             size=self.size,
@@ -117,6 +128,13 @@ class GANImagesTask(Task):
         )
         scorer.classifier.requires_grad_(False)
         self._scorer.append(scorer)
+        self._fid.append(scorer.fid_like())
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        out = super().training_step(batch, batch_idx)
+        if self.model.generator_ema is not None:  # within the step: the checkpoint saves before hooks
+            self.model.update_ema(self.ema_beta)
+        return out
 
     def _progress(self) -> float:
         return min(1.0, self.global_step / max(1, self.trainer.max_steps))
@@ -151,7 +169,7 @@ class GANImagesTask(Task):
         noise = torch.Generator().manual_seed(10_000 + self._batches)
         self._batches += 1
         z = self.model.sample_noise(len(real), noise)
-        out = self.model(z)
+        out = self.model(z, averaged=True)
         floor, _ = self._untrained[0].to(self.device)(z)  # (B, k, C, H, W)
         self._keep("data", real)
         for i in range(self.k):
@@ -164,7 +182,6 @@ class GANImagesTask(Task):
 
     def _scores(self) -> dict[str, float]:
         seen = {key: torch.cat(values) for key, values in self._seen.items()}
-        ref = self._scorer[0].reference
         groups = {"": [f"g{i}" for i in range(self.k)], "floor/": [f"floor_g{i}" for i in range(self.k)]}
         groups |= {"data/": ["data"]} | {f"g{i}/": [f"g{i}"] for i in range(self.k) if self.k > 1}
         scores = {"classifier/accuracy": self._scorer[0].accuracy}
@@ -173,7 +190,7 @@ class GANImagesTask(Task):
             features = _interleave([seen[f"{k}|features"] for k in keys])
             splits = min(10, len(logits))  # 10 as the reference code; fewer for tiny smoke runs
             scores[f"{prefix}is_like"], scores[f"{prefix}is_like_std"] = inception_like_score(logits, splits)
-            scores[f"{prefix}fid_like"] = frechet_feature_distance(features, ref)
+            scores[f"{prefix}fid_like"] = self._fid[0](features)
         return scores
 
     def _log_scores(self, split: str) -> dict[str, float]:
@@ -198,7 +215,7 @@ class GANImagesTask(Task):
         real = torch.stack([datamodule.build("test")[i]["input"] for i in range(self.grid_codes)])
         with torch.no_grad():
             self.model.eval()
-            images, _ = self.model.generator(z)
+            images, _ = self.model.sampler()(z)
             floor, _ = self._untrained[0].to(self.device)(z)
         rows = {"real (test)": to_gan_images(real.to(self.device), self.size), "untrained G0": floor[:, 0]}
         rows |= {f"G{i}": images[:, i] for i in range(self.k)}

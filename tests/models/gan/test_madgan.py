@@ -97,3 +97,34 @@ def test_bad_inputs_are_one_line():
         model.discriminator(torch.randn(2, 1, 28, 28))
     with pytest.raises(ConfigError, match="power of two"):
         create_model("dcgan-32", image_size=48)
+
+
+def test_ema_is_a_lerp_of_the_weights_and_copies_the_buffers():
+    torch.manual_seed(0)
+    model = create_model("madgan-k3-32", g_width=4, d_width=4, ema=True)
+    with torch.no_grad():  # move the online generators away from the average
+        for p in model.generator.parameters():
+            p.add_(torch.randn_like(p))
+        for b in model.generator.buffers():
+            b.add_(1)
+    before = {n: p.double().clone() for n, p in model.generator_ema.named_parameters()}
+    online = {n: p.double() for n, p in model.generator.named_parameters()}
+    model.update_ema(0.9)
+    for name, p in model.generator_ema.named_parameters():
+        torch.testing.assert_close(p.double(), 0.9 * before[name] + 0.1 * online[name], rtol=0, atol=1e-6)
+        assert not p.requires_grad
+    for b_ema, b in zip(model.generator_ema.buffers(), model.generator.buffers(), strict=True):
+        assert torch.equal(b_ema, b)
+    model.eval()
+    z = torch.randn(2, 100)
+    torch.testing.assert_close(model(z, averaged=True).images, model.generator_ema(z)[0])
+    assert not torch.allclose(model(z, averaged=True).images, model(z).images)
+
+
+def test_without_ema_the_online_generators_sample():
+    model = create_model("dcgan-32", g_width=4, d_width=4).eval()
+    z = torch.randn(2, 100)
+    assert model.generator_ema is None and model.sampler() is model.generator
+    torch.testing.assert_close(model(z, averaged=True).images, model(z).images)
+    with pytest.raises(ConfigError, match="ema: true"):
+        model.update_ema(0.9)

@@ -78,7 +78,7 @@ def view_gan_images(
         return _view_picture(task, model, example["input"])
     z = latent_codes(model)[int(example["code"])][None]  # (1, latent_dim)
     with torch.no_grad():
-        out = model(z)
+        out = model(z, averaged=True)  # the samples the run's scores and report are of
     k = task.k
     samples = out.images[0]  # (k, C, H, W) in [-1, 1]
     scored = [_scores(f"G{i}'s sample", p) for i, p in enumerate(out.logits[0].softmax(-1))]

@@ -10,11 +10,15 @@ DCGAN is the case k = 1. Deviation: its discriminator has 2 softmax outputs (gen
 real) instead of one sigmoid logit; softmax over two logits is the sigmoid of their
 difference, so the losses and the functions the discriminator can represent are the same.
 Generator and discriminator are the submodules ``generator`` and ``discriminator``, each
-owned by its own optimiser in the recipe.
+owned by its own optimiser in the recipe. With ``ema`` the model also keeps ``generator_ema``, an
+exponential moving average of the generators' weights (Yazıcı et al. 2019, arXiv:1806.04498; as
+StyleGAN2-ADA's ``G_ema``, BatchNorm's running statistics are copied, not averaged), which then
+draws the evaluation's samples; the task moves it after every generator step.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -37,6 +41,7 @@ class MultiGANConfig:
     spectral_norm: bool = False  # in the discriminator
     batched: bool = True  # the k generators as one grouped network
     taps: tuple[str, ...] = field(default_factory=tuple)  # generator layers to return
+    ema: bool = False  # keep an exponential moving average of the generators for evaluation
 
 
 @dataclass
@@ -74,6 +79,8 @@ class MultiGAN(nn.Module):
                 config.spectral_norm,
             )
         )
+        # Not trained (no gradient, so no optimiser owns it); saved and resumed with the model.
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema else None
 
     @property
     def real_class(self) -> int:
@@ -83,8 +90,23 @@ class MultiGAN(nn.Module):
         z = torch.randn(n, self.config.latent_dim, generator=generator)
         return z.to(next(self.parameters()).device)
 
-    def forward(self, z: torch.Tensor) -> MultiGANOutput:
-        images, features = self.generator(z)
+    @torch.no_grad()
+    def update_ema(self, beta: float) -> None:
+        """``generator_ema = beta * generator_ema + (1 - beta) * generator``; buffers copied."""
+        if self.generator_ema is None:
+            raise ConfigError("update_ema needs a model built with ema: true")
+        for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
+            p_ema.lerp_(p, 1 - beta)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            b_ema.copy_(b)
+
+    def sampler(self) -> DCGANGenerator:
+        """The generators that draw evaluation samples: the moving average when kept."""
+        return self.generator if self.generator_ema is None else self.generator_ema
+
+    def forward(self, z: torch.Tensor, *, averaged: bool = False) -> MultiGANOutput:
+        """``averaged``: the images of :meth:`sampler` (the EMA generators when kept)."""
+        images, features = (self.sampler() if averaged else self.generator)(z)
         logits = self.discriminator(images.flatten(0, 1)).unflatten(0, images.shape[:2])  # (B, k, k+1)
         return MultiGANOutput(images=images, logits=logits, features=features)
 
