@@ -217,6 +217,18 @@ MODELS: Registry[nn.Module] = Registry(
             "attnlab.models.sam.sam:Sam",
             "SAM at the official golden's size: 128 px, patch 16, dim 96 x 2 (window 4), prompt dim 64",
         ),
+        "sam-vit-b": Lazy(
+            "attnlab.models.sam.sam:Sam",
+            "SAM ViT-B (93.7M), the official layout: sam_vit_b_01ec64.pth loads as it is (attnlab import)",
+        ),
+        "sam-vit-h": Lazy(
+            "attnlab.models.sam.sam:Sam",
+            "SAM ViT-H (641M), the official layout (sam_vit_h_4b8939.pth; attnlab import sam-official)",
+        ),
+        "sam-vit-l": Lazy(
+            "attnlab.models.sam.sam:Sam",
+            "SAM ViT-L (312M), the official layout (sam_vit_l_0b3195.pth; attnlab import sam-official)",
+        ),
         "san1d-pair355": Lazy(
             "attnlab.models.signals.san1d:SAN1D",
             "1D-SAN of seed 001: three pairwise 1D self-attention blocks, neighbours 3, 5, 5 steps away",

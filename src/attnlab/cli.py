@@ -25,6 +25,8 @@ ALIASES = {
 }
 
 
+# attnlab.commands.import_official.IMPORTABLE's names (not imported here: it loads torch)
+IMPORTABLE_NAMES = ("vimon-official", "sam-official")
 PRINT_CONFIG = ("--print_config", "--print-config")  # run: print the resolved config, create nothing
 
 
@@ -91,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         help="an official checkpoint as a tested run folder (attnlab evaluate takes it)",
         epilog="Override the data it is tested on: --data.test_size 64 --data.variant occlusion",
     )
-    im.add_argument("name", choices=["vimon-official"], help="which checkpoint the file holds")
+    im.add_argument("name", choices=IMPORTABLE_NAMES, help="which checkpoint the file holds")
     im.add_argument("checkpoint", type=Path, help="the checkpoint file (e.g. ckpt_vimon_vmds.pt)")
     im.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/NAME/TIME-seedS)")
     _abn_maps_parser(sub)

@@ -17,7 +17,7 @@ from pathlib import Path
 from torch import nn
 
 from attnlab.errors import unknown
-from attnlab.runs.official import load_official_vimon_into
+from attnlab.runs.official import load_official_sam_into, load_official_vimon_into, official_sam_preset
 from attnlab.train.engine import Outcome, import_weights
 
 
@@ -27,6 +27,7 @@ class Importable:
     overrides: tuple[str, ...]  # what makes the recipe's model the checkpoint's architecture
     description: str
     load: Callable[[nn.Module, Path], object]  # fill the built model from the checkpoint file
+    model_for: Callable[[Path], str] | None = None  # the model.name the checkpoint's shapes say
 
 
 IMPORTABLE = {
@@ -38,6 +39,14 @@ IMPORTABLE = {
         "ecker-lab/object-centric-representation-benchmark)",
         load=load_official_vimon_into,
     ),
+    "sam-official": Importable(
+        recipe="sam-cells",
+        overrides=(),
+        description="an official Segment Anything checkpoint (sam_vit_b_01ec64.pth, ViT-L or ViT-H; "
+        "facebookresearch/segment-anything), tested on the generated cells without tuning",
+        load=load_official_sam_into,
+        model_for=official_sam_preset,
+    ),
 }
 
 
@@ -48,9 +57,11 @@ def import_official(
     if name not in IMPORTABLE:
         raise unknown("importable checkpoint", name, IMPORTABLE)
     item = IMPORTABLE[name]
+    architecture = ("--model.name", item.model_for(checkpoint)) if item.model_for else ()
+    description = ("--description", f"Imported: {item.description}. Nothing trained.")
     return import_weights(
         item.recipe,
-        ["--description", f"Imported: {item.description}. Nothing trained.", *item.overrides, *overrides],
+        [*description, *item.overrides, *architecture, *overrides],
         lambda model: item.load(model, checkpoint),
         run_dir=run_dir,
         command=command,

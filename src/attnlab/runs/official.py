@@ -217,6 +217,38 @@ def load_official_sam_into(model: nn.Module, path: str | Path) -> sam.Sam:
     """``model`` (a Sam whose config fits the checkpoint) holding its weights, in place."""
     if not isinstance(model, sam.Sam):
         raise InputError(f"an official SAM checkpoint loads into a Sam, not {type(model).__name__}")
+    state = _sam_state(path)
+    expected = model.state_dict()
+    if not any(k.startswith("prompt_token.") for k in state):  # an official file: the token keeps its init
+        expected = {k: v for k, v in expected.items() if not k.startswith("prompt_token.")}
+    check_state_dict(expected, state, f"official SAM checkpoint {path}")
+    model.load_state_dict(state, strict=False)  # every key of ``state`` was checked above
+    return model
+
+
+SAM_PRESETS = {
+    "sam-vit-b": sam.SAM_VIT_B,
+    "sam-vit-l": sam.SAM_VIT_L,
+    "sam-vit-h": sam.SAM_VIT_H,
+    "sam-small-reference": sam.SMALL_REFERENCE,  # the official code's small model of shared/reference/sam
+}
+
+
+def official_sam_preset(path: str | Path) -> str:
+    """The registered SAM preset whose parameters have exactly the checkpoint's names and shapes
+    (compared on the meta device, nothing allocated): ``sam-vit-b`` for ``sam_vit_b_01ec64.pth``."""
+    shapes = {k: tuple(v.shape) for k, v in _sam_state(path).items()}
+    for name, config in SAM_PRESETS.items():
+        with torch.device("meta"):
+            model = sam.Sam(config)
+        if shapes == {k: tuple(v.shape) for k, v in model.state_dict().items()}:
+            return name
+    width = shapes.get("image_encoder.pos_embed", ("?",))[-1]
+    raise InputError(f"{path}: no SAM preset ({', '.join(SAM_PRESETS)}) has this checkpoint's parameters "
+                     f"(image encoder width {width})")  # fmt: skip
+
+
+def _sam_state(path: str | Path) -> dict[str, torch.Tensor]:
     what = "official SAM checkpoint"
     state = read_state_dict(path, what, unwrap=("model", "state_dict"), strip=("module.",))
     if not any(k.startswith("image_encoder.") for k in state) or not any(
@@ -227,12 +259,7 @@ def load_official_sam_into(model: nn.Module, path: str | Path) -> sam.Sam:
             f"{path} is not a SAM checkpoint (no image_encoder.* and mask_decoder.* keys; "
             f"its first keys: {shown})"
         )
-    expected = model.state_dict()
-    if not any(k.startswith("prompt_token.") for k in state):  # an official file: the token keeps its init
-        expected = {k: v for k, v in expected.items() if not k.startswith("prompt_token.")}
-    check_state_dict(expected, state, f"{what} {path}")
-    model.load_state_dict(state, strict=False)  # every key of ``state`` was checked above
-    return model
+    return state
 
 
 def split_in_proj(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

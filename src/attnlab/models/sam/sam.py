@@ -125,6 +125,9 @@ class SamOutput:
     all_iou_predictions: torch.Tensor  # (B, K)
 
 
+@register_model("sam-vit-b", config=SAM_VIT_B)
+@register_model("sam-vit-l", config=SAM_VIT_L)
+@register_model("sam-vit-h", config=SAM_VIT_H)
 @register_model("sam-small-reference", config=SMALL_REFERENCE)
 @register_model("sam-cells", config=CELLS)
 @register_model("sam-cells-prompt-tuning", config=CELLS_PROMPT_TUNING)
