@@ -112,6 +112,22 @@ def test_the_scripted_policy_follows_every_kind_and_the_random_policy_does_not()
     assert scripted["fde"] < 0.5 < floor["fde"]
 
 
+def test_the_scene_test_is_ten_sketches_four_two_four_in_one_layout():
+    config, seeds = sk.scene_test(nav.ENV_CONFIGS["attnlab/NavSketch-v0"])
+    assert {kind: len(s) for kind, s in seeds.items()} == {"equal": 4, "unequal": 2, "curve": 4}
+    assert len({s for chosen in seeds.values() for s in chosen}) == 10
+    episodes = sk.sketch_episodes(config, sk.scripted_policy(config), seeds)
+    assert [e.kind for e in episodes] == ["equal"] * 4 + ["unequal"] * 2 + ["curve"] * 4
+    assert all(np.array_equal(e.segments, episodes[0].segments) for e in episodes)  # one scene
+    starts = {tuple(e.waypoints[0].round(6)) for e in episodes}
+    assert len(starts) == 10  # ten different sketches in it
+    # the same seeds without the fixed scene draw a layout per episode
+    free = sk.sketch_episodes(replace(config, scene_seed=-1), sk.scripted_policy(config), seeds)
+    assert not all(np.array_equal(e.segments, free[0].segments) for e in free)
+    with pytest.raises(ConfigError, match="scene_seed must be -1"):
+        replace(config, scene_seed=-2)
+
+
 SMOKE = ["--trainer.max_steps", "2", "--trainer.val_every", "2", "--trainer.checkpoint_every", "2"]
 SMOKE += ["--trainer.progress_bar", "false", "--dqn.learning_starts", "0", "--dqn.train_every", "1"]
 SMOKE += ["--dqn.eval_episodes", "3", "--dqn.buffer_size", "16", "--dqn.batch_size", "2"]
@@ -122,14 +138,17 @@ def test_the_recipes_report_ade_fde_per_kind_beside_random_and_scripted(recipe: 
     run_dir = tmp_path / recipe
     assert main(["run", recipe, "--run-dir", str(run_dir), *SMOKE]) == 0
     metrics = metrics_of(run_dir)
-    for prefix in ("test/", "test/random_policy_", "test/scripted_"):
-        for kind in ("", "_equal", "_unequal", "_curve"):
-            assert math.isfinite(metrics[f"{prefix}ade{kind}"]) and metrics[f"{prefix}fde{kind}"] >= 0
+    for test in ("test/", "test/scene_"):
+        for policy in ("", "random_policy_", "scripted_"):
+            for kind in ("", "_equal", "_unequal", "_curve"):
+                key = f"{test}{policy}ade{kind}"
+                assert math.isfinite(metrics[key]) and metrics[key.replace("ade", "fde")] >= 0, key
+    assert metrics["test/scene_scripted_ade"] < metrics["test/scene_random_policy_ade"]
     assert metrics["test/scripted_ade"] < metrics["test/random_policy_ade"]
     assert "test/success_rate" not in metrics  # sketch mode is measured by displacement, not success
     report = (run_dir / "report.md").read_text()
-    picture = "figures/sketch_trajectories.png"
-    assert picture in report and (run_dir / picture).is_file()
+    for picture in ("figures/sketch_trajectories.png", "figures/scene_sketches.png"):
+        assert picture in report and (run_dir / picture).is_file()
     assert ("figures/attention_cloud.gif" in report) == (recipe == "aqt_sketch-nav")
 
 

@@ -73,6 +73,7 @@ from attnlab.rl.navigation_sketch import (
     SketchEpisode,
     displacement_metrics,
     kind_seeds,
+    scene_test,
     scripted_policy,
     sketch_episodes,
     trajectories_figure,
@@ -409,10 +410,13 @@ class _Agent:
 
     def navigation_test(self, seeds: list[int]) -> dict[str, float]:
         """Navigation's metrics: success rate, collisions and return of the greedy and the random
-        policy; in sketch mode ADE / FDE per kind of those and of the scripted policy. Else none."""
+        policy; in sketch mode ADE / FDE per kind of those and of the scripted policy, on the test
+        seeds (``test/...``) and on the thesis's 10 sketches in one scene (``test/scene_...``). Else none."""
         config = self.sketch_config()
         if config is not None:
-            runs = self.sketch_runs(config, kind_seeds(config, seeds))
+            runs = self.sketch_runs(config, kind_seeds(config, seeds)) | self.sketch_runs(
+                *scene_test(config), prefix="test/scene_"
+            )
             return {k: v for name, eps in runs.items() for k, v in displacement_metrics(eps, name).items()}
         if not isinstance(self.eval_env.unwrapped, NavigationEnv):
             return {}
@@ -450,7 +454,9 @@ class _Agent:
         env = self.eval_env.unwrapped
         return env.config if isinstance(env, NavigationEnv) and env.config.sketch != "none" else None
 
-    def sketch_runs(self, config: NavConfig, seeds: dict[str, list[int]]) -> dict[str, list[SketchEpisode]]:
+    def sketch_runs(
+        self, config: NavConfig, seeds: dict[str, list[int]], prefix: str = "test/"
+    ) -> dict[str, list[SketchEpisode]]:
         """The greedy agent's, the random policy's and the scripted policy's episodes on each sketch
         kind's ``seeds``, by metric prefix."""
         self.model.eval()
@@ -460,9 +466,9 @@ class _Agent:
             self.model.train()
         floor = random_policy(self.spaces.num_actions, next(iter(seeds.values()))[0])
         return {
-            "test/": agent,
-            "test/random_policy_": sketch_episodes(config, floor, seeds),
-            "test/scripted_": sketch_episodes(config, scripted_policy(config), seeds),
+            prefix: agent,
+            f"{prefix}random_policy_": sketch_episodes(config, floor, seeds),
+            f"{prefix}scripted_": sketch_episodes(config, scripted_policy(config), seeds),
         }
 
     def figures(self, folder: Path) -> dict[str, Path]:
@@ -475,4 +481,11 @@ class _Agent:
         runs = self.sketch_runs(config, {kind: s[:1] for kind, s in kind_seeds(config, seeds).items()})
         names = {"test/": "agent", "test/random_policy_": "random policy", "test/scripted_": "scripted"}
         path = trajectories_figure({names[k]: v for k, v in runs.items()}, folder / "sketch_trajectories.png")
-        return {"Trajectories on the first test sketch of each kind": path} | self.attention_figures(folder)
+        scene = self.sketch_runs(*scene_test(config), prefix="test/")
+        scene_path = trajectories_figure(
+            {names[k]: v for k, v in scene.items()}, folder / "scene_sketches.png", columns=5
+        )
+        return {
+            "Trajectories on the first test sketch of each kind": path,
+            "The thesis's test: 10 fixed sketches in one scene (4 equal, 2 unequal, 4 curves)": scene_path,
+        } | self.attention_figures(folder)

@@ -88,6 +88,9 @@ class NavConfig:
     waypoints: int = 8  # per sketch (a waypoints file sets its own)
     waypoint_spacing: float = 0.5  # metres between waypoints (the mean for "unequal")
     fixed_waypoints: tuple[tuple[float, float], ...] = ()  # sketch="file": start, then the waypoints
+    # >= 0: every episode in the one layout this seed draws (the thesis tests its sketches in one
+    # scene); -1: a new layout every episode
+    scene_seed: int = -1
 
     def __post_init__(self) -> None:
         if self.size < 8 or not 10.0 <= self.fov_deg < 180.0 or self.rooms not in (1, 2):
@@ -97,6 +100,8 @@ class NavConfig:
         if not 0 < self.forward_m < 2 * self.radius or self.map_size < 3.0:
             raise ConfigError(f"navigation needs 0 < forward_m < 2 * radius and map_size >= 3, got {self}")
 
+        if self.scene_seed < -1:
+            raise ConfigError(f"scene_seed must be -1 (a layout per episode) or >= 0, got {self.scene_seed}")
         if self.sketch not in SKETCH_KINDS:
             raise unknown("sketch kind", self.sketch, SKETCH_KINDS)
         if self.sketch == "file" and len(self.fixed_waypoints) < 2:
@@ -272,8 +277,9 @@ class NavigationBatch:
         return self.observe()
 
     def reset_one(self, i: int, rng: np.random.Generator) -> None:
-        """A new layout, start, goals for environment ``i`` (drawn from ``rng``)."""
-        segments, classes = random_layout(self.config, rng)
+        """A new layout (or the scene's), start, goals for environment ``i`` (drawn from ``rng``)."""
+        scene = self.config.scene_seed
+        segments, classes = random_layout(self.config, rng if scene < 0 else np.random.default_rng(scene))
         self.segments[i], self.classes[i] = segments, classes
         if self.config.sketch == "none":
             start, goals = random_route(self.config, segments, rng)

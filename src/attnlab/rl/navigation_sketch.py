@@ -26,6 +26,8 @@ from attnlab.rl.envs import Policy
 from attnlab.rl.navigation import GOAL_FEATURES, NavConfig, NavigationEnv, displacement_errors
 
 THESIS_SKETCHES = {"equal": 4, "unequal": 2, "curve": 4}  # the thesis's 10 sketches by kind
+SCENE_SEED = 4  # the layout of the one-scene test (seed 004's thesis tests its 10 sketches in one scene)
+SCENE_SKETCH_SEEDS = 900_000  # the 10 sketches' seeds start here
 STOP, FORWARD, LEFT, RIGHT = range(4)
 
 
@@ -88,6 +90,15 @@ def kind_seeds(config: NavConfig, seeds: Sequence[int]) -> dict[str, list[int]]:
     return out
 
 
+def scene_test(config: NavConfig) -> tuple[NavConfig, dict[str, list[int]]]:
+    """The thesis's test: 10 fixed sketches (4 equally spaced, 2 unequally spaced, 4 curves) in one
+    fixed scene; the configuration that draws every episode in that scene and each kind's seeds."""
+    seeds, start = {}, SCENE_SKETCH_SEEDS
+    for kind, count in THESIS_SKETCHES.items():
+        seeds[kind], start = list(range(start, start + count)), start + count
+    return replace(config, scene_seed=SCENE_SEED), seeds
+
+
 def sketch_episodes(config: NavConfig, policy: Policy, seeds: dict[str, list[int]]) -> list[SketchEpisode]:
     """One episode per seed of each kind (:func:`kind_seeds`), on an environment that draws only that kind."""
     episodes = []
@@ -108,12 +119,16 @@ def displacement_metrics(episodes: Sequence[SketchEpisode], prefix: str) -> dict
     return out
 
 
-def trajectories_figure(runs: dict[str, list[SketchEpisode]], path: Path) -> Path:
-    """One panel per episode of the first policy (a kind each): the layout, the sketch's waypoints
-    and every policy's trajectory on it, ADE / FDE in the legend."""
+def trajectories_figure(runs: dict[str, list[SketchEpisode]], path: Path, columns: int = 5) -> Path:
+    """One panel per episode of the first policy, ``columns`` to a row: the layout, the sketch's
+    waypoints and every policy's trajectory on it, ADE / FDE in the legend."""
     first = next(iter(runs.values()))
-    fig, axes = plt.subplots(1, len(first), figsize=(4.2 * len(first), 4.4), squeeze=False)
-    for i, ax in enumerate(axes[0]):
+    cols = min(columns, len(first))
+    rows = math.ceil(len(first) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.4 * rows), squeeze=False)
+    for ax in axes.flat[len(first) :]:
+        ax.axis("off")
+    for i, ax in enumerate(axes.flat[: len(first)]):
         episode = first[i]
         for x0, y0, x1, y1 in episode.segments:
             ax.plot([x0, x1], [y0, y1], color="0.4", lw=1.5)
