@@ -12,36 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch.utils.data import Dataset
-
 from attnlab.data._registry import register_datamodule
 from attnlab.data.cifar import read_cifar
 from attnlab.data.datamodule import DataModule, Split
+from attnlab.data.image_array import ImageArray, cut_validation
 from attnlab.errors import ConfigError, InputError
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel mean and standard deviation of the 50,000 training images in [0, 1].
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
-
-
-class CIFARImages(Dataset[dict[str, torch.Tensor]]):
-    """uint8 (N, 3, 32, 32) -> normalised float (3, 32, 32), optional horizontal flips."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, *, flip: bool, seed: int) -> None:
-        self.images, self.labels, self.flip, self.seed = images, labels, flip, seed
-        self.mean, self.std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        image = torch.from_numpy(self.images[index].astype(np.float32) / 255.0)  # (3, 32, 32)
-        if self.flip and torch.rand((), generator=torch.Generator().manual_seed(self.seed + index)) < 0.5:
-            image = image.flip(-1)
-        return {"input": (image - self.mean) / self.std, "label": torch.tensor(self.labels[index])}
 
 
 @register_datamodule("cifar10")
@@ -77,15 +57,10 @@ class CIFAR10Data(DataModule):
             raise ConfigError(f"data.val_size must be >= 0, got {val_size}")
         self.root, self.val_size, self.flip = Path(root), val_size, flip
 
-    def build(self, split: Split) -> CIFARImages:
+    def build(self, split: Split) -> ImageArray:
         if split == "test":
-            return CIFARImages(*read_cifar(self.root, train=False), flip=False, seed=self.seed)
-        images, labels = read_cifar(self.root, train=True)
-        if not 0 <= self.val_size < len(images):
-            raise ConfigError(
-                f"data.val_size={self.val_size} must be below the {len(images)} training images"
-            )
-        cut = len(images) - self.val_size
-        if split == "train":
-            return CIFARImages(images[:cut], labels[:cut], flip=self.flip, seed=self.seed)
-        return CIFARImages(images[cut:], labels[cut:], flip=False, seed=self.seed)
+            images, labels = read_cifar(self.root, train=False)
+        else:
+            images, labels = cut_validation(*read_cifar(self.root, train=True), split, self.val_size)
+        flip = self.flip and split == "train"
+        return ImageArray(images, labels, mean=MEAN, std=STD, flip=flip, seed=self.seed)

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.data.idx import find_idx, read_idx
+from attnlab.data.image_array import ImageArray, cut_validation
 from attnlab.errors import ConfigError, InputError
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -44,22 +44,6 @@ def load_idx_split(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise InputError(f"{root}: {prefix} images {images.shape} and labels {labels.shape} do not match")
     return images, labels.astype(np.int64)
-
-
-class ImageArray(Dataset[dict[str, torch.Tensor]]):
-    """uint8 images (N, H, W) -> normalised (1, H, W) float tensors, optional horizontal flips."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, *, flip: bool, seed: int) -> None:
-        self.images, self.labels, self.flip, self.seed = images, labels, flip, seed
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        image = torch.from_numpy(self.images[index].astype(np.float32) / 255.0)[None]  # (1, H, W)
-        if self.flip and torch.rand((), generator=torch.Generator().manual_seed(self.seed + index)) < 0.5:
-            image = image.flip(-1)
-        return {"input": (image - MEAN) / STD, "label": torch.tensor(self.labels[index])}
 
 
 @register_datamodule("fashion-mnist")
@@ -99,13 +83,7 @@ class FashionMNISTData(DataModule):
     def build(self, split: Split) -> ImageArray:
         if split == "test":
             images, labels = load_idx_split(self.root, train=False)
-            return ImageArray(images, labels, flip=False, seed=self.seed)
-        images, labels = load_idx_split(self.root, train=True)
-        if not 0 <= self.val_size < len(images):
-            raise ConfigError(
-                f"data.val_size={self.val_size} must be below the {len(images)} training images"
-            )
-        cut = len(images) - self.val_size
-        if split == "train":
-            return ImageArray(images[:cut], labels[:cut], flip=self.flip, seed=self.seed)
-        return ImageArray(images[cut:], labels[cut:], flip=False, seed=self.seed)
+        else:
+            images, labels = cut_validation(*load_idx_split(self.root, train=True), split, self.val_size)
+        flip = self.flip and split == "train"
+        return ImageArray(images, labels, mean=(MEAN,), std=(STD,), flip=flip, seed=self.seed)
