@@ -231,20 +231,30 @@ def draw_graph(graph: dict[str, str], k: int, path: Path, title: str = "") -> Pa
 
 
 def draw_history(trials: list[Any], path: Path) -> Path:
-    """IS-like of every completed trial and the best so far, against the trial number."""
+    """IS-like of every completed trial and the best so far, against the trial number; pruned
+    trials at their last validation's IS-like (the value the pruner stopped them on)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     done = [(t.number, t.value) for t in trials if t.value is not None]
+    pruned = [
+        (t.number, t.intermediate_values[max(t.intermediate_values)])
+        for t in trials
+        if t.value is None and t.intermediate_values
+    ]
     fig, ax = plt.subplots(figsize=(5, 3))
+    if pruned:
+        numbers, values = zip(*pruned, strict=True)
+        ax.scatter(numbers, values, s=14, marker="x", color="0.55", label="pruned (last validation)")
     if done:
         numbers, values = zip(*done, strict=True)
         best = [max(values[: i + 1]) for i in range(len(values))]
-        ax.scatter(numbers, values, s=12, label="trial")
+        ax.scatter(numbers, values, s=12, label="completed trial (test)")
         ax.step(numbers, best, where="post", color="tab:red", label="best so far")
-        ax.legend(fontsize=8)
+    if done or pruned:
+        ax.legend(fontsize=7)
     ax.set(xlabel="trial", ylabel="IS-like (test)")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
