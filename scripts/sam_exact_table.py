@@ -2,9 +2,9 @@
 
     python scripts/sam_exact_table.py RUNS_DIR
 
-Runs are named ``exact-s<seed>``, ``exact-dt-s<seed>``, ``exact-pt-s<seed>``; every finished seed
-counts. Test mIoU per box error (0-40 %), mean ± sd over seeds, single pass and iterative, and the
-box-as-the-mask floor.
+Runs are named ``exact-s<seed>``, ``exact-dt-s<seed>``, ``exact-pt-s<seed>``, ``exact-le-s<seed>``;
+every finished seed counts. Test mIoU per box error (0-40 %), mean ± sd over seeds, single pass and
+iterative, the mean number of iterative passes, and the box-as-the-mask floor.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 
 ERRORS = ("0", "0.1", "0.2", "0.3", "0.4")
 ROWS = {"exact": "sam-cells on exact boxes (1500 steps)", "exact-dt": "+ decoder fine-tuning (500 steps)",
-        "exact-pt": "+ token and decoder (500 steps)"}  # fmt: skip
+        "exact-pt": "+ token and decoder (500 steps)",
+        "exact-le": "+ learned embedding and decoder (500 steps)"}  # fmt: skip
 
 
 def spread(values: list[float]) -> str:
@@ -32,7 +33,7 @@ def main() -> None:
     root = parser.parse_args().runs
     found: dict[str, list[dict[str, float]]] = {name: [] for name in ROWS}
     for run in sorted(root.iterdir()):
-        match = re.fullmatch(r"(exact(?:-dt|-pt)?)-s(\d+)", run.name)
+        match = re.fullmatch(r"(exact(?:-dt|-pt|-le)?)-s(\d+)", run.name)
         if match and (run / "metrics.json").is_file():
             found[match[1]].append(json.loads((run / "metrics.json").read_text()))
     seeds = len(found["exact"])
@@ -43,7 +44,9 @@ def main() -> None:
     floor = [spread([m[f"test/box_miou_f{f}"] for m in found["exact"]]) for f in ERRORS]
     lines.append(f"| box as the mask (floor) | - | {seeds} | " + " | ".join(floor) + " |")
     for name, label in ROWS.items():
-        for mode, key in (("single pass", "miou"), ("iterative", "iter_miou")):
+        if not found[name]:
+            continue
+        for mode, key in (("single pass", "miou"), ("iterative", "iter_miou"), ("mean passes", "iterations")):
             cells = [spread([m[f"test/{key}_f{f}"] for m in found[name]]) for f in ERRORS]
             lines.append(f"| {label} | {mode} | {len(found[name])} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
