@@ -103,3 +103,54 @@ def test_training_on_exact_boxes_from_the_command_line(monkeypatch):
     data = EMCellsData(seed=0, size=64, val_size=1, test_size=1)
     task.loss_terms(collate_cells([data.dataset("val")[0]]))
     assert seen and all(torch.equal(f, torch.zeros_like(f)) for f in seen)  # every box exact
+
+
+def test_a_frozen_encoder_encodes_each_training_image_of_a_stack_once(tmp_path, monkeypatch):
+    """On a TIFF stack (a finite training set) a tuning run encodes each training image once over
+    three epochs (4 images, not 12), and trains the same weights as without the cache."""
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from attnlab.cli import main
+
+    tifffile = pytest.importorskip("tifffile")
+    stack = np.full((7, 64, 64), 200, dtype=np.uint8)
+    stack[:, 32], stack[:, :, 20] = 0, 0  # membranes: four cells per slice
+    tifffile.imwrite(tmp_path / "v.tif", stack, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "l.tif", stack, photometric="minisblack")
+    args = ["--data.images", str(tmp_path / "v.tif"), "--data.labels", str(tmp_path / "l.tif")]
+    args += ["--data.val_size", "1", "--data.test_size", "2", "--data.size", "64", "--data.batch_size", "2"]
+    args += ["--trainer.max_steps", "6", "--trainer.val_every", "6", "--trainer.progress_bar", "false"]
+    args += ["--data.eval_batch_size", "2", "--model.base", "sam-cells"]
+    encoded: list[int] = []
+    original = SamTask._embeddings
+
+    def counting(self, images):
+        if self.training:
+            encoded.append(images.shape[0])
+        return original(self, images)
+
+    monkeypatch.setattr(SamTask, "_embeddings", counting)
+    weights = {}
+    for cache in ("true", "false"):
+        encoded.clear()
+        run = tmp_path / cache
+        assert (
+            main(
+                [
+                    "run",
+                    "sam_decoder_tuning-cells",
+                    "--run-dir",
+                    str(run),
+                    *args,
+                    "--task.cache_embeddings",
+                    cache,
+                ]
+            )
+            == 0
+        )
+        weights[cache] = (load_file(run / "model.safetensors"), sum(encoded))
+    (cached, n_cached), (plain, n_plain) = weights["true"], weights["false"]
+    assert (n_cached, n_plain) == (4, 12)  # 4 training slices, batches of 2, 6 steps
+    for key, value in plain.items():
+        torch.testing.assert_close(cached[key], value, rtol=1e-4, atol=1e-5, msg=key)

@@ -1,6 +1,8 @@
 """Training SAM on boxes of cells, and measuring it as seed 004 does.
 
-Each step: the image encoder on the batch's images (under ``no_grad`` when the model freezes it),
+Each step: the image encoder on the batch's images (under ``no_grad`` when the model freezes it;
+then, on a finite training set such as a TIFF stack, each image is encoded once and its embedding
+kept for the following epochs, as the thesis computes them once per image: ``cache_embeddings``),
 then per image up to ``max_boxes`` of its cells' boxes, each jittered by ``train_jitter``
 ((fraction, probability) pairs; default the thesis's schedule
 :data:`attnlab.models.sam.boxes.TRAIN_JITTER`; ``[[0.0, 1.0]]`` trains on exact boxes, as SAM's own
@@ -66,6 +68,7 @@ class SamTask(Task):
         eval_jitter: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4),
         iterative: IterativeConfig | None = None,
         train_jitter: tuple[tuple[float, float], ...] = TRAIN_JITTER,
+        cache_embeddings: bool = True,
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, Sam | SamTuning):
@@ -80,6 +83,8 @@ class SamTask(Task):
         self.eval_jitter = tuple(eval_jitter)
         self.iterative = as_config(IterativeConfig, iterative or IterativeConfig(), "task.iterative")
         self.iterative.check()
+        self.cache_embeddings = cache_embeddings
+        self._cache: dict[int, torch.Tensor] = {}  # training image index -> its frozen embedding
 
     @property
     def sam(self) -> Sam:
@@ -96,13 +101,31 @@ class SamTask(Task):
                 return self.sam.encode(x)
         return self.sam.encode(x)
 
+    def _caching(self) -> bool:
+        """A frozen encoder and a training set whose images come again (not generated afresh)."""
+        data = getattr(self._trainer, "datamodule", None)  # None: loss_terms called without a Trainer
+        if not self.cache_embeddings or not self.sam.config.freeze_image_encoder or data is None:
+            return False
+        return not getattr(data.dataset("train"), "procedural", False)
+
+    def _train_embeddings(self, batch: CellBatch) -> torch.Tensor:
+        """(B, C, h, w) embeddings of the batch's training images, from the cache where it has them."""
+        if not self._caching():
+            return self._embeddings(batch.images)
+        keys = batch.index.tolist()
+        new = [i for i, key in enumerate(keys) if key not in self._cache]
+        if new:
+            fresh = self._embeddings(batch.images[new])  # (len(new), C, h, w)
+            self._cache.update({keys[i]: e for i, e in zip(new, fresh, strict=True)})
+        return torch.stack([self._cache[key] for key in keys])
+
     def _logits(self, embedding: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]) -> Any:
         out = self.sam.decode(embedding, boxes=scale_boxes(boxes, size, self.sam.config.img_size))
         return self.sam.postprocess(out.masks, size), out.iou_predictions  # (K, 1, H, W), (K, 1)
 
     def loss_terms(self, batch: CellBatch) -> dict[str, torch.Tensor]:
         size = (batch.images.shape[-2], batch.images.shape[-1])
-        embeddings = self._embeddings(batch.images)
+        embeddings = self._train_embeddings(batch)
         gen = torch.Generator().manual_seed(
             int(torch.randint(2**31 - 1, ()))
         )  # from the engine's per-step seed
