@@ -1,9 +1,10 @@
 """SAM: (a) seed 004's iterative inference on many boxes of one image, (b) the image encoder's
-attention, fused against eager.
+attention, fused against eager, (c) the mask decoder on one image's boxes, the image taken once.
 
     python -m benchmarks.sam                                      # CPU, sam-cells, 100 boxes (< 1 min)
     python -m benchmarks.sam --part b --preset vit-b --repeats 3  # (b) at ViT-B 1024 x 1024
     python -m benchmarks.sam --part b --preset vit-b --device cuda --dtype bf16
+    python -m benchmarks.sam --part c --preset vit-b --boxes 20         # (c) at ViT-B's 64 x 64 embedding
 
 (a) Variants, interleaved, each ending in binary masks on the original image:
 ``single_pass``: the image encoder once and one batched decoder pass for all boxes (one
@@ -17,6 +18,11 @@ iterative / single_pass <= 1.5.
 (b) The encoder forward with every attention on one SDPA call (``fused``, ours) and the same module
 computing softmax(QK^T/sqrt(d) + bias) V from materialised weights (``eager``, inside
 ``capture(differentiable=True)``; what the official code computes); images/s reported on a GPU.
+
+(c) ``MaskDecoder.predict_masks`` for ``--boxes`` box prompts on one image's embedding (random):
+``shared``, the embedding of batch 1 as ``Sam.decode`` passes it (the first two-way block projects
+the image once for all boxes), against ``repeated``, the embedding and the dense prompt repeated per
+box (the official code's layout, and our path when mask prompts make the boxes' images differ).
 """
 
 from __future__ import annotations
@@ -119,11 +125,36 @@ def part_b(
     return results, info
 
 
+def part_c(
+    model: Sam, args: argparse.Namespace, device: torch.device
+) -> tuple[list[Result], dict[str, object]]:
+    c = model.config
+    gen = torch.Generator().manual_seed(0)
+    embedding = torch.randn(1, c.prompt_embed_dim, c.grid, c.grid, generator=gen).to(device)
+    sparse, dense = model.encode_prompts(boxes=cell_boxes(args.boxes, c.img_size, gen).to(device))
+    pe, decoder = model.prompt_encoder.get_dense_pe(), model.mask_decoder
+    repeated_embedding = embedding.expand(args.boxes, -1, -1, -1).contiguous()
+
+    @torch.no_grad()
+    def shared() -> object:
+        return decoder.predict_masks(embedding, pe, sparse, dense)
+
+    @torch.no_grad()
+    def repeated() -> object:
+        return decoder.predict_masks(repeated_embedding, pe, sparse, dense.contiguous())
+
+    case = f"decoder {args.preset} {args.boxes} boxes"
+    results = measure(
+        case, {"shared": shared, "repeated": repeated}, baseline="shared", device=device, repeats=args.repeats
+    )
+    return results, {"repeated_over_shared": results[1].paired_ratio}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--part", choices=["a", "b", "ab"], default="ab")
+    parser.add_argument("--part", choices=["a", "b", "c", "ab", "abc"], default="abc")
     parser.add_argument("--preset", default="sam-cells", help="a registered SAM preset, or vit-b")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="(b) only")
@@ -149,7 +180,16 @@ def main() -> None:
         r, extra = part_b(model, args, device)
         results += r
         info |= extra
-    report("SAM: iterative inference (a) and encoder attention (b)", results, info, args.out)
+    if "c" in args.part:
+        r, extra = part_c(model, args, device)
+        results += r
+        info |= extra
+    report(
+        "SAM: iterative inference (a), encoder attention (b), decoder on shared images (c)",
+        results,
+        info,
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -55,3 +55,30 @@ def test_relative_position_attention_equals_float64_eager():
     x = torch.randn(2, 3, 4, 16)
     expected = reference_attention(attn, x.double())
     torch.testing.assert_close(attn(x).double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_one_image_shared_by_every_box_decodes_as_the_image_repeated_per_box():
+    """Without mask prompts the decoder takes one image's embedding once (its first block's image
+    projections computed once); the masks, IoU predictions and recorded weights equal those of the
+    embedding repeated per box (the general path), with and without a differentiable capture."""
+    torch.manual_seed(0)
+    model = Sam(SMALL_REFERENCE)
+    model.load_state_dict(_goldens.load("sam", "sam_small_state_dict.pt"))
+    model.eval()
+    emb = torch.randn(1, 64, 8, 8)
+    boxes = torch.tensor([[10.0, 20, 60, 90], [50, 5, 120, 70], [0, 0, 128, 128]])
+    sparse, dense = model.encode_prompts(boxes=boxes)
+    assert dense.stride(0) == 0  # no mask prompt: one broadcast vector
+    pe, decoder = model.prompt_encoder.get_dense_pe(), model.mask_decoder
+    for differentiable in (False, True):
+        with capture(model, differentiable=differentiable) as shared_rec:
+            shared = decoder.predict_masks(emb, pe, sparse, dense)
+        with capture(model, differentiable=differentiable) as repeated_rec:
+            repeated = decoder.predict_masks(
+                emb.expand(3, -1, -1, -1).contiguous(), pe, sparse, dense.contiguous()
+            )
+        for a, b in zip(shared, repeated, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        assert shared_rec.keys() == repeated_rec.keys()
+        for name in shared_rec:
+            torch.testing.assert_close(shared_rec[name], repeated_rec[name], rtol=1e-5, atol=1e-6, msg=name)

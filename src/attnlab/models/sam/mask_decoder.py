@@ -47,7 +47,11 @@ class DecoderAttention(RecordsAttention):
         return x.view(B, N, self.num_heads, C // self.num_heads).transpose(1, 2)  # (B, nh, N, C/nh)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """q (B or 1, Nq, dim), k and v (B or 1, Nk, dim): a side with batch 1 (one image's tokens,
+        the same for every prompt set) is projected once and broadcast."""
         q, k, v = self._heads(self.q_proj(q)), self._heads(self.k_proj(k)), self._heads(self.v_proj(v))
+        B = max(q.shape[0], k.shape[0])
+        q, k, v = q.expand(B, -1, -1, -1), k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)
         scale = q.shape[-1] ** -0.5
         if self._recording_differentiable:
             weights = attention_weights(q, k, None, scale)  # (B, nh, Nq, Nk)
@@ -109,7 +113,9 @@ class TwoWayTransformer(nn.Module):
     def forward(
         self, image_embedding: torch.Tensor, image_pe: torch.Tensor, point_embedding: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image (B, C, h, w), its PE (B, C, h, w), tokens (B, N, C) -> tokens (B, N, C), image (B, hw, C)."""
+        """image (B or 1, C, h, w), its PE (B or 1, C, h, w), tokens (B, N, C) -> tokens (B, N, C),
+        image (B, hw, C). An image of batch 1 is the same for every prompt set: the first block's
+        projections of it are computed once (it becomes B different ones after that block)."""
         keys = image_embedding.flatten(2).transpose(1, 2)  # (B, hw, C)
         key_pe = image_pe.flatten(2).transpose(1, 2)  # (B, hw, C)
         queries = point_embedding
@@ -176,9 +182,14 @@ class MaskDecoder(nn.Module):
         B = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight])  # (1 + K, C)
         tokens = torch.cat([output_tokens.expand(B, -1, -1), sparse_prompt_embeddings], dim=1)  # (B, N, C)
-        src = image_embeddings.expand(B, -1, -1, -1) + dense_prompt_embeddings  # (B, C, h, w)
-        pos_src = image_pe.expand(B, -1, -1, -1)  # (B, C, h, w)
-        _, C, h, w = src.shape
+        _, C, h, w = image_embeddings.shape
+        if image_embeddings.shape[0] == 1 and dense_prompt_embeddings.stride(0) == 0:
+            # one image and no mask prompt (the dense embedding is one broadcast vector): the image
+            # side is the same for every prompt set, so it enters the transformer once
+            src, pos_src = image_embeddings + dense_prompt_embeddings[:1], image_pe  # (1, C, h, w) each
+        else:
+            src = image_embeddings.expand(B, -1, -1, -1) + dense_prompt_embeddings  # (B, C, h, w)
+            pos_src = image_pe.expand(B, -1, -1, -1)  # (B, C, h, w)
         hs, src = self.transformer(src, pos_src, tokens)  # (B, N, C), (B, hw, C)
         iou_token_out = hs[:, 0, :]  # (B, C)
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]  # (B, K, C)
