@@ -66,3 +66,22 @@ def test_a_killed_search_continues_where_it_stopped(tmp_path: Path):
     assert sum(s in ("COMPLETE", "PRUNED") for s in by_state.values()) == 3 and len(trials) == 4
     assert (folder / "best_graph.png").is_file() and (folder / "history.png").is_file()
     assert main(args) == 0 and len(_study(folder).trials) == 4  # nothing left to do
+
+
+def test_the_history_tells_completed_from_pruned_trials():
+    from types import SimpleNamespace
+
+    from attnlab.commands.search import history_points
+
+    def trial(number: int, state: str, value: float | None, steps: dict[int, float]) -> SimpleNamespace:
+        return SimpleNamespace(
+            number=number, state=SimpleNamespace(name=state), value=value, intermediate_values=steps
+        )
+
+    trials = [
+        trial(0, "COMPLETE", 1.5, {250: 1.2, 500: 1.4}),
+        trial(1, "PRUNED", 1.1, {250: 1.1}),  # Optuna keeps the last reported value as the value
+        trial(2, "PRUNED", None, {}),  # rejected before training: nothing to draw
+        trial(3, "FAIL", None, {250: 1.3}),
+    ]
+    assert history_points(trials) == ([(0, 1.5)], [(1, 1.1)])

@@ -230,6 +230,18 @@ def draw_graph(graph: dict[str, str], k: int, path: Path, title: str = "") -> Pa
     return path
 
 
+def history_points(trials: list[Any]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(trial number, test IS-like) of the completed trials and (number, last validation IS-like) of
+    the pruned ones (Optuna also stores that last value as a pruned trial's value)."""
+    done = [(t.number, float(t.value)) for t in trials if t.state.name == "COMPLETE"]
+    pruned = [
+        (t.number, float(t.intermediate_values[max(t.intermediate_values)]))
+        for t in trials
+        if t.state.name == "PRUNED" and t.intermediate_values
+    ]
+    return done, pruned
+
+
 def draw_history(trials: list[Any], path: Path) -> Path:
     """IS-like of every completed trial and the best so far, against the trial number; pruned
     trials at their last validation's IS-like (the value the pruner stopped them on)."""
@@ -238,12 +250,7 @@ def draw_history(trials: list[Any], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = [(t.number, t.value) for t in trials if t.value is not None]
-    pruned = [
-        (t.number, t.intermediate_values[max(t.intermediate_values)])
-        for t in trials
-        if t.value is None and t.intermediate_values
-    ]
+    done, pruned = history_points(trials)
     fig, ax = plt.subplots(figsize=(5, 3))
     if pruned:
         numbers, values = zip(*pruned, strict=True)
