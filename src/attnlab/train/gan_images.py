@@ -156,6 +156,8 @@ class GANImagesTask(Task):
     # -- evaluation ----------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self._seen, self._batches = {}, 0
+        if self.model.generator_ema is not None:  # before the averaged generators sample
+            self.model.standing_statistics()
 
     on_test_epoch_start = on_validation_epoch_start
 

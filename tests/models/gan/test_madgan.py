@@ -99,26 +99,49 @@ def test_bad_inputs_are_one_line():
         create_model("dcgan-32", image_size=48)
 
 
-def test_ema_is_a_lerp_of_the_weights_and_copies_the_buffers():
+def test_ema_is_a_lerp_of_the_weights():
     torch.manual_seed(0)
     model = create_model("madgan-k3-32", g_width=4, d_width=4, ema=True)
     with torch.no_grad():  # move the online generators away from the average
         for p in model.generator.parameters():
             p.add_(torch.randn_like(p))
-        for b in model.generator.buffers():
-            b.add_(1)
     before = {n: p.double().clone() for n, p in model.generator_ema.named_parameters()}
     online = {n: p.double() for n, p in model.generator.named_parameters()}
     model.update_ema(0.9)
     for name, p in model.generator_ema.named_parameters():
         torch.testing.assert_close(p.double(), 0.9 * before[name] + 0.1 * online[name], rtol=0, atol=1e-6)
         assert not p.requires_grad
-    for b_ema, b in zip(model.generator_ema.buffers(), model.generator.buffers(), strict=True):
-        assert torch.equal(b_ema, b)
     model.eval()
     z = torch.randn(2, 100)
     torch.testing.assert_close(model(z, averaged=True).images, model.generator_ema(z)[0])
     assert not torch.allclose(model(z, averaged=True).images, model(z).images)
+
+
+def test_standing_statistics_are_plain_means_over_the_averaged_generators_outputs():
+    """After standing_statistics every BatchNorm of the EMA generators holds the mean over the
+    batches of its inputs' per-batch mean and unbiased variance (hooks record the inputs); its
+    momentum is back, and the online generators' statistics are untouched."""
+    torch.manual_seed(0)
+    model = create_model("madgan-k3-32", g_width=4, d_width=4, ema=True)
+    norms = [m for m in model.generator_ema.modules() if isinstance(m, nn.BatchNorm2d)]
+    online_stats = [b.clone() for b in model.generator.buffers()]
+    seen: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(norms))}
+    hooks = [
+        m.register_forward_pre_hook(lambda _m, args, i=i: seen[i].append(args[0].detach().double()))
+        for i, m in enumerate(norms)
+    ]
+    model.standing_statistics(batches=3, batch_size=8, seed=5)
+    for h in hooks:
+        h.remove()
+    for i, m in enumerate(norms):
+        assert len(seen[i]) == 3 and m.momentum == 0.1
+        means = torch.stack([x.transpose(0, 1).flatten(1).mean(1) for x in seen[i]]).mean(0)
+        variances = torch.stack([x.transpose(0, 1).flatten(1).var(1) for x in seen[i]]).mean(0)
+        torch.testing.assert_close(m.running_mean.double(), means, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(m.running_var.double(), variances, rtol=1e-5, atol=1e-6)
+    for before, after in zip(online_stats, model.generator.buffers(), strict=True):
+        assert torch.equal(before, after)
+    assert not model.generator_ema.training or model.training  # its mode is restored
 
 
 def test_without_ema_the_online_generators_sample():
@@ -128,3 +151,5 @@ def test_without_ema_the_online_generators_sample():
     torch.testing.assert_close(model(z, averaged=True).images, model(z).images)
     with pytest.raises(ConfigError, match="ema: true"):
         model.update_ema(0.9)
+    with pytest.raises(ConfigError, match="ema: true"):
+        model.standing_statistics()
