@@ -203,3 +203,23 @@ def test_ema_moves_every_step_and_is_saved(tmp_path: Path):
     assert (
         metrics_of(tmp_path / "beta999")["test/fid_like"] != metrics_of(tmp_path / "plain")["test/fid_like"]
     )
+
+
+def test_a_64_pixel_run_scores_with_its_own_classifier(tmp_path: Path):
+    run_dir = tmp_path / "run64"
+    assert (
+        main(
+            [
+                "run",
+                "ktg_gan-fmnist",
+                "--model.name",
+                "ktg-gan-k3-64",
+                "--run-dir",
+                str(run_dir),
+                *tiny(tmp_path),
+            ]
+        )
+        == 0
+    )
+    assert {"test/is_like", "test/fid_like", "test/g2/is_like"} <= set(metrics_of(run_dir))
+    assert cache_file(tmp_path / "cache", 64, 3, 0).is_file()
