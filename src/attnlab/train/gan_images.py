@@ -112,14 +112,14 @@ class GANImagesTask(Task):
         if self._scorer:
             return
         data = self.trainer.datamodule
-        train = data.build("train")
+        train = data.dataset("train")
         channels = int(train[0]["input"].shape[0])
         if channels != self.model.config.channels:
             raise ConfigError(f"model.channels is {self.model.config.channels} but the data's images have "
                               f"{channels}: --model.channels {channels}")  # fmt: skip
         scorer = domain_scorer(
             train,
-            data.build("val"),
+            data.dataset("val"),
             cache=self.cache,
             size=self.size,
             steps=self.classifier_steps,
