@@ -22,8 +22,17 @@ Implementation details, following CleanRL's ``dqn.py``
    (:mod:`attnlab.rl.navigation_sketch`) for the greedy agent, the random policy and a scripted
    straight-to-waypoint policy on the same seeds, and the report draws their trajectories.
 
-Deviations: evaluation is greedy (CleanRL's evaluation uses epsilon 0.05); the
-optimiser and its schedule come from the recipe's ``optim:``.
+Rainbow's parts (Hessel et al. 2018, arXiv:1710.02298; reference: Kaixhin/Rainbow), each a field:
+``n_step`` returns (:mod:`attnlab.rl.nstep`), ``prioritized`` replay with ``priority_alpha`` and
+``priority_beta`` annealed to 1 over the run (:mod:`attnlab.rl.prioritized`), the categorical
+``loss`` of a distributional Q-network (:mod:`attnlab.objectives.categorical_dqn`), and noisy
+nets: a model with ``reset_noise`` (noisy layers) draws new noise for the online network every
+``train_every`` steps before it acts, and for the target network before each target (set the
+epsilons to 0: the noise explores). Atari frames (``ALE/<Game>-v5``, :mod:`attnlab.rl.atari_envs`)
+are stored as bytes and scaled to [0, 1]; ``clip_reward`` clips the rewards learnt from to [-1, 1].
+
+Deviations: evaluation is greedy by default (``eval_epsilon``; CleanRL's evaluation uses 0.05);
+the optimiser and its schedule come from the recipe's ``optim:``.
 
 Exact resume: ``checkpoints/last.ckpt`` is written at the first episode end after every
 ``trainer.checkpoint_every`` steps, so the environment holds no state but its RNG. It holds
@@ -48,10 +57,14 @@ from torch.utils.tensorboard import SummaryWriter
 
 from attnlab.catalog import MODELS
 from attnlab.errors import ConfigError, NonFiniteLossError
+from attnlab.objectives.categorical_dqn import categorical_loss
 from attnlab.objectives.dqn import td_loss
+from attnlab.rl.atari_attention import episode_figure as atari_episode_figure
+from attnlab.rl.atari_envs import atari_ids, make_atari
 from attnlab.rl.envs import (
+    Policy,
     Spaces,
-    discrete_vector_spaces,
+    discrete_spaces,
     env_rng_state,
     episode_returns,
     make_env,
@@ -78,7 +91,9 @@ from attnlab.rl.navigation_sketch import (
     sketch_episodes,
     trajectories_figure,
 )
-from attnlab.rl.replay import ReplayBuffer
+from attnlab.rl.nstep import NStepQueue
+from attnlab.rl.prioritized import PrioritySampler
+from attnlab.rl.replay import ReplayBuffer, Transitions
 from attnlab.rl.runner_files import (
     TRAINER_KEYS,
     checked_checkpoint,
@@ -115,9 +130,16 @@ class DQNConfig:
     start_epsilon: float = 1.0
     end_epsilon: float = 0.05
     exploration_fraction: float = 0.5  # of trainer.max_steps over which epsilon decays
-    loss: Literal["huber", "mse"] = "mse"
+    # huber / mse: on Q-values; categorical: C51's cross-entropy, for a distributional Q-network
+    loss: Literal["huber", "mse", "categorical"] = "mse"
     double_q: bool = False  # Double DQN targets (van Hasselt et al. 2016)
+    n_step: int = 1  # rewards summed into one transition (Rainbow: 3)
+    prioritized: bool = False  # proportional prioritised replay (Schaul et al. 2016)
+    priority_alpha: float = 0.5  # priority exponent (Rainbow's)
+    priority_beta: float = 0.4  # importance-sampling exponent at the first step, linear to 1 at the last
+    clip_reward: bool = False  # learn from rewards clipped to [-1, 1] (Atari); returns are reported unclipped
     eval_episodes: int = 10  # greedy episodes per validation and for the test
+    eval_epsilon: float = 0.0  # random actions in evaluation (Atari: a greedy agent may never press FIRE)
     # leading observation entries kept as uint8 in the replay buffer (integer pixels or class ids;
     # the navigation simulator's size * size view); 0 keeps every entry as float32
     replay_byte_dim: int = 0
@@ -133,11 +155,12 @@ class DQNConfig:
             "target_sync_every",
             "eval_episodes",
             "torch_threads",
+            "n_step",
         )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"dqn.{name} must be >= 1, got {getattr(self, name)}")
-        unit = ("gamma", "start_epsilon", "end_epsilon")
+        unit = ("gamma", "start_epsilon", "end_epsilon", "priority_alpha", "priority_beta", "eval_epsilon")
         for name in unit:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"dqn.{name} must lie in [0, 1], got {getattr(self, name)}")
@@ -193,8 +216,9 @@ class DQNRunner(Runner):
             return agent.test()
 
 
-def _check_fits(spec: RunSpec, spaces: Spaces, env_id: str) -> None:
-    """The Q-network's input and output sizes against the environment's spaces."""
+def _check_fits(spec: RunSpec, model: nn.Module, spaces: Spaces, env_id: str) -> None:
+    """The Q-network's input and output sizes against the environment's spaces, and a
+    distributional network for the categorical loss."""
     config = spec.model_config
     for field, value, what in (
         ("obs_dim", spaces.obs_dim, "observations of length"),
@@ -204,6 +228,26 @@ def _check_fits(spec: RunSpec, spaces: Spaces, env_id: str) -> None:
             raise ConfigError(
                 f"environment '{env_id}' has {what} {value} but model.{field} is {getattr(config, field)}"
             )
+    example = getattr(model, "example_inputs", None)
+    if spaces.pixels and example is not None and tuple(example(1)["obs"].shape[1:]) != spaces.obs_shape:
+        raise ConfigError(
+            f"environment '{env_id}' gives frames {spaces.obs_shape} but model {spec.model_name} "
+            f"takes {tuple(example(1)['obs'].shape[1:])}"
+        )
+    if spec.runner_config.loss == "categorical" and not isinstance(
+        getattr(model, "support", None), torch.Tensor
+    ):
+        raise ConfigError(
+            f"dqn.loss categorical needs a distributional Q-network (atoms and a support, such as "
+            f"aqt-atari); model {spec.model_name} gives Q-values only: use huber or mse"
+        )
+
+
+def make_dqn_env(env_id: str) -> Any:
+    """attnlab's navigation simulator, Atari with the standard wrappers, or any gymnasium id."""
+    if env_id.startswith(NAMESPACE):
+        return make_navigation(env_id)  # lists the known ids
+    return make_atari(env_id) if env_id in atari_ids() else make_env(env_id)
 
 
 class _Agent:
@@ -218,23 +262,26 @@ class _Agent:
         self.spec, self.cfg, self.trainer = spec, cfg, spec.trainer
         self.device = runner_device(spec.trainer)
         torch.use_deterministic_algorithms(spec.trainer.deterministic, warn_only=True)
-        make = make_navigation if cfg.env.startswith(NAMESPACE) else make_env  # lists the known ids
-        self.env, self.eval_env = make(cfg.env), make(cfg.env)
-        self.spaces = discrete_vector_spaces(self.env, cfg.env)
-        _check_fits(spec, self.spaces, cfg.env)
+        self.env, self.eval_env = make_dqn_env(cfg.env), make_dqn_env(cfg.env)
+        self.spaces = discrete_spaces(self.env, cfg.env)
         random.seed(spec.seed)
         np.random.seed(spec.seed % 2**32)
         torch.manual_seed(spec.seed)
         self.model: nn.Module = MODELS.get(spec.model_name).cls(spec.model_config).to(self.device)
+        _check_fits(spec, self.model, self.spaces, cfg.env)
+        self.noisy = callable(getattr(self.model, "reset_noise", None))
         self.target = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = build_optimizer(self.model, spec.optim)
         updates = max(1, (self.trainer.max_steps - cfg.learning_starts) // cfg.train_every)
         self.scheduler = build_scheduler(self.optimizer, spec.optim, total_steps=updates)
+        byte_dim = self.spaces.obs_dim if self.spaces.pixels else cfg.replay_byte_dim
         self.buffer: ReplayBuffer | ByteReplayBuffer = (
-            ByteReplayBuffer(cfg.buffer_size, self.spaces.obs_dim, cfg.replay_byte_dim)
-            if cfg.replay_byte_dim
+            ByteReplayBuffer(cfg.buffer_size, self.spaces.obs_dim, byte_dim)
+            if byte_dim
             else ReplayBuffer(cfg.buffer_size, self.spaces.obs_dim)
         )
+        self.priorities = PrioritySampler(cfg.buffer_size, cfg.priority_alpha) if cfg.prioritized else None
+        self.nstep = NStepQueue(cfg.n_step, cfg.gamma)
         self.rng = np.random.default_rng(spec.seed)  # exploration and replay sampling
         self.step = 0  # environment steps taken
         self.episodes = 0  # episodes finished
@@ -258,6 +305,7 @@ class _Agent:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "replay": self.buffer.state_dict(),
+            **({"priorities": self.priorities.state_dict()} if self.priorities is not None else {}),
             "rng": {
                 "global": global_rng_state(),
                 "agent": generator_state(self.rng),
@@ -275,6 +323,12 @@ class _Agent:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.buffer.load_state_dict(state["replay"])
+        if self.priorities is not None:
+            if "priorities" not in state:
+                raise ConfigError(
+                    f"{path} was written without prioritised replay; resume it with dqn.prioritized false"
+                )
+            self.priorities.load_state_dict(state["priorities"])
         set_global_rng_state(state["rng"]["global"])
         set_generator_state(self.rng, state["rng"]["agent"])
         set_env_rng_state(self.env, state["rng"]["env"])
@@ -283,45 +337,104 @@ class _Agent:
         atomic_torch_save(self.state_dict(), path)
 
     # -- acting and learning ----------------------------------------------------
+    def inputs(self, flat: torch.Tensor) -> torch.Tensor:
+        """Flattened observations (B, obs_dim) -> what the Q-network takes: frames (B, *shape) in [0, 1]."""
+        if not self.spaces.pixels:
+            return flat
+        return flat.view(flat.shape[0], *self.spaces.obs_shape) / 255.0  # (B, C, H, W)
+
     def greedy(self, obs: np.ndarray) -> int:
         with torch.no_grad():
-            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)  # (1, obs_dim)
-            return int(self.model(x).q_values.argmax(dim=1).item())
+            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).reshape(1, -1)  # (1, obs_dim)
+            return int(self.model(self.inputs(x)).q_values.argmax(dim=1).item())
 
     def act(self, obs: np.ndarray, epsilon: float) -> int:
         if self.rng.random() < epsilon:
             return int(self.rng.integers(self.spaces.num_actions))
         return self.greedy(obs)
 
+    def support(self) -> torch.Tensor:
+        """The atoms of a distributional Q-network (checked at start)."""
+        support = self.model.support
+        assert isinstance(support, torch.Tensor)
+        return support
+
+    def replay(self) -> tuple[Transitions, torch.Tensor | None, torch.Tensor | None]:
+        """A batch, its slots and importance-sampling weights (None without prioritised replay)."""
+        if self.priorities is None:
+            return self.buffer.sample(self.cfg.batch_size, self.rng).to(self.device), None, None
+        progress = min(1.0, self.step / self.trainer.max_steps)
+        beta = self.cfg.priority_beta + (1.0 - self.cfg.priority_beta) * progress
+        slots, weights = self.priorities.sample(self.cfg.batch_size, len(self.buffer), beta, self.rng)
+        return self.buffer.gather(slots).to(self.device), slots, weights.to(self.device)
+
     def update(self) -> dict[str, torch.Tensor]:
-        batch = self.buffer.sample(self.cfg.batch_size, self.rng).to(self.device)
-        q_values = self.model(batch.obs).q_values  # (B, A)
+        batch, slots, weights = self.replay()
+        obs, next_obs = self.inputs(batch.obs), self.inputs(batch.next_obs)
+        out = self.model(obs)
         with torch.no_grad():
-            next_q = self.target(batch.next_obs).q_values  # (B, A)
-            online_next = self.model(batch.next_obs).q_values if self.cfg.double_q else None
-        loss = td_loss(
-            q_values,
-            batch.actions,
-            batch.rewards,
-            batch.terminated,
-            next_q,
-            gamma=self.cfg.gamma,
-            online_next_q_values=online_next,
-            kind=self.cfg.loss,
-        )
-        if not torch.isfinite(loss.total):
+            if self.noisy:
+                self.target.reset_noise()  # type: ignore[operator]
+            target = self.target(next_obs)
+            online_next = self.model(next_obs).q_values if self.cfg.double_q else None
+        common = {"gamma": self.cfg.gamma, "online_next_q_values": online_next, "horizons": batch.horizons}
+        if self.cfg.loss == "categorical":
+            dist = categorical_loss(
+                out.log_probs,
+                batch.actions,
+                batch.rewards,
+                batch.terminated,
+                target.probs,
+                self.support(),
+                weights=weights,
+                **common,  # type: ignore[arg-type]
+            )
+            total, errors, q_taken = dist.total, dist.each, dist.q_taken
+        else:
+            td = td_loss(
+                out.q_values,
+                batch.actions,
+                batch.rewards,
+                batch.terminated,
+                target.q_values,
+                kind=self.cfg.loss,
+                weights=weights,
+                **common,  # type: ignore[arg-type]
+            )
+            total, errors, q_taken = td.total, td.errors, td.q_taken.detach()
+        if not torch.isfinite(total):
             raise NonFiniteLossError(
-                f"training stopped at step {self.step}: non-finite loss term 'td' = {float(loss.total)}; "
+                f"training stopped at step {self.step}: non-finite loss term 'td' = {float(total)}; "
                 "lower optim.lr or check the environment's rewards"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
+        total.backward()
         if self.trainer.gradient_clip_val is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.trainer.gradient_clip_val)
         self.optimizer.step()
         self.scheduler.step()
         self.updates += 1
-        return {"td": loss.total.detach(), "q": loss.q_taken.detach().mean()}
+        if self.priorities is not None and slots is not None:
+            self.priorities.update(slots, errors)
+        return {"td": total.detach(), "q": q_taken.mean()}
+
+    def remember(
+        self,
+        obs: np.ndarray,
+        action: int,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        truncated: bool,
+    ) -> None:
+        """One environment step into the n-step queue, and the transitions it completes into replay."""
+        if self.cfg.clip_reward:
+            reward = float(np.clip(reward, -1.0, 1.0))
+        flat, flat_next = np.ravel(obs), np.ravel(next_obs)
+        for t in self.nstep.push(flat, action, reward, flat_next, terminated, truncated):
+            slot = self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated, t.horizon)
+            if self.priorities is not None:
+                self.priorities.add(slot)
 
     def sync_target(self) -> None:
         target, online = self.target.state_dict(), self.model.state_dict()
@@ -343,9 +456,11 @@ class _Agent:
                 if obs is None:  # the first episode seeds the environment; later ones continue its RNG
                     obs, _ = self.env.reset(seed=self.spec.seed if self.episodes == 0 else None)
                 epsilon = epsilon_at(self.step, cfg, max_steps)
+                if self.noisy and self.step % cfg.train_every == 0:
+                    self.model.reset_noise()  # type: ignore[operator]
                 action = self.act(obs, epsilon)
                 next_obs, reward, terminated, truncated, _ = self.env.step(action)
-                self.buffer.add(obs, action, float(reward), next_obs, bool(terminated))
+                self.remember(obs, action, float(reward), next_obs, bool(terminated), bool(truncated))
                 obs, self.step = next_obs, self.step + 1
                 episode_return, episode_length = episode_return + float(reward), episode_length + 1
                 if self.step > cfg.learning_starts and self.step % cfg.train_every == 0:
@@ -392,9 +507,19 @@ class _Agent:
         self.model.eval()
         try:
             seeds = eval_seeds(self.spec.seed, split, self.cfg.eval_episodes)
-            return episode_returns(self.eval_env, self.greedy, seeds)
+            return episode_returns(self.eval_env, self.eval_policy(seeds[0]), seeds)
         finally:
             self.model.train()
+
+    def eval_policy(self, seed: int) -> Policy:
+        """Greedy, or epsilon-greedy with ``eval_epsilon`` from its own generator (so that a split's
+        episodes are the same at every evaluation)."""
+        epsilon = self.cfg.eval_epsilon
+        if epsilon == 0:
+            return self.greedy
+        rng = np.random.default_rng(seed)
+        explore = random_policy(self.spaces.num_actions, seed + 1)
+        return lambda obs: explore(obs) if rng.random() < epsilon else self.greedy(obs)
 
     def test(self) -> dict[str, float]:
         """Mean and spread of the greedy return and of a random policy's on the same seeds."""
@@ -433,6 +558,8 @@ class _Agent:
         pictures read), else none: the first test episode's first steps with every action's attention
         (:func:`attnlab.rl.navigation_attention.episode_figure`) and the chosen action's on the depth
         points (:func:`attnlab.rl.navigation_cloud.episode_clouds`)."""
+        if self.spaces.pixels and isinstance(getattr(self.model, "decoder", None), nn.Module):
+            return self.atari_figures(folder)
         env = self.eval_env.unwrapped
         if (
             not isinstance(env, NavigationEnv)
@@ -449,6 +576,22 @@ class _Agent:
             return {caption: steps} | episode_clouds(self.model, env, folder, seed=seed)
         finally:
             self.model.train()
+
+    def atari_figures(self, folder: Path) -> dict[str, Path]:
+        """An Atari AQT's per-action attention over the first test episode (the evaluation policy)."""
+        seed = eval_seeds(self.spec.seed, "test", 1)[0]
+        self.model.eval()
+        try:
+            path = atari_episode_figure(
+                self.model, self.eval_env, self.eval_policy(seed), folder / "action_attention.png", seed=seed
+            )
+        finally:
+            self.model.train()
+        caption = (
+            "Each action query's attention over the newest frame, every 25th step of the first test "
+            "episode (the greedy action framed, Q-values in the titles)"
+        )
+        return {caption: path}
 
     def sketch_config(self) -> NavConfig | None:
         env = self.eval_env.unwrapped

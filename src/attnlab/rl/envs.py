@@ -27,18 +27,25 @@ def make_env(env_id: str) -> gym.Env[Any, Any]:
 
 @dataclass(frozen=True)
 class Spaces:
-    obs_dim: int
+    obs_dim: int  # entries of one flattened observation
     num_actions: int
+    obs_shape: tuple[int, ...]  # of one observation as the environment gives it
+    pixels: bool  # uint8 observations in [0, 255] (Atari frames): stored as bytes, scaled to [0, 1]
 
 
-def discrete_vector_spaces(env: gym.Env[Any, Any], env_id: str) -> Spaces:
-    """The sizes a Q-network needs; other spaces are a one-line error."""
+def discrete_spaces(env: gym.Env[Any, Any], env_id: str) -> Spaces:
+    """The sizes a Q-network needs: a flat float Box or uint8 frames, Discrete actions; other
+    spaces are a one-line error."""
     obs, act = env.observation_space, env.action_space
-    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-        raise ConfigError(f"environment '{env_id}' has observations {obs}; this runner needs a flat Box")
+    pixels = isinstance(obs, gym.spaces.Box) and obs.dtype == np.uint8
+    if not isinstance(obs, gym.spaces.Box) or (len(obs.shape) != 1 and not pixels):
+        raise ConfigError(
+            f"environment '{env_id}' has observations {obs}; this runner needs a flat Box or uint8 frames"
+        )
     if not isinstance(act, gym.spaces.Discrete):
         raise ConfigError(f"environment '{env_id}' has actions {act}; this runner needs Discrete actions")
-    return Spaces(obs_dim=int(obs.shape[0]), num_actions=int(act.n))
+    shape = tuple(int(n) for n in obs.shape)
+    return Spaces(obs_dim=int(np.prod(shape)), num_actions=int(act.n), obs_shape=shape, pixels=pixels)
 
 
 def env_rng_state(env: gym.Env[Any, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from attnlab.errors import ConfigError
 from attnlab.rl.replay import Transitions
 
 FIELDS = ("obs_bytes", "obs_rest", "actions", "rewards", "next_bytes", "next_rest", "terminated")
+# written since n-step returns; a checkpoint without them holds one-step transitions
+OPTIONAL = {"horizons": 1}
 
 
 class ByteReplayBuffer:
@@ -34,6 +36,7 @@ class ByteReplayBuffer:
         self.actions = torch.zeros(capacity, dtype=torch.long)
         self.rewards = torch.zeros(capacity)
         self.terminated = torch.zeros(capacity, dtype=torch.bool)
+        self.horizons = torch.ones(capacity, dtype=torch.long)
         self.pos = 0
         self.size = 0
 
@@ -52,20 +55,34 @@ class ByteReplayBuffer:
         return torch.from_numpy(head.astype(np.uint8)), torch.from_numpy(flat[self.byte_dim :].copy())
 
     def add(
-        self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool
-    ) -> None:
+        self,
+        obs: np.ndarray,
+        action: int,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        horizon: int = 1,
+    ) -> int:
+        """Store a transition; returns the slot it took (what prioritised replay keys on)."""
         i = self.pos
         self.obs_bytes[i], self.obs_rest[i] = self._split(obs)
         self.next_bytes[i], self.next_rest[i] = self._split(next_obs)
         self.actions[i], self.rewards[i], self.terminated[i] = action, reward, terminated
+        self.horizons[i] = horizon
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+        return i
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Transitions:
-        idx = torch.from_numpy(rng.integers(0, self.size, size=batch_size))
+        return self.gather(torch.from_numpy(rng.integers(0, self.size, size=batch_size)))
+
+    def gather(self, idx: torch.Tensor) -> Transitions:
+        """The transitions in slots ``idx`` (B,) int64."""
         obs = torch.cat([self.obs_bytes[idx].float(), self.obs_rest[idx]], dim=1)  # (B, obs_dim)
         nxt = torch.cat([self.next_bytes[idx].float(), self.next_rest[idx]], dim=1)  # (B, obs_dim)
-        return Transitions(obs, self.actions[idx], self.rewards[idx], nxt, self.terminated[idx])
+        return Transitions(
+            obs, self.actions[idx], self.rewards[idx], nxt, self.terminated[idx], self.horizons[idx]
+        )
 
     def state_dict(self) -> dict[str, Any]:
         n = self.size
@@ -75,7 +92,7 @@ class ByteReplayBuffer:
             "pos": self.pos,
             "size": n,
         }
-        return state | {name: getattr(self, name)[:n].clone() for name in FIELDS}
+        return state | {name: getattr(self, name)[:n].clone() for name in (*FIELDS, *OPTIONAL)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("capacity") != self.capacity or state.get("byte_dim") != self.byte_dim:
@@ -88,3 +105,5 @@ class ByteReplayBuffer:
         self.pos, self.size = state["pos"], n
         for name in FIELDS:
             getattr(self, name)[:n] = state[name]
+        for name, default in OPTIONAL.items():
+            getattr(self, name)[:n] = state.get(name, default)

@@ -1,4 +1,8 @@
-"""A uniform replay buffer of transitions (s, a, r, s', terminated), checkpointable as tensors."""
+"""A uniform replay buffer of transitions (s, a, r, s', terminated, n), checkpointable as tensors.
+
+``n`` (``horizons``) is the number of rewards summed into ``r`` by an n-step queue
+(:mod:`attnlab.rl.nstep`); 1 for one-step transitions, and for checkpoints written before it was kept.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ class Transitions:
     rewards: torch.Tensor  # (B,) float32
     next_obs: torch.Tensor  # (B, obs_dim) float32, the observation after the action (final one at an end)
     terminated: torch.Tensor  # (B,) bool: the episode ended in a terminal state (not a time limit)
+    horizons: torch.Tensor  # (B,) int64: the rewards summed into ``rewards`` (n-step)
 
     def to(self, device: torch.device) -> Transitions:
         return Transitions(*(t.to(device) for t in vars(self).values()))
@@ -35,6 +40,7 @@ class ReplayBuffer:
         self.rewards = torch.zeros(capacity)
         self.next_obs = torch.zeros(capacity, obs_dim)
         self.terminated = torch.zeros(capacity, dtype=torch.bool)
+        self.horizons = torch.ones(capacity, dtype=torch.long)
         self.pos = 0  # where the next transition goes
         self.size = 0
 
@@ -42,21 +48,38 @@ class ReplayBuffer:
         return self.size
 
     def add(
-        self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool
-    ) -> None:
+        self,
+        obs: np.ndarray,
+        action: int,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        horizon: int = 1,
+    ) -> int:
+        """Store a transition; returns the slot it took (what prioritised replay keys on)."""
         i = self.pos
         self.obs[i] = torch.from_numpy(np.asarray(obs, dtype=np.float32))
         self.actions[i] = action
         self.rewards[i] = reward
         self.next_obs[i] = torch.from_numpy(np.asarray(next_obs, dtype=np.float32))
         self.terminated[i] = terminated
+        self.horizons[i] = horizon
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+        return i
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Transitions:
-        idx = torch.from_numpy(rng.integers(0, self.size, size=batch_size))
+        return self.gather(torch.from_numpy(rng.integers(0, self.size, size=batch_size)))
+
+    def gather(self, idx: torch.Tensor) -> Transitions:
+        """The transitions in slots ``idx`` (B,) int64."""
         return Transitions(
-            self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx]
+            self.obs[idx],
+            self.actions[idx],
+            self.rewards[idx],
+            self.next_obs[idx],
+            self.terminated[idx],
+            self.horizons[idx],
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -70,6 +93,7 @@ class ReplayBuffer:
             "rewards": self.rewards[:n].clone(),
             "next_obs": self.next_obs[:n].clone(),
             "terminated": self.terminated[:n].clone(),
+            "horizons": self.horizons[:n].clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -82,3 +106,4 @@ class ReplayBuffer:
         self.pos, self.size = state["pos"], n
         for name in ("obs", "actions", "rewards", "next_obs", "terminated"):
             getattr(self, name)[:n] = state[name]
+        self.horizons[:n] = state.get("horizons", 1)

@@ -87,6 +87,7 @@ class OptimConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8  # adam / adamw: added to the denominator (Rainbow: 1.5e-4)
     momentum: float = 0.9  # sgd only
     schedule: Literal["constant", "cosine"] = "cosine"
     warmup_steps: int = 0
@@ -102,6 +103,7 @@ class OptimConfig:
             self.betas,
             "two numbers in [0, 1)",
         )
+        _require(self.eps > 0, f"{section}.eps", self.eps, "> 0")
         _require(self.momentum >= 0, f"{section}.momentum", self.momentum, ">= 0")
         _require(self.warmup_steps >= 0, f"{section}.warmup_steps", self.warmup_steps, ">= 0")
         _require(0 <= self.min_lr_ratio <= 1, f"{section}.min_lr_ratio", self.min_lr_ratio, "in [0, 1]")
