@@ -100,6 +100,13 @@ def test_a_finished_run_is_never_overwritten(dqn_run: Path, capsys: pytest.Captu
         (["--trainer.devices", "2"], "runner 'dqn' does not support trainer.devices"),
         (["--trainer.log_every", "0"], "trainer.log_every must be >= 1, got 0"),
         (["--runner", "dqm"], "unknown runner 'dqm' (did you mean 'dqn'?)"),
+        (["--dqn.n_step", "0"], "dqn.n_step must be >= 1, got 0"),
+        (["--dqn.priority_beta", "1.5"], "dqn.priority_beta must lie in [0, 1], got 1.5"),
+        (
+            ["--dqn.loss", "categorical"],
+            "dqn.loss categorical needs a distributional Q-network (atoms and a support, such as aqt-atari); "
+            "model q-mlp gives Q-values only",
+        ),
     ],
 )
 def test_user_errors_are_one_line_and_leave_no_run_folder(
@@ -118,17 +125,32 @@ def test_a_section_the_runner_does_not_read_is_refused(tmp_path: Path, capsys: p
     assert "runner 'dqn' reads no 'task' section" in capsys.readouterr().err
 
 
-def test_the_trained_agent_beats_the_random_policy(tmp_path: Path):
-    """A third of the recipe's budget already balances the pole far longer than chance."""
+@pytest.mark.parametrize(
+    "rainbow", [[], ["--dqn.n_step", "3", "--dqn.prioritized", "true"]], ids=["dqn", "nstep-per"]
+)
+def test_the_trained_agent_beats_the_random_policy(rainbow: list[str], tmp_path: Path):
+    """A third of the recipe's budget already balances the pole far longer than chance, with
+    3-step returns and prioritised replay too."""
     run_dir = tmp_path / "learn"
-    args = ["--trainer.max_steps", "6000", "--trainer.val_every", "2000", "--trainer.progress_bar", "false"]
+    args = [
+        "--trainer.max_steps",
+        "6000",
+        "--trainer.val_every",
+        "2000",
+        "--trainer.progress_bar",
+        "false",
+        *rainbow,
+    ]
     assert main(["run", "dqn-cartpole", "--run-dir", str(run_dir), *args]) == 0
     metrics = metrics_of(run_dir)
     assert metrics["test/random_policy_return"] < 40
     assert metrics["test/return"] > 4 * metrics["test/random_policy_return"]
 
 
-def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
+@pytest.mark.parametrize(
+    "rainbow", [[], ["--dqn.n_step", "3", "--dqn.prioritized", "true"]], ids=["dqn", "nstep-per"]
+)
+def test_kill_9_then_resume_equals_an_uninterrupted_run(rainbow: list[str], tmp_path: Path):
     args = [
         "run",
         "dqn-cartpole",
@@ -146,6 +168,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
         "100",
         "--dqn.eval_episodes",
         "2",
+        *rainbow,
     ]
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert attnlab(*args, "--run-dir", str(full)).returncode == 0
@@ -162,3 +185,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path: Path):
     for key in last_a["target"]:
         assert torch.equal(last_a["target"][key], last_b["target"][key]), key
     assert torch.equal(last_a["replay"]["obs"], last_b["replay"]["obs"])
+    if rainbow:
+        assert torch.equal(last_a["replay"]["horizons"], last_b["replay"]["horizons"])
+        assert last_a["replay"]["horizons"].max() == 3
+        assert torch.equal(last_a["priorities"]["tree"], last_b["priorities"]["tree"])
