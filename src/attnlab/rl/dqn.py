@@ -370,38 +370,7 @@ class _Agent:
 
     def update(self) -> dict[str, torch.Tensor]:
         batch, slots, weights = self.replay()
-        obs, next_obs = self.inputs(batch.obs), self.inputs(batch.next_obs)
-        out = self.model(obs)
-        with torch.no_grad():
-            if self.noisy:
-                self.target.reset_noise()  # type: ignore[operator]
-            target = self.target(next_obs)
-            online_next = self.model(next_obs).q_values if self.cfg.double_q else None
-        common = {"gamma": self.cfg.gamma, "online_next_q_values": online_next, "horizons": batch.horizons}
-        if self.cfg.loss == "categorical":
-            dist = categorical_loss(
-                out.log_probs,
-                batch.actions,
-                batch.rewards,
-                batch.terminated,
-                target.probs,
-                self.support(),
-                weights=weights,
-                **common,  # type: ignore[arg-type]
-            )
-            total, errors, q_taken = dist.total, dist.each, dist.q_taken
-        else:
-            td = td_loss(
-                out.q_values,
-                batch.actions,
-                batch.rewards,
-                batch.terminated,
-                target.q_values,
-                kind=self.cfg.loss,
-                weights=weights,
-                **common,  # type: ignore[arg-type]
-            )
-            total, errors, q_taken = td.total, td.errors, td.q_taken.detach()
+        total, errors, q_taken = self.loss(batch, weights)
         if not torch.isfinite(total):
             raise NonFiniteLossError(
                 f"training stopped at step {self.step}: non-finite loss term 'td' = {float(total)}; "
@@ -417,6 +386,46 @@ class _Agent:
         if self.priorities is not None and slots is not None:
             self.priorities.update(slots, errors)
         return {"td": total.detach(), "q": q_taken.mean()}
+
+    def loss(
+        self, batch: Transitions, weights: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The recipe's loss on ``batch``, each transition's share (prioritised replay's new
+        priorities) and Q(s, a) of the actions taken, both (B,) without gradient."""
+        obs, next_obs = self.inputs(batch.obs), self.inputs(batch.next_obs)
+        out = self.model(obs)
+        with torch.no_grad():
+            if self.noisy:
+                self.target.reset_noise()  # type: ignore[operator]
+            target = self.target(next_obs)
+            online_next = self.model(next_obs).q_values if self.cfg.double_q else None
+        if self.cfg.loss == "categorical":
+            dist = categorical_loss(
+                out.log_probs,
+                batch.actions,
+                batch.rewards,
+                batch.terminated,
+                target.probs,
+                self.support(),
+                gamma=self.cfg.gamma,
+                online_next_q_values=online_next,
+                horizons=batch.horizons,
+                weights=weights,
+            )
+            return dist.total, dist.each, dist.q_taken
+        td = td_loss(
+            out.q_values,
+            batch.actions,
+            batch.rewards,
+            batch.terminated,
+            target.q_values,
+            gamma=self.cfg.gamma,
+            online_next_q_values=online_next,
+            kind=self.cfg.loss,
+            horizons=batch.horizons,
+            weights=weights,
+        )
+        return td.total, td.errors, td.q_taken.detach()
 
     def remember(
         self,
