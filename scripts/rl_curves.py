@@ -73,7 +73,10 @@ def main() -> None:
         floors += [
             json.loads((run / "metrics.json").read_text())["test/random_policy_return"] for run in runs
         ]
-    for ax, what in ((train_ax, "training episodes' return"), (val_ax, "validation return (greedy)")):
+    for ax, what in (
+        (train_ax, "training episodes' return"),
+        (val_ax, "validation return (evaluation policy)"),
+    ):
         ax.axhline(statistics.fmean(floors), color="gray", linestyle="--", label="random policy (test)")
         ax.set_xlabel("environment steps")
         ax.set_title(what)
