@@ -97,6 +97,11 @@ class Agent:
     nav: NavConfig | None = None  # the navigation simulator's settings (camera, map size)
     novelty: Novelty | None = None
     no_novelty: str | None = None  # why an RND agent's intrinsic reward is not shown
+    frames_to_unit: bool = False  # the network takes uint8 frames scaled to [0, 1] (DQN on Atari)
+
+    def inputs(self, obs: torch.Tensor) -> torch.Tensor:
+        """One observation as the environment gives it -> the network's batch of one."""
+        return obs[None] / 255.0 if self.frames_to_unit else obs[None]
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -121,21 +126,23 @@ def _model(run: RunDir, spec: RunSpec, kind: str, checkpoint_format: str) -> nn.
 
 
 def _load_dqn(run: RunDir, spec: RunSpec) -> tuple[Agent, list[dict[str, torch.Tensor]]]:
-    from attnlab.rl.dqn import CHECKPOINT_FORMAT, eval_seeds
-    from attnlab.rl.envs import make_env
-    from attnlab.rl.navigation import NAMESPACE, make_navigation
+    from attnlab.rl.dqn import CHECKPOINT_FORMAT, eval_seeds, make_dqn_env
+    from attnlab.rl.envs import discrete_spaces
 
     env_id = spec.runner_config.env
-    env = make_navigation(env_id) if env_id.startswith(NAMESPACE) else make_env(env_id)
+    env = make_dqn_env(env_id)
     model = _model(run, spec, "DQN", CHECKPOINT_FORMAT)
+    pixels = discrete_spaces(env, env_id).pixels  # as the runner: uint8 frames reach it in [0, 1]
 
     @torch.no_grad()
     def greedy(x: torch.Tensor) -> int:  # as DQN's test: the largest Q
-        return int(model(x[None]).q_values.argmax(dim=1).item())
+        return int(model(x[None] / 255.0 if pixels else x[None]).q_values.argmax(dim=1).item())
 
     seed, family = eval_seeds(spec.seed, "test", 1)[0], _family(env, env_id)
     examples, episode = _play(env, family, greedy, seed, 0, None, torch.float32)
-    return _agent("dqn", env, env_id, family, model, episode), examples
+    agent = _agent("dqn", env, env_id, family, model, episode)
+    agent.frames_to_unit = pixels
+    return agent, examples
 
 
 def _load_ppo(run: RunDir, spec: RunSpec) -> tuple[Agent, list[dict[str, torch.Tensor]]]:
@@ -350,10 +357,10 @@ def view_agent(loaded: LoadedRun, example: dict[str, torch.Tensor], method: str 
     with torch.no_grad():
         if layers:
             with capture(agent.model, layers=layers) as record:
-                out = agent.model(x[None])
+                out = agent.model(agent.inputs(x))
             weights = {name: record[name][0] for name in record}  # (heads, Q, K) each
         else:
-            out, weights = agent.model(x[None]), {}
+            out, weights = agent.model(agent.inputs(x)), {}
     action = int(example["action"])
     scores, notes, extra = _action_values(agent, out, action)
     rewards, intrinsic = _rewards(agent, example)
