@@ -100,8 +100,12 @@ class Agent:
     frames_to_unit: bool = False  # the network takes uint8 frames scaled to [0, 1] (DQN on Atari)
 
     def inputs(self, obs: torch.Tensor) -> torch.Tensor:
-        """One observation as the environment gives it -> the network's batch of one."""
-        return obs[None] / 255.0 if self.frames_to_unit else obs[None]
+        return network_input(obs, self.frames_to_unit)
+
+
+def network_input(obs: torch.Tensor, frames_to_unit: bool) -> torch.Tensor:
+    """One observation as the environment gives it -> the network's batch of one (1, ...)."""
+    return obs[None] / 255.0 if frames_to_unit else obs[None]
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -136,13 +140,11 @@ def _load_dqn(run: RunDir, spec: RunSpec) -> tuple[Agent, list[dict[str, torch.T
 
     @torch.no_grad()
     def greedy(x: torch.Tensor) -> int:  # as DQN's test: the largest Q
-        return int(model(x[None] / 255.0 if pixels else x[None]).q_values.argmax(dim=1).item())
+        return int(model(network_input(x, pixels)).q_values.argmax(dim=1).item())
 
     seed, family = eval_seeds(spec.seed, "test", 1)[0], _family(env, env_id)
     examples, episode = _play(env, family, greedy, seed, 0, None, torch.float32)
-    agent = _agent("dqn", env, env_id, family, model, episode)
-    agent.frames_to_unit = pixels
-    return agent, examples
+    return _agent("dqn", env, env_id, family, model, episode, frames_to_unit=pixels), examples
 
 
 def _load_ppo(run: RunDir, spec: RunSpec) -> tuple[Agent, list[dict[str, torch.Tensor]]]:
@@ -199,7 +201,14 @@ def _family(env: gym.Env[Any, Any], env_id: str) -> str:
 
 
 def _agent(
-    runner: str, env: gym.Env[Any, Any], env_id: str, family: str, model: nn.Module, episode: Episode
+    runner: str,
+    env: gym.Env[Any, Any],
+    env_id: str,
+    family: str,
+    model: nn.Module,
+    episode: Episode,
+    *,
+    frames_to_unit: bool = False,
 ) -> Agent:
     count = int(env.action_space.n)  # type: ignore[attr-defined]
     names: list[str] = [str(a) for a in range(count)]
@@ -216,7 +225,7 @@ def _agent(
         names = [m.lower() for m in env.unwrapped.get_action_meanings()]  # type: ignore[attr-defined]
     elif env_id in ACTION_NAMES:
         names = list(ACTION_NAMES[env_id])
-    return Agent(runner, env_id, family, model, names, episode, nav)
+    return Agent(runner, env_id, family, model, names, episode, nav, frames_to_unit=frames_to_unit)
 
 
 # -- the episode ---------------------------------------------------------------------------------
