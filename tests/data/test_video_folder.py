@@ -97,6 +97,10 @@ def test_clips_and_views(folder: Path):
     assert [grey_levels(v) for v in views[::3]] == [[0, 2, 4, 6], [2, 4, 6, 0]]
     left_edge = [float(v[0, 0, :, 0].mean() * STD[0] + MEAN[0]) for v in views[:3]]
     assert left_edge[0] > 0.9 and left_edge[1] < 0.2 and left_edge[2] < 0.2  # only the left crop
+    # the centre crop of each clip, for probes that attend across segments
+    assert sample["segments"].shape == (2, 3, 4, 16, 16)
+    assert torch.equal(sample["segments"], views[1::3])
+    assert "segments" not in data(folder, num_views=3).dataset("test")[0]  # one clip: no segments
 
 
 def test_training_clips_start_at_seeded_random_frames(folder: Path):

@@ -8,13 +8,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from attnlab.cli import main
 from tests.data.test_idx import fake_mnist
 from tests.data.test_video_folder import write_mp4
 
 
-def test_video_folder_run_with_views_and_image_probes(tmp_path: Path):
+@pytest.mark.parametrize("across", ["false", "true"])
+def test_video_folder_run_with_views_and_image_probes(tmp_path: Path, across: str):
     for i in range(8):
         write_mp4(tmp_path / f"v{i}.mp4", num_frames=12, height=48, width=64)
     (tmp_path / "train.csv").write_text("".join(f"v{i}.mp4 {i % 2}\n" for i in range(6)))
@@ -23,7 +25,15 @@ def test_video_folder_run_with_views_and_image_probes(tmp_path: Path):
     recipe.write_text(
         f"""description: V-JEPA on a folder of videos
 seed: 0
-task: {{name: vjepa, probe: {{steps: 3, num_views: 3, view_shift: 4, average: logits, image_frame: 0}}}}
+task:
+  name: vjepa
+  probe:
+    steps: 3
+    num_views: 3
+    view_shift: 4
+    average: logits
+    image_frame: 0
+    attend_across_segments: {across}
 model: {{name: vjepa-tiny-mfmnist, in_chans: 3, depth: 1, dim: 32, pred_dim: 16, pred_depth: 1}}
 data:
   name: video-folder

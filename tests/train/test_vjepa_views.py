@@ -13,7 +13,7 @@ from attnlab.errors import ConfigError
 from attnlab.models import create_model
 from attnlab.runs.config import OptimConfig
 from attnlab.train.vjepa import VJEPATask
-from attnlab.train.vjepa_probe import ProbeConfig, average_views, fit_probe
+from attnlab.train.vjepa_probe import ProbeConfig, across_segments, average_views, extract, fit_probe
 from attnlab.train.vjepa_views import evaluation_views, repeat_image, shifted_views, still_clips
 
 
@@ -108,5 +108,46 @@ def test_one_view_is_the_single_clip_path_and_views_average_logits():
             labels = {"motion": mean.argmax(-1)}
             centre = probe(encoder(x)).argmax(-1)
             assert not torch.equal(centre, labels["motion"])  # the views change some predictions
+            acc = task._probe_accuracies(batch | labels)[f"probe/{kind}/motion_acc"]
+            assert acc.item() == 1.0
+
+
+def test_across_segments_by_hand():
+    # value = 100 * segment + 10 * spatial view + token, views segment-major: (s0 v0, s0 v1, s1 v0, s1 v1)
+    feats = torch.tensor([[100.0 * s + 10 * v + n for n in range(2)] for s in range(2) for v in range(2)])
+    out = across_segments(feats.view(1, 4, 2, 1), segments=2)
+    assert out.shape == (1, 2, 4, 1)
+    assert out[0, :, :, 0].tolist() == [[0, 1, 100, 101], [10, 11, 110, 111]]
+    assert torch.equal(across_segments(feats.view(1, 4, 2, 1), 1), feats.view(1, 4, 2, 1))
+
+
+def test_probes_attend_across_segments_as_computed_here():
+    """With attend_across_segments, a probe is fitted on the tokens of each sample's segments one
+    after another, and tested on each spatial view's segments, softmax averaged over spatial views."""
+    torch.manual_seed(2)
+    segments = torch.randn(8, 2, 1, 8, 48, 48)  # (B, 2 segments, C, T, H, W)
+    views = torch.randn(8, 2, 3, 1, 8, 48, 48)  # 2 segments x 3 crops
+    views[:, :, 1] = segments  # the middle crop of each segment is the centre crop
+    batch = {"input": segments[:, 0], "views": views.flatten(1, 2), "segments": segments}
+    model = create_model("vjepa-tiny-mfmnist", depth=1, pred_depth=1, dim=32, pred_dim=16).eval()
+    encoder = model.target_encoder
+    with torch.no_grad():
+        feats, _ = extract(encoder, [batch], [], torch.device("cpu"), segments=True)
+        by_hand = torch.cat([encoder(segments[:, 0]), encoder(segments[:, 1])], dim=1)  # (B, 2N, D)
+    torch.testing.assert_close(feats, by_hand, rtol=0, atol=0)
+    task = probed_task(batch["input"], attend_across_segments=True)
+    task._encoders["probe"] = encoder
+    with torch.no_grad():
+        for kind in ("attentive", "average"):
+            probe = task._probes[("probe", kind, "motion")]
+            crops = [torch.cat([encoder(views[:, s, c]) for s in range(2)], dim=1) for c in range(3)]
+            # 2 fitting steps leave near-uniform predictions: spread them, centred on these samples
+            probe.linear.weight.mul_(10_000)
+            probe.linear.bias.sub_(torch.stack([probe(tokens) for tokens in crops]).mean((0, 1)))
+            mean = sum(probe(tokens).softmax(-1) for tokens in crops) / 3  # (B, K)
+            labels = {"motion": mean.argmax(-1)}
+            # grouping the other way (each segment's crops together) predicts otherwise
+            wrong = [torch.cat([encoder(views[:, s, c]) for c in range(3)], dim=1) for s in range(2)]
+            assert not torch.equal(sum(probe(t).softmax(-1) for t in wrong).argmax(-1), labels["motion"])
             acc = task._probe_accuracies(batch | labels)[f"probe/{kind}/motion_acc"]
             assert acc.item() == 1.0

@@ -14,7 +14,9 @@ sample index); evaluation clips follow the official frozen evaluation: the video
 evaluation samples carry all of them as ``views``.
 
 Samples: ``input`` (3, T, S, S) float32, normalised (the centre crop of the first clip); ``label`` ()
-int64; in evaluation with ``num_clips * num_views > 1`` also ``views`` (V, 3, T, S, S).
+int64; in evaluation with ``num_clips * num_views > 1`` also ``views`` (V, 3, T, S, S), clip-major
+(the crops of clip 0 first), and with ``num_clips > 1`` ``segments`` (num_clips, 3, T, S, S), the
+centre crop of every clip (what a probe that attends across segments is fitted on).
 
 Splits: ``train_csv``, and ``val_csv`` / ``test_csv`` when given; a missing one is cut from the
 training list (``val_fraction``, ``test_fraction`` of it, by a permutation seeded with ``seed``).
@@ -209,7 +211,10 @@ class VideoClips(Dataset[dict[str, torch.Tensor]]):
         if self.train or len(clips) * spec.num_views == 1:
             return sample
         views = torch.cat([to_views(clip, spec.size, spec.num_views) for clip in clips])
-        return sample | {"views": views}  # (clips * views, 3, T, S, S), the views of clip 0 first
+        sample |= {"views": views}  # (clips * views, 3, T, S, S), the views of clip 0 first
+        if len(clips) > 1:
+            sample |= {"segments": torch.stack([to_views(clip, spec.size, 1)[0] for clip in clips])}
+        return sample
 
 
 def split_off(videos: list[Video], fraction: float, seed: int) -> tuple[list[Video], list[Video]]:

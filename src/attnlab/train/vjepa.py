@@ -43,7 +43,7 @@ from attnlab.train.optim import StepScheduler
 from attnlab.train.registry import register_task
 from attnlab.train.task import Batch, Task
 from attnlab.train.vjepa_figures import plot_feature_pca
-from attnlab.train.vjepa_probe import KINDS, ProbeConfig, average_views, extract, fit_probe
+from attnlab.train.vjepa_probe import KINDS, ProbeConfig, across_segments, average_views, extract, fit_probe
 from attnlab.train.vjepa_views import evaluation_views, still_clips
 
 EVAL_MASK_SEED = 12345  # validation and test losses use the same masks every time
@@ -244,8 +244,9 @@ class VJEPATask(Task):
         keys: list[str],
         classes: dict[str, int],
     ) -> None:
+        across = self.probe_config.attend_across_segments and not prefix  # still clips have no segments
         with torch.no_grad():
-            feats, labels = extract(encoder, batches, keys, self.device)
+            feats, labels = extract(encoder, batches, keys, self.device, segments=across)
         for kind in KINDS:
             for key in keys:
                 seed = self.probe_seed + 1000 * KINDS.index(kind) + keys.index(key) + (500 if prefix else 0)
@@ -256,8 +257,11 @@ class VJEPATask(Task):
     def _probe_accuracies(self, batch: Batch) -> dict[str, torch.Tensor]:
         config, values = self.probe_config, {}
         views = evaluation_views(batch, config.num_views, config.view_shift)  # (B, V, C, T, H, W)
+        segments = batch["segments"].shape[1] if config.attend_across_segments and "segments" in batch else 1
         for name, encoder in self._encoders.items():
             feats = encoder(views.flatten(0, 1))  # (B * V, N, D)
+            # (B, V / segments, segments * N, D): each spatial view with its segments' tokens
+            per_view = across_segments(feats.unflatten(0, views.shape[:2]), segments)
             stills = (
                 None
                 if config.image_frame is None
@@ -269,7 +273,8 @@ class VJEPATask(Task):
                 if kind.startswith("image-"):
                     logits = probe(stills)  # (B, K)
                 else:
-                    logits = average_views(probe(feats).unflatten(0, views.shape[:2]), config.average)
+                    logits = probe(per_view.flatten(0, 1)).unflatten(0, per_view.shape[:2])  # (B, V', K)
+                    logits = average_views(logits, config.average)
                 values[f"{name}/{kind}/{key}_acc"] = (logits.argmax(-1) == batch[key]).float().mean()
         return values
 

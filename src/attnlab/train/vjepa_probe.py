@@ -21,13 +21,18 @@ At test time a probe may see several views of each sample (:mod:`attnlab.train.v
 the datamodule's temporal clips and spatial crops, ``num_views`` shifted crops made here); its
 predictions are averaged over them, as softmax probabilities (the official
 ``video_classification_frozen``) or as logits (``average``). Probes are fitted on single clips,
-as the official fits them on one view. ``image_frame`` adds the paper's image evaluation: probes
-fitted and tested on still clips that repeat one frame of each clip.
+as the official fits them on one view. ``attend_across_segments`` (the official option of that
+name) instead gives a probe the tokens of every temporal clip (segment) of a video at once, one
+spatial view at a time: fitted on the centre crops of all segments, tested on each spatial view's
+segments, the predictions averaged over the spatial views. ``image_frame`` adds the paper's image
+evaluation: probes fitted and tested on still clips that repeat one frame of each clip.
 
 Deviations from the official evaluation (``evals/video_classification_frozen``): no data
 augmentation (the clips here are small and generated); a fixed number of steps instead of
-epochs with a warm-up cosine schedule; clips are not attended across (the official
-``attend_across_segments`` option), each view is probed on its own.
+epochs with a warm-up cosine schedule; with ``attend_across_segments`` the probes are fitted on
+the centre crops of the segments (the official draws a random crop per segment), and the
+official's optional temporal positions of the segments (``ClipAggregation``'s ``use_pos_embed``,
+off in its evaluation) are not added.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class ProbeConfig:
     average: ViewAverage = "softmax"  # what is averaged over the views
     image_frame: int | None = None  # also probe still clips of this frame (the image evaluation)
     standardize: bool = False  # per-channel standardisation of the features by the training tokens' stats
+    # one probe over the tokens of all of a video's temporal clips (the datamodule's ``segments``)
+    attend_across_segments: bool = False
 
     def check(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0:
@@ -114,6 +121,16 @@ def average_views(logits: torch.Tensor, how: ViewAverage) -> torch.Tensor:
     return logits.mean(dim=1)
 
 
+def across_segments(features: torch.Tensor, segments: int) -> torch.Tensor:
+    """Token features (B, V, N, D) of V = segments x spatial views, segment-major (the order of
+    :func:`attnlab.train.vjepa_views.evaluation_views`) -> (B, spatial, segments * N, D): for each
+    spatial view, the tokens of its segments one after another (the official ``ClipAggregation``
+    with ``attend_across_segments``). One segment returns the views as they are."""
+    b, v, n, d = features.shape
+    grouped = features.view(b, segments, v // segments, n, d)  # (B, segments, spatial, N, D)
+    return grouped.transpose(1, 2).flatten(2, 3)  # (B, spatial, segments * N, D)
+
+
 def build_probe(kind: ProbeKind, dim: int, num_classes: int, config: ProbeConfig) -> nn.Module:
     if kind == "attentive":
         return AttentiveClassifier(dim, num_classes=num_classes, num_heads=config.num_heads, depth=1)
@@ -122,14 +139,23 @@ def build_probe(kind: ProbeKind, dim: int, num_classes: int, config: ProbeConfig
 
 @torch.no_grad()
 def extract(
-    encoder: nn.Module, batches: Iterable[dict[str, torch.Tensor]], keys: Iterable[str], device: torch.device
+    encoder: nn.Module,
+    batches: Iterable[dict[str, torch.Tensor]],
+    keys: Iterable[str],
+    device: torch.device,
+    *,
+    segments: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Frozen token features (N, L, D) of every clip and the labels under ``keys`` (N,) each."""
+    """Frozen token features (N, L, D) of every clip and the labels under ``keys`` (N,) each. With
+    ``segments``, a sample's ``segments`` (S, C, T, H, W) where it has them: its features are the
+    tokens of its S clips one after another (L = S x tokens per clip)."""
     keys = list(keys)
     feats: list[torch.Tensor] = []
     labels: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
     for batch in batches:
-        feats.append(encoder(batch["input"].to(device)).float().cpu())  # (B, L, D)
+        clips = batch["segments"] if segments and "segments" in batch else batch["input"][:, None]
+        tokens = encoder(clips.flatten(0, 1).to(device))  # (B * S, N, D)
+        feats.append(tokens.unflatten(0, clips.shape[:2]).flatten(1, 2).float().cpu())  # (B, S * N, D)
         for k in keys:
             labels[k].append(batch[k].cpu())
     return torch.cat(feats), {k: torch.cat(v) for k, v in labels.items()}
