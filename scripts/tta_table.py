@@ -1,6 +1,6 @@
 """docs/tta.md's table over seeds, from ``attnlab tta`` outputs and the classifier runs.
 
-    python scripts/tta_table.py RUNS_DIR [--seeds 0 1 2]
+    python scripts/tta_table.py RUNS_DIR [--seeds 0 1 2] [--eval eval]
 
 RUNS_DIR holds, per seed S and classifier C (``cnn5``, ``resnet20``): the classifier run ``C-sS``,
 the ceiling ``C_target-sS`` (the same recipe with ``--data.name target-digits``; optional), and the
@@ -8,6 +8,9 @@ evaluation ``eval-C-sS`` written by
 
     attnlab tta RUNS_DIR/C-sS --translator RUNS_DIR/stargan2-sS --translator RUNS_DIR/stargan2_ca-sS \\
         --out RUNS_DIR/eval-C-sS
+
+``--eval eval-6000`` reads ``eval-6000-C-sS`` instead (e.g. translators trained 4x longer, in run
+folders ``stargan2_long-sS`` and ``stargan2_ca_long-sS``).
 
 Each cell is the mean ± sd over the seeds of the accuracy (%) on the target test images, with the
 seeds' values beside it; a row's translator is named by its run folder without ``-sS``.
@@ -28,13 +31,15 @@ LABELS = {
     "flip+crop": "floor: flip + crop TTA",
     "stargan2": "StarGAN v2",
     "stargan2_ca": "class-aware StarGAN v2",
+    "stargan2_long": "StarGAN v2, 6,000 batches",
+    "stargan2_ca_long": "class-aware StarGAN v2, 6,000 batches",
 }
 SEED_SUFFIX = re.compile(r"-s\d+$")
 
 
-def accuracies(runs: Path, classifier: str, seed: int) -> dict[tuple[str, int], float]:
+def accuracies(runs: Path, evaluation: str, classifier: str, seed: int) -> dict[tuple[str, int], float]:
     """(method, N) -> accuracy % of one ``attnlab tta`` output."""
-    rows = json.loads((runs / f"eval-{classifier}-s{seed}" / "tta.json").read_text())["rows"]
+    rows = json.loads((runs / f"{evaluation}-{classifier}-s{seed}" / "tta.json").read_text())["rows"]
     return {(SEED_SUFFIX.sub("", r["method"]), r["n"]): 100 * r["accuracy"] for r in rows}
 
 
@@ -52,8 +57,8 @@ def cell(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f} ({seeds})"
 
 
-def table(runs: Path, seeds: list[int]) -> str:
-    per = {c: [accuracies(runs, c, s) for s in seeds] for c in CLASSIFIERS}
+def table(runs: Path, seeds: list[int], evaluation: str) -> str:
+    per = {c: [accuracies(runs, evaluation, c, s) for s in seeds] for c in CLASSIFIERS}
     keys = list(per["cnn5"][0])
     seed_list = ", ".join(map(str, seeds))
     head = " | ".join(f"{name}: mean ± sd (seeds {seed_list})" for name in CLASSIFIERS.values())
@@ -71,8 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--eval", default="eval", help="the evaluations' folder prefix")
     args = parser.parse_args()
-    print(table(args.runs, args.seeds))
+    print(table(args.runs, args.seeds, args.eval))
 
 
 if __name__ == "__main__":
