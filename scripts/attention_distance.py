@@ -42,6 +42,31 @@ def vit_of(sub: SubModel, where: str) -> ImageViT:
     return backbone_of(build_submodel(sub, where), where)
 
 
+def add_vit_arguments(parser: argparse.ArgumentParser, images: int) -> None:
+    """The ViTs to compare (pre-training runs and a fresh preset) and how many test images."""
+    parser.add_argument("--run", type=labelled_run, action="append", default=[], metavar="LABEL=RUN_DIR")
+    parser.add_argument(
+        "--random", default=None, metavar="PRESET", help="a preset whose fresh ViT is the floor"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the random ViT's initialisation")
+    parser.add_argument("--images", type=int, default=images)
+
+
+def vits_and_images(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[dict[str, ImageViT], torch.Tensor]:
+    """The ViTs ``add_vit_arguments`` named, by label, and the first Fashion-MNIST test images."""
+    if not args.run and args.random is None:
+        parser.error("give at least one --run or --random")
+    test = FashionMNISTData(seed=0).build("test")
+    images = torch.stack([test[i]["input"] for i in range(args.images)])  # (N, 1, 28, 28)
+    vits = {label: vit_of(SubModel(init_from=str(path)), label) for label, path in args.run}
+    if args.random is not None:
+        torch.manual_seed(args.seed)
+        vits[f"random init ({args.random})"] = vit_of(SubModel(name=args.random), "--random")
+    return vits, images
+
+
 def measure(vit: ImageViT, images: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Each layer's (H,) mean attention distance in pixels and (H,) mean entropy of the patch
     queries' attention rows in nats (uniform: ln N) over ``images`` (N, C, H, W)."""
@@ -69,22 +94,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--run", type=labelled_run, action="append", default=[], metavar="LABEL=RUN_DIR")
-    parser.add_argument(
-        "--random", default=None, metavar="PRESET", help="a preset whose fresh ViT is the floor"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="the random ViT's initialisation")
-    parser.add_argument("--images", type=int, default=256)
+    add_vit_arguments(parser, images=256)
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args()
-    if not args.run and args.random is None:
-        parser.error("give at least one --run or --random")
-    test = FashionMNISTData(seed=0).build("test")
-    images = torch.stack([test[i]["input"] for i in range(args.images)])  # (N, 1, 28, 28)
-    vits = {label: vit_of(SubModel(init_from=str(path)), label) for label, path in args.run}
-    if args.random is not None:
-        torch.manual_seed(args.seed)
-        vits[f"random init ({args.random})"] = vit_of(SubModel(name=args.random), "--random")
+    vits, images = vits_and_images(parser, args)
     series, entropies = {}, {}
     for label, vit in vits.items():
         series[label], entropies[label] = measure(vit.eval(), images)

@@ -14,28 +14,17 @@ from __future__ import annotations
 import argparse
 
 import torch
-from attention_distance import labelled_run, vit_of
+from attention_distance import add_vit_arguments, vits_and_images
 from vjepa_features import effective_rank
-
-from attnlab.data.fashion_mnist import FashionMNISTData
-from attnlab.models._submodel import SubModel
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--run", type=labelled_run, action="append", default=[], metavar="LABEL=RUN_DIR")
-    parser.add_argument("--random", default=None, metavar="PRESET", help="a fresh ViT of this preset (floor)")
-    parser.add_argument("--seed", type=int, default=0, help="the random ViT's initialisation")
-    parser.add_argument("--images", type=int, default=512)
+    add_vit_arguments(parser, images=512)
     args = parser.parse_args()
-    test = FashionMNISTData(seed=0).build("test")
-    images = torch.stack([test[i]["input"] for i in range(args.images)])  # (N, 1, 28, 28)
-    vits = {label: vit_of(SubModel(init_from=str(path)), label) for label, path in args.run}
-    if args.random is not None:
-        torch.manual_seed(args.seed)
-        vits[f"random init ({args.random})"] = vit_of(SubModel(name=args.random), "--random")
+    vits, images = vits_and_images(parser, args)
     print("| ViT | [CLS] per block 1..L | all tokens per block 1..L |")
     print("| --- | --- | --- |")
     with torch.no_grad():
