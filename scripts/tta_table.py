@@ -9,8 +9,8 @@ evaluation ``eval-C-sS`` written by
     attnlab tta RUNS_DIR/C-sS --translator RUNS_DIR/stargan2-sS --translator RUNS_DIR/stargan2_ca-sS \\
         --out RUNS_DIR/eval-C-sS
 
-``--eval eval-6000`` reads ``eval-6000-C-sS`` instead (e.g. translators trained 4x longer, in run
-folders ``stargan2_long-sS`` and ``stargan2_ca_long-sS``).
+``--eval eval-1500`` reads ``eval-1500-C-sS`` instead (the first recipes' 1,500-batch translators, in
+run folders ``stargan2_1500-sS`` and ``stargan2_ca_1500-sS``).
 
 Each cell is the mean ± sd over the seeds of the accuracy (%) on the target test images, with the
 seeds' values beside it; a row's translator is named by its run folder without ``-sS``.
@@ -31,8 +31,8 @@ LABELS = {
     "flip+crop": "floor: flip + crop TTA",
     "stargan2": "StarGAN v2",
     "stargan2_ca": "class-aware StarGAN v2",
-    "stargan2_long": "StarGAN v2, 6,000 batches",
-    "stargan2_ca_long": "class-aware StarGAN v2, 6,000 batches",
+    "stargan2_1500": "StarGAN v2",
+    "stargan2_ca_1500": "class-aware StarGAN v2",
 }
 SEED_SUFFIX = re.compile(r"-s\d+$")
 
