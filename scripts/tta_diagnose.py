@@ -24,9 +24,11 @@ import argparse
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from attnlab.commands.tta import SOURCE, TARGET, held_out_domains, load_classifier, load_translator
 from attnlab.errors import InputError
+from attnlab.models.gan.stargan2 import StarGAN2
 
 CODES = 10
 COLUMNS = [
@@ -43,7 +45,9 @@ COLUMNS = [
 
 
 @torch.no_grad()
-def probabilities(classifier, translator, images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def probabilities(
+    classifier: nn.Module, translator: StarGAN2, images: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
     """(1 + N, B, classes): the softmax of the images as they are, then of each code's translation."""
     out = [classifier(images).logits.softmax(-1)]
     source = torch.full((len(images),), SOURCE, dtype=torch.int64)
@@ -86,7 +90,6 @@ def main() -> None:
     parser.add_argument("--translator", default="stargan2_ca")
     parser.add_argument("--classifiers", nargs="+", default=["cnn5", "resnet20"])
     args = parser.parse_args()
-    torch.set_grad_enabled(False)
     print("| classifier | seed | " + " | ".join(COLUMNS) + " |")
     print("| --- | ---: | " + " | ".join("---:" for _ in COLUMNS) + " |")
     for name in args.classifiers:
