@@ -8,6 +8,8 @@
     python scripts/vmds_references.py --test-size 256 --seeds 0 1 2
     python scripts/vmds_references.py --image-size 32 --num-frames 6 --max-objects 3   # sprites_small
     python scripts/vmds_references.py --clevrer-lite --clip-size 32 --num-frames 3   # its FG-ARI
+    python scripts/vmds_references.py --clevrer-lite --clip-size 32 --num-frames 3 --kmeans 7 \
+        --position-weights 0 1 2   # k-means on each frame's pixel colours (and positions)
 
 With ``--clevrer-lite`` the clips are the clevrer-lite datamodule's test split (the same for every
 seed: it is a scene range of one generated dataset), and only the FG-ARI row is meaningful (the
@@ -47,10 +49,15 @@ def references(
 
 
 def clevrer_lite_references(
-    clip_size: int, num_frames: int, stride: int, grids: tuple[int, ...]
+    clip_size: int,
+    num_frames: int,
+    stride: int,
+    grids: tuple[int, ...],
+    kmeans: int = 0,
+    position_weights: tuple[float, ...] = (),
 ) -> tuple[float, ...]:
     data = ClevrerLiteData(seed=0, clip_size=clip_size, num_frames=num_frames, stride=stride)
-    return clip_references(data.build("test"), grids)
+    return clip_references(data.build("test"), grids, kmeans, position_weights)
 
 
 def grid_masks(frames: int, height: int, width: int, cells: int) -> torch.Tensor:
@@ -63,18 +70,57 @@ def grid_masks(frames: int, height: int, width: int, cells: int) -> torch.Tensor
     return one_hot.expand(frames, -1, -1, -1)
 
 
-def clip_references(clips: torch.utils.data.Dataset, grids: tuple[int, ...] = ()) -> tuple[float, ...]:
-    """(mean square of the frames, one-slot FG-ARI, then the FG-ARI of each fixed grid) over the
-    object-centric items of ``clips``."""
-    squares, aris = [], [[] for _ in range(1 + len(grids))]
+def kmeans_masks(
+    video: torch.Tensor, clusters: int, position_weight: float, iterations: int = 30
+) -> torch.Tensor:
+    """Lloyd's k-means on each frame's pixels, as one-hot masks (T, K, H, W): the features are a
+    pixel's colour and ``position_weight`` times its (y, x) in [0, 1], so weight 0 groups by colour
+    alone (what a per-pixel encoder can see) and a large weight cuts the frame into regions. The
+    centres start at the farthest-point pixels (the first pixel, then each time the pixel farthest
+    from the centres so far), so the floor is deterministic and every distinct colour present in
+    a frame of at most K colours starts a cluster of its own."""
+    H, W = video.shape[-2:]
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, H), torch.linspace(0, 1, W), indexing="ij")
+    where = position_weight * torch.stack([yy, xx]).flatten(1).T  # (H*W, 2)
+    masks = []
+    for frame in video:
+        points = torch.cat([frame.flatten(1).T, where], dim=1)  # (H*W, 5)
+        centres = points[:1]
+        while len(centres) < clusters:
+            farthest = torch.cdist(points, centres).min(1).values.argmax()
+            centres = torch.cat([centres, points[farthest, None]])  # (k + 1, 5)
+        for _ in range(iterations):
+            nearest = torch.cdist(points, centres).argmin(1)  # (H*W,)
+            for k in range(clusters):
+                members = points[nearest == k]
+                if len(members):  # an empty cluster keeps its centre
+                    centres[k] = members.mean(0)
+        nearest = torch.cdist(points, centres).argmin(1)
+        masks.append(torch.nn.functional.one_hot(nearest, clusters).T.view(clusters, H, W).float())
+    return torch.stack(masks)  # (T, K, H, W)
+
+
+def clip_references(
+    clips: torch.utils.data.Dataset,
+    grids: tuple[int, ...] = (),
+    kmeans: int = 0,
+    position_weights: tuple[float, ...] = (),
+) -> tuple[float, ...]:
+    """(mean square of the frames, one-slot FG-ARI, then the FG-ARI of each fixed grid and of k-means
+    with ``kmeans`` clusters at each position weight) over the object-centric items of ``clips``."""
+    weights = position_weights if kmeans else ()
+    squares, aris = [], [[] for _ in range(1 + len(grids) + len(weights))]
     for i in range(len(clips)):
         clip = clips[i]
         squares.append(clip["video"].square().mean())
         labels = clip["segmentation"]  # (T, H, W)
         one_slot = torch.ones(labels.shape[0], 1, *labels.shape[1:])  # (T, K=1, H, W)
-        for found, masks in zip(
-            aris, [one_slot, *(grid_masks(*labels.shape, g) for g in grids)], strict=True
-        ):
+        partitions = [
+            one_slot,
+            *(grid_masks(*labels.shape, g) for g in grids),
+            *(kmeans_masks(clip["video"], kmeans, w) for w in weights),
+        ]
+        for found, masks in zip(aris, partitions, strict=True):
             found.append(fg_ari(masks, labels))  # (T,)
     return torch.stack(squares).mean().item(), *(torch.nanmean(torch.cat(a)).item() for a in aris)
 
@@ -93,9 +139,24 @@ def main() -> None:
     parser.add_argument("--clip-size", type=int, default=64, help="clevrer-lite: the clips' frame size")
     parser.add_argument("--stride", type=int, default=3, help="clevrer-lite: every this many frames")
     parser.add_argument("--grids", type=int, nargs="*", default=[], help="also fixed g x g grids' FG-ARI")
+    parser.add_argument("--kmeans", type=int, default=0, help="clevrer-lite: also k-means with K clusters")
+    parser.add_argument(
+        "--position-weights", type=float, nargs="*", default=[0.0], help="k-means: the weights of (y, x)"
+    )
     args = parser.parse_args()
+    if args.kmeans < 0:
+        parser.error(f"--kmeans must be >= 0, got {args.kmeans}")
     if args.clevrer_lite:
-        rows = [clevrer_lite_references(args.clip_size, args.num_frames, args.stride, tuple(args.grids))]
+        rows = [
+            clevrer_lite_references(
+                args.clip_size,
+                args.num_frames,
+                args.stride,
+                tuple(args.grids),
+                args.kmeans,
+                tuple(args.position_weights),
+            )
+        ]
     else:
         rows = [
             references(
@@ -109,7 +170,13 @@ def main() -> None:
             )
             for seed in args.seeds
         ]
-    names = ["background-only MSE", "one-slot FG-ARI", *(f"{g}x{g} grid FG-ARI" for g in args.grids)]
+    weights = args.position_weights if args.kmeans and args.clevrer_lite else []
+    names = [
+        "background-only MSE",
+        "one-slot FG-ARI",
+        *(f"{g}x{g} grid FG-ARI" for g in args.grids),
+        *(f"k-means ({args.kmeans}, position weight {w:g}) FG-ARI" for w in weights),
+    ]
     for name, values in zip(names, zip(*rows, strict=True), strict=True):
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         per_seed = ", ".join(f"{v:.4f}" for v in values)

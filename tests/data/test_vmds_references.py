@@ -21,3 +21,44 @@ def test_references_match_a_direct_count(one_thread):
     assert one_slot_ari == pytest.approx(sum(n == 1 for n in with_foreground) / len(with_foreground))
     squares = torch.cat([clip["video"].flatten() for clip in clips]).double().square()
     assert mse == pytest.approx(squares.mean().item(), rel=1e-5)
+
+
+def flat_frame(colours: dict[int, tuple[float, float, float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1-frame clip (1, 3, 8, 8) of a grey floor and three 2x2 squares, and its segmentation
+    (1, 8, 8): square k (1..3) painted ``colours[k]``."""
+    video = torch.full((1, 3, 8, 8), 0.5)
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    for k, (y, x) in zip((1, 2, 3), [(1, 1), (1, 5), (5, 3)], strict=True):
+        video[0, :, y : y + 2, x : x + 2] = torch.tensor(colours[k])[:, None, None]
+        labels[0, y : y + 2, x : x + 2] = k
+    return video, labels
+
+
+def test_kmeans_on_colour_separates_distinct_colours_and_merges_equal_ones():
+    from attnlab.metrics.segmentation import fg_ari
+
+    kmeans = runpy.run_path(str(SCRIPT))["kmeans_masks"]
+    red, green, blue = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
+    video, labels = flat_frame({1: red, 2: green, 3: blue})
+    masks = kmeans(video, 4, 0.0)  # floor and three colours: one cluster each
+    assert masks.shape == (1, 4, 8, 8) and torch.equal(masks.sum(1), torch.ones(1, 8, 8))
+    assert fg_ari(masks, labels).item() == pytest.approx(1.0)
+    video, labels = flat_frame({1: red, 2: red, 3: blue})  # two objects of one colour
+    merged = fg_ari(kmeans(video, 4, 0.0), labels).item()
+    # by hand: squares 1 and 2 share a cluster; of the C(12, 2) = 66 foreground pairs, 16 cross
+    # squares 1-2 and are joined wrongly; the adjusted index of that partition
+    expected = adjusted_rand(torch.tensor([0] * 8 + [1] * 4), torch.tensor([0] * 4 + [1] * 4 + [2] * 4))
+    assert merged == pytest.approx(expected) and merged < 1
+
+
+def adjusted_rand(found: torch.Tensor, truth: torch.Tensor) -> float:
+    """The adjusted Rand index from its pair-count formula (Hubert & Arabie 1985), in float64."""
+
+    def pairs(counts: torch.Tensor) -> torch.Tensor:
+        return (counts * (counts - 1) / 2).sum()
+
+    table = torch.zeros(int(found.max()) + 1, int(truth.max()) + 1, dtype=torch.float64)
+    table.index_put_((found, truth), torch.ones(len(found), dtype=torch.float64), accumulate=True)
+    index, rows, cols = pairs(table), pairs(table.sum(1)), pairs(table.sum(0))
+    expected = rows * cols / pairs(torch.tensor(float(len(found))))
+    return ((index - expected) / ((rows + cols) / 2 - expected)).item()
