@@ -120,3 +120,18 @@ def test_image_warmup_trains_with_the_image_likelihood_first_and_evaluates_with_
     assert task("vimon", image_warmup_steps=0).image_warmup_steps == 0
     with pytest.raises(ConfigError, match="image_warmup_steps must be >= 0"):
         task("vimon", image_warmup_steps=-1)
+
+
+def test_the_chromaticity_target_is_what_the_likelihood_scores():
+    batch = {"video": torch.rand(2, 4, 3, 16, 16) * 0.9 + 0.1}
+    rgb, chroma = task("vimon"), task("vimon", target="chromaticity")
+    video = batch["video"]
+    by_hand = video / video.sum(dim=2, keepdim=True)  # rgb / (r + g + b) per pixel, frame by frame
+    with torch.no_grad():
+        out = chroma.model(video[:, :-1])
+        expected = vimon_losses(out, by_hand, beta=chroma.beta, gamma=chroma.gamma)
+        got = chroma.loss_terms(batch)
+        torch.testing.assert_close(got["recon"], expected.recon, rtol=1e-2, atol=0)  # eps 1e-3 apart
+        assert not torch.allclose(got["recon"], rgb.loss_terms(batch)["recon"])
+    with pytest.raises(ConfigError, match="task.target must be 'rgb' or 'chromaticity'"):
+        task("vimon", target="lab")

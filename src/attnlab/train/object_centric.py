@@ -20,6 +20,7 @@ script stops at frame 10; the same on 10-frame clips). ``test/mot_first_frame`` 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
@@ -28,6 +29,7 @@ from torch import nn
 from attnlab.errors import ConfigError
 from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
+from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import objective
 from attnlab.objectives.object_centric import Likelihood
@@ -73,6 +75,11 @@ class ObjectCentricTask(Task):
         # every seed but leaves the masks soft, the per-pixel mixture sharpens them but from
         # the start can leave one slot winning every pixel (docs/object_centric.md, a9)
         image_warmup_steps: int = 0,
+        # What the likelihood scores: "rgb" the frames (every paper's); "chromaticity" their
+        # rgb / (r + g + b), the same on an object's lit and shaded sides, so a slot that takes a
+        # whole shaded object need not paint its shading (docs/video_reasoning.md, issue 16 part 3).
+        # The reconstruction, its MSE and the pictures are then of the chromaticity.
+        target: Literal["rgb", "chromaticity"] = "rgb",
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, ObjectCentricModel):
@@ -98,6 +105,13 @@ class ObjectCentricTask(Task):
         if image_warmup_steps < 0:
             raise ConfigError(f"task.image_warmup_steps must be >= 0, got {image_warmup_steps}")
         self.image_warmup_steps = image_warmup_steps
+        if target not in ("rgb", "chromaticity"):
+            raise ConfigError(f"task.target must be 'rgb' or 'chromaticity', got {target!r}")
+        self.target = target
+
+    def _target(self, video: torch.Tensor) -> torch.Tensor:
+        """The images the model reconstructs: the frames or their chromaticity (B, T, 3, H, W)."""
+        return chromaticity(video) if self.target == "chromaticity" else video
 
     def _terms(
         self, out: ObjectCentricOutput, video: torch.Tensor, likelihood: Likelihood | None = None
@@ -119,16 +133,17 @@ class ObjectCentricTask(Task):
         video = batch["video"]
         out = self.model(video[:, :-1] if self.objective.drop_last else video)
         warming_up = self.training and self.global_step < self.image_warmup_steps
-        return self._terms(out, video, "image" if warming_up else None)
+        return self._terms(out, self._target(video), "image" if warming_up else None)
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
+        target = self._target(video)
         out = self.model(video)  # all T frames: masks and reconstructions for every frame
         trained = out.first_frames(video.shape[1] - 1) if self.objective.drop_last else out
-        values = {"loss": weighted_sum(self._terms(trained, video))}
-        values["recon_mse"] = (out.recon - video).square().mean()
+        values = {"loss": weighted_sum(self._terms(trained, target))}
+        values["recon_mse"] = (out.recon - target).square().mean()
         if out.pred is not None:
-            values["pred_mse"] = (out.pred[:, :-1] - video[:, 1:]).square().mean()
+            values["pred_mse"] = (out.pred[:, :-1] - target[:, 1:]).square().mean()
         masks = out.masks[:, :, :, 0]  # (B, T, K, H, W)
         values["fg_ari"] = torch.nanmean(fg_ari(masks, batch["segmentation"])).to(video.dtype)
         if self.trainer.testing:
@@ -157,13 +172,13 @@ class ObjectCentricTask(Task):
         masks, recon = out.masks[:, :, :, 0].cpu(), out.recon.cpu()  # (B, T, K, H, W), (B, T, 3, H, W)
         pred = None if out.pred is None else out.pred.cpu()
         png = plot_decomposition(
-            video.cpu()[0],
+            self._target(video).cpu()[0],
             recon[0],
             None if pred is None else pred[0],
             masks[0],
             out_dir / "decomposition.png",
         )
-        gif = write_decomposition_gif(video.cpu(), recon, masks, out_dir / "decomposition.gif")
+        gif = write_decomposition_gif(self._target(video).cpu(), recon, masks, out_dir / "decomposition.gif")
         return {
             "Frames, reconstruction, next-frame prediction and slot masks (test clip 1)": png,
             "Video | reconstruction | slots (argmax colours), 4 test clips": gif,

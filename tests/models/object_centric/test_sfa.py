@@ -10,7 +10,8 @@ import torch
 
 from attnlab.errors import ConfigError, InputError
 from attnlab.explain.capture import capture
-from attnlab.models.object_centric.sfa import SFA, SFAConfig, chromaticity
+from attnlab.models.object_centric.colour import chromaticity
+from attnlab.models.object_centric.sfa import SFA, SFAConfig
 from attnlab.models.outputs import ObjectCentricOutput
 from attnlab.objectives.sfa import sfa_losses
 

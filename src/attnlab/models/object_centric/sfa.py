@@ -85,6 +85,7 @@ from attnlab.models.object_centric._slot_vae import (
     slot_decoder,
     slot_latent,
 )
+from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -143,13 +144,6 @@ class SFAConfig:
     # trains the transition and the decoder but not the slots (docs/object_centric.md, a7: it
     # does not keep the slots apart under the per-pixel mixture; task.pred_weight 0 does)
     detach_prediction: bool = False
-
-
-def chromaticity(frames: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """(N, 3, H, W) RGB in [0, 1] -> rgb / (r + g + b): the same for a colour at any brightness;
-    black (below ``eps``) is grey (1/3 each), as the limit of a dimmed grey."""
-    total = frames.sum(dim=1, keepdim=True)  # (N, 1, H, W)
-    return (frames + eps / 3) / (total + eps)
 
 
 class FrameEncoder(nn.Module):
