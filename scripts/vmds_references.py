@@ -9,7 +9,7 @@
     python scripts/vmds_references.py --image-size 32 --num-frames 6 --max-objects 3   # sprites_small
     python scripts/vmds_references.py --clevrer-lite --clip-size 32 --num-frames 3   # its FG-ARI
     python scripts/vmds_references.py --clevrer-lite --clip-size 32 --num-frames 3 --kmeans 7 \
-        --position-weights 0 1 2   # k-means on each frame's pixel colours (and positions)
+        --position-weights 0 1 2 [--kmeans-colour chromaticity]   # k-means on pixel colours, positions
 
 With ``--clevrer-lite`` the clips are the clevrer-lite datamodule's test split (the same for every
 seed: it is a scene range of one generated dataset), and only the FG-ARI row is meaningful (the
@@ -26,6 +26,7 @@ import torch
 from attnlab.data.clevrer_lite_data import ClevrerLiteData
 from attnlab.data.sprites import VMDSData
 from attnlab.metrics.segmentation import fg_ari
+from attnlab.models.object_centric.colour import chromaticity
 
 
 def references(
@@ -55,9 +56,10 @@ def clevrer_lite_references(
     grids: tuple[int, ...],
     kmeans: int = 0,
     position_weights: tuple[float, ...] = (),
+    kmeans_colour: str = "rgb",
 ) -> tuple[float, ...]:
     data = ClevrerLiteData(seed=0, clip_size=clip_size, num_frames=num_frames, stride=stride)
-    return clip_references(data.build("test"), grids, kmeans, position_weights)
+    return clip_references(data.build("test"), grids, kmeans, position_weights, kmeans_colour)
 
 
 def grid_masks(frames: int, height: int, width: int, cells: int) -> torch.Tensor:
@@ -105,20 +107,23 @@ def clip_references(
     grids: tuple[int, ...] = (),
     kmeans: int = 0,
     position_weights: tuple[float, ...] = (),
+    kmeans_colour: str = "rgb",
 ) -> tuple[float, ...]:
     """(mean square of the frames, one-slot FG-ARI, then the FG-ARI of each fixed grid and of k-means
-    with ``kmeans`` clusters at each position weight) over the object-centric items of ``clips``."""
+    with ``kmeans`` clusters at each position weight) over the object-centric items of ``clips``;
+    k-means reads each pixel's rgb or, with ``kmeans_colour="chromaticity"``, rgb / (r + g + b)."""
     weights = position_weights if kmeans else ()
     squares, aris = [], [[] for _ in range(1 + len(grids) + len(weights))]
     for i in range(len(clips)):
         clip = clips[i]
         squares.append(clip["video"].square().mean())
         labels = clip["segmentation"]  # (T, H, W)
+        colours = chromaticity(clip["video"]) if kmeans_colour == "chromaticity" else clip["video"]
         one_slot = torch.ones(labels.shape[0], 1, *labels.shape[1:])  # (T, K=1, H, W)
         partitions = [
             one_slot,
             *(grid_masks(*labels.shape, g) for g in grids),
-            *(kmeans_masks(clip["video"], kmeans, w) for w in weights),
+            *(kmeans_masks(colours, kmeans, w) for w in weights),
         ]
         for found, masks in zip(aris, partitions, strict=True):
             found.append(fg_ari(masks, labels))  # (T,)
@@ -143,6 +148,7 @@ def main() -> None:
     parser.add_argument(
         "--position-weights", type=float, nargs="*", default=[0.0], help="k-means: the weights of (y, x)"
     )
+    parser.add_argument("--kmeans-colour", choices=["rgb", "chromaticity"], default="rgb")
     args = parser.parse_args()
     if args.kmeans < 0:
         parser.error(f"--kmeans must be >= 0, got {args.kmeans}")
@@ -155,6 +161,7 @@ def main() -> None:
                 tuple(args.grids),
                 args.kmeans,
                 tuple(args.position_weights),
+                args.kmeans_colour,
             )
         ]
     else:
@@ -175,7 +182,7 @@ def main() -> None:
         "background-only MSE",
         "one-slot FG-ARI",
         *(f"{g}x{g} grid FG-ARI" for g in args.grids),
-        *(f"k-means ({args.kmeans}, position weight {w:g}) FG-ARI" for w in weights),
+        *(f"k-means ({args.kmeans}, {args.kmeans_colour}, position weight {w:g}) FG-ARI" for w in weights),
     ]
     for name, values in zip(names, zip(*rows, strict=True), strict=True):
         spread = statistics.stdev(values) if len(values) > 1 else 0.0

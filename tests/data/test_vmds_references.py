@@ -62,3 +62,18 @@ def adjusted_rand(found: torch.Tensor, truth: torch.Tensor) -> float:
     index, rows, cols = pairs(table), pairs(table.sum(1)), pairs(table.sum(0))
     expected = rows * cols / pairs(torch.tensor(float(len(found))))
     return ((index - expected) / ((rows + cols) / 2 - expected)).item()
+
+
+def test_kmeans_on_chromaticity_keeps_a_lit_and_shaded_object_whole(one_thread):
+    references = runpy.run_path(str(SCRIPT))["clip_references"]
+    video = torch.full((1, 3, 8, 8), 0.5)  # a grey floor
+    video[0, :, 2:6, 2:4] = torch.tensor([0.8, 0.4, 0.2])[:, None, None]  # the lit side
+    video[0, :, 2:6, 4:6] = torch.tensor([0.4, 0.2, 0.1])[:, None, None]  # the same colour, shaded
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, 2:6, 2:6] = 1
+    clips = [{"video": video, "segmentation": labels}] * 2
+    # two clusters: in rgb the lit side is nearer the floor than the shaded side (0.44 against 0.46)
+    rgb = references(clips, (), 2, (0.0,), "rgb")[-1]
+    chroma = references(clips, (), 2, (0.0,), "chromaticity")[-1]
+    # one object: FG-ARI is 1 when it lies in one cluster, 0 when cut into its two sides
+    assert (rgb, chroma) == (pytest.approx(0.0), pytest.approx(1.0))
