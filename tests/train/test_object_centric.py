@@ -133,5 +133,5 @@ def test_the_chromaticity_target_is_what_the_likelihood_scores():
         got = chroma.loss_terms(batch)
         torch.testing.assert_close(got["recon"], expected.recon, rtol=1e-2, atol=0)  # eps 1e-3 apart
         assert not torch.allclose(got["recon"], rgb.loss_terms(batch)["recon"])
-    with pytest.raises(ConfigError, match="task.target must be 'rgb' or 'chromaticity'"):
+    with pytest.raises(ConfigError, match=r"task\.target must be 'rgb' or 'chromaticity'"):
         task("vimon", target="lab")
