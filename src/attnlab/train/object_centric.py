@@ -171,14 +171,15 @@ class ObjectCentricTask(Task):
         out = self.model(video)
         masks, recon = out.masks[:, :, :, 0].cpu(), out.recon.cpu()  # (B, T, K, H, W), (B, T, 3, H, W)
         pred = None if out.pred is None else out.pred.cpu()
+        shown = self._target(video).cpu()  # what the reconstruction rebuilds
         png = plot_decomposition(
-            self._target(video).cpu()[0],
+            shown[0],
             recon[0],
             None if pred is None else pred[0],
             masks[0],
             out_dir / "decomposition.png",
         )
-        gif = write_decomposition_gif(self._target(video).cpu(), recon, masks, out_dir / "decomposition.gif")
+        gif = write_decomposition_gif(shown, recon, masks, out_dir / "decomposition.gif")
         return {
             "Frames, reconstruction, next-frame prediction and slot masks (test clip 1)": png,
             "Video | reconstruction | slots (argmax colours), 4 test clips": gif,
