@@ -1,7 +1,8 @@
 """Does knowing where the objects start make `sfa-clevrer_lite_small`'s slots take whole objects?
 
 SAVi's conditional set-up (Kipf et al. 2022, arXiv:2111.12594) starts each slot from an MLP of a
-cue about one object in the first frame. This probe does that with the recipe's model and loss:
+cue about one object in the first frame. This probe does that with the recipe's model, loss,
+optimiser and data sizes (read from the shipped recipe):
 slot k starts from its learned query plus an MLP of (y, x, present, is-ground) for channel k of
 the first frame's ground-truth masks (k = 0 the ground, k >= 1 the object with track id k; its
 centre of mass in [0, 1], zeros where the object is not in view). The cues are ground truth, so
@@ -17,45 +18,31 @@ It prints the test FG-ARI (100 clips of 3 frames, 32x32, as the recipe's test) e
 from __future__ import annotations
 
 import argparse
-import math
 import time
+from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from attnlab.data.clevrer_lite_data import ClevrerLiteData
 from attnlab.layers.slot_attention import VideoSlotAttention
 from attnlab.metrics.segmentation import fg_ari
-from attnlab.models.object_centric.sfa import SFA, SFAConfig
+from attnlab.models import create_model
+from attnlab.models.object_centric.sfa import SFA
 from attnlab.objectives.terms import weighted_sum
+from attnlab.recipes import recipe_path
 from attnlab.runs.config import OptimConfig
 from attnlab.train.object_centric import ObjectCentricTask
+from attnlab.train.optim import build_optimizer, build_scheduler
 
 CUE_DIM = 4  # y, x, present, is-ground
+RECIPE = "sfa-clevrer_lite_small"
 
 
-def recipe_model(num_slots: int) -> SFA:
-    """sfa-clevrer_lite_small's model."""
-    return SFA(
-        SFAConfig(
-            num_slots=num_slots,
-            image_size=32,
-            latent_dim=16,
-            dim=64,
-            num_heads=4,
-            depth=0,
-            encoder_channels=(32, 32, 32, 32),
-            encoder_strides=(1, 1, 1, 1),
-            encoder_kernel=1,
-            encoder_positions="soft",
-            extractor="slot_attention",
-            slot_bilevel=True,
-            masks="attention",
-            use_mean=True,
-            decoder_channels=32,
-            decoder_layers=3,
-        )
-    )
+def recipe() -> dict[str, Any]:
+    """The shipped recipe this probe trains: its model, task, optimiser and data sizes."""
+    return yaml.safe_load(recipe_path(RECIPE).read_text())
 
 
 def first_frame_cues(masks: torch.Tensor) -> torch.Tensor:
@@ -111,36 +98,27 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.manual_seed(args.seed)
-    data = ClevrerLiteData(seed=args.seed, clip_size=32, num_frames=3, batch_size=16)
+    spec = recipe()
+    data = ClevrerLiteData(
+        seed=args.seed,
+        clip_size=spec["data"]["clip_size"],
+        num_frames=spec["data"]["num_frames"],
+        batch_size=spec["data"]["batch_size"],
+    )
     test = data.build("test")
-    model = recipe_model(num_slots=1 + data.max_objects)
+    model = create_model("sfa", **{k: v for k, v in spec["model"].items() if k != "name"})
     cued = args.cues == "first_frame"
     if cued:
         model.extractor = CuedSlots(model.config.dim, model.config.num_slots)
-    # the recipe's task: the per-pixel mixture (sigma 0.1, no floor), beta 0.01, no prediction term
     task = ObjectCentricTask(
-        model=model,
-        optim=OptimConfig(),
-        beta=0.01,
-        sigmas=(0.1, 0.1),
-        min_likelihood=0,
-        likelihood="pixel_mixture",
-        pred_weight=0,
+        model=model, optim=OptimConfig(), **{k: v for k, v in spec["task"].items() if k != "name"}
     )
-    params = list(model.parameters())
-    opt = torch.optim.Adam(params, lr=1e-3)
-    warmup = 100  # the recipe's warm-up, then cosine to 0
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: (
-            (s + 1) / warmup
-            if s < warmup
-            else 0.5 * (1 + math.cos(math.pi * (s - warmup) / (args.steps - warmup)))
-        ),
-    )
+    optim = OptimConfig(**spec["optim"])
+    opt = build_optimizer(model, optim)
+    schedule = build_scheduler(opt, optim, args.steps)
     generator = torch.Generator().manual_seed(args.seed)
     train = torch.utils.data.DataLoader(
-        data.build("train"), batch_size=16, shuffle=True, drop_last=True, generator=generator
+        data.build("train"), batch_size=data.batch_size, shuffle=True, drop_last=True, generator=generator
     )
     print(f"step 0 test FG-ARI {test_fg_ari(model, test, cued):.3f}", flush=True)
     step, start = 0, time.time()
@@ -152,7 +130,7 @@ def main() -> None:
             loss = weighted_sum(task._terms(model(video[:, :-1]), video))  # frame T is a target only
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), spec["trainer"]["gradient_clip_val"])
             opt.step()
             schedule.step()
             step += 1
