@@ -186,9 +186,9 @@ def split_attention(
     slots = init
     with torch.no_grad():
         for _ in range(sa.num_iterations - 1):
-            slots = sa._step(slots, k, v)[0]
+            slots = sa._step(slots, k, v, None, None)[0]
     slots = slots.detach() + init - init.detach()
-    return sa._step(slots, k, v)  # the slots (B, K, D) and the last attention (B, K, N)
+    return sa._step(slots, k, v, None, None)[:2]  # the slots (B, K, D) and the last attention (B, K, N)
 
 
 def frames(

@@ -34,8 +34,17 @@ def gru64(x: torch.Tensor, h: torch.Tensor, p: P) -> torch.Tensor:
     return (1 - z) * n + z * h
 
 
-def slot_attention64(m: SlotAttention, x: torch.Tensor, slots: torch.Tensor, iterations: int):
-    """Algorithm 1 of the paper in float64, softmax over slots written out."""
+def slot_attention64(
+    m: SlotAttention,
+    x: torch.Tensor,
+    slots: torch.Tensor,
+    iterations: int,
+    positions: torch.Tensor | None = None,
+    centres: torch.Tensor | None = None,
+):
+    """Algorithm 1 of the paper in float64, softmax over slots written out; with positions (N, P)
+    and centres (B, K, P), minus position_weight times the squared distance in the logits and
+    the centres moved to each slot's weighted mean position after every iteration."""
     p = params64(m)
     x, slots = x.double(), slots.double()
     xn = ln64(x, p, "norm_inputs")
@@ -44,11 +53,16 @@ def slot_attention64(m: SlotAttention, x: torch.Tensor, slots: torch.Tensor, ite
     for _ in range(iterations):
         q = ln64(slots, p, "norm_slots") @ p["q_proj.weight"].T
         logits = torch.einsum("bkd,bnd->bkn", q, k) / math.sqrt(m.dim)
+        if positions is not None and centres is not None:
+            diff = centres.double()[:, :, None, :] - positions.double()[None, None]  # (B, K, N, P)
+            logits = logits - m.position_weight * (diff**2).sum(-1)
         e = torch.exp(logits - logits.amax(1, keepdim=True))
         attn = e / e.sum(1, keepdim=True)  # every input distributes one unit over the slots
         attns.append(attn)
         weights = (attn + 1e-8) / (attn + 1e-8).sum(2, keepdim=True)
         updates = torch.einsum("bkn,bnd->bkd", weights, v)
+        if positions is not None:
+            centres = torch.einsum("bkn,np->bkp", weights, positions.double())
         slots = gru64(updates, slots, p)
         hidden = torch.relu(ln64(slots, p, "norm_mlp") @ p["mlp.0.weight"].T + p["mlp.0.bias"])
         slots = slots + hidden @ p["mlp.2.weight"].T + p["mlp.2.bias"]
@@ -72,6 +86,35 @@ def test_slot_attention_equals_float64_reference(iterations: int, kv_dim: int | 
         torch.testing.assert_close(got.sum(1), torch.ones(2, 10))  # normalised over slots
         torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=1e-5)
     assert rec[""] is calls[-1]
+
+
+@pytest.mark.parametrize("bilevel", [False, True])
+def test_position_term_equals_float64_reference(bilevel: bool):
+    m = SlotAttention(8, num_slots=3, num_iterations=3, position_weight=4.0, bilevel=bilevel)
+    x, init = torch.randn(2, 9, 8), torch.randn(2, 3, 8)
+    positions, centres = torch.rand(9, 2), torch.rand(2, 3, 2)
+    with capture(m) as rec:
+        out = m.with_attention(x, slots=init, positions=positions, centres=centres)[0]
+    expected, attns = slot_attention64(m, x, init, 3, positions, centres)
+    torch.testing.assert_close(out.double(), expected, atol=1e-5, rtol=1e-4)
+    for got, want in zip(rec.calls(""), attns, strict=True):
+        torch.testing.assert_close(got.double(), want, atol=1e-6, rtol=1e-5)
+
+
+def test_position_term_gives_look_alike_inputs_to_the_nearest_slot():
+    """Two groups of identical inputs at opposite corners and identical slots: without the term
+    every input splits evenly; with it each group goes to the slot whose centre is near it."""
+    m = SlotAttention(4, num_slots=2, num_iterations=1, position_weight=10.0)
+    x = torch.randn(1, 1, 4).expand(1, 4, 4)  # four identical inputs
+    positions = torch.tensor([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [0.9, 1.0]])
+    slots = torch.randn(1, 1, 4).expand(1, 2, 4).contiguous()  # two identical slots
+    centres = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]])
+    attention = m.with_attention(x, slots=slots, positions=positions, centres=centres)[1]
+    # logit difference between the slots for input (0.1, 0): 10 * (1.81 + 1 - 0.01) = 28 in favour of slot 0
+    torch.testing.assert_close(attention[0, 0], torch.tensor([1.0, 1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
+    plain = SlotAttention(4, num_slots=2, num_iterations=1)
+    plain.load_state_dict(m.state_dict())
+    torch.testing.assert_close(plain.with_attention(x, slots=slots)[1], torch.full((1, 2, 4), 0.5))
 
 
 def test_float64_module_matches_reference_tightly():
@@ -147,6 +190,26 @@ def test_video_slot_attention_gives_each_frames_attention(carry: bool):
     torch.testing.assert_close(attention, last)
 
 
+@pytest.mark.parametrize("carry", [False, True])
+def test_video_slot_attention_position_term_uses_the_grid_and_the_learned_centres(carry: bool):
+    m = VideoSlotAttention(8, num_slots=3, carry=carry, position_weight=5.0, grid=(2, 3)).eval()
+    cells = torch.tensor([[y, x] for y in (0.25, 0.75) for x in (1 / 6, 0.5, 5 / 6)])
+    torch.testing.assert_close(m.positions, cells)  # row-major cell centres, (y, x)
+    x = torch.randn(2, 3, 6, 8)
+    slots, attention = m.with_attention(x)
+    sa, centres, init = m.slot_attention, m.centres.expand(2, -1, -1), m.initial_slots(2, x)
+    for t in range(3):
+        want_slots, want_attention = sa.with_attention(x[:, t], slots=init, positions=cells, centres=centres)
+        torch.testing.assert_close(slots[:, t], want_slots)
+        torch.testing.assert_close(attention[:, t], want_attention)
+        if carry:  # the next frame starts where this one ended
+            init = want_slots
+            weights = want_attention + sa.epsilon
+            centres = (weights / weights.sum(-1, keepdim=True)) @ cells
+    (grad,) = torch.autograd.grad(slots.sum(), m.centres)
+    assert grad.abs().sum() > 0  # the learned starting centres are trained
+
+
 def test_differentiable_capture_gives_gradients_with_respect_to_the_weights():
     m = SlotAttention(8, num_slots=3, num_iterations=2)
     x = torch.randn(2, 6, 8)
@@ -213,6 +276,22 @@ def test_slot_attention_bad_inputs():
         m(torch.randn(2, 6, 8), slots=torch.randn(2, 3, 8, dtype=torch.float64))
     with pytest.raises(InputError, match="num_slots"):
         SlotAttention(8, num_slots=0)
+    with pytest.raises(InputError, match="positions and centres need"):
+        m.with_attention(torch.randn(2, 6, 8), positions=torch.rand(6, 2))
+    spatial = SlotAttention(8, num_slots=3, position_weight=1.0)
+    with pytest.raises(InputError, match="needs positions"):
+        spatial.with_attention(torch.randn(2, 6, 8), centres=torch.rand(2, 3, 2))
+    with pytest.raises(InputError, match="needs positions"):
+        spatial.with_attention(torch.randn(2, 6, 8), positions=torch.rand(5, 2), centres=torch.rand(2, 3, 2))
+    with pytest.raises(InputError, match="needs centres"):
+        spatial.with_attention(torch.randn(2, 6, 8), positions=torch.rand(6, 2), centres=torch.rand(2, 2, 2))
+    with pytest.raises(InputError, match="position_weight must be"):
+        SlotAttention(8, num_slots=3, position_weight=-1.0)
+    with pytest.raises(InputError, match="needs the token grid"):
+        VideoSlotAttention(8, num_slots=3, position_weight=1.0)
+    with pytest.raises(InputError, match="one token per grid cell"):
+        VideoSlotAttention(8, num_slots=3, position_weight=1.0, grid=(2, 2))(torch.randn(1, 2, 5, 8))
+
     with pytest.raises(InputError, match="num_slots"):
         m.initial_slots(2, num_slots=0)
 

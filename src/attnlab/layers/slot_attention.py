@@ -23,6 +23,13 @@ hidden matrix product, as Keras' default ``reset_after=True`` does. Additions: e
 initial slots (B, K, D) and ``deterministic=True`` (slots start at ``mu``) for
 reproducible evaluation.
 
+``position_weight`` > 0 adds a spatial term to the logits (an option of ours, off by default):
+each slot carries a centre ``c_k``, the attention-weighted mean of the inputs' positions ``p_n``
+(as Invariant Slot Attention's slot positions: Biza et al., ICML 2023, arXiv:2302.04973), and
+``-position_weight * ||p_n - c_k||^2`` joins ``q k^T / sqrt(D)``, so an input leans to the slots
+centred near it, as in a k-means of features and position. The centres are updated after every
+iteration from that iteration's mean weights; the first iteration uses the given ones.
+
 :class:`QueryObjectExtractor`: the Object Extractor of SFA (Slots and Frames
 Attention; seed 000 of this project): K learned query vectors, shared by all frames,
 attend to the encoded image through multi-head cross-attention. The paper does not
@@ -64,10 +71,13 @@ class SlotAttention(RecordsAttention):
         qkv_bias: bool = False,
         epsilon: float = 1e-8,
         bilevel: bool = False,
+        position_weight: float = 0.0,
         norm_layer: type[nn.Module] = nn.LayerNorm,
         act_layer: type[nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
+        if not math.isfinite(position_weight) or position_weight < 0:
+            raise InputError(f"position_weight must be finite and >= 0, got {position_weight}")
         if dim < 1 or num_slots < 1 or num_iterations < 1:
             raise InputError(
                 f"dim, num_slots and num_iterations must be >= 1, got {dim}, {num_slots}, {num_iterations}"
@@ -80,6 +90,7 @@ class SlotAttention(RecordsAttention):
         self.num_iterations = num_iterations
         self.epsilon = epsilon
         self.bilevel = bilevel
+        self.position_weight = position_weight
         self.scale = dim**-0.5
         self.norm_inputs = norm_layer(self.kv_dim)
         self.norm_slots = norm_layer(dim)
@@ -135,13 +146,39 @@ class SlotAttention(RecordsAttention):
                 f"got {slots.dtype} {tuple(slots.shape)}"
             )
 
+    def _check_positions(
+        self, x: torch.Tensor, positions: torch.Tensor | None, centres: torch.Tensor | None, num_slots: int
+    ) -> None:
+        if self.position_weight == 0:
+            if positions is not None or centres is not None:
+                raise InputError("positions and centres need position_weight > 0")
+            return
+        B, N = x.shape[:2]
+        if positions is None or positions.dim() != 2 or positions.shape[0] != N:
+            raise InputError(
+                f"position_weight > 0 needs positions (N={N}, P), got "
+                f"{None if positions is None else tuple(positions.shape)}"
+            )
+        want = (B, num_slots, positions.shape[1])
+        if centres is None or tuple(centres.shape) != want:
+            got = None if centres is None else tuple(centres.shape)
+            raise InputError(f"position_weight > 0 needs centres {want}, got {got}")
+
     def _step(
-        self, slots: torch.Tensor, k: torch.Tensor, v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One iteration: the new slots (B, K, D) and the attention over slots (B, K, N)."""
+        self,
+        slots: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        positions: torch.Tensor | None,
+        centres: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One iteration: the new slots (B, K, D), the attention over slots (B, K, N) and, with
+        positions (N, P), the new centres (B, K, P)."""
         B, K, D = slots.shape
         q = self.q_proj(self.norm_slots(slots))  # (B, K, D)
         logits = (q @ k.transpose(1, 2)) * self.scale  # (B, K, N)
+        if positions is not None and centres is not None:
+            logits = logits - self.position_weight * torch.cdist(centres, positions[None]) ** 2
         w = logits.softmax(dim=1)  # over slots: slots compete for each input
         self._record(w)
         # the epsilon keeps slots that win no input from dividing by zero
@@ -150,7 +187,8 @@ class SlotAttention(RecordsAttention):
         updates = weights @ v  # (B, K, D)
         slots = self.gru(updates.reshape(B * K, D), slots.reshape(B * K, D))  # (B*K, D)
         slots = slots.view(B, K, D)  # (B, K, D)
-        return slots + self.mlp(self.norm_mlp(slots)), w
+        centres = None if positions is None else weights @ positions  # (B, K, P)
+        return slots + self.mlp(self.norm_mlp(slots)), w, centres
 
     def forward(
         self, x: torch.Tensor, *, slots: torch.Tensor | None = None, deterministic: bool = False
@@ -159,26 +197,35 @@ class SlotAttention(RecordsAttention):
         return self.with_attention(x, slots=slots, deterministic=deterministic)[0]
 
     def with_attention(
-        self, x: torch.Tensor, *, slots: torch.Tensor | None = None, deterministic: bool = False
+        self,
+        x: torch.Tensor,
+        *,
+        slots: torch.Tensor | None = None,
+        deterministic: bool = False,
+        positions: torch.Tensor | None = None,
+        centres: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Slots (B, K, D) and the last iteration's attention over slots (B, K, N), with its
-        gradient: each input's share per slot, a soft segmentation of the inputs."""
+        gradient: each input's share per slot, a soft segmentation of the inputs. With
+        ``position_weight`` > 0, ``positions`` (N, P) are the inputs' coordinates and ``centres``
+        (B, K, P) the slots' starting centres."""
         self._check(x, slots)
         if slots is None:
             batch = x.shape[0]
             slots = self.initial_slots(batch, deterministic=deterministic, device=x.device, dtype=x.dtype)
+        self._check_positions(x, positions, centres, slots.shape[1])
         x = self.norm_inputs(x)
         k, v = self.k_proj(x), self.v_proj(x)  # (B, N, D) each
         if not self.bilevel:
             for _ in range(self.num_iterations - 1):
-                slots = self._step(slots, k, v)[0]
-            return self._step(slots, k, v)
+                slots, _, centres = self._step(slots, k, v, positions, centres)
+            return self._step(slots, k, v, positions, centres)[:2]
         start = slots
         with torch.no_grad():  # BO-QSA: the gradient would be cut before the last iteration anyway
             for _ in range(self.num_iterations - 1):
-                slots = self._step(slots, k, v)[0]
+                slots, _, centres = self._step(slots, k, v, positions, centres)
         slots = slots.detach() + start - start.detach()  # straight-through to the initial slots
-        return self._step(slots, k, v)
+        return self._step(slots, k, v, positions, centres)[:2]
 
 
 class QueryObjectExtractor(nn.Module):
@@ -257,9 +304,15 @@ class VideoSlotAttention(nn.Module):
     ``carry=True`` frame t starts from frame t-1's slots (SAVi's predictor with the identity,
     arXiv:2111.12594), which keeps an object in its slot across frames at the price of a loop
     over frames; without it every frame runs at once.
+    With ``position_weight`` > 0 (:class:`SlotAttention`'s spatial term) the tokens are the
+    row-major cells of ``grid`` (h, w), at (y, x) in [0, 1] (cell centres); every clip's first
+    frame starts from K learned centres, drawn uniformly in the frame, and with ``carry`` frame t
+    from frame t-1's.
     Attention is recorded by the ``slot_attention`` submodule on every iteration (and every
     frame with ``carry``), as (B * T, K, N), or (B, K, N) with ``carry``.
     """
+
+    positions: torch.Tensor | None  # (N, 2) token coordinates, with position_weight > 0
 
     def __init__(
         self,
@@ -272,10 +325,14 @@ class VideoSlotAttention(nn.Module):
         init: Literal["learned", "gaussian"] = "learned",
         bilevel: bool = False,
         mlp_ratio: float = 2.0,
+        position_weight: float = 0.0,
+        grid: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         if num_slots < 1:
             raise InputError(f"num_slots must be >= 1, got {num_slots}")
+        if position_weight > 0 and (grid is None or min(grid) < 1):
+            raise InputError(f"position_weight > 0 needs the token grid (h, w), got {grid}")
         if init not in ("learned", "gaussian"):
             raise InputError(f"init must be 'learned' or 'gaussian', got {init!r}")
         self.dim = dim
@@ -289,7 +346,15 @@ class VideoSlotAttention(nn.Module):
             num_iterations=num_iterations,
             mlp_ratio=mlp_ratio,
             bilevel=bilevel,
+            position_weight=position_weight,
         )
+        positions = None
+        if position_weight > 0 and grid is not None:
+            h, w = grid
+            ys, xs = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
+            positions = torch.stack([ys, xs], -1).view(h * w, 2)  # (N, 2), row-major like the tokens
+            self.centres = nn.Parameter(torch.rand(1, num_slots, 2))
+        self.register_buffer("positions", positions, persistent=False)
         if init == "learned":
             # unit-variance starting points, as the Extractor's queries: with small ones (std
             # dim**-0.5 was tried) every slot receives the same first update, the decoder's
@@ -313,17 +378,30 @@ class VideoSlotAttention(nn.Module):
         """Slots (B, T, K, D) and each frame's last attention over slots (B, T, K, N)."""
         if features.dim() != 4 or features.shape[-1] != self.kv_dim or features.shape[2] == 0:
             raise InputError(f"features must be (B, T, N>0, {self.kv_dim}), got {tuple(features.shape)}")
-        B, T = features.shape[:2]
+        B, T, N = features.shape[:3]
+        if self.positions is not None and self.positions.shape[0] != N:
+            cells = self.positions.shape[0]
+            raise InputError(f"features must have one token per grid cell ({cells}), got {N}")
         slots = self.initial_slots(B, features)  # (B, K, D)
+        centres = None if self.positions is None else self.centres.expand(B, -1, -1).to(features.dtype)
         if not self.carry:
             tokens = features.flatten(0, 1)  # (B*T, N, kv_dim)
             # every frame of a clip starts from the clip's slots
             init = slots[:, None].expand(-1, T, -1, -1).flatten(0, 1)  # (B*T, K, D)
-            slots, attention = self.slot_attention.with_attention(tokens, slots=init.contiguous())
+            if centres is not None:
+                centres = centres[:, None].expand(-1, T, -1, -1).flatten(0, 1)  # (B*T, K, 2)
+            slots, attention = self.slot_attention.with_attention(
+                tokens, slots=init.contiguous(), positions=self.positions, centres=centres
+            )
             return slots.view(B, T, *slots.shape[1:]), attention.view(B, T, *attention.shape[1:])
         per_frame, attended = [], []
         for t in range(T):
-            slots, attention = self.slot_attention.with_attention(features[:, t], slots=slots)  # (B, K, *)
+            slots, attention = self.slot_attention.with_attention(
+                features[:, t], slots=slots, positions=self.positions, centres=centres
+            )  # (B, K, *)
+            if self.positions is not None:
+                weights = attention + self.slot_attention.epsilon
+                centres = (weights / weights.sum(-1, keepdim=True)) @ self.positions  # (B, K, 2)
             per_frame.append(slots)
             attended.append(attention)
         return torch.stack(per_frame, dim=1), torch.stack(attended, dim=1)  # (B, T, K, D), (B, T, K, N)

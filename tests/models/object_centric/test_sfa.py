@@ -182,8 +182,12 @@ def test_the_config_is_checked():
         small(slot_init="gaussian")
     with pytest.raises(ConfigError, match="slot_init must be"):
         small(extractor="slot_attention", slot_init="zeros")
-    with pytest.raises(ConfigError, match="slot_bilevel needs"):
-        small(slot_bilevel=True)
+    for field in ("slot_bilevel", "slot_position_weight"):
+        with pytest.raises(ConfigError, match="slot_bilevel and slot_position_weight need"):
+            small(**{field: 1})
+    for weight in (-1.0, math.inf):
+        with pytest.raises(ConfigError, match="slot_position_weight must be"):
+            small(extractor="slot_attention", slot_position_weight=weight)
     with pytest.raises(ConfigError, match="masks 'attention' needs"):
         small(masks="attention")
     with pytest.raises(ConfigError, match="masks must be"):
@@ -197,10 +201,15 @@ def test_the_config_is_checked():
 # ---- the slot-attention Object Extractor (extractor="slot_attention") ----
 
 
+@pytest.mark.parametrize("position_weight", [0.0, 5.0])
 @pytest.mark.parametrize("init", ["learned", "gaussian"])
 @pytest.mark.parametrize("carry", [False, True])
-def test_slot_attention_extractor_keeps_the_contract_and_causality(carry, init):
-    model = small(extractor="slot_attention", carry_slots=carry, slot_init=init).eval()
+def test_slot_attention_extractor_keeps_the_contract_and_causality(carry, init, position_weight):
+    model = small(
+        extractor="slot_attention", carry_slots=carry, slot_init=init, slot_position_weight=position_weight
+    ).eval()
+    if position_weight:  # one position per token of the encoder's 8 x 8 grid
+        assert model.extractor.positions.shape == (64, 2)
     clip = video(T=4)
     changed = clip.clone()
     changed[:, 2:] = torch.rand_like(changed[:, 2:])

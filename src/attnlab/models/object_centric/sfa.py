@@ -60,6 +60,7 @@ records (B * T, H, K, N) (index b * T + t), ``transformer.{i}.attn`` records
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -134,6 +135,11 @@ class SFAConfig:
     # through to the initial slots): with it and carry_slots off, SFA's slots split the sprites
     # on all 3 seeds measured (docs/object_centric.md, b4)
     slot_bilevel: bool = False
+    # slot_attention only: > 0 adds -weight * ||p - c_k||^2 to the attention logits, c_k the
+    # slot's attention-weighted centre in the frame ((y, x) in [0, 1]), so that two objects that
+    # look alike but lie apart lean to different slots (ours, not the seed's; 0 = off;
+    # docs/video_reasoning.md)
+    slot_position_weight: float = 0.0
     # The mixture weights of the reconstruction. "decoder": the softmax over slots of the
     # decoder's mask logits (the seed's). "attention" (slot_attention only): the Extractor's last
     # attention over slots, resized to the frame, as MONet mixes with its attention network's
@@ -194,7 +200,7 @@ class FrameEncoder(nn.Module):
         return self.pos_embed(self.proj(tokens))  # (N, h*w, dim)
 
 
-def _extractor(c: SFAConfig) -> nn.Module:
+def _extractor(c: SFAConfig, grid: tuple[int, int]) -> nn.Module:
     """The Object Extractor the config names: tokens (B, T, N, dim) -> slots (B, T, K, dim)."""
     check_masks(c.masks)
     if c.extractor == "slot_attention":
@@ -202,6 +208,8 @@ def _extractor(c: SFAConfig) -> nn.Module:
             raise ConfigError(f"slot_iterations must be >= 1, got {c.slot_iterations}")
         if c.slot_init not in ("learned", "gaussian"):
             raise ConfigError(f"slot_init must be 'learned' or 'gaussian', got {c.slot_init!r}")
+        if not math.isfinite(c.slot_position_weight) or c.slot_position_weight < 0:
+            raise ConfigError(f"slot_position_weight must be finite and >= 0, got {c.slot_position_weight}")
         return VideoSlotAttention(
             c.dim,
             num_slots=c.num_slots,
@@ -209,6 +217,8 @@ def _extractor(c: SFAConfig) -> nn.Module:
             carry=c.carry_slots,
             init=c.slot_init,
             bilevel=c.slot_bilevel,
+            position_weight=c.slot_position_weight,
+            grid=grid,
         )
     if c.extractor != "cross_attention":
         raise ConfigError(f"extractor must be 'cross_attention' or 'slot_attention', got {c.extractor!r}")
@@ -216,9 +226,10 @@ def _extractor(c: SFAConfig) -> nn.Module:
         raise ConfigError("carry_slots needs extractor 'slot_attention' (the cross-attention has no state)")
     if c.slot_init != "learned":
         raise ConfigError("slot_init needs extractor 'slot_attention' (cross-attention queries are learned)")
-    if c.slot_bilevel:
+    if c.slot_bilevel or c.slot_position_weight:
         raise ConfigError(
-            "slot_bilevel needs extractor 'slot_attention' (the cross-attention does not iterate)"
+            "slot_bilevel and slot_position_weight need extractor 'slot_attention' "
+            "(the cross-attention does not iterate)"
         )
     if c.masks == "attention":
         raise ConfigError(
@@ -250,7 +261,7 @@ class SFA(ObjectCentricModel):
         super().__init__()
         self.config = c = config
         self.encoder = FrameEncoder(c)
-        self.extractor = _extractor(c)
+        self.extractor = _extractor(c, self.encoder.grid)
         self.slot_embed = nn.Parameter(torch.empty(c.num_slots, c.dim))
         nn.init.trunc_normal_(self.slot_embed, std=0.02)
         self.transformer = nn.ModuleList(
