@@ -208,6 +208,9 @@ def test_video_slot_attention_position_term_uses_the_grid_and_the_learned_centre
             centres = (weights / weights.sum(-1, keepdim=True)) @ cells
     (grad,) = torch.autograd.grad(slots.sum(), m.centres)
     assert grad.abs().sum() > 0  # the learned starting centres are trained
+    bilevel = VideoSlotAttention(8, num_slots=3, carry=carry, position_weight=5.0, grid=(2, 3), bilevel=True)
+    bilevel(x).sum().backward()
+    assert bilevel.centres.grad is None  # BO-QSA's gradient reaches the starting slots, not the centres
 
 
 def test_differentiable_capture_gives_gradients_with_respect_to_the_weights():

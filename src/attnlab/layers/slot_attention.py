@@ -307,7 +307,8 @@ class VideoSlotAttention(nn.Module):
     With ``position_weight`` > 0 (:class:`SlotAttention`'s spatial term) the tokens are the
     row-major cells of ``grid`` (h, w), at (y, x) in [0, 1] (cell centres); every clip's first
     frame starts from K learned centres, drawn uniformly in the frame, and with ``carry`` frame t
-    from frame t-1's.
+    from frame t-1's. With ``bilevel`` (and more than one iteration) only the last iteration has
+    a gradient, and it does not reach the starting centres: they stay where they were drawn.
     Attention is recorded by the ``slot_attention`` submodule on every iteration (and every
     frame with ``carry``), as (B * T, K, N), or (B, K, N) with ``carry``.
     """
