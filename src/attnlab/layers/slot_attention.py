@@ -164,6 +164,11 @@ class SlotAttention(RecordsAttention):
             got = None if centres is None else tuple(centres.shape)
             raise InputError(f"position_weight > 0 needs centres {want}, got {got}")
 
+    def mean_weights(self, attention: torch.Tensor) -> torch.Tensor:
+        """Attention over slots (B, K, N) -> each slot's weights for a mean over inputs (B, K, N)."""
+        weights = attention + self.epsilon  # the epsilon keeps slots that win no input from dividing by zero
+        return weights / weights.sum(dim=-1, keepdim=True)
+
     def _step(
         self,
         slots: torch.Tensor,
@@ -181,9 +186,7 @@ class SlotAttention(RecordsAttention):
             logits = logits - self.position_weight * torch.cdist(centres, positions[None]) ** 2
         w = logits.softmax(dim=1)  # over slots: slots compete for each input
         self._record(w)
-        # the epsilon keeps slots that win no input from dividing by zero
-        weights = w + self.epsilon
-        weights = weights / weights.sum(dim=-1, keepdim=True)  # (B, K, N), mean over inputs
+        weights = self.mean_weights(w)  # (B, K, N)
         updates = weights @ v  # (B, K, D)
         slots = self.gru(updates.reshape(B * K, D), slots.reshape(B * K, D))  # (B*K, D)
         slots = slots.view(B, K, D)  # (B, K, D)
@@ -400,9 +403,8 @@ class VideoSlotAttention(nn.Module):
             slots, attention = self.slot_attention.with_attention(
                 features[:, t], slots=slots, positions=self.positions, centres=centres
             )  # (B, K, *)
-            if self.positions is not None:
-                weights = attention + self.slot_attention.epsilon
-                centres = (weights / weights.sum(-1, keepdim=True)) @ self.positions  # (B, K, 2)
+            if self.positions is not None:  # the next frame starts from this one's centres
+                centres = self.slot_attention.mean_weights(attention) @ self.positions  # (B, K, 2)
             per_frame.append(slots)
             attended.append(attention)
         return torch.stack(per_frame, dim=1), torch.stack(attended, dim=1)  # (B, T, K, D), (B, T, K, N)
