@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from attnlab.cli import main
+from attnlab.data.clip_augment import ClipAugment, augment_clips
 from attnlab.data.moving_fmnist import MovingFashionMNISTData
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
@@ -100,6 +101,31 @@ def test_task_settings_are_checked():
         small_task(ctx_cov_coeff=-1)
     with pytest.raises(ConfigError, match=r"got 1\.0, 0\.0, 0\.0, 0\.0, -0\.5, 0\.0$"):
         small_task(ctx_content_std_coeff=-0.5)
+    with pytest.raises(ConfigError, match=r"unknown task.augment key 'flip'"):
+        small_task(augment={"flip": 0.5})
+    with pytest.raises(ConfigError, match=r"task.augment.scale must be"):
+        small_task(augment={"scale": [0.5, 2.0]})
+
+
+def test_augmentation_crops_the_training_clips_from_the_step_seed(monkeypatch: pytest.MonkeyPatch):
+    clips = torch.randn(2, 1, 8, 48, 48)
+    plain, augmented = small_task(), small_task(augment={"scale": [0.3, 0.5]})
+    seen: list[torch.Tensor] = []
+    for task in (plain, augmented):
+        record = lambda x, *masks, f=task.vjepa.forward: seen.append(x) or f(x, *masks)
+        monkeypatch.setattr(task.vjepa, "forward", record)
+
+    def step(task: VJEPATask) -> torch.Tensor:
+        torch.manual_seed(3)  # what the engine's per-step seeding does before each step
+        return task.loss_terms({"input": clips})["jepa"]
+
+    step(plain), step(augmented), step(augmented)
+    assert torch.equal(seen[0], clips)  # off by default: the clips as they come
+    torch.manual_seed(3)
+    generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ())))
+    expected = augment_clips(clips, ClipAugment(scale=(0.3, 0.5)), generator)
+    assert torch.equal(seen[1], expected) and torch.equal(seen[2], expected)
+    assert not torch.equal(seen[1], clips)
 
 
 def test_recipe_end_to_end_with_probes_and_floor(tmp_path: Path):

@@ -15,9 +15,11 @@ the schedule is this task's (``start_lr``, ``final_lr``, ``final_weight_decay``,
 ``ipe_scale``), laid out over ``trainer.max_steps`` (the official ``ipe * num_epochs``).
 ``optim.schedule`` and ``optim.min_lr_ratio`` do not apply.
 
-Deviations: masks are drawn in the training step (from the per-step seeded RNG, so a resumed run
-draws the same ones) rather than in the data loader's collate; gradients are clipped from the
-first step after warm-up (the official from the epoch after it).
+Deviations: masks and the augmentation (``task.augment``) are drawn in the training step (from the
+per-step seeded RNG, so a resumed run draws the same ones) rather than in the data loader; the
+augmentation is off unless ``task.augment`` is given (the official pre-training always crops and
+flips; the rows measured before it existed did not); gradients are clipped from the first step
+after warm-up (the official from the epoch after it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from attnlab.data.clip_augment import ClipAugment, augment_clips
 from attnlab.errors import ConfigError, unknown
 from attnlab.explain.capture import capture
 from attnlab.models.vjepa.encoder import VideoViT, check_clips
@@ -86,6 +89,7 @@ class VJEPATask(Task):
         ctx_cov_coeff: float = 0.0,
         ctx_content_std_coeff: float = 0.0,
         ctx_content_cov_coeff: float = 0.0,
+        augment: ClipAugment | None = None,
         probe: ProbeConfig | None = None,
         probe_seed: int = 0,
     ) -> None:
@@ -118,6 +122,9 @@ class VJEPATask(Task):
         self.start_lr, self.final_lr, self.final_weight_decay = start_lr, final_lr, final_weight_decay
         self.ema, self.ipe_scale, self.clip_grad = ema, ipe_scale, clip_grad
         self.loss_exp, self.weights = loss_exp, weights  # the regularisers' weights, by jepa_terms' names
+        self.augment = None if augment is None else as_config(ClipAugment, augment, "task.augment")
+        if self.augment is not None:
+            self.augment.check("task.augment")
         self.probe_config = as_config(ProbeConfig, probe or ProbeConfig(), "task.probe")
         self.probe_config.check()
         self.probe_seed = probe_seed
@@ -200,7 +207,11 @@ class VJEPATask(Task):
         return jepa_terms(out, loss_exp=self.loss_exp, **self.weights)
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return self._forward_terms(batch["input"], self.global_step)
+        clips = batch["input"]
+        if self.augment is not None:  # the generator's seed comes from the engine's per-step seed
+            generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ())))
+            clips = augment_clips(clips, self.augment, generator)
+        return self._forward_terms(clips, self.global_step)
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.random.fork_rng(devices=[]):
