@@ -15,7 +15,8 @@ import argparse
 
 import torch
 from attention_distance import add_vit_arguments, vits_and_images
-from vjepa_features import effective_rank
+
+from attnlab.metrics.rank import effective_rank
 
 
 def main() -> None:

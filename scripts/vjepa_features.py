@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 
 from attnlab.catalog import DATAMODULES
 from attnlab.data.moving_fmnist import ITEM, MovingItems
+from attnlab.metrics.rank import effective_rank
 from attnlab.models.vjepa.encoder import VideoViT
 from attnlab.runs.spec import resolve
 from attnlab.train.composite import build_model
@@ -52,12 +53,6 @@ def ridge_r2(x: torch.Tensor, y: torch.Tensor, lam: float = 1e-2) -> float:
     w = torch.linalg.solve(a.T @ a + lam * half * torch.eye(a.shape[1], dtype=x.dtype), a.T @ y[:half])
     resid = y[half:] - b @ w
     return float(1 - resid.var() / y[half:].var())
-
-
-def effective_rank(x: torch.Tensor) -> float:
-    s = torch.linalg.svdvals(x - x.mean(0))
-    p = s / s.sum()
-    return float(torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum()))
 
 
 def main() -> None:

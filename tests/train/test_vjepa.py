@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from attnlab.data.moving_fmnist import MovingFashionMNISTData
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
 from attnlab.runs.config import OptimConfig
-from attnlab.train.vjepa import VJEPATask
+from attnlab.train.vjepa import EVAL_MASK_SEED, VJEPATask
 from tests.data.test_idx import fake_mnist
 from tests.train.conftest import assert_same_final_run, attnlab, kill_9_after_first_checkpoint
 
@@ -128,6 +129,20 @@ def test_augmentation_crops_the_training_clips_from_the_step_seed(monkeypatch: p
     assert not torch.equal(seen[1], clips)
 
 
+def test_validation_reports_the_effective_rank_of_the_target_tokens():
+    task = small_task()
+    task.trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    clips = torch.randn(3, 1, 8, 48, 48)
+    rank = float(task.metrics({"input": clips})["target_rank"])
+    torch.manual_seed(EVAL_MASK_SEED)  # the validation masks
+    out, _ = task._forward(clips, 0)
+    tokens = out.target.flatten(0, 1).double().numpy()  # (B * targets, D)
+    s = np.linalg.svd(tokens - tokens.mean(0), compute_uv=False)
+    p = s / s.sum()
+    assert rank == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-6)
+    assert 1 < rank <= out.target.shape[-1]
+
+
 def test_recipe_end_to_end_with_probes_and_floor(tmp_path: Path):
     root = tmp_path / "fmnist"
     root.mkdir()
@@ -153,6 +168,7 @@ def test_recipe_end_to_end_with_probes_and_floor(tmp_path: Path):
         for kind in ("attentive", "average"):
             for label in ("appearance", "motion"):
                 assert 0.0 <= metrics[f"test/{encoder}/{kind}/{label}_acc"] <= 1.0
+    assert 1.0 <= metrics["test/target_rank"] <= 96  # the recipe's width
     report = (run / "report.md").read_text()
     assert "test/floor/attentive/motion_acc" in report and (run / "figures/probe_attention.png").is_file()
     assert (run / "figures/pca.png").is_file() and "principal components" in report

@@ -35,6 +35,8 @@ from torch import nn
 from attnlab.data.clip_augment import ClipAugment, augment_clips
 from attnlab.errors import ConfigError, unknown
 from attnlab.explain.capture import capture
+from attnlab.metrics.rank import effective_rank
+from attnlab.models.outputs import JEPAOutput
 from attnlab.models.vjepa.encoder import VideoViT, check_clips
 from attnlab.models.vjepa.vjepa import VJEPA
 from attnlab.objectives.vjepa import jepa_terms
@@ -199,25 +201,27 @@ class VJEPATask(Task):
         self.log("train/ema_momentum", self._last_momentum, batch_size=1)
 
     # -- the loss --------------------------------------------------------------------------------
-    def _forward_terms(self, clips: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    def _forward(self, clips: torch.Tensor, step: int) -> tuple[JEPAOutput, dict[str, torch.Tensor]]:
         grid = check_clips(clips, self.vjepa.config.encoder())
         masks_enc, masks_pred = sample_masks(grid, self.masks, clips.shape[0], step=step)
         device = clips.device
         out = self.vjepa(clips, [m.to(device) for m in masks_enc], [m.to(device) for m in masks_pred])
-        return jepa_terms(out, loss_exp=self.loss_exp, **self.weights)
+        return out, jepa_terms(out, loss_exp=self.loss_exp, **self.weights)
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         clips = batch["input"]
         if self.augment is not None:  # the generator's seed comes from the engine's per-step seed
             generator = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ())))
             clips = augment_clips(clips, self.augment, generator)
-        return self._forward_terms(clips, self.global_step)
+        return self._forward(clips, self.global_step)[1]
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(EVAL_MASK_SEED)
-            terms = self._forward_terms(batch["input"], 0)
+            out, terms = self._forward(batch["input"], 0)
         values = {"loss": torch.stack(list(terms.values())).sum(), **terms}
+        # the label-free collapse monitor (RankMe): how many directions the targets' tokens use
+        values["target_rank"] = torch.tensor(effective_rank(out.target.flatten(0, 1).float()))
         if self.trainer.testing and self._probes:
             values |= self._probe_accuracies(batch)
         return values

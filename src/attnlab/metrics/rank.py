@@ -1,0 +1,26 @@
+"""Effective rank of a set of features: how many directions they use, without labels.
+
+Roy and Vetterli 2007 ("The effective rank: a measure of effective dimensionality"); RankMe
+(Garrido et al. 2023, arXiv:2210.02885) uses it to spot the dimensional collapse of joint-embedding
+self-supervised models without labels. With σ the singular values of the centred feature matrix
+and p = σ / Σσ, the effective rank is exp(-Σ p log p): k for features spread evenly over k
+orthogonal directions, 1 for features on one line. Deviation from RankMe: the features are centred
+first (RankMe is not), so a shared offset does not count as a direction.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from attnlab.errors import InputError
+
+
+def effective_rank(features: torch.Tensor) -> float:
+    """(M, D) features, M >= 2 -> their effective rank in [1, min(M - 1, D)] (1 for constant rows too)."""
+    if features.dim() != 2 or features.shape[0] < 2 or not features.is_floating_point():
+        raise InputError(f"effective_rank needs float (M >= 2, D) features, got {tuple(features.shape)}")
+    s = torch.linalg.svdvals((features - features.mean(0)).double())
+    if s.sum() == 0:
+        return 1.0
+    p = s / s.sum()
+    return float(torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum()))
