@@ -129,18 +129,23 @@ def test_augmentation_crops_the_training_clips_from_the_step_seed(monkeypatch: p
     assert not torch.equal(seen[1], clips)
 
 
-def test_validation_reports_the_effective_rank_of_the_target_tokens():
+def numpy_effective_rank(tokens: torch.Tensor) -> float:
+    x = tokens.detach().flatten(0, 1).double().numpy()  # (B * tokens, D)
+    s = np.linalg.svd(x - x.mean(0), compute_uv=False)
+    p = s / s.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def test_validation_reports_the_effective_rank_of_target_and_context_tokens():
     task = small_task()
     task.trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
     clips = torch.randn(3, 1, 8, 48, 48)
-    rank = float(task.metrics({"input": clips})["target_rank"])
+    values = task.metrics({"input": clips})
     torch.manual_seed(EVAL_MASK_SEED)  # the validation masks
     out, _ = task._forward(clips, 0)
-    tokens = out.target.flatten(0, 1).double().numpy()  # (B * targets, D)
-    s = np.linalg.svd(tokens - tokens.mean(0), compute_uv=False)
-    p = s / s.sum()
-    assert rank == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-6)
-    assert 1 < rank <= out.target.shape[-1]
+    assert float(values["target_rank"]) == pytest.approx(numpy_effective_rank(out.target), rel=1e-6)
+    assert float(values["context_rank"]) == pytest.approx(numpy_effective_rank(out.context[0]), rel=1e-6)
+    assert 1 < float(values["target_rank"]) <= out.target.shape[-1]
 
 
 def test_recipe_end_to_end_with_probes_and_floor(tmp_path: Path):

@@ -19,7 +19,8 @@ def effective_rank(features: torch.Tensor) -> float:
     """(M, D) features, M >= 2 -> their effective rank in [1, min(M - 1, D)] (1 for constant rows too)."""
     if features.dim() != 2 or features.shape[0] < 2 or not features.is_floating_point():
         raise InputError(f"effective_rank needs float (M >= 2, D) features, got {tuple(features.shape)}")
-    s = torch.linalg.svdvals((features - features.mean(0)).double())
+    x = features.detach().double()
+    s = torch.linalg.svdvals(x - x.mean(0))
     if s.sum() == 0:
         return 1.0
     p = s / s.sum()

@@ -220,8 +220,10 @@ class VJEPATask(Task):
             torch.manual_seed(EVAL_MASK_SEED)
             out, terms = self._forward(batch["input"], 0)
         values = {"loss": torch.stack(list(terms.values())).sum(), **terms}
-        # the label-free collapse monitor (RankMe): how many directions the targets' tokens use
-        values["target_rank"] = torch.tensor(effective_rank(out.target.flatten(0, 1).float()))
+        # the label-free collapse monitor (RankMe): how many directions the tokens use, of the target
+        # encoder (at the target positions) and of the context encoder (the first mask's context)
+        values["target_rank"] = torch.tensor(effective_rank(out.target.flatten(0, 1)))
+        values["context_rank"] = torch.tensor(effective_rank(out.context[0].flatten(0, 1)))
         if self.trainer.testing and self._probes:
             values |= self._probe_accuracies(batch)
         return values
