@@ -36,5 +36,8 @@ def test_random_features_agree_with_numpy_in_float64():
 
 def test_constant_features_and_bad_inputs():
     assert effective_rank(torch.ones(5, 3)) == 1.0
-    with pytest.raises(InputError, match=r"float \(M >= 2, D\) features, got \(1, 3\)"):
-        effective_rank(torch.ones(1, 3))
+    assert effective_rank(torch.randn(1, 3)) == 1.0
+    with pytest.raises(InputError, match=r"float \(M >= 1, D\) features, got \(0, 3\)"):
+        effective_rank(torch.ones(0, 3))
+    with pytest.raises(InputError, match=r"got \(3,\)"):
+        effective_rank(torch.ones(3))

@@ -16,9 +16,10 @@ from attnlab.errors import InputError
 
 
 def effective_rank(features: torch.Tensor) -> float:
-    """(M, D) features, M >= 2 -> their effective rank in [1, min(M - 1, D)] (1 for constant rows too)."""
-    if features.dim() != 2 or features.shape[0] < 2 or not features.is_floating_point():
-        raise InputError(f"effective_rank needs float (M >= 2, D) features, got {tuple(features.shape)}")
+    """(M, D) features -> their effective rank in [1, max(1, min(M - 1, D))]; 1 when they do not vary
+    (constant rows, a single row)."""
+    if features.dim() != 2 or features.shape[0] < 1 or not features.is_floating_point():
+        raise InputError(f"effective_rank needs float (M >= 1, D) features, got {tuple(features.shape)}")
     x = features.detach().double()
     s = torch.linalg.svdvals(x - x.mean(0))
     if s.sum() == 0:

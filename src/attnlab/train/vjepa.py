@@ -220,8 +220,9 @@ class VJEPATask(Task):
             torch.manual_seed(EVAL_MASK_SEED)
             out, terms = self._forward(batch["input"], 0)
         values = {"loss": torch.stack(list(terms.values())).sum(), **terms}
-        # the label-free collapse monitor (RankMe): how many directions the tokens use, of the target
-        # encoder (at the target positions) and of the context encoder (the first mask's context)
+        # the label-free collapse monitor (RankMe): how many directions the targets use (the target
+        # encoder's tokens; each tubelet's pixels with model.target pixels) and the context encoder's
+        # tokens of the first mask type
         values["target_rank"] = torch.tensor(effective_rank(out.target.flatten(0, 1)))
         values["context_rank"] = torch.tensor(effective_rank(out.context[0].flatten(0, 1)))
         if self.trainer.testing and self._probes:
