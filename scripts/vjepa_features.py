@@ -4,7 +4,8 @@
 
 For the run's target encoder and a randomly initialised encoder of the same architecture,
 on moving-fmnist test clips: the effective rank of the token features (exp of the entropy of
-the normalised singular values), the RMS over channels of each channel's mean over tokens (the
+the normalised singular values; also of each token minus its clip's mean token, and of the clips'
+mean tokens), the RMS over channels of each channel's mean over tokens (the
 offset the tokens share) and the mean over channels of each channel's std over tokens (how much
 they vary around it), and how well a ridge regression from one token's (standardised) feature
 reads, on held-out clips, the token's time step, row and column, its mean pixel value and how
@@ -84,7 +85,8 @@ def main() -> None:
     }
     torch.manual_seed(args.seed)
     encoders = {"target encoder": model.target_encoder, "random": VideoViT(c.encoder())}
-    head = ["effective rank", "channel offset", "channel std", *(f"R2 {k}" for k in targets)]
+    head = ["effective rank", "within clips", "of clip means", "channel offset", "channel std"]
+    head += [f"R2 {k}" for k in targets]
     print(f"| encoder | {' | '.join(head)} |")
     print(f"| --- |{' --- |' * len(head)}")
     for name, encoder in encoders.items():
@@ -94,7 +96,10 @@ def main() -> None:
         r2 = [ridge_r2(flat, v.reshape(-1).double()) for v in targets.values()]
         # how far the tokens vary around their per-channel offset (what a probe's step size sees)
         offset, spread = flat.mean(0).pow(2).mean().sqrt(), flat.std(0).mean()
-        stats = f"{effective_rank(flat):.1f} | {offset:.3f} | {spread:.3f}"
+        # the spread split: each token around its clip's mean token, and the clips' mean tokens
+        within = (feats - feats.mean(1, keepdim=True)).reshape(-1, feats.shape[-1])
+        ranks = [effective_rank(flat), effective_rank(within), effective_rank(feats.mean(1))]
+        stats = " | ".join(f"{r:.1f}" for r in ranks) + f" | {offset:.3f} | {spread:.3f}"
         print(f"| {name} | {stats} | {' | '.join(f'{v:.3f}' for v in r2)} |")
 
 
