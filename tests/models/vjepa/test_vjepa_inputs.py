@@ -9,6 +9,7 @@ from attnlab.errors import ConfigError, InputError
 from attnlab.models import create_model
 from attnlab.models.vjepa.encoder import VideoViT, VideoViTConfig
 from attnlab.models.vjepa.positions import sincos_table_3d
+from attnlab.models.vjepa.predictor import Predictor, PredictorConfig
 
 
 @pytest.fixture
@@ -46,6 +47,11 @@ def test_bad_configs():
         VideoViT(VideoViTConfig(img_size=30, patch_size=8))
     with pytest.raises(ConfigError, match="multiple of"):
         VideoViT(VideoViTConfig(num_frames=3, tubelet_size=2))
+    for std in (0.0, -0.02, float("nan")):
+        with pytest.raises(ConfigError, match="init_std must be > 0"):
+            VideoViT(VideoViTConfig(init_std=std))
+        with pytest.raises(ConfigError, match="predictor init_std must be > 0"):
+            Predictor(PredictorConfig(grid=(2, 2, 2), embed_dim=64, init_std=std))
 
 
 def test_another_clip_size_uses_the_sinusoids_of_its_grid(model):

@@ -72,6 +72,8 @@ class VideoViTConfig:
             )
         if self.dim % self.num_heads:
             raise ConfigError(f"dim={self.dim} must be divisible by num_heads={self.num_heads}")
+        if not self.init_std > 0:
+            raise ConfigError(f"init_std must be > 0, got {self.init_std}")
 
 
 def check_clips(clips: torch.Tensor, config: VideoViTConfig) -> tuple[int, int, int]:

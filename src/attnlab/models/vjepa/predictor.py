@@ -45,6 +45,8 @@ class PredictorConfig:
             raise ConfigError(f"predictor dim={self.dim} must be divisible by num_heads={self.num_heads}")
         if self.num_mask_tokens < 1:
             raise ConfigError(f"num_mask_tokens must be >= 1, got {self.num_mask_tokens}")
+        if not self.init_std > 0:
+            raise ConfigError(f"predictor init_std must be > 0, got {self.init_std}")
 
 
 class Predictor(nn.Module):
