@@ -5,7 +5,9 @@
 For the run's target encoder and a randomly initialised encoder of the same architecture,
 on moving-fmnist test clips: the effective rank of the token features (exp of the entropy of
 the normalised singular values; also of each token minus its clip's mean token, and of the clips'
-mean tokens), the RMS over channels of each channel's mean over tokens (the
+mean tokens), the share of the targets' variance (the layer-normed features, as the loss sees
+them) that the token's position explains (the variance of each position's mean over clips over
+the total variance), the RMS over channels of each channel's mean over tokens (the
 offset the tokens share) and the mean over channels of each channel's std over tokens (how much
 they vary around it), and how well a ridge regression from one token's (standardised) feature
 reads, on held-out clips, the token's time step, row and column, its mean pixel value and how
@@ -56,6 +58,13 @@ def ridge_r2(x: torch.Tensor, y: torch.Tensor, lam: float = 1e-2) -> float:
     return float(1 - resid.var() / y[half:].var())
 
 
+def position_share(feats: torch.Tensor) -> float:
+    """Share of the variance of the layer-normed (M, N, D) features that the position explains."""
+    targets = torch.nn.functional.layer_norm(feats, feats.shape[-1:])
+    centred = targets - targets.mean(dim=(0, 1))
+    return float(centred.mean(0).pow(2).mean() / centred.pow(2).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -85,7 +94,8 @@ def main() -> None:
     }
     torch.manual_seed(args.seed)
     encoders = {"target encoder": model.target_encoder, "random": VideoViT(c.encoder())}
-    head = ["effective rank", "within clips", "of clip means", "channel offset", "channel std"]
+    head = ["effective rank", "within clips", "of clip means", "position share"]
+    head += ["channel offset", "channel std"]
     head += [f"R2 {k}" for k in targets]
     print(f"| encoder | {' | '.join(head)} |")
     print(f"| --- |{' --- |' * len(head)}")
@@ -99,7 +109,8 @@ def main() -> None:
         # the spread split: each token around its clip's mean token, and the clips' mean tokens
         within = (feats - feats.mean(1, keepdim=True)).reshape(-1, feats.shape[-1])
         ranks = [effective_rank(flat), effective_rank(within), effective_rank(feats.mean(1))]
-        stats = " | ".join(f"{r:.1f}" for r in ranks) + f" | {offset:.3f} | {spread:.3f}"
+        stats = " | ".join(f"{r:.1f}" for r in ranks) + f" | {position_share(feats):.2f}"
+        stats += f" | {offset:.3f} | {spread:.3f}"
         print(f"| {name} | {stats} | {' | '.join(f'{v:.3f}' for v in r2)} |")
 
 
