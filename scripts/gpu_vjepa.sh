@@ -11,7 +11,8 @@
 #    run per recipe and seed of SEEDS side by side on the one GPU; DATA: the Fashion-MNIST folder.
 # 4. Beside them, the official recipe at batch LARGE_BATCH: the CPU runs collapse more at batch 8
 #    than at 32 (docs/vjepa.md, "A smaller batch collapses further"); the official batch is 3072.
-# BATCHES ("64"), STEPS (1500), RECIPES ("vjepa-moving_fmnist vjepa_vicreg-moving_fmnist"),
+# BATCHES ("64"), STEPS (1500), RECIPES ("vjepa-moving_fmnist vjepa_scaled-moving_fmnist
+# vjepa_vicreg-moving_fmnist"),
 # SEEDS ("0"), LARGE_BATCH (256; empty: none), DATA (/usr/share/datasets/fashion-mnist).
 set -uo pipefail
 out=${1:-${OUT:-/tmp/gpu_vjepa}}
@@ -33,7 +34,7 @@ for b in ${BATCHES:-64}; do
 done
 step 60 "$py" benchmarks/vjepa.py --device cuda --model vjepa-tiny-mfmnist --batch 64 --dtype fp32 \
   --repeats 10 --out "$out/tiny_b64.json"
-recipe_run() {  # recipe_run RECIPE SEED NAME [ARGS...]: in the background, 4 CPU threads (3 runs x all
+recipe_run() {  # recipe_run RECIPE SEED NAME [ARGS...]: in the background, 4 CPU threads (4 runs x all
   local recipe=$1 seed=$2 name=$3  # 16 cores made the CPU side crawl)
   shift 3
   OMP_NUM_THREADS=4 timeout 240 "$py" -m attnlab run "$recipe" --run-dir "$out/$name-s$seed" \
@@ -42,7 +43,7 @@ recipe_run() {  # recipe_run RECIPE SEED NAME [ARGS...]: in the background, 4 CP
     --data.root "${DATA:-/usr/share/datasets/fashion-mnist}" "$@" >"$out/$name-s$seed.log" 2>&1 &
 }
 for seed in ${SEEDS:-0}; do
-  for recipe in ${RECIPES:-vjepa-moving_fmnist vjepa_vicreg-moving_fmnist}; do
+  for recipe in ${RECIPES:-vjepa-moving_fmnist vjepa_scaled-moving_fmnist vjepa_vicreg-moving_fmnist}; do
     recipe_run "$recipe" "$seed" "$recipe"
   done
   large=${LARGE_BATCH-256}
