@@ -82,6 +82,16 @@ def test_video_attention_has_a_colour_bar_and_labelled_rows():
     ]
 
 
+def test_video_attention_on_softmax_weights_spans_their_own_range():
+    weights = torch.softmax(torch.randn(2, 4 * 3 * 3), -1).view(2, 4, 3, 3)  # each near 1 / 36
+    fig = video_attention_figure(torch.rand(2, 1, 4, 6, 6), weights, None, name="weight", own_range=True)
+    (bar,) = colorbars(fig)
+    assert bar.get_ylim() == pytest.approx((0.0, float(weights.max())))
+    assert bar.get_ylabel() == "weight" and row_labels(fig)[1] == "spatial weight\nover frames"
+    default = video_attention_figure(torch.rand(2, 1, 4, 6, 6), weights, None)
+    assert colorbars(default)[0].get_ylim() == (0.0, 1.0)  # ABN's sigmoid scale
+
+
 def test_attention_rows_have_one_colour_bar_per_layer():
     rows = {"blocks.0.attn": torch.rand(4, 6), "blocks.1.attn": torch.rand(4, 6)}
     fig = attention_rows_figure(rows, torch.tensor([1, 2, 3, 4]))

@@ -224,14 +224,19 @@ def video_attention_figure(
     *,
     titles: Sequence[str] | None = None,
     frames: int = 8,
+    name: str = "M_s",
+    own_range: bool = False,
 ) -> Figure:
-    """Per clip two rows, "frames" and "M_s over frames" (one colour bar); titles give t and M_t.
+    """Per clip two rows, "frames" and "<name> over frames" (one colour bar); titles give t and M_t.
 
-    ``video`` (N, C, T, H, W), ``spatial`` (N, T, h, w) or (N, 1, T, h, w), ``temporal`` (N, T)."""
+    ``video`` (N, C, T, H, W), ``spatial`` (N, T, h, w) or (N, 1, T, h, w), ``temporal`` (N, T).
+    ``own_range``: colours span 0 to the maps' maximum, for maps in [0, 1] that are not on ABN's
+    sigmoid scale (softmax weights over a clip's tokens, each near 1 / N)."""
     spatial = (spatial[:, 0] if spatial.dim() == 5 else spatial).detach().float().cpu()
     n, _, t, h, w = video.shape
     picks = torch.linspace(0, t - 1, min(frames, t)).round().long()
-    vmin, vmax = _map_range(spatial[:, picks])
+    shown_maps = spatial[:, picks]
+    vmin, vmax = (0.0, max(float(shown_maps.max()), 1e-12)) if own_range else _map_range(shown_maps)
     fig, axes = plt.subplots(
         2 * n, len(picks), figsize=(1.3 * len(picks) + 1.2, 1.4 * 2 * n), squeeze=False, layout="constrained"
     )
@@ -246,9 +251,9 @@ def video_attention_figure(
             axes[2 * i + 1, j].imshow(maps[j].numpy(), cmap=MAP_CMAP, alpha=0.5, vmin=vmin, vmax=vmax)
         clip = "".join(textwrap.fill(line, 24) + "\n" for line in titles[i].splitlines()) if titles else ""
         axes[2 * i, 0].set_ylabel(f"{clip}frames", fontsize=7)
-        axes[2 * i + 1, 0].set_ylabel("spatial M_s\nover frames", fontsize=7)
-    scale = ScalarMappable(Normalize(vmin, vmax), MAP_CMAP)  # opaque: the colours of M_s itself
-    fig.colorbar(scale, ax=list(axes[1::2].flat), fraction=0.03, pad=0.01, label="M_s")
+        axes[2 * i + 1, 0].set_ylabel(f"spatial {name}\nover frames", fontsize=7)
+    scale = ScalarMappable(Normalize(vmin, vmax), MAP_CMAP)  # opaque: the colours of the maps themselves
+    fig.colorbar(scale, ax=list(axes[1::2].flat), fraction=0.03, pad=0.01, label=name)
     _bare(list(axes.flat))
     return fig
 
@@ -260,5 +265,8 @@ def plot_video_attention(
     path: Path,
     *,
     titles: Sequence[str] | None = None,
+    name: str = "M_s",
+    own_range: bool = False,
 ) -> Path:
-    return _save(video_attention_figure(video, spatial, temporal, titles=titles), path)
+    figure = video_attention_figure(video, spatial, temporal, titles=titles, name=name, own_range=own_range)
+    return _save(figure, path)

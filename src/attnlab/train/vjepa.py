@@ -327,7 +327,13 @@ class VJEPATask(Task):
             for t, p in zip(batch[key][:4], preds.cpu(), strict=True)
         ]
         path = plot_video_attention(
-            clips.cpu(), maps.cpu(), None, out_dir / "probe_attention.png", titles=titles
+            clips.cpu(),
+            maps.cpu(),
+            None,
+            out_dir / "probe_attention.png",
+            titles=titles,
+            name="attention weight",
+            own_range=True,
         )
         return figures | {
             f"Attentive {key} probe: its query's attention over the clip's tokens (head mean)": path
