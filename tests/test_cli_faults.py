@@ -142,7 +142,9 @@ CASES: list[tuple[str, str, str]] = [
     ("evaluate-corrupt-config", "evaluate runs/fin-badyaml", "cannot read config"),
     ("evaluate-config-not-a-mapping", "evaluate runs/fin-listyaml", "must be a YAML mapping"),
     ("evaluate-config-bad-value", "evaluate runs/fin-steps0", "trainer.max_steps must be >= 1"),
-    ("evaluate-extra-arguments", "evaluate runs/fin --trainer.max_steps 3", "unexpected arguments"),
+    ("evaluate-model-override", "evaluate runs/fin --model.depth 3", "evaluate cannot change model.depth"),
+    ("evaluate-unknown-key", "evaluate runs/fin --data.test_sise 3", "(did you mean 'data.test_size'?)"),
+    ("evaluate-positional-extra", "evaluate runs/fin extra", "unexpected argument 'extra'"),
     # attnlab explain
     ("explain-missing", "explain runs/nosuch", "runs/nosuch"),
     ("explain-unknown-method", "explain runs/fin --methods foo", "unknown explanation method 'foo'"),

@@ -85,7 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a --host other than loopback; every request then needs the printed token",
     )
-    ev = sub.add_parser("evaluate", help="test a run's weights again")
+    ev = sub.add_parser(
+        "evaluate",
+        help="test a run's weights again",
+        epilog="Override how it is tested (never the model): --task.probe.steps 1500 --data.test_size 256",
+    )
     ev.add_argument("run_dir", type=Path)
     ev.add_argument("--weights", choices=["final", "best", "last"], default="final")
     im = sub.add_parser(
@@ -308,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args, extra = _parser().parse_known_args(argv)
     try:
-        if args.command not in ("run", "resume", "abn-maps", "import", "search") and extra:
+        if args.command not in ("run", "resume", "evaluate", "abn-maps", "import", "search") and extra:
             raise ConfigError(f"unexpected arguments for '{args.command}': {' '.join(extra)}")
         if args.command == "list":
             _list(args.what)
@@ -334,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         from attnlab.train import engine
 
         if args.command == "evaluate":
-            return _evaluate(args)
+            return _evaluate(args, extra)
         if args.command == "generate":
             return _generate(args)
         if args.command == "explain":
@@ -391,10 +395,10 @@ def _search(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace, extra: list[str]) -> int:
     from attnlab.train import engine
 
-    metrics, path = engine.evaluate(args.run_dir, weights=args.weights)
+    metrics, path = engine.evaluate(args.run_dir, weights=args.weights, overrides=_overrides(extra))
     print("  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     print(f"wrote {path}")
     return 0

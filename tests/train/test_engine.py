@@ -63,6 +63,24 @@ def test_evaluate_reproduces_the_final_metrics(finished_run: Path, capsys: pytes
     assert main(["evaluate", str(finished_run), "--weights", "best"]) == 0
 
 
+def test_evaluate_with_overrides_tests_that_configuration_and_keeps_it(
+    finished_run: Path, capsys: pytest.CaptureFixture[str]
+):
+    config = (finished_run / "config.yaml").read_text()
+    assert main(["evaluate", str(finished_run), "--weights", "last", "--data.test_size", "32"]) == 0
+    tested = next((finished_run / "evaluations").glob("last-*.yaml")).read_text()
+    assert "test_size: 32" in tested and "test_size: 64" in config
+    assert (finished_run / "config.yaml").read_text() == config  # the run itself is unchanged
+    assert json.loads(next((finished_run / "evaluations").glob("last-*.json")).read_text())["test/acc"] >= 0
+    capsys.readouterr()
+    before = sorted((finished_run / "evaluations").iterdir())
+    assert main(["evaluate", str(finished_run), "--model.depth", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "evaluate cannot change model.depth" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted((finished_run / "evaluations").iterdir()) == before
+
+
 def test_a_finished_run_is_never_overwritten(finished_run: Path, capsys: pytest.CaptureFixture[str]):
     before = (finished_run / "model.safetensors").stat().st_mtime_ns
     assert main(["run", "demo", "--run-dir", str(finished_run), *SMALL]) == 2

@@ -1,8 +1,12 @@
-"""Which configuration keys ``attnlab resume RUN --key value`` may change.
+"""Which configuration keys ``attnlab resume RUN --key value`` and ``attnlab evaluate RUN --key
+value`` may change.
 
 A resumed run must continue the run it checkpointed: same model, data, optimiser and step
 budget. What it may change is where and how it runs, the settings a run can fail on after
 a move to another machine: devices, the data's location and loading workers.
+
+An evaluation tests the run's weights: anything but the model may change (the test data, the
+probes fitted on frozen features, the devices); the model is what the weights are.
 """
 
 from __future__ import annotations
@@ -42,4 +46,14 @@ def check_resume_overrides(overrides: list[str]) -> None:
             raise ConfigError(
                 f"resume cannot change {key}: the run would no longer continue what it checkpointed "
                 f"(start a new run instead); resume may change {allowed}"
+            )
+
+
+def check_evaluate_overrides(overrides: list[str]) -> None:
+    """A one-line error for an override of the model a run's weights were trained as."""
+    for key in override_keys(overrides):
+        if key.partition(".")[0] == "model":
+            raise ConfigError(
+                f"evaluate cannot change {key}: the run's weights are its model as trained "
+                "(evaluate may change the task, data and trainer settings)"
             )

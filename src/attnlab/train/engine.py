@@ -25,7 +25,7 @@ from attnlab.errors import RunDirError
 from attnlab.recipes import recipe_path
 from attnlab.runs import rundir
 from attnlab.runs.checkpoint_io import atomic_write
-from attnlab.runs.resume_keys import check_resume_overrides
+from attnlab.runs.resume_keys import check_evaluate_overrides, check_resume_overrides
 from attnlab.runs.rundir import RunDir
 from attnlab.runs.runner import Runner, Weights
 from attnlab.runs.spec import RunSpec, resolve
@@ -226,14 +226,22 @@ def import_weights(
     return Outcome(run, metrics)
 
 
-def evaluate(run_dir: Path, *, weights: Weights = "final") -> tuple[dict[str, float], Path]:
+def evaluate(
+    run_dir: Path, *, weights: Weights = "final", overrides: list[str] | None = None
+) -> tuple[dict[str, float], Path]:
     """Test a run's weights again; the metrics and the new evaluations/<weights>-<time>.json
-    they were written to (nothing is overwritten)."""
+    they were written to (nothing is overwritten). ``overrides`` change how it is tested (the
+    task's evaluation settings, the test data; never the model): the configuration tested is
+    then saved beside the metrics as <weights>-<time>.yaml."""
     run = rundir.existing(run_dir)
-    spec = resolve(run.config, [])
+    overrides = overrides or []
+    check_evaluate_overrides(overrides)
+    spec = resolve(run.config, overrides)
     metrics = runner_of(spec).evaluate(run, spec, weights)
     out = rundir.new_stem(run.path / "evaluations", f"{weights}-{time.strftime('%Y%m%d-%H%M%S')}")
-    out = out.with_suffix(".json")
     out.parent.mkdir(exist_ok=True)
+    if overrides:
+        out.with_suffix(".yaml").write_text(spec.yaml_text)
+    out = out.with_suffix(".json")
     out.write_text(metrics_json(metrics))
     return metrics, out
