@@ -1,10 +1,12 @@
 """docs/vjepa.md's probe rows from finished ``vjepa`` runs, one row per run and, with ``--seeds``, one
 mean ± sd row per group of run folders ``NAME-sS``.
 
-    python scripts/vjepa_rows.py RUN [RUN ...] [--seeds]
+    python scripts/vjepa_rows.py RUN [RUN ...] [--seeds] [--evaluated]
 
 Each cell is test accuracy % "appearance / motion" of the run's frozen probes (``probe/...``: the
 target encoder; ``floor/...``: a random encoder of the same architecture, same probes and clips).
+``--evaluated`` reads each run's newest ``attnlab evaluate`` result (``evaluations/final-*.json``)
+instead of the metrics it finished with.
 """
 
 from __future__ import annotations
@@ -26,9 +28,14 @@ CELLS = [
 LABELS = ("appearance", "motion")
 
 
-def read(run: Path) -> list[float] | None:
-    """The run's 8 accuracies % (cells x labels) and its train seconds; None while it is unfinished."""
-    metrics, info = run / "metrics.json", run / "run.json"
+def read(run: Path, evaluated: bool) -> list[float] | None:
+    """The run's 8 accuracies % (cells x labels) and its train seconds; None while it is unfinished
+    (or, with ``evaluated``, not evaluated again)."""
+    info = run / "run.json"
+    metrics = run / "metrics.json"
+    if evaluated:
+        evaluations = (run / "evaluations").glob("final-*.json")
+        metrics = max(evaluations, key=lambda path: path.stat().st_mtime, default=run / "evaluations" / "-")
     if not metrics.is_file():
         return None
     values = json.loads(metrics.read_text())
@@ -54,12 +61,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--seeds", action="store_true", help="one mean ± sd row per NAME-sS group")
+    parser.add_argument("--evaluated", action="store_true", help="the newest `attnlab evaluate` results")
     args = parser.parse_args()
     print("| run | attentive | average | floor attentive | floor average | train s |")
     print("| --- | --- | --- | --- | --- | ---: |")
     groups: dict[str, list[list[float]]] = defaultdict(list)
     for run in args.runs:
-        row = read(run)
+        row = read(run, args.evaluated)
         if row is None:
             print(f"| {run.name} | unfinished |  |  |  |  |")
             continue

@@ -29,7 +29,8 @@ evaluation: probes fitted and tested on still clips that repeat one frame of eac
 
 Deviations from the official evaluation (``evals/video_classification_frozen``): no data
 augmentation (the clips here are small and generated); a fixed number of steps instead of
-epochs with a warm-up cosine schedule; with ``attend_across_segments`` the probes are fitted on
+epochs (``schedule: cosine`` anneals the lr to 0 over them as the official does; ``constant``, the
+default, keeps it); with ``attend_across_segments`` the probes are fitted on
 the centre crops of the segments (the official draws a random crop per segment), and the
 official's optional temporal positions of the segments (``ClipAggregation``'s ``use_pos_embed``,
 off in its evaluation) are not added.
@@ -47,16 +48,21 @@ from torch import nn
 
 from attnlab.errors import ConfigError
 from attnlab.layers.pooling import AttentiveClassifier
+from attnlab.objectives.vjepa_schedules import half_cosine
 
 ProbeKind = Literal["attentive", "average"]
 KINDS: tuple[ProbeKind, ...] = ("attentive", "average")
 ViewAverage = Literal["softmax", "logits"]
+Schedule = Literal["constant", "cosine"]
 
 
 @dataclass
 class ProbeConfig:
     steps: int = 300
     lr: float = 1e-3
+    # cosine: the official evaluation's lr, annealed from lr to 0 over the steps (no warm-up)
+    schedule: Schedule = "constant"
+    average_lr: float | None = None  # the average-pooling probe's lr (None: lr)
     weight_decay: float = 0.01
     batch_size: int = 64
     num_heads: int = 4
@@ -69,10 +75,14 @@ class ProbeConfig:
     attend_across_segments: bool = False
 
     def check(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0:
+        lrs_positive = self.lr > 0 and (self.average_lr is None or self.average_lr > 0)
+        if self.steps < 1 or self.batch_size < 1 or not lrs_positive or self.weight_decay < 0:
             raise ConfigError(
-                f"task.probe needs steps, batch_size >= 1, lr > 0 and weight_decay >= 0, got {self}"
+                "task.probe needs steps, batch_size >= 1, lr (and average_lr) > 0 and weight_decay >= 0, "
+                f"got {self}"
             )
+        if self.schedule not in ("constant", "cosine"):
+            raise ConfigError(f"task.probe.schedule is 'constant' or 'cosine', got {self.schedule!r}")
         if self.num_views < 1 or self.view_shift < 0 or self.average not in ("softmax", "logits"):
             raise ConfigError(
                 "task.probe needs num_views >= 1, view_shift >= 0 and average 'softmax' or 'logits', "
@@ -181,9 +191,12 @@ def fit_probe(
     if config.standardize:
         probe = Standardized.fitted(probe, features)
     probe = probe.to(device)
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    lr = config.average_lr if kind == "average" and config.average_lr is not None else config.lr
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=config.weight_decay)
     probe.train()
-    for _ in range(config.steps):
+    for step in range(config.steps):
+        if config.schedule == "cosine":  # the official scheduler steps before each iteration: k = step + 1
+            optimizer.param_groups[0]["lr"] = half_cosine(lr, 0.0, (step + 1) / config.steps)
         index = torch.randint(0, len(features), (min(config.batch_size, len(features)),), generator=generator)
         loss = F.cross_entropy(probe(features[index].to(device)), labels[index].to(device))
         optimizer.zero_grad()
