@@ -23,8 +23,8 @@ import torch
 
 from attnlab.models.vjepa.encoder import VideoViT
 from attnlab.runs import rundir
-from attnlab.train.engine import resolve
-from attnlab.train.runners.lightning import _load_weights, build
+from attnlab.runs.weights import load_final_weights
+from attnlab.train.engine import build, resolve
 from attnlab.train.vjepa_probe import KINDS, ProbeConfig, ProbeKind, extract, fit_probe
 
 Split = tuple[torch.Tensor, dict[str, torch.Tensor]]  # features (N, L, D), labels (N,) per key
@@ -90,7 +90,7 @@ def main() -> None:
     torch.set_num_threads(1)
     run = rundir.existing(args.run)
     task, data = build(resolve(run.config, []))
-    _load_weights(task, run, "final")
+    load_final_weights(task.model, run)
     base: ProbeConfig = task.probe_config
     print("| encoder | probe | label | schedule | steps | lr | fit % | held-out % | test % |")
     print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
