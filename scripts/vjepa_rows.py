@@ -31,11 +31,12 @@ LABELS = ("appearance", "motion")
 def read(run: Path, evaluated: bool) -> list[float] | None:
     """The run's 8 accuracies % (cells x labels) and its train seconds; None while it is unfinished
     (or, with ``evaluated``, not evaluated again)."""
-    info = run / "run.json"
-    metrics = run / "metrics.json"
+    info, metrics = run / "run.json", run / "metrics.json"
     if evaluated:
-        evaluations = (run / "evaluations").glob("final-*.json")
-        metrics = max(evaluations, key=lambda path: path.stat().st_mtime, default=run / "evaluations" / "-")
+        evaluations = sorted((run / "evaluations").glob("final-*.json"), key=lambda p: p.stat().st_mtime)
+        if not evaluations:
+            return None
+        metrics = evaluations[-1]
     if not metrics.is_file():
         return None
     values = json.loads(metrics.read_text())
