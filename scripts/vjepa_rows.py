@@ -70,7 +70,8 @@ def main() -> None:
     for run in args.runs:
         row = read(run, args.evaluated)
         if row is None:
-            print(f"| {run.name} | unfinished |  |  |  |  |")
+            missing = "not evaluated again" if args.evaluated else "unfinished"
+            print(f"| {run.name} | {missing} |  |  |  |  |")
             continue
         print(f"| {run.name} | {cells([row])} |")
         groups[SEED_SUFFIX.sub("", run.name)].append(row)
