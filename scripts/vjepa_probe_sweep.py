@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 
-from attnlab.models.vjepa.encoder import VideoViT
 from attnlab.runs import rundir
 from attnlab.runs.weights import load_final_weights
 from attnlab.train.engine import build, resolve
@@ -36,10 +35,7 @@ def features(task: Any, data: Any, cache: Path | None) -> dict[str, tuple[Split,
     if cache is not None and cache.is_file():
         return torch.load(cache)  # type: ignore[no-any-return]
     data.setup("test")
-    floor = VideoViT(task.vjepa.config.encoder())
-    with torch.random.fork_rng(devices=[]):  # the floor the run's test builds
-        torch.manual_seed(task.probe_seed)
-        floor.reset_parameters()
+    floor = task.floor_encoder()  # the floor the run's test builds
     keys, cpu = list(data.label_names), torch.device("cpu")
     out = {
         name: (

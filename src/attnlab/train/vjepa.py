@@ -234,16 +234,21 @@ class VJEPATask(Task):
         names = getattr(getattr(self.trainer, "datamodule", None), "label_names", None)
         return list(names) if isinstance(names, dict) else []
 
+    def floor_encoder(self) -> VideoViT:
+        """The floor: a randomly initialised encoder of the same architecture, its init drawn from
+        ``probe_seed`` alone (the same for every run of a seed), in eval mode."""
+        floor = VideoViT(self.vjepa.config.encoder())
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.probe_seed)
+            floor.reset_parameters()
+        return floor.eval()
+
     def on_test_start(self) -> None:
         data: Any = getattr(self.trainer, "datamodule", None)
         keys = self._label_keys()
         if not keys or not hasattr(data, "probe_dataloader"):
             return  # a dataset without labels: the test reports the loss only
-        floor = VideoViT(self.vjepa.config.encoder())
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.probe_seed)
-            floor.reset_parameters()
-        self._encoders = {"probe": self.vjepa.target_encoder, "floor": floor.to(self.device).eval()}
+        self._encoders = {"probe": self.vjepa.target_encoder, "floor": self.floor_encoder().to(self.device)}
         classes = {k: len(v) for k, v in data.label_names.items()}
         frame = self.probe_config.image_frame
         with torch.inference_mode(False), torch.enable_grad():  # Lightning tests in inference mode
