@@ -12,8 +12,8 @@
 # 4. Beside them, the recipe at batch LARGE_BATCH: at the official init constant the CPU runs
 #    collapse more at batch 8 than at 32 (docs/vjepa.md, "A smaller batch collapses further") and
 #    beat the floor at 128 with init_std 0.065 (the recipe); the official batch is 3072.
-# BATCHES ("64"), STEPS (1500), RECIPES ("vjepa-moving_fmnist vjepa_collapse-moving_fmnist
-# vjepa_vicreg-moving_fmnist"),
+# BATCHES ("64"), STEPS (1500; the CPU recipe vjepa-moving_fmnist runs 3000, half fits the call),
+# RECIPES ("vjepa-moving_fmnist vjepa_collapse-moving_fmnist vjepa_vicreg-moving_fmnist"),
 # SEEDS ("0"), LARGE_BATCH (256; empty: none), DATA (/usr/share/datasets/fashion-mnist).
 set -uo pipefail
 out=${1:-${OUT:-/tmp/gpu_vjepa}}
