@@ -135,3 +135,29 @@ def test_the_chromaticity_target_is_what_the_likelihood_scores():
         assert not torch.allclose(got["recon"], rgb.loss_terms(batch)["recon"])
     with pytest.raises(ConfigError, match=r"task\.target must be 'rgb' or 'chromaticity'"):
         task("vimon", target="lab")
+
+
+def test_the_motion_target_is_scored_beside_the_colour():
+    """A one-pixel object moving one column a frame: its pixel's motion is (0, 1/15) in [0, 1] units."""
+    video = torch.rand(2, 4, 3, 16, 16)
+    masks = torch.zeros(2, 4, 2, 16, 16)  # (B, T, 1 + K, H, W)
+    for t in range(4):
+        masks[:, t, 1, 5, 3 + t] = 1
+    masks[:, :, 0] = 1 - masks[:, :, 1]
+    by_hand = torch.zeros(2, 4, 2, 16, 16)
+    for t in range(4):
+        by_hand[:, t, 1, 5, 3 + t] = 1 / 15
+    sfa = dict(num_slots=3, latent_dim=4, image_size=16, dim=16, num_heads=2, encoder_channels=(4, 8))
+    model = create_model("sfa", **sfa, encoder_strides=(2, 2), use_mean=True, motion_channels=2)
+    batch = {"video": video, "masks": masks}
+    for weight in (2.0, 8.0):
+        t = ObjectCentricTask(model=model, optim=OptimConfig(), motion_weight=weight)
+        with torch.no_grad():
+            raw = sfa_losses(model(video[:, :-1]), torch.cat([video, weight * by_hand], dim=2))
+            torch.testing.assert_close(t.loss_terms(batch)["recon"], raw.recon)
+    with pytest.raises(ConfigError, match="go together"):
+        ObjectCentricTask(model=model, optim=OptimConfig())  # paints motion, nothing scores it
+    with pytest.raises(ConfigError, match="go together"):
+        task("vimon", motion_weight=1.0)
+    with pytest.raises(ConfigError, match="motion_weight must be finite and >= 0"):
+        ObjectCentricTask(model=model, optim=OptimConfig(), motion_weight=-1.0)

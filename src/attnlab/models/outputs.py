@@ -17,13 +17,15 @@ class ClassifierOutput:
 
 
 def split_decoded(decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Decoder output (2, B, T, K, 4, H, W) for z and z_pred -> rgb, mask logits, next rgb,
-    next mask logits: (B, T, K, 3 | 1, H, W)."""
+    """Decoder output (2, B, T, K, C + 1, H, W) for z and z_pred -> rgb, mask logits, next rgb,
+    next mask logits: (B, T, K, C | 1, H, W); C is 3, or more where the decoder also paints what
+    a task reconstructs beside the colour (SFA's ``motion_channels``)."""
     # unbind and split, not indexing: each index's backward would write its gradient
     # into a zero-filled copy of the whole decoded tensor (0.4 s of a CPU training step).
-    current, following = decoded.unbind(0)  # (B, T, K, 4, H, W) each
-    rgb, logits = torch.split(current, [3, 1], dim=3)  # torch.split is typed, Tensor.split is not
-    next_rgb, next_logits = torch.split(following, [3, 1], dim=3)
+    current, following = decoded.unbind(0)  # (B, T, K, C + 1, H, W) each
+    parts = [decoded.shape[4] - 1, 1]
+    rgb, logits = torch.split(current, parts, dim=3)  # torch.split is typed, Tensor.split is not
+    next_rgb, next_logits = torch.split(following, parts, dim=3)
     return rgb, logits, next_rgb, next_logits
 
 
@@ -32,25 +34,26 @@ class ObjectCentricOutput:
     """What every object-centric video model returns (MONet, ViMON, AttnViMON, SFA), per frame t
     of the input (T frames, K slots). The same name always means the same thing; a field a
     model has no counterpart for is None (MONet predicts no next frame, SFA has no mask network).
+    C is 3 (RGB), 5 where SFA paints each slot's motion too (``motion_channels``).
     """
 
     masks: torch.Tensor  # (B, T, K, 1, H, W) softmax over slots of the decoder's mask logits
-    recon: torch.Tensor  # (B, T, 3, H, W) sum_k masks * rgb: the reconstruction from the latents
-    rgb: torch.Tensor  # (B, T, K, 3, H, W) decoded RGB means
+    recon: torch.Tensor  # (B, T, C, H, W) sum_k masks * rgb: the reconstruction from the latents
+    rgb: torch.Tensor  # (B, T, K, C, H, W) decoded RGB (and motion) means
     mask_logits: torch.Tensor  # (B, T, K, 1, H, W) the decoder's
     mu: torch.Tensor  # (B, T, K, D) posterior means
     logvar: torch.Tensor  # (B, T, K, D)
     z: torch.Tensor  # (B, T, K, D) the latent decoded for frame t
     # next-frame prediction (None for models that do not predict: MONet)
-    pred: torch.Tensor | None = None  # (B, T, 3, H, W) sum_k next_masks * next_rgb: frame t + 1
+    pred: torch.Tensor | None = None  # (B, T, C, H, W) sum_k next_masks * next_rgb: frame t + 1
     next_masks: torch.Tensor | None = None  # (B, T, K, 1, H, W)
-    next_rgb: torch.Tensor | None = None  # (B, T, K, 3, H, W)
+    next_rgb: torch.Tensor | None = None  # (B, T, K, C, H, W)
     next_mask_logits: torch.Tensor | None = None  # (B, T, K, 1, H, W)
     z_pred: torch.Tensor | None = None  # (B, T, K, D) the latent decoded for frame t + 1
     # the attention (mask) network (None without one: SFA)
     attn_masks: torch.Tensor | None = None  # (B, T, K, 1, H, W) exp(attn_log_masks)
     attn_log_masks: torch.Tensor | None = None  # (B, T, K, 1, H, W)
-    recon_attn: torch.Tensor | None = None  # (B, T, 3, H, W) sum_k attn_masks * rgb
+    recon_attn: torch.Tensor | None = None  # (B, T, C, H, W) sum_k attn_masks * rgb
     slots: torch.Tensor | None = None  # (B, T, K, dim) object embeddings before the posterior (SFA)
 
     @classmethod
@@ -62,7 +65,7 @@ class ObjectCentricOutput:
         attn_log_masks: torch.Tensor | None = None,
         slots: torch.Tensor | None = None,
     ) -> ObjectCentricOutput:
-        """From decoded (2, B, T, K, 4, H, W) for z and z_pred, latents (4, B, T, K, D): mu,
+        """From decoded (2, B, T, K, C + 1, H, W) for z and z_pred, latents (4, B, T, K, D): mu,
         logvar, z, z_pred, and optional attention log masks (B, T, K, 1, H, W)."""
         rgb, logits, next_rgb, next_logits = split_decoded(decoded)
         masks, next_masks = logits.softmax(dim=2), next_logits.softmax(dim=2)

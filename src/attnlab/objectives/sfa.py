@@ -55,10 +55,10 @@ class SFALosses:
 def _check(output: ObjectCentricOutput, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The output checked against ``video``: its next_rgb and next_mask_logits."""
     rgb = output.rgb
-    if rgb.dim() != 6 or rgb.shape[3] != 3:
-        raise InputError(f"output.rgb must be (B, T, K, 3, H, W), got {tuple(rgb.shape)}")
-    B, T, K, _, H, W = rgb.shape
-    if video.dim() != 5 or (video.shape[0], *video.shape[2:]) != (B, 3, H, W):
+    if rgb.dim() != 6 or rgb.shape[3] < 3:
+        raise InputError(f"output.rgb must be (B, T, K, C >= 3, H, W), got {tuple(rgb.shape)}")
+    B, T, K, C, H, W = rgb.shape
+    if video.dim() != 5 or (video.shape[0], *video.shape[2:]) != (B, C, H, W):
         raise InputError(f"video {tuple(video.shape)} does not match the outputs {tuple(rgb.shape)}")
     if video.shape[1] != T + 1:
         raise InputError(
@@ -69,7 +69,7 @@ def _check(output: ObjectCentricOutput, video: torch.Tensor) -> tuple[torch.Tens
     names = ("mask_logits", "next_mask_logits", "next_rgb")
     found = required_fields(output, names, "SFA's loss")
     for name, value in zip(names, found, strict=True):
-        want = (B, T, K, 3 if name == "next_rgb" else 1, H, W)
+        want = (B, T, K, C if name == "next_rgb" else 1, H, W)
         if tuple(value.shape) != want:
             raise InputError(f"output.{name} must be {want}, got {tuple(value.shape)}")
     if output.mu.shape != output.logvar.shape or output.mu.shape[:3] != (B, T, K):
@@ -86,7 +86,8 @@ def sfa_losses(
     min_likelihood: float = 1e-5,
     likelihood: Likelihood = "mixture",
 ) -> SFALosses:
-    """SFA's training loss on ``video`` (B, T, 3, H, W), T >= 3.
+    """SFA's training loss on ``video`` (B, T, C, H, W), T >= 3: the frames (C = 3), or what the
+    task reconstructs beside them (the motion target: C = 5, as the decoder paints).
 
     ``output`` must come from the first T - 1 frames (``model(video[:, :-1])``): frame
     T is only a prediction target. ``sigmas``: the likelihood scale of slot 0 (the

@@ -19,6 +19,7 @@ script stops at frame 10; the same on 10-frame clips). ``test/mot_first_frame`` 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +31,7 @@ from attnlab.errors import ConfigError
 from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
 from attnlab.models.object_centric.colour import chromaticity
+from attnlab.models.object_centric.motion import object_motion
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import objective
 from attnlab.objectives.object_centric import Likelihood
@@ -80,6 +82,12 @@ class ObjectCentricTask(Task):
         # whole shaded object need not paint its shading (docs/video_reasoning.md, issue 16 part 3).
         # The reconstruction, its MSE and the pictures are then of the chromaticity.
         target: Literal["rgb", "chromaticity"] = "rgb",
+        # > 0: the likelihood also scores each pixel's motion (its object's, from the clip's
+        # masks; :mod:`attnlab.models.object_centric.motion`) times this weight, which the model
+        # paints beside the colour (SFA with ``motion_channels`` 2): SAVi's flow target, so that two
+        # objects of one colour that move apart cost more in one slot. 0 = off (every paper's but
+        # SAVi's; docs/video_reasoning.md, issue 16 part 3)
+        motion_weight: float = 0.0,
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, ObjectCentricModel):
@@ -108,10 +116,26 @@ class ObjectCentricTask(Task):
         if target not in ("rgb", "chromaticity"):
             raise ConfigError(f"task.target must be 'rgb' or 'chromaticity', got {target!r}")
         self.target = target
+        if not math.isfinite(motion_weight) or motion_weight < 0:
+            raise ConfigError(f"task.motion_weight must be finite and >= 0, got {motion_weight}")
+        paints_motion = getattr(model.config, "motion_channels", 0) > 0  # only SFA's config has it
+        if (motion_weight > 0) != paints_motion:
+            raise ConfigError(
+                "task.motion_weight > 0 and a model that paints motion (sfa with model.motion_channels 2) "
+                f"go together; got task.motion_weight {motion_weight} with {type(model).__name__}"
+                f"{' painting motion' if paints_motion else ''}"
+            )
+        self.motion_weight = float(motion_weight)
 
-    def _target(self, video: torch.Tensor) -> torch.Tensor:
-        """The images the model reconstructs: the frames or their chromaticity (B, T, 3, H, W)."""
-        return chromaticity(video) if self.target == "chromaticity" else video
+    def _target(self, batch: Batch) -> torch.Tensor:
+        """What the model reconstructs (B, T, C, H, W): the frames or their chromaticity, then with
+        ``motion_weight`` the weighted motion of each pixel's object (C = 5)."""
+        video = batch["video"]
+        colour = chromaticity(video) if self.target == "chromaticity" else video
+        if not self.motion_weight:
+            return colour
+        motion = object_motion(batch["masks"]).to(video.dtype)  # (B, T, 2, H, W)
+        return torch.cat([colour, self.motion_weight * motion], dim=2)
 
     def _terms(
         self, out: ObjectCentricOutput, video: torch.Tensor, likelihood: Likelihood | None = None
@@ -133,17 +157,18 @@ class ObjectCentricTask(Task):
         video = batch["video"]
         out = self.model(video[:, :-1] if self.objective.drop_last else video)
         warming_up = self.training and self.global_step < self.image_warmup_steps
-        return self._terms(out, self._target(video), "image" if warming_up else None)
+        return self._terms(out, self._target(batch), "image" if warming_up else None)
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
-        target = self._target(video)
+        target = self._target(batch)
         out = self.model(video)  # all T frames: masks and reconstructions for every frame
         trained = out.first_frames(video.shape[1] - 1) if self.objective.drop_last else out
         values = {"loss": weighted_sum(self._terms(trained, target))}
-        values["recon_mse"] = (out.recon - target).square().mean()
+        # the colour's errors, comparable with and without the motion target
+        values["recon_mse"] = (out.recon[:, :, :3] - target[:, :, :3]).square().mean()
         if out.pred is not None:
-            values["pred_mse"] = (out.pred[:, :-1] - target[:, 1:]).square().mean()
+            values["pred_mse"] = (out.pred[:, :-1, :3] - target[:, 1:, :3]).square().mean()
         masks = out.masks[:, :, :, 0]  # (B, T, K, H, W)
         values["fg_ari"] = torch.nanmean(fg_ari(masks, batch["segmentation"])).to(video.dtype)
         if self.trainer.testing:
@@ -167,11 +192,12 @@ class ObjectCentricTask(Task):
     def report_figures(self, datamodule: L.LightningDataModule, out_dir: Path) -> dict[str, Path]:
         self.model.eval()
         batch = next(iter(datamodule.test_dataloader()))
-        video = batch["video"][:4].to(self.device)
-        out = self.model(video)
-        masks, recon = out.masks[:, :, :, 0].cpu(), out.recon.cpu()  # (B, T, K, H, W), (B, T, 3, H, W)
-        pred = None if out.pred is None else out.pred.cpu()
-        shown = self._target(video).cpu()  # what the reconstruction rebuilds
+        batch = {key: batch[key][:4].to(self.device) for key in ("video", "masks")}
+        out = self.model(batch["video"])
+        masks = out.masks[:, :, :, 0].cpu()  # (B, T, K, H, W)
+        recon = out.recon[:, :, :3].cpu()  # (B, T, 3, H, W): the colour, without any motion
+        pred = None if out.pred is None else out.pred[:, :, :3].cpu()
+        shown = self._target(batch)[:, :, :3].cpu()  # the colour the reconstruction rebuilds
         png = plot_decomposition(
             shown[0],
             recon[0],

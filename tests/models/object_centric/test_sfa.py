@@ -445,3 +445,22 @@ def test_the_image_likelihood_is_a_gaussian_of_the_mixed_image():
     torch.testing.assert_close(losses.kl, sfa_losses(out, clip).kl)
     with pytest.raises(InputError, match="likelihood"):
         sfa_losses(out, clip, likelihood="mse")
+
+
+def test_motion_channels_paint_two_more_channels_that_the_loss_scores():
+    model = small(use_mean=True, motion_channels=2)
+    clip = video(T=3)
+    out = model(clip)
+    assert out.rgb.shape == (2, 3, SMALL["num_slots"], 5, 16, 16) and out.recon.shape == (2, 3, 5, 16, 16)
+    torch.testing.assert_close(out.recon, (out.masks * out.rgb).sum(2))
+    assert out.masks.shape == (2, 3, SMALL["num_slots"], 1, 16, 16)
+    target = torch.cat([torch.rand(2, 4, 3, 16, 16), torch.zeros(2, 4, 2, 16, 16)], dim=2)  # (B, T, 5, H, W)
+    out = model(target[:, :-1, :3])
+    loss = sfa_losses(out, target)
+    moved = target.clone()
+    moved[:, :, 3:] = 0.5
+    assert sfa_losses(out, moved).recon > loss.recon  # the motion channels reach the likelihood
+    with pytest.raises(InputError, match="does not match the outputs"):
+        sfa_losses(out, target[:, :, :3])  # the frames alone: the channels disagree
+    with pytest.raises(ConfigError, match="motion_channels must be 0 or 2"):
+        small(motion_channels=1)

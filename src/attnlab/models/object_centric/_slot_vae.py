@@ -20,11 +20,12 @@ class SlotVAEConfig(Protocol):
     use_mean: bool  # posterior mean instead of a sample in training mode too
 
 
-def slot_decoder(c: SlotVAEConfig) -> BroadcastDecoder:
-    """z (N, D) -> (N, 4, S, S): RGB means and the mask logit of one slot."""
+def slot_decoder(c: SlotVAEConfig, colour_channels: int = 3) -> BroadcastDecoder:
+    """z (N, D) -> (N, C + 1, S, S): one slot's C means (RGB, then any channels the task adds)
+    and its mask logit."""
     return BroadcastDecoder(
         c.latent_dim,
-        out_chans=4,
+        out_chans=colour_channels + 1,
         image_size=c.image_size,
         channels=c.decoder_channels,
         num_layers=c.decoder_layers,
@@ -44,12 +45,12 @@ def check_masks(masks: str) -> None:
 
 
 def mix_with_attention(decoded: torch.Tensor, log_masks: torch.Tensor) -> torch.Tensor:
-    """``decoded`` (2, B, T, K, 4, H, W) for z and z_pred with the reconstruction's mask logits
+    """``decoded`` (2, B, T, K, C + 1, H, W) for z and z_pred with the reconstruction's mask logits
     replaced by ``log_masks`` (B, T, K, 1, H, W), log weights that sum to 1 over slots: the
     softmax over slots of the new logits is the attention itself, so the reconstruction mixes
     with the attention (as MONet mixes) and the decoder's masks serve the prediction alone."""
-    recon = torch.cat([decoded[0, ..., :3, :, :], log_masks], dim=-3)  # (B, T, K, 4, H, W)
-    return torch.stack([recon, decoded[1]])  # (2, B, T, K, 4, H, W)
+    recon = torch.cat([decoded[0, ..., :-1, :, :], log_masks], dim=-3)  # (B, T, K, C + 1, H, W)
+    return torch.stack([recon, decoded[1]])  # (2, B, T, K, C + 1, H, W)
 
 
 def example_video(c: SlotVAEConfig, batch_size: int, frames: int) -> dict[str, torch.Tensor]:

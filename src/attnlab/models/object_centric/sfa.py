@@ -150,6 +150,9 @@ class SFAConfig:
     # trains the transition and the decoder but not the slots (docs/object_centric.md, a7: it
     # does not keep the slots apart under the per-pixel mixture; task.pred_weight 0 does)
     detach_prediction: bool = False
+    # 2: the decoder also paints each slot's motion (y, x), which the task's motion target
+    # (``task.motion_weight``, SAVi's flow targets) scores beside the colour; 0 = colour alone
+    motion_channels: Literal[0, 2] = 0
 
 
 class FrameEncoder(nn.Module):
@@ -277,7 +280,9 @@ class SFA(ObjectCentricModel):
         self.norm = nn.LayerNorm(c.dim)
         self.posterior = nn.Linear(c.dim, 2 * c.latent_dim)
         self.transition = nn.Linear(c.latent_dim, c.latent_dim)
-        self.decoder = slot_decoder(c)
+        if c.motion_channels not in (0, 2):
+            raise ConfigError(f"motion_channels must be 0 or 2, got {c.motion_channels}")
+        self.decoder = slot_decoder(c, colour_channels=3 + c.motion_channels)
 
     def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         return example_video(self.config, batch_size, frames=2)
@@ -321,8 +326,8 @@ class SFA(ObjectCentricModel):
         z = slot_latent(mu, logvar, self.config, training=self.training)
         z_pred = self.transition(z.detach() if self.config.detach_prediction else z)
         latents = torch.stack([z, z_pred])  # (2, B, T, K, D)
-        decoded = self.decoder(latents.flatten(0, 3))  # (2*B*T*K, 4, H, W)
-        decoded = decoded.view(*latents.shape[:4], *decoded.shape[1:])  # (2, B, T, K, 4, H, W)
+        decoded = self.decoder(latents.flatten(0, 3))  # (2*B*T*K, C + 1, H, W)
+        decoded = decoded.view(*latents.shape[:4], *decoded.shape[1:])  # (2, B, T, K, C + 1, H, W)
         if attention_masks is not None:
             # the reconstruction's mask logits become log attention: their softmax over slots is
             # the attention itself (it sums to 1); the clamp only keeps log(0) finite
