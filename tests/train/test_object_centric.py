@@ -145,7 +145,7 @@ def test_the_motion_target_is_scored_beside_the_colour():
         masks[:, t, 1, 5, 3 + t] = 1
     masks[:, :, 0] = 1 - masks[:, :, 1]
     by_hand = torch.zeros(2, 4, 2, 16, 16)
-    for t in range(4):
+    for t in range(1, 4):  # the first frame has no past: 0
         by_hand[:, t, 1, 5, 3 + t] = 1 / 15
     sfa = dict(num_slots=3, latent_dim=4, image_size=16, dim=16, num_heads=2, encoder_channels=(4, 8))
     model = create_model("sfa", **sfa, encoder_strides=(2, 2), use_mean=True, motion_channels=2)

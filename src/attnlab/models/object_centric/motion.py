@@ -3,9 +3,11 @@
 SAVi (Kipf et al. 2022) trains its slots to predict optical flow, rendered by the simulator: two
 objects that look alike but move apart then cannot share a slot without a cost. Our generators
 render no flow, but their masks track each object, so :func:`object_motion` paints every pixel of
-an object with the motion of the object's centre from this frame to the next (rotation ignored),
-and the background with 0. It is a training target only (``task.motion_weight``): the model still
-sees the frames alone (docs/video_reasoning.md, issue 16 part 3).
+an object with the motion of the object's centre from the previous frame to this one (rotation
+ignored), and the background with 0. It looks back, as SAVi's flow does: a causal model that has seen
+frames 1..t can tell the motion into frame t, never the motion out of it. It is a training target only
+(``task.motion_weight``): the model still sees the frames alone (docs/video_reasoning.md, issue 16
+part 3).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from attnlab.errors import InputError
 def object_motion(masks: torch.Tensor) -> torch.Tensor:
     """Masks (B, T, 1 + K, H, W), channel 0 the background, T >= 2 -> motion (B, T, 2, H, W).
 
-    Pixel (y, x) of object k in frame t holds c_k(t + 1) - c_k(t), c_k the centre of mass of the
-    object's mask in (y, x) coordinates in [0, 1] (the last frame holds c_k(T) - c_k(T - 1)); 0 on the
+    Pixel (y, x) of object k in frame t holds c_k(t) - c_k(t - 1), c_k the centre of mass of the
+    object's mask in (y, x) coordinates in [0, 1]; 0 in the first frame (nothing to come from), on the
     background and for an object missing from either frame of the pair."""
     if masks.dim() != 5 or masks.shape[1] < 2 or masks.shape[2] < 2:
         raise InputError(f"masks must be (B, T >= 2, 1 + K, H, W), got {tuple(masks.shape)}")
@@ -32,8 +34,8 @@ def object_motion(masks: torch.Tensor) -> torch.Tensor:
         torch.stack([(objects.sum(-1) * ys).sum(-1), (objects.sum(-2) * xs).sum(-1)], dim=-1)
         / area.clamp_min(1)[..., None]
     )  # (B, T, K, 2)
-    step = centre[:, 1:] - centre[:, :-1]  # (B, T - 1, K, 2): frame t to t + 1
+    step = centre[:, 1:] - centre[:, :-1]  # (B, T - 1, K, 2): into frames 2..T
     seen = (area[:, 1:] > 0) & (area[:, :-1] > 0)  # (B, T - 1, K)
     step = step * seen[..., None]
-    step = torch.cat([step, step[:, -1:]], dim=1)  # (B, T, K, 2): the last frame repeats the last step
+    step = torch.cat([torch.zeros_like(step[:, :1]), step], dim=1)  # (B, T, K, 2): 0 into frame 1
     return torch.einsum("btkhw,btkc->btchw", objects, step)  # (B, T, 2, H, W)
