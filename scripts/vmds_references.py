@@ -10,10 +10,14 @@
     python scripts/vmds_references.py --clevrer-lite --clip-size 32 --num-frames 3   # its FG-ARI
     python scripts/vmds_references.py --clevrer-lite --clip-size 32 --num-frames 3 --kmeans 7 \
         --position-weights 0 1 2 [--kmeans-colour chromaticity]   # k-means on pixel colours, positions
+    python scripts/vmds_references.py --clevrer-lite --clip-size 32 --num-frames 3 --kmeans 7 \
+        --position-weights 1 --kmeans-colour chromaticity --kmeans-motion 4   # and the motion target
 
 With ``--clevrer-lite`` the clips are the clevrer-lite datamodule's test split (the same for every
 seed: it is a scene range of one generated dataset), and only the FG-ARI row is meaningful (the
-background is a lit grey floor, not black).
+background is a lit grey floor, not black). ``--kmeans-motion W`` adds W times each pixel's motion
+(the object-centric task's motion target, from the test clips' masks) to the k-means features: not a
+floor (no model sees the motion at test time) but what that training target tells apart.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from attnlab.data.clevrer_lite_data import ClevrerLiteData
 from attnlab.data.sprites import VMDSData
 from attnlab.metrics.segmentation import fg_ari
 from attnlab.models.object_centric.colour import chromaticity
+from attnlab.models.object_centric.motion import object_motion
 
 
 def references(
@@ -57,9 +62,10 @@ def clevrer_lite_references(
     kmeans: int = 0,
     position_weights: tuple[float, ...] = (),
     kmeans_colour: str = "rgb",
+    motion_weight: float = 0.0,
 ) -> tuple[float, ...]:
     data = ClevrerLiteData(seed=0, clip_size=clip_size, num_frames=num_frames, stride=stride)
-    return clip_references(data.build("test"), grids, kmeans, position_weights, kmeans_colour)
+    return clip_references(data.build("test"), grids, kmeans, position_weights, kmeans_colour, motion_weight)
 
 
 def grid_masks(frames: int, height: int, width: int, cells: int) -> torch.Tensor:
@@ -108,10 +114,12 @@ def clip_references(
     kmeans: int = 0,
     position_weights: tuple[float, ...] = (),
     kmeans_colour: str = "rgb",
+    motion_weight: float = 0.0,
 ) -> tuple[float, ...]:
     """(mean square of the frames, one-slot FG-ARI, then the FG-ARI of each fixed grid and of k-means
     with ``kmeans`` clusters at each position weight) over the object-centric items of ``clips``;
-    k-means reads each pixel's rgb or, with ``kmeans_colour="chromaticity"``, rgb / (r + g + b)."""
+    k-means reads each pixel's rgb or, with ``kmeans_colour="chromaticity"``, rgb / (r + g + b), and
+    ``motion_weight`` times its motion (:func:`object_motion` of the clip's masks) where that is > 0."""
     weights = position_weights if kmeans else ()
     squares, aris = [], [[] for _ in range(1 + len(grids) + len(weights))]
     for i in range(len(clips)):
@@ -119,6 +127,9 @@ def clip_references(
         squares.append(clip["video"].square().mean())
         labels = clip["segmentation"]  # (T, H, W)
         colours = chromaticity(clip["video"]) if kmeans_colour == "chromaticity" else clip["video"]
+        if motion_weight:
+            motion = object_motion(clip["masks"][None])[0]  # (T, 2, H, W)
+            colours = torch.cat([colours, motion_weight * motion], dim=1)  # (T, 5, H, W)
         one_slot = torch.ones(labels.shape[0], 1, *labels.shape[1:])  # (T, K=1, H, W)
         partitions = [
             one_slot,
@@ -149,9 +160,14 @@ def main() -> None:
         "--position-weights", type=float, nargs="*", default=[0.0], help="k-means: the weights of (y, x)"
     )
     parser.add_argument("--kmeans-colour", choices=["rgb", "chromaticity"], default="rgb")
+    parser.add_argument(
+        "--kmeans-motion", type=float, default=0.0, help="k-means: the weight of each pixel's motion"
+    )
     args = parser.parse_args()
     if args.kmeans < 0:
         parser.error(f"--kmeans must be >= 0, got {args.kmeans}")
+    if args.kmeans_motion < 0:
+        parser.error(f"--kmeans-motion must be >= 0, got {args.kmeans_motion}")
     if args.clevrer_lite:
         rows = [
             clevrer_lite_references(
@@ -162,6 +178,7 @@ def main() -> None:
                 args.kmeans,
                 tuple(args.position_weights),
                 args.kmeans_colour,
+                args.kmeans_motion,
             )
         ]
     else:
@@ -182,7 +199,11 @@ def main() -> None:
         "background-only MSE",
         "one-slot FG-ARI",
         *(f"{g}x{g} grid FG-ARI" for g in args.grids),
-        *(f"k-means ({args.kmeans}, {args.kmeans_colour}, position weight {w:g}) FG-ARI" for w in weights),
+        *(
+            f"k-means ({args.kmeans}, {args.kmeans_colour}, position weight {w:g}, motion weight "
+            f"{args.kmeans_motion:g}) FG-ARI"
+            for w in weights
+        ),
     ]
     for name, values in zip(names, zip(*rows, strict=True), strict=True):
         spread = statistics.stdev(values) if len(values) > 1 else 0.0

@@ -77,3 +77,20 @@ def test_kmeans_on_chromaticity_keeps_a_lit_and_shaded_object_whole(one_thread):
     chroma = references(clips, (), 2, (0.0,), "chromaticity")[-1]
     # one object: FG-ARI is 1 when it lies in one cluster, 0 when cut into its two sides
     assert (rgb, chroma) == (pytest.approx(0.0), pytest.approx(1.0))
+
+
+def test_kmeans_with_the_motion_target_parts_two_objects_of_one_colour_that_move_apart(one_thread):
+    references = runpy.run_path(str(SCRIPT))["clip_references"]
+    video = torch.full((2, 3, 8, 8), 0.5)  # (T, 3, H, W): a grey floor
+    masks = torch.zeros(2, 3, 8, 8)  # (T, 1 + K, H, W)
+    masks[:, 1, 0:2, 0:2] = 1  # object 1 stays
+    masks[0, 2, 5:7, 2:4] = 1  # object 2 moves two columns right
+    masks[1, 2, 5:7, 4:6] = 1
+    masks[:, 0] = 1 - masks[:, 1:].sum(1)
+    red = torch.tensor([0.9, 0.2, 0.2])[None, :, None, None]
+    video = torch.where(masks[:, None, 1:].sum(2) > 0, red, video)  # both objects the same red
+    clips = [{"video": video, "segmentation": masks.argmax(1), "masks": masks}]
+    still = references(clips, (), 3, (0.0,), "chromaticity")[-1]
+    moving = references(clips, (), 3, (0.0,), "chromaticity", 4.0)[-1]
+    # frame 1 has no motion (one cluster holds both, FG-ARI 0); in frame 2 the motion parts them (1)
+    assert (still, moving) == (pytest.approx(0.0), pytest.approx(0.5))
