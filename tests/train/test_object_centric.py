@@ -5,6 +5,7 @@ import torch
 
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
+from attnlab.models.object_centric.motion import slot_motion_spread
 from attnlab.objectives.object_centric import monet_losses, vimon_losses
 from attnlab.objectives.sfa import sfa_losses
 from attnlab.runs.config import OptimConfig
@@ -137,9 +138,9 @@ def test_the_chromaticity_target_is_what_the_likelihood_scores():
         task("vimon", target="lab")
 
 
-def test_the_motion_target_is_scored_beside_the_colour():
-    """A one-pixel object moving one column a frame: its pixel's motion is (0, 1/15) in [0, 1] units."""
-    video = torch.rand(2, 4, 3, 16, 16)
+def one_pixel_moving() -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks (2, 4, 2, 16, 16) of a one-pixel object moving one column a frame, and its motion by
+    hand (2, 4, 2, 16, 16): (0, 1/15) in [0, 1] units on its pixel from the second frame."""
     masks = torch.zeros(2, 4, 2, 16, 16)  # (B, T, 1 + K, H, W)
     for t in range(4):
         masks[:, t, 1, 5, 3 + t] = 1
@@ -147,6 +148,12 @@ def test_the_motion_target_is_scored_beside_the_colour():
     by_hand = torch.zeros(2, 4, 2, 16, 16)
     for t in range(1, 4):  # the first frame has no past: 0
         by_hand[:, t, 1, 5, 3 + t] = 1 / 15
+    return masks, by_hand
+
+
+def test_the_motion_target_is_scored_beside_the_colour():
+    video = torch.rand(2, 4, 3, 16, 16)
+    masks, by_hand = one_pixel_moving()
     sfa = dict(num_slots=3, latent_dim=4, image_size=16, dim=16, num_heads=2, encoder_channels=(4, 8))
     model = create_model("sfa", **sfa, encoder_strides=(2, 2), use_mean=True, motion_channels=2)
     batch = {"video": video, "masks": masks}
@@ -161,3 +168,27 @@ def test_the_motion_target_is_scored_beside_the_colour():
         task("vimon", motion_weight=1.0)
     with pytest.raises(ConfigError, match="motion_weight must be finite and >= 0"):
         ObjectCentricTask(model=model, optim=OptimConfig(), motion_weight=-1.0)
+    with pytest.raises(ConfigError, match="go together"):  # the slots fit it: nothing would score the paint
+        ObjectCentricTask(model=model, optim=OptimConfig(), motion_weight=1.0, motion_fit="slots")
+
+
+def test_the_slots_motion_fit_is_a_term_of_its_own():
+    """With ``motion_fit="slots"`` the colour terms are those without motion, and the motion term is
+    the spread of the weighted motion around each slot's fit over the trained frames, / (2 sigma^2)."""
+    video = torch.rand(2, 4, 3, 16, 16)
+    masks, by_hand = one_pixel_moving()
+    batch = {"video": video, "masks": masks}
+    plain = task("vimon")
+    with torch.no_grad():
+        out = plain.model(video[:, :-1])
+        without = plain.loss_terms(batch)
+        for weight in (2.0, 8.0):
+            fitted = task("vimon", motion_weight=weight, motion_fit="slots", sigmas=(0.05, 0.2))
+            got = fitted.loss_terms(batch)
+            assert got.keys() == without.keys() | {"motion"}
+            torch.testing.assert_close(got["recon"], vimon_losses(out, video, sigmas=(0.05, 0.2)).recon)
+            want = slot_motion_spread(out.masks, weight * by_hand[:, :3]).mean() / (2 * 0.2**2)
+            torch.testing.assert_close(got["motion"], want)
+            assert got["motion"] > 0  # the model's soft masks share the moving pixel with still ones
+    with pytest.raises(ConfigError, match=r"task\.motion_fit must be 'decoder' or 'slots'"):
+        task("vimon", motion_weight=1.0, motion_fit="pixels")

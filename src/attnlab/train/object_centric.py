@@ -31,7 +31,7 @@ from attnlab.errors import ConfigError
 from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
 from attnlab.models.object_centric.colour import chromaticity
-from attnlab.models.object_centric.motion import object_motion
+from attnlab.models.object_centric.motion import object_motion, slot_motion_spread
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import objective
 from attnlab.objectives.object_centric import Likelihood
@@ -88,6 +88,12 @@ class ObjectCentricTask(Task):
         # objects of one colour that move apart cost more in one slot. 0 = off (every paper's but
         # SAVi's; docs/video_reasoning.md, issue 16 part 3)
         motion_weight: float = 0.0,
+        # Who fits the motion: "decoder" paints it per pixel beside the colour (SAVi's); "slots" gives
+        # each slot one motion, the least-squares fit of the pixels its mask holds, and scores their
+        # spread around it as a term of its own (Guess What Moves' closed-form fit, a translation per
+        # slot): a slot then cannot hold two objects that move apart at no cost, as a per-pixel
+        # decoder lets it (docs/video_reasoning.md, issue 16 part 3)
+        motion_fit: Literal["decoder", "slots"] = "decoder",
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, ObjectCentricModel):
@@ -118,28 +124,34 @@ class ObjectCentricTask(Task):
         self.target = target
         if not math.isfinite(motion_weight) or motion_weight < 0:
             raise ConfigError(f"task.motion_weight must be finite and >= 0, got {motion_weight}")
+        if motion_fit not in ("decoder", "slots"):
+            raise ConfigError(f"task.motion_fit must be 'decoder' or 'slots', got {motion_fit!r}")
         paints_motion = getattr(model.config, "motion_channels", 0) > 0  # only SFA's config has it
-        if (motion_weight > 0) != paints_motion:
+        if (motion_weight > 0 and motion_fit == "decoder") != paints_motion:
             raise ConfigError(
-                "task.motion_weight > 0 and a model that paints motion (sfa with model.motion_channels 2) "
-                f"go together; got task.motion_weight {motion_weight} with {type(model).__name__}"
+                "task.motion_weight > 0 with task.motion_fit 'decoder' and a model that paints motion "
+                "(sfa with model.motion_channels 2) go together; got task.motion_weight "
+                f"{motion_weight}, task.motion_fit {motion_fit!r} with {type(model).__name__}"
                 f"{' painting motion' if paints_motion else ''}"
             )
         self.motion_weight = float(motion_weight)
+        self.motion_fit = motion_fit
 
     def _target(self, batch: Batch) -> torch.Tensor:
         """What the model reconstructs (B, T, C, H, W): the frames or their chromaticity, then with
-        ``motion_weight`` the weighted motion of each pixel's object (C = 5)."""
+        ``motion_weight`` and the decoder's fit the weighted motion of each pixel's object (C = 5)."""
         video = batch["video"]
         colour = chromaticity(video) if self.target == "chromaticity" else video
-        if not self.motion_weight:
+        if not self.motion_weight or self.motion_fit == "slots":
             return colour
         motion = object_motion(batch["masks"]).to(video.dtype)  # (B, T, 2, H, W)
         return torch.cat([colour, self.motion_weight * motion], dim=2)
 
     def _terms(
-        self, out: ObjectCentricOutput, video: torch.Tensor, likelihood: Likelihood | None = None
+        self, out: ObjectCentricOutput, batch: Batch, likelihood: Likelihood | None = None
     ) -> dict[str, torch.Tensor]:
+        """The objective's terms on the target of ``batch``, ``out`` covering its first frames."""
+        video = self._target(batch)
         terms = self.objective.terms(
             out,
             video,
@@ -151,20 +163,26 @@ class ObjectCentricTask(Task):
         )
         if self.pred_weight != 1:
             terms["pred"] = self.pred_weight * terms["pred"]
+        if self.motion_weight and self.motion_fit == "slots":
+            steps = out.masks.shape[1]
+            motion = object_motion(batch["masks"])[:, :steps].to(video.dtype)  # (B, steps, 2, H, W)
+            spread = slot_motion_spread(out.masks, self.motion_weight * motion)  # (B, steps)
+            # a Gaussian of the weighted motion with the objects' sigma, as the decoder's fit scores it
+            terms["motion"] = spread.mean() / (2 * self.sigmas[1] ** 2)
         return terms
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
         out = self.model(video[:, :-1] if self.objective.drop_last else video)
         warming_up = self.training and self.global_step < self.image_warmup_steps
-        return self._terms(out, self._target(batch), "image" if warming_up else None)
+        return self._terms(out, batch, "image" if warming_up else None)
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
         target = self._target(batch)
         out = self.model(video)  # all T frames: masks and reconstructions for every frame
         trained = out.first_frames(video.shape[1] - 1) if self.objective.drop_last else out
-        values = {"loss": weighted_sum(self._terms(trained, target))}
+        values = {"loss": weighted_sum(self._terms(trained, batch))}
         # the colour's errors, comparable with and without the motion target
         values["recon_mse"] = (out.recon[:, :, :3] - target[:, :, :3]).square().mean()
         if out.pred is not None:

@@ -39,3 +39,26 @@ def object_motion(masks: torch.Tensor) -> torch.Tensor:
     step = step * seen[..., None]
     step = torch.cat([torch.zeros_like(step[:, :1]), step], dim=1)  # (B, T, K, 2): 0 into frame 1
     return torch.einsum("btkhw,btkc->btchw", objects, step)  # (B, T, 2, H, W)
+
+
+def slot_motion_spread(masks: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """Masks (B, T, K, 1, H, W) summing to 1 over K, motion (B, T, 2, H, W) -> (B, T): how far the
+    motion of the pixels each slot holds is from one motion per slot, sum_k sum_p m_kp |f_p - mu_k|^2.
+
+    mu_k, the mask-weighted mean of the motion, is the least-squares translation of slot k's pixels,
+    fitted in closed form as Guess What Moves (Choudhury et al. 2022, arXiv:2205.07844) fits a
+    parametric flow to each segment (theirs affine or quadratic, ours a translation: each object of
+    the target moves as one). The spread is k-means' objective on the motion with the slots as
+    clusters: 0 when every slot holds pixels of one motion, and a slot holding two objects that move
+    apart pays for it, whatever a decoder could paint. The gradient through mu_k is 0 (it is the
+    minimiser), so only the masks learn from it."""
+    if masks.dim() != 6 or masks.shape[3] != 1:
+        raise InputError(f"masks must be (B, T, K, 1, H, W), got {tuple(masks.shape)}")
+    B, T, _, _, H, W = masks.shape
+    if tuple(motion.shape) != (B, T, 2, H, W):
+        raise InputError(f"motion must be {(B, T, 2, H, W)} for masks {tuple(masks.shape)}")
+    m = masks[:, :, :, 0]  # (B, T, K, H, W)
+    mass = m.sum(dim=(-2, -1))  # (B, T, K)
+    mu = torch.einsum("btkhw,btchw->btkc", m, motion) / mass.clamp_min(1e-8)[..., None]  # (B, T, K, 2)
+    off = motion[:, :, None] - mu[..., None, None]  # (B, T, K, 2, H, W): each pixel from each slot's fit
+    return torch.einsum("btkhw,btkchw->bt", m, off.square())
