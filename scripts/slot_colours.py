@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from attnlab.explorer.viewers import load_run
-from attnlab.models.object_centric.colour import chromaticity
 
 
 def holder_and_best_errors(
@@ -43,8 +42,7 @@ def main() -> None:
         batch = next(iter(run.data.test_dataloader()))
         with torch.no_grad():
             out = run.task.model(batch["video"])
-        video = batch["video"]
-        target = chromaticity(video) if run.task.target == "chromaticity" else video
+        target = run.task.reconstruction_target(batch)[:, :, :3]  # the colour: rgb or chromaticity
         held, best = holder_and_best_errors(out.masks, out.rgb[:, :, :, :3], target, batch["segmentation"])
         print(f"{folder}: object pixels' squared colour error, holding slot {held:.4f}, best slot {best:.4f}")
 

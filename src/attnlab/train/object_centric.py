@@ -137,7 +137,7 @@ class ObjectCentricTask(Task):
         self.motion_weight = float(motion_weight)
         self.motion_fit = motion_fit
 
-    def _target(self, batch: Batch) -> torch.Tensor:
+    def reconstruction_target(self, batch: Batch) -> torch.Tensor:
         """What the model reconstructs (B, T, C, H, W): the frames or their chromaticity, then with
         ``motion_weight`` and the decoder's fit the weighted motion of each pixel's object (C = 5)."""
         video = batch["video"]
@@ -148,10 +148,13 @@ class ObjectCentricTask(Task):
         return torch.cat([colour, self.motion_weight * motion], dim=2)
 
     def _terms(
-        self, out: ObjectCentricOutput, batch: Batch, likelihood: Likelihood | None = None
+        self,
+        out: ObjectCentricOutput,
+        batch: Batch,
+        video: torch.Tensor,
+        likelihood: Likelihood | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The objective's terms on the target of ``batch``, ``out`` covering its first frames."""
-        video = self._target(batch)
+        """The objective's terms on ``video``, the target of ``batch``; ``out`` covers its first frames."""
         terms = self.objective.terms(
             out,
             video,
@@ -175,14 +178,14 @@ class ObjectCentricTask(Task):
         video = batch["video"]
         out = self.model(video[:, :-1] if self.objective.drop_last else video)
         warming_up = self.training and self.global_step < self.image_warmup_steps
-        return self._terms(out, batch, "image" if warming_up else None)
+        return self._terms(out, batch, self.reconstruction_target(batch), "image" if warming_up else None)
 
     def metrics(self, batch: Batch) -> dict[str, torch.Tensor]:
         video = batch["video"]
-        target = self._target(batch)
+        target = self.reconstruction_target(batch)
         out = self.model(video)  # all T frames: masks and reconstructions for every frame
         trained = out.first_frames(video.shape[1] - 1) if self.objective.drop_last else out
-        values = {"loss": weighted_sum(self._terms(trained, batch))}
+        values = {"loss": weighted_sum(self._terms(trained, batch, target))}
         # the colour's errors, comparable with and without the motion target
         values["recon_mse"] = (out.recon[:, :, :3] - target[:, :, :3]).square().mean()
         if out.pred is not None:
@@ -215,7 +218,7 @@ class ObjectCentricTask(Task):
         masks = out.masks[:, :, :, 0].cpu()  # (B, T, K, H, W)
         recon = out.recon[:, :, :3].cpu()  # (B, T, 3, H, W): the colour, without any motion
         pred = None if out.pred is None else out.pred[:, :, :3].cpu()
-        shown = self._target(batch)[:, :, :3].cpu()  # the colour the reconstruction rebuilds
+        shown = self.reconstruction_target(batch)[:, :, :3].cpu()  # the colour the reconstruction rebuilds
         png = plot_decomposition(
             shown[0],
             recon[0],
