@@ -6,6 +6,7 @@ import torch
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
 from attnlab.models.object_centric.motion import slot_motion_spread
+from attnlab.models.object_centric.spread import slot_compactness
 from attnlab.objectives.object_centric import monet_losses, vimon_losses
 from attnlab.objectives.sfa import sfa_losses
 from attnlab.runs.config import OptimConfig
@@ -192,3 +193,24 @@ def test_the_slots_motion_fit_is_a_term_of_its_own():
             assert got["motion"] > 0  # the model's soft masks share the moving pixel with still ones
     with pytest.raises(ConfigError, match=r"task\.motion_fit must be 'decoder' or 'slots'"):
         task("vimon", motion_weight=1.0, motion_fit="pixels")
+
+
+def test_the_compactness_is_a_term_of_its_own():
+    """``compact_weight`` adds the spread of every slot but the background around its centre, times
+    the weight, / (2 sigma^2), over the trained frames, and changes no other term."""
+    video = torch.rand(2, 4, 3, 16, 16)
+    batch = {"video": video}
+    plain = task("vimon", sigmas=(0.05, 0.2))
+    with torch.no_grad():
+        out = plain.model(video[:, :-1])
+        without = plain.loss_terms(batch)
+        for weight in (0.5, 3.0):
+            got = task("vimon", compact_weight=weight, sigmas=(0.05, 0.2)).loss_terms(batch)
+            assert got.keys() == without.keys() | {"compact"}
+            for key in without:
+                torch.testing.assert_close(got[key], without[key])
+            want = weight * slot_compactness(out.masks).mean() / (2 * 0.2**2)
+            torch.testing.assert_close(got["compact"], want)
+            assert got["compact"] > 0
+    with pytest.raises(ConfigError, match=r"task\.compact_weight must be finite and >= 0"):
+        task("vimon", compact_weight=-1.0)

@@ -32,6 +32,7 @@ from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
 from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.object_centric.motion import object_motion, slot_motion_spread
+from attnlab.models.object_centric.spread import slot_compactness
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import objective
 from attnlab.objectives.object_centric import Likelihood
@@ -94,6 +95,13 @@ class ObjectCentricTask(Task):
         # slot): a slot then cannot hold two objects that move apart at no cost, as a per-pixel
         # decoder lets it (docs/video_reasoning.md, issue 16 part 3)
         motion_fit: Literal["decoder", "slots"] = "decoder",
+        # > 0: every slot but the frame's largest (the background) pays, times this weight, the
+        # spread of its pixels' (y, x) in [0, 1] around their centre (k-means' position term with the
+        # position weighted by the square root of this; SPACE's local foreground objects and free
+        # background; :func:`attnlab.models.object_centric.spread.slot_compactness`), so a slot that
+        # holds two objects of one colour apart pays for their distance even where they stand still.
+        # 0 = off (every paper's; docs/video_reasoning.md, issue 16 part 3)
+        compact_weight: float = 0.0,
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, ObjectCentricModel):
@@ -136,6 +144,9 @@ class ObjectCentricTask(Task):
             )
         self.motion_weight = float(motion_weight)
         self.motion_fit = motion_fit
+        if not math.isfinite(compact_weight) or compact_weight < 0:
+            raise ConfigError(f"task.compact_weight must be finite and >= 0, got {compact_weight}")
+        self.compact_weight = float(compact_weight)
 
     def reconstruction_target(self, batch: Batch) -> torch.Tensor:
         """What the model reconstructs (B, T, C, H, W): the frames or their chromaticity, then with
@@ -172,6 +183,11 @@ class ObjectCentricTask(Task):
             spread = slot_motion_spread(out.masks, self.motion_weight * motion)  # (B, steps)
             # a Gaussian of the weighted motion with the objects' sigma, as the decoder's fit scores it
             terms["motion"] = spread.mean() / (2 * self.sigmas[1] ** 2)
+        if self.compact_weight:
+            # scored as the motion is: a Gaussian with the objects' sigma
+            terms["compact"] = (
+                self.compact_weight * slot_compactness(out.masks).mean() / (2 * self.sigmas[1] ** 2)
+            )
         return terms
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:

@@ -97,5 +97,7 @@ def test_the_spread_matches_a_float64_loop_and_its_fit_is_the_minimiser():
 def test_the_spread_checks_its_inputs():
     with pytest.raises(InputError, match=r"masks must be \(B, T, K, 1, H, W\)"):
         slot_motion_spread(torch.rand(1, 2, 3, 4, 4), torch.rand(1, 2, 2, 4, 4))
-    with pytest.raises(InputError, match="motion must be"):
+    with pytest.raises(InputError, match=r"motion must be \(B, T, 2, H, W\)"):
+        slot_motion_spread(torch.rand(1, 2, 3, 1, 4, 4), torch.rand(1, 2, 3, 4, 4))
+    with pytest.raises(InputError, match="features must be"):
         slot_motion_spread(torch.rand(1, 2, 3, 1, 4, 4), torch.rand(1, 2, 2, 4, 5))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from attnlab.errors import InputError
+from attnlab.models.object_centric.spread import slot_spread
 
 
 def object_motion(masks: torch.Tensor) -> torch.Tensor:
@@ -52,13 +53,6 @@ def slot_motion_spread(masks: torch.Tensor, motion: torch.Tensor) -> torch.Tenso
     clusters: 0 when every slot holds pixels of one motion, and a slot holding two objects that move
     apart pays for it, whatever a decoder could paint. The gradient through mu_k is 0 (it is the
     minimiser), so only the masks learn from it."""
-    if masks.dim() != 6 or masks.shape[3] != 1:
-        raise InputError(f"masks must be (B, T, K, 1, H, W), got {tuple(masks.shape)}")
-    B, T, _, _, H, W = masks.shape
-    if tuple(motion.shape) != (B, T, 2, H, W):
-        raise InputError(f"motion must be {(B, T, 2, H, W)} for masks {tuple(masks.shape)}")
-    m = masks[:, :, :, 0]  # (B, T, K, H, W)
-    mass = m.sum(dim=(-2, -1))  # (B, T, K)
-    mu = torch.einsum("btkhw,btchw->btkc", m, motion) / mass.clamp_min(1e-8)[..., None]  # (B, T, K, 2)
-    off = motion[:, :, None] - mu[..., None, None]  # (B, T, K, 2, H, W): each pixel from each slot's fit
-    return torch.einsum("btkhw,btkchw->bt", m, off.square())
+    if motion.dim() != 5 or motion.shape[2] != 2:
+        raise InputError(f"motion must be (B, T, 2, H, W), got {tuple(motion.shape)}")
+    return slot_spread(masks, motion).sum(dim=2)
