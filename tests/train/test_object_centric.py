@@ -6,7 +6,7 @@ import torch
 from attnlab.errors import ConfigError
 from attnlab.models import create_model
 from attnlab.models.object_centric.motion import slot_motion_spread
-from attnlab.models.object_centric.spread import slot_compactness
+from attnlab.models.object_centric.spread import slot_compactness, slot_spread
 from attnlab.objectives.object_centric import monet_losses, vimon_losses
 from attnlab.objectives.sfa import sfa_losses
 from attnlab.runs.config import OptimConfig
@@ -214,3 +214,25 @@ def test_the_compactness_is_a_term_of_its_own():
             assert got["compact"] > 0
     with pytest.raises(ConfigError, match=r"task\.compact_weight must be finite and >= 0"):
         task("vimon", compact_weight=-1.0)
+
+
+@pytest.mark.parametrize("target", ["rgb", "chromaticity"])
+def test_the_colour_fit_is_the_spread_of_the_scored_colour_around_each_slots_mean(target):
+    """``colour_fit_weight`` adds the spread of the colour the likelihood scores (the frames or their
+    chromaticity) around each slot's mean colour, over the trained frames, times the weight, /
+    (2 sigma^2), and changes no other term."""
+    video = torch.rand(2, 4, 3, 16, 16)
+    batch = {"video": video}
+    plain = task("vimon", sigmas=(0.05, 0.2), target=target)
+    colour = plain.reconstruction_target(batch)[:, :3]  # the trained frames
+    with torch.no_grad():
+        out = plain.model(video[:, :-1])
+        without = plain.loss_terms(batch)
+        got = task("vimon", colour_fit_weight=3.0, sigmas=(0.05, 0.2), target=target).loss_terms(batch)
+    assert got.keys() == without.keys() | {"colour_fit"}
+    for key in without:
+        torch.testing.assert_close(got[key], without[key])
+    want = 3.0 * slot_spread(out.masks, colour).sum(dim=2).mean() / (2 * 0.2**2)
+    torch.testing.assert_close(got["colour_fit"], want)
+    with pytest.raises(ConfigError, match=r"task\.colour_fit_weight must be finite and >= 0"):
+        task("vimon", colour_fit_weight=float("nan"))

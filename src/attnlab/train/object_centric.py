@@ -32,7 +32,7 @@ from attnlab.metrics.mot import mot_metrics_from_tensors
 from attnlab.metrics.segmentation import fg_ari
 from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.object_centric.motion import object_motion, slot_motion_spread
-from attnlab.models.object_centric.spread import slot_compactness
+from attnlab.models.object_centric.spread import slot_compactness, slot_spread
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 from attnlab.objectives.families import objective
 from attnlab.objectives.object_centric import Likelihood
@@ -102,6 +102,12 @@ class ObjectCentricTask(Task):
         # holds two objects of one colour apart pays for their distance even where they stand still.
         # 0 = off (every paper's; docs/video_reasoning.md, issue 16 part 3)
         compact_weight: float = 0.0,
+        # > 0: every slot also pays, times this weight, the spread of its pixels' colour (what the
+        # likelihood scores: rgb or chromaticity) around its mean colour, / (2 sigma^2): one colour
+        # per slot, k-means' colour term, which the per-pixel mixture lets another slot's paint
+        # hedge (:func:`attnlab.models.object_centric.spread.slot_spread`). 0 = off (every paper's;
+        # docs/video_reasoning.md, issue 16 part 3)
+        colour_fit_weight: float = 0.0,
     ) -> None:
         super().__init__(model=model, optim=optim)
         if not isinstance(model, ObjectCentricModel):
@@ -147,6 +153,9 @@ class ObjectCentricTask(Task):
         if not math.isfinite(compact_weight) or compact_weight < 0:
             raise ConfigError(f"task.compact_weight must be finite and >= 0, got {compact_weight}")
         self.compact_weight = float(compact_weight)
+        if not math.isfinite(colour_fit_weight) or colour_fit_weight < 0:
+            raise ConfigError(f"task.colour_fit_weight must be finite and >= 0, got {colour_fit_weight}")
+        self.colour_fit_weight = float(colour_fit_weight)
 
     def reconstruction_target(self, batch: Batch) -> torch.Tensor:
         """What the model reconstructs (B, T, C, H, W): the frames or their chromaticity, then with
@@ -177,16 +186,18 @@ class ObjectCentricTask(Task):
         )
         if self.pred_weight != 1:
             terms["pred"] = self.pred_weight * terms["pred"]
+        scale = 2 * self.sigmas[1] ** 2  # the slots' fits are Gaussians with the objects' sigma
         if self.motion_weight and self.motion_fit == "slots":
             steps = out.masks.shape[1]
             motion = object_motion(batch["masks"])[:, :steps].to(video.dtype)  # (B, steps, 2, H, W)
             spread = slot_motion_spread(out.masks, self.motion_weight * motion)  # (B, steps)
-            # a Gaussian of the weighted motion with the objects' sigma, as the decoder's fit scores it
-            terms["motion"] = spread.mean() / (2 * self.sigmas[1] ** 2)
+            terms["motion"] = spread.mean() / scale  # as the decoder's fit scores it
         if self.compact_weight:
-            # scored as the motion is: a Gaussian with the objects' sigma
-            terms["compact"] = (
-                self.compact_weight * slot_compactness(out.masks).mean() / (2 * self.sigmas[1] ** 2)
+            terms["compact"] = self.compact_weight * slot_compactness(out.masks).mean() / scale
+        if self.colour_fit_weight:
+            colour = video[:, : out.masks.shape[1], :3]  # (B, steps, 3, H, W): without any painted motion
+            terms["colour_fit"] = (
+                self.colour_fit_weight * slot_spread(out.masks, colour).sum(dim=2).mean() / scale
             )
         return terms
 

@@ -57,3 +57,19 @@ def test_the_inputs_are_checked():
         slot_compactness(torch.rand(1, 2, 3, 4, 4))
     with pytest.raises(InputError, match="features must be"):
         slot_spread(torch.rand(1, 2, 3, 1, 4, 4), torch.rand(1, 2, 2, 4, 5))
+
+
+def test_the_spread_of_any_feature_matches_a_float64_loop():
+    torch.manual_seed(1)
+    masks = torch.rand(2, 3, 4, 1, 5, 6).softmax(dim=2)  # (B, T, K, 1, H, W)
+    features = torch.rand(2, 3, 3, 5, 6)  # (B, T, C, H, W): a colour
+    m, f = masks.double()[:, :, :, 0], features.double()
+    want = torch.zeros(2, 3, 4, dtype=torch.float64)
+    for b in range(2):
+        for t in range(3):
+            for k in range(4):
+                w = m[b, t, k]
+                for c in range(3):
+                    mu = (w * f[b, t, c]).sum() / w.sum()
+                    want[b, t, k] += (w * (f[b, t, c] - mu) ** 2).sum()
+    torch.testing.assert_close(slot_spread(masks, features).double(), want, rtol=1e-5, atol=1e-6)
