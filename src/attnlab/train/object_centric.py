@@ -96,11 +96,11 @@ class ObjectCentricTask(Task):
         # decoder lets it (docs/video_reasoning.md, issue 16 part 3)
         motion_fit: Literal["decoder", "slots"] = "decoder",
         # > 0: every slot but the frame's largest (the background) pays, times this weight, the
-        # spread of its pixels' (y, x) in [0, 1] around their centre (k-means' position term with the
-        # position weighted by the square root of this; SPACE's local foreground objects and free
-        # background; :func:`attnlab.models.object_centric.spread.slot_compactness`), so a slot that
-        # holds two objects of one colour apart pays for their distance even where they stand still.
-        # 0 = off (every paper's; docs/video_reasoning.md, issue 16 part 3)
+        # spread of its pixels' (y, x) in [0, 1] around their centre, / (2 sigma^2): k-means' position
+        # term (the position weighted by the square root of this), with SPACE's local foreground
+        # objects and free background (:func:`attnlab.models.object_centric.spread.slot_compactness`),
+        # so a slot that holds two objects of one colour apart pays for their distance even where they
+        # stand still. 0 = off (every paper's; docs/video_reasoning.md, issue 16 part 3)
         compact_weight: float = 0.0,
         # > 0: every slot also pays, times this weight, the spread of its pixels' colour (what the
         # likelihood scores: rgb or chromaticity) around its mean colour, / (2 sigma^2): one colour
