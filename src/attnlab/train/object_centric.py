@@ -136,8 +136,7 @@ class ObjectCentricTask(Task):
         if target not in ("rgb", "chromaticity"):
             raise ConfigError(f"task.target must be 'rgb' or 'chromaticity', got {target!r}")
         self.target = target
-        if not math.isfinite(motion_weight) or motion_weight < 0:
-            raise ConfigError(f"task.motion_weight must be finite and >= 0, got {motion_weight}")
+        self.motion_weight = _check_weight("motion_weight", motion_weight)
         if motion_fit not in ("decoder", "slots"):
             raise ConfigError(f"task.motion_fit must be 'decoder' or 'slots', got {motion_fit!r}")
         paints_motion = getattr(model.config, "motion_channels", 0) > 0  # only SFA's config has it
@@ -148,14 +147,9 @@ class ObjectCentricTask(Task):
                 f"{motion_weight}, task.motion_fit {motion_fit!r} with {type(model).__name__}"
                 f"{' painting motion' if paints_motion else ''}"
             )
-        self.motion_weight = float(motion_weight)
         self.motion_fit = motion_fit
-        if not math.isfinite(compact_weight) or compact_weight < 0:
-            raise ConfigError(f"task.compact_weight must be finite and >= 0, got {compact_weight}")
-        self.compact_weight = float(compact_weight)
-        if not math.isfinite(colour_fit_weight) or colour_fit_weight < 0:
-            raise ConfigError(f"task.colour_fit_weight must be finite and >= 0, got {colour_fit_weight}")
-        self.colour_fit_weight = float(colour_fit_weight)
+        self.compact_weight = _check_weight("compact_weight", compact_weight)
+        self.colour_fit_weight = _check_weight("colour_fit_weight", colour_fit_weight)
 
     def reconstruction_target(self, batch: Batch) -> torch.Tensor:
         """What the model reconstructs (B, T, C, H, W): the frames or their chromaticity, then with
@@ -187,15 +181,15 @@ class ObjectCentricTask(Task):
         if self.pred_weight != 1:
             terms["pred"] = self.pred_weight * terms["pred"]
         scale = 2 * self.sigmas[1] ** 2  # the slots' fits are Gaussians with the objects' sigma
+        steps = out.masks.shape[1]  # the frames the model saw
         if self.motion_weight and self.motion_fit == "slots":
-            steps = out.masks.shape[1]
             motion = object_motion(batch["masks"])[:, :steps].to(video.dtype)  # (B, steps, 2, H, W)
             spread = slot_motion_spread(out.masks, self.motion_weight * motion)  # (B, steps)
             terms["motion"] = spread.mean() / scale  # as the decoder's fit scores it
         if self.compact_weight:
             terms["compact"] = self.compact_weight * slot_compactness(out.masks).mean() / scale
         if self.colour_fit_weight:
-            colour = video[:, : out.masks.shape[1], :3]  # (B, steps, 3, H, W): without any painted motion
+            colour = video[:, :steps, :3]  # (B, steps, 3, H, W): without any painted motion
             terms["colour_fit"] = (
                 self.colour_fit_weight * slot_spread(out.masks, colour).sum(dim=2).mean() / scale
             )
@@ -258,6 +252,12 @@ class ObjectCentricTask(Task):
             "Frames, reconstruction, next-frame prediction and slot masks (test clip 1)": png,
             "Video | reconstruction | slots (argmax colours), 4 test clips": gif,
         }
+
+
+def _check_weight(name: str, weight: float) -> float:
+    if not math.isfinite(weight) or weight < 0:
+        raise ConfigError(f"task.{name} must be finite and >= 0, got {weight}")
+    return float(weight)
 
 
 def _tracking_metrics(
