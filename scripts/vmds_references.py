@@ -29,6 +29,7 @@ import torch
 
 from attnlab.data.clevrer_lite_data import ClevrerLiteData
 from attnlab.data.sprites import VMDSData
+from attnlab.layers.kmeans import kmeans
 from attnlab.metrics.segmentation import fg_ari
 from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.object_centric.motion import object_motion
@@ -87,25 +88,12 @@ def kmeans_masks(
     centres start at the farthest-point pixels (the first pixel, then each time the pixel farthest
     from the centres so far), so the floor is deterministic and every distinct colour present in
     a frame of at most K colours starts a cluster of its own."""
-    H, W = video.shape[-2:]
+    T, _, H, W = video.shape
     yy, xx = torch.meshgrid(torch.linspace(0, 1, H), torch.linspace(0, 1, W), indexing="ij")
     where = position_weight * torch.stack([yy, xx]).flatten(1).T  # (H*W, 2)
-    masks = []
-    for frame in video:
-        points = torch.cat([frame.flatten(1).T, where], dim=1)  # (H*W, 5)
-        centres = points[:1]
-        while len(centres) < clusters:
-            farthest = torch.cdist(points, centres).min(1).values.argmax()
-            centres = torch.cat([centres, points[farthest, None]])  # (k + 1, 5)
-        for _ in range(iterations):
-            nearest = torch.cdist(points, centres).argmin(1)  # (H*W,)
-            for k in range(clusters):
-                members = points[nearest == k]
-                if len(members):  # an empty cluster keeps its centre
-                    centres[k] = members.mean(0)
-        nearest = torch.cdist(points, centres).argmin(1)
-        masks.append(torch.nn.functional.one_hot(nearest, clusters).T.view(clusters, H, W).float())
-    return torch.stack(masks)  # (T, K, H, W)
+    points = torch.cat([video.flatten(2).transpose(1, 2), where.expand(T, -1, -1)], dim=2)  # (T, H*W, 5)
+    nearest = kmeans(points, clusters, iterations=iterations)[0]  # (T, H*W)
+    return torch.nn.functional.one_hot(nearest, clusters).transpose(1, 2).view(T, clusters, H, W).float()
 
 
 def clip_references(

@@ -406,3 +406,59 @@ def test_gaussian_video_slots_share_one_draw_per_clip_and_evaluate_deterministic
     assert not hasattr(m, "queries")
     with pytest.raises(InputError, match="init must be"):
         VideoSlotAttention(8, num_slots=3, init="zeros")  # type: ignore[arg-type]
+
+
+def test_reading_clusters_is_one_iteration_with_the_clusters_as_its_attention():
+    m = SlotAttention(8, num_slots=3, kv_dim=6, num_iterations=1)
+    x, start = torch.randn(2, 7, 6), torch.randn(2, 3, 8)
+    slots, attention = m.with_attention(x, slots=start)
+    torch.testing.assert_close(m.read_clusters(x, attention, start), slots)
+    # one-hot clusters: slot k reads the float64 mean of its cluster's values (an empty one, all's)
+    nearest = torch.tensor([[0, 0, 1, 1, 1, 0, 0], [2, 2, 2, 0, 0, 0, 0]])
+    clusters = torch.nn.functional.one_hot(nearest, 3).transpose(1, 2).float()  # (B, K, N)
+    p = params64(m)
+    v = ln64(x.double(), p, "norm_inputs") @ p["v_proj.weight"].T  # (B, N, D)
+    means = torch.stack(
+        [
+            torch.stack(
+                [v[b, nearest[b] == k].mean(0) if (nearest[b] == k).any() else v[b].mean(0) for k in range(3)]
+            )
+            for b in range(2)
+        ]
+    )  # (B, K, D)
+    expected = gru64(means, start.double(), p)
+    hidden = torch.relu(ln64(expected, p, "norm_mlp") @ p["mlp.0.weight"].T + p["mlp.0.bias"])
+    expected = expected + hidden @ p["mlp.2.weight"].T + p["mlp.2.bias"]
+    torch.testing.assert_close(m.read_clusters(x, clusters, start).double(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="clusters must be"):
+        m.read_clusters(x, clusters[:, :2], start)
+
+
+@pytest.mark.parametrize("position_weight", [0.0, 5.0])
+def test_kmeans_video_slots_start_each_frame_from_its_clusters(position_weight: float):
+    grid = (2, 3) if position_weight else None
+    m = VideoSlotAttention(8, num_slots=3, init="kmeans", position_weight=position_weight, grid=grid)
+    x = torch.randn(2, 4, 6, 8)
+    nearest = torch.randint(0, 3, (2, 4, 6), generator=torch.Generator().manual_seed(0))
+    clusters = torch.nn.functional.one_hot(nearest, 3).transpose(2, 3).float()  # (B, T, K, N)
+    slots, attention = m.with_attention(x, clusters)
+    sa, queries = m.slot_attention, m.queries.expand(2, -1, -1)
+    for t in range(4):
+        start = sa.read_clusters(x[:, t], clusters[:, t], queries)
+        positions = centres = None
+        if position_weight:  # each slot's centre starts at its cluster's mean cell
+            positions = m.positions
+            centres = sa.mean_weights(clusters[:, t]) @ positions
+        want_slots, want_attention = sa.with_attention(
+            x[:, t], slots=start, positions=positions, centres=centres
+        )
+        torch.testing.assert_close(slots[:, t], want_slots)
+        torch.testing.assert_close(attention[:, t], want_attention)
+    (grad,) = torch.autograd.grad(slots.sum(), m.queries)
+    assert grad.abs().sum() > 0  # the learned vectors the clusters' update starts from are trained
+    with pytest.raises(InputError, match="clusters are given with init 'kmeans'"):
+        m(x)
+    with pytest.raises(InputError, match="clusters are given with init 'kmeans'"):
+        VideoSlotAttention(8, num_slots=3)(x, clusters)
+    with pytest.raises(InputError, match="carry would drop them"):
+        VideoSlotAttention(8, num_slots=3, init="kmeans", carry=True)

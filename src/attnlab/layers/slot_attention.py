@@ -179,7 +179,6 @@ class SlotAttention(RecordsAttention):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """One iteration: the new slots (B, K, D), the attention over slots (B, K, N) and, with
         positions (N, P), the new centres (B, K, P)."""
-        B, K, D = slots.shape
         q = self.q_proj(self.norm_slots(slots))  # (B, K, D)
         logits = (q @ k.transpose(1, 2)) * self.scale  # (B, K, N)
         if positions is not None and centres is not None:
@@ -187,11 +186,28 @@ class SlotAttention(RecordsAttention):
         w = logits.softmax(dim=1)  # over slots: slots compete for each input
         self._record(w)
         weights = self.mean_weights(w)  # (B, K, N)
+        centres = None if positions is None else weights @ positions  # (B, K, P)
+        return self._update(slots, weights, v), w, centres
+
+    def _update(self, slots: torch.Tensor, weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Slots (B, K, D) after reading the values v (B, N, D) with weights (B, K, N) summing to 1
+        over inputs: the GRU and the residual MLP."""
+        B, K, D = slots.shape
         updates = weights @ v  # (B, K, D)
         slots = self.gru(updates.reshape(B * K, D), slots.reshape(B * K, D))  # (B*K, D)
         slots = slots.view(B, K, D)  # (B, K, D)
-        centres = None if positions is None else weights @ positions  # (B, K, P)
-        return slots + self.mlp(self.norm_mlp(slots)), w, centres
+        return slots + self.mlp(self.norm_mlp(slots))
+
+    def read_clusters(self, x: torch.Tensor, clusters: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
+        """Slots (B, K, D) after one update that reads a given hard assignment of the inputs, clusters
+        (B, K, N) one-hot over K, in place of the attention: slot k starts from the mean value of
+        cluster k's inputs (a cluster with no input reads the mean of all, as ``epsilon`` does)."""
+        self._check(x, slots)
+        if clusters.shape != (*slots.shape[:2], x.shape[1]):
+            want = (*slots.shape[:2], x.shape[1])
+            raise InputError(f"clusters must be {want}, got {tuple(clusters.shape)}")
+        v = self.v_proj(self.norm_inputs(x))  # (B, N, D)
+        return self._update(slots, self.mean_weights(clusters.to(x.dtype)), v)
 
     def forward(
         self, x: torch.Tensor, *, slots: torch.Tensor | None = None, deterministic: bool = False
@@ -307,11 +323,16 @@ class VideoSlotAttention(nn.Module):
     ``carry=True`` frame t starts from frame t-1's slots (SAVi's predictor with the identity,
     arXiv:2111.12594), which keeps an object in its slot across frames at the price of a loop
     over frames; without it every frame runs at once.
+    With ``init="kmeans"`` each frame brings its own hard clustering of its tokens (``clusters``,
+    e.g. a k-means of the frame's colours and positions: :mod:`attnlab.layers.kmeans`), and its
+    slots start from one update that reads it (:meth:`SlotAttention.read_clusters`, from the K
+    learned vectors): slot k from cluster k's tokens; the iterations then refine them as usual.
     With ``position_weight`` > 0 (:class:`SlotAttention`'s spatial term) the tokens are the
     row-major cells of ``grid`` (h, w), at (y, x) in [0, 1] (cell centres); every clip's first
-    frame starts from K learned centres, drawn uniformly in the frame, and with ``carry`` frame t
-    from frame t-1's. With ``bilevel`` (and more than one iteration) only the last iteration has
-    a gradient, and it does not reach the starting centres: they stay where they were drawn.
+    frame starts from K learned centres, drawn uniformly in the frame (with ``init="kmeans"``
+    every frame from its clusters' centres), and with ``carry`` frame t from frame t-1's. With
+    ``bilevel`` (and more than one iteration) only the last iteration has a gradient, and it does
+    not reach the starting centres: they stay where they were drawn.
     Attention is recorded by the ``slot_attention`` submodule on every iteration (and every
     frame with ``carry``), as (B * T, K, N), or (B, K, N) with ``carry``.
     """
@@ -326,7 +347,7 @@ class VideoSlotAttention(nn.Module):
         kv_dim: int | None = None,
         num_iterations: int = 3,
         carry: bool = False,
-        init: Literal["learned", "gaussian"] = "learned",
+        init: Literal["learned", "gaussian", "kmeans"] = "learned",
         bilevel: bool = False,
         mlp_ratio: float = 2.0,
         position_weight: float = 0.0,
@@ -337,8 +358,10 @@ class VideoSlotAttention(nn.Module):
             raise InputError(f"num_slots must be >= 1, got {num_slots}")
         if position_weight > 0 and (grid is None or min(grid) < 1):
             raise InputError(f"position_weight > 0 needs the token grid (h, w), got {grid}")
-        if init not in ("learned", "gaussian"):
-            raise InputError(f"init must be 'learned' or 'gaussian', got {init!r}")
+        if init not in ("learned", "gaussian", "kmeans"):
+            raise InputError(f"init must be 'learned', 'gaussian' or 'kmeans', got {init!r}")
+        if init == "kmeans" and carry:
+            raise InputError("init 'kmeans' starts every frame from its own clusters; carry would drop them")
         self.dim = dim
         self.kv_dim = kv_dim or dim
         self.carry = carry
@@ -359,7 +382,7 @@ class VideoSlotAttention(nn.Module):
             positions = torch.stack([ys, xs], -1).view(h * w, 2)  # (N, 2), row-major like the tokens
             self.centres = nn.Parameter(torch.rand(1, num_slots, 2))
         self.register_buffer("positions", positions, persistent=False)
-        if init == "learned":
+        if init in ("learned", "kmeans"):
             # unit-variance starting points, as the Extractor's queries: with small ones (std
             # dim**-0.5 was tried) every slot receives the same first update, the decoder's
             # masks stay at exactly 1/K and nothing breaks the symmetry (docs/object_centric.md, p6)
@@ -367,7 +390,7 @@ class VideoSlotAttention(nn.Module):
 
     def initial_slots(self, batch: int, like: torch.Tensor) -> torch.Tensor:
         """The slots (batch, K, D) that each clip's first frame starts from."""
-        if self.init == "learned":
+        if self.init != "gaussian":
             return self.queries.expand(batch, -1, -1).to(like.dtype).contiguous()
         generator = None
         if not self.training:
@@ -375,27 +398,37 @@ class VideoSlotAttention(nn.Module):
         sa = self.slot_attention
         return sa.initial_slots(batch, device=like.device, dtype=like.dtype, generator=generator)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.with_attention(features)[0]
+    def forward(self, features: torch.Tensor, clusters: torch.Tensor | None = None) -> torch.Tensor:
+        return self.with_attention(features, clusters)[0]
 
-    def with_attention(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Slots (B, T, K, D) and each frame's last attention over slots (B, T, K, N)."""
+    def with_attention(
+        self, features: torch.Tensor, clusters: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Slots (B, T, K, D) and each frame's last attention over slots (B, T, K, N); with
+        ``init="kmeans"``, ``clusters`` (B, T, K, N) are each frame's tokens' clusters, one-hot over K."""
         if features.dim() != 4 or features.shape[-1] != self.kv_dim or features.shape[2] == 0:
             raise InputError(f"features must be (B, T, N>0, {self.kv_dim}), got {tuple(features.shape)}")
         B, T, N = features.shape[:3]
         if self.positions is not None and self.positions.shape[0] != N:
             cells = self.positions.shape[0]
             raise InputError(f"features must have one token per grid cell ({cells}), got {N}")
+        if (clusters is None) != (self.init != "kmeans"):
+            raise InputError(f"clusters are given with init 'kmeans' and only then (init {self.init!r})")
         slots = self.initial_slots(B, features)  # (B, K, D)
         centres = None if self.positions is None else self.centres.expand(B, -1, -1).to(features.dtype)
         if not self.carry:
             tokens = features.flatten(0, 1)  # (B*T, N, kv_dim)
-            # every frame of a clip starts from the clip's slots
-            init = slots[:, None].expand(-1, T, -1, -1).flatten(0, 1)  # (B*T, K, D)
+            # every frame of a clip starts from the clip's slots ...
+            init = slots[:, None].expand(-1, T, -1, -1).flatten(0, 1).contiguous()  # (B*T, K, D)
             if centres is not None:
                 centres = centres[:, None].expand(-1, T, -1, -1).flatten(0, 1)  # (B*T, K, 2)
+            if clusters is not None:  # ... read through the frame's own clusters
+                clusters = clusters.flatten(0, 1).to(tokens.dtype)  # (B*T, K, N)
+                init = self.slot_attention.read_clusters(tokens, clusters, init)
+                if centres is not None:
+                    centres = self.slot_attention.mean_weights(clusters) @ self.positions  # (B*T, K, 2)
             slots, attention = self.slot_attention.with_attention(
-                tokens, slots=init.contiguous(), positions=self.positions, centres=centres
+                tokens, slots=init, positions=self.positions, centres=centres
             )
             return slots.view(B, T, *slots.shape[1:]), attention.view(B, T, *attention.shape[1:])
         per_frame, attended = [], []

@@ -11,6 +11,7 @@ import torch
 from attnlab.errors import ConfigError, InputError
 from attnlab.explain.capture import capture
 from attnlab.models.object_centric.colour import chromaticity
+from attnlab.models.object_centric.frame_clusters import frame_clusters
 from attnlab.models.object_centric.sfa import SFA, SFAConfig
 from attnlab.models.outputs import ObjectCentricOutput
 from attnlab.objectives.sfa import sfa_losses
@@ -182,6 +183,15 @@ def test_the_config_is_checked():
         small(slot_init="gaussian")
     with pytest.raises(ConfigError, match="slot_init must be"):
         small(extractor="slot_attention", slot_init="zeros")
+    with pytest.raises(ConfigError, match="slot_init needs"):
+        small(slot_init="kmeans")
+    with pytest.raises(ConfigError, match="not with carry_slots"):
+        small(extractor="slot_attention", slot_init="kmeans", carry_slots=True)
+    with pytest.raises(ConfigError, match="kmeans_colour must be"):
+        small(extractor="slot_attention", slot_init="kmeans", kmeans_colour="hsv")
+    for weight in (-1.0, math.nan):
+        with pytest.raises(ConfigError, match="kmeans_position_weight must be"):
+            small(extractor="slot_attention", slot_init="kmeans", kmeans_position_weight=weight)
     for field in ("slot_bilevel", "slot_position_weight"):
         with pytest.raises(ConfigError, match="slot_bilevel and slot_position_weight need"):
             small(**{field: 1})
@@ -219,6 +229,27 @@ def test_slot_attention_extractor_keeps_the_contract_and_causality(carry, init, 
     for name in first:
         torch.testing.assert_close(first[name][:, :2], second[name][:, :2], msg=name)
     assert not torch.allclose(first["recon"][:, 2:], second["recon"][:, 2:])
+
+
+@pytest.mark.parametrize("masks", ["decoder", "attention"])
+def test_kmeans_slots_start_from_each_frames_clusters_and_stay_causal(masks):
+    model = small(
+        extractor="slot_attention", slot_init="kmeans", kmeans_position_weight=0.5, masks=masks, use_mean=True
+    ).eval()
+    clip = video(T=4)
+    with torch.no_grad():
+        tokens = model.encoder(clip.flatten(0, 1)).view(2, 4, 64, -1)  # the encoder's 8 x 8 grid
+        clusters = frame_clusters(clip, (8, 8), SMALL["num_slots"], "chromaticity", 0.5)
+        want = model.extractor(tokens, clusters)
+        torch.testing.assert_close(model.extract(clip), want)
+        changed = clip.clone()
+        changed[:, 2:] = torch.rand_like(changed[:, 2:])
+        first, second = fields(model(clip)), fields(model(changed))
+    for name in first:  # frame t's clusters start from frame t-1's: nothing reads a later frame
+        torch.testing.assert_close(first[name][:, :2], second[name][:, :2], msg=name)
+    model.train()
+    model(clip).recon.sum().backward()
+    assert model.extractor.queries.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("carry", [False, True])

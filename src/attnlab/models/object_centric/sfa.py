@@ -87,6 +87,7 @@ from attnlab.models.object_centric._slot_vae import (
     slot_latent,
 )
 from attnlab.models.object_centric.colour import chromaticity
+from attnlab.models.object_centric.frame_clusters import frame_clusters
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -129,8 +130,13 @@ class SFAConfig:
     # initial slots (slot_init), so an object keeps its slot; a loop over frames
     carry_slots: bool = False
     # slot_attention only: "learned" K vectors, the same on every clip, or "gaussian": Slot
-    # Attention's draw from a learned Gaussian, one per clip (docs/object_centric.md, probes)
-    slot_init: Literal["learned", "gaussian"] = "learned"
+    # Attention's draw from a learned Gaussian, one per clip (docs/object_centric.md, probes), or
+    # "kmeans": each frame's slots start from a k-means of its own pixels (their ``kmeans_colour``
+    # and ``kmeans_position_weight`` times their (y, x), at the token grid), slot k from cluster
+    # k's tokens (ours, not the seed's; docs/video_reasoning.md; not with carry_slots)
+    slot_init: Literal["learned", "gaussian", "kmeans"] = "learned"
+    kmeans_colour: Literal["rgb", "chromaticity"] = "chromaticity"
+    kmeans_position_weight: float = 1.0
     # slot_attention only: BO-QSA's gradient (only the last iteration's, passed straight
     # through to the initial slots): with it and carry_slots off, SFA's slots split the sprites
     # on all 3 seeds measured (docs/object_centric.md, b4)
@@ -203,14 +209,24 @@ class FrameEncoder(nn.Module):
         return self.pos_embed(self.proj(tokens))  # (N, h*w, dim)
 
 
+def _check_kmeans(c: SFAConfig) -> None:
+    if c.slot_init not in ("learned", "gaussian", "kmeans"):
+        raise ConfigError(f"slot_init must be 'learned', 'gaussian' or 'kmeans', got {c.slot_init!r}")
+    if c.kmeans_colour not in ("rgb", "chromaticity"):
+        raise ConfigError(f"kmeans_colour must be 'rgb' or 'chromaticity', got {c.kmeans_colour!r}")
+    if not math.isfinite(c.kmeans_position_weight) or c.kmeans_position_weight < 0:
+        raise ConfigError(f"kmeans_position_weight must be finite and >= 0, got {c.kmeans_position_weight}")
+    if c.slot_init == "kmeans" and c.carry_slots:
+        raise ConfigError("slot_init 'kmeans' starts every frame from its own clusters: not with carry_slots")
+
+
 def _extractor(c: SFAConfig, grid: tuple[int, int]) -> nn.Module:
     """The Object Extractor the config names: tokens (B, T, N, dim) -> slots (B, T, K, dim)."""
     check_masks(c.masks)
+    _check_kmeans(c)
     if c.extractor == "slot_attention":
         if c.slot_iterations < 1:
             raise ConfigError(f"slot_iterations must be >= 1, got {c.slot_iterations}")
-        if c.slot_init not in ("learned", "gaussian"):
-            raise ConfigError(f"slot_init must be 'learned' or 'gaussian', got {c.slot_init!r}")
         if not math.isfinite(c.slot_position_weight) or c.slot_position_weight < 0:
             raise ConfigError(f"slot_position_weight must be finite and >= 0, got {c.slot_position_weight}")
         return VideoSlotAttention(
@@ -297,10 +313,18 @@ class SFA(ObjectCentricModel):
         B, T = video.shape[:2]
         tokens = self.encoder(video.flatten(0, 1))  # (B*T, N, dim)
         tokens = tokens.view(B, T, *tokens.shape[1:])  # (B, T, N, dim)
-        # masks "attention" comes with the slot-attention extractor (the config checks)
-        if self.config.masks == "decoder" or not isinstance(self.extractor, VideoSlotAttention):
+        # masks "attention" and slot_init "kmeans" come with the slot-attention extractor (the config checks)
+        if not isinstance(self.extractor, VideoSlotAttention):
             return self.extractor(tokens), None  # (B, T, K, dim)
-        slots, attention = self.extractor.with_attention(tokens)  # (B, T, K, dim), (B, T, K, N)
+        c = self.config
+        clusters = None
+        if c.slot_init == "kmeans":
+            clusters = frame_clusters(
+                video, self.encoder.grid, c.num_slots, c.kmeans_colour, c.kmeans_position_weight
+            )  # (B, T, K, N)
+        slots, attention = self.extractor.with_attention(tokens, clusters)  # (B, T, K, dim), (B, T, K, N)
+        if c.masks == "decoder":
+            return slots, None
         grid = attention.view(B * T, -1, *self.encoder.grid)  # (B*T, K, h, w)
         # bilinear weights sum to 1, so the resized masks still sum to 1 over slots
         masks = F.interpolate(grid, size=video.shape[-2:], mode="bilinear", align_corners=False)
