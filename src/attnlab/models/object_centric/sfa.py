@@ -133,7 +133,8 @@ class SFAConfig:
     # Attention's draw from a learned Gaussian, one per clip (docs/object_centric.md, probes), or
     # "kmeans": each frame's slots start from a k-means of its own pixels (their ``kmeans_colour``
     # and ``kmeans_position_weight`` times their (y, x), at the token grid), slot k from cluster
-    # k's tokens (ours, not the seed's; docs/video_reasoning.md; not with carry_slots)
+    # k's tokens (ours, not the seed's; not with carry_slots; on CLEVRER-lite training regroups
+    # them by colour, as from learned slots: docs/video_reasoning.md)
     slot_init: Literal["learned", "gaussian", "kmeans"] = "learned"
     kmeans_colour: Literal["rgb", "chromaticity"] = "chromaticity"
     kmeans_position_weight: float = 1.0
