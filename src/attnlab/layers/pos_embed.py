@@ -191,6 +191,12 @@ class LearnedPositionEmbedding(nn.Module):
         return x + table.to(x.dtype)
 
 
+def cell_centres(h: int, w: int) -> torch.Tensor:
+    """The (y, x) in [0, 1] of an h x w grid's cell centres, row-major like a grid's tokens: (h * w, 2)."""
+    ys, xs = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
+    return torch.stack([ys, xs], -1).view(h * w, 2)
+
+
 class SoftPositionEmbedding(nn.Module):
     """Slot Attention's position embedding (Locatello et al. 2020, ``SoftPositionEmbed``): a
     learned linear map of the 4-d grid (y, x, 1 - y, 1 - x), each in [0, 1], added to

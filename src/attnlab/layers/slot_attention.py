@@ -50,6 +50,7 @@ from torch import nn
 from attnlab.errors import InputError
 from attnlab.layers._recording import RecordsAttention
 from attnlab.layers.pooling import CrossAttentionBlock
+from attnlab.layers.pos_embed import cell_centres
 
 
 class SlotAttention(RecordsAttention):
@@ -378,8 +379,7 @@ class VideoSlotAttention(nn.Module):
         positions = None
         if position_weight > 0 and grid is not None:
             h, w = grid
-            ys, xs = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
-            positions = torch.stack([ys, xs], -1).view(h * w, 2)  # (N, 2), row-major like the tokens
+            positions = cell_centres(h, w)  # (N, 2), row-major like the tokens
             self.centres = nn.Parameter(torch.rand(1, num_slots, 2))
         self.register_buffer("positions", positions, persistent=False)
         if init in ("learned", "kmeans"):
@@ -425,7 +425,7 @@ class VideoSlotAttention(nn.Module):
             if clusters is not None:  # ... read through the frame's own clusters
                 clusters = clusters.flatten(0, 1).to(tokens.dtype)  # (B*T, K, N)
                 init = self.slot_attention.read_clusters(tokens, clusters, init)
-                if centres is not None:
+                if self.positions is not None:
                     centres = self.slot_attention.mean_weights(clusters) @ self.positions  # (B*T, K, 2)
             slots, attention = self.slot_attention.with_attention(
                 tokens, slots=init, positions=self.positions, centres=centres

@@ -12,6 +12,7 @@ from attnlab.errors import ConfigError, InputError
 from attnlab.explain.capture import capture
 from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.object_centric.frame_clusters import frame_clusters
+from attnlab.models.object_centric.gaussian_masks import gaussian_log_masks
 from attnlab.models.object_centric.sfa import SFA, SFAConfig
 from attnlab.models.outputs import ObjectCentricOutput
 from attnlab.objectives.sfa import sfa_losses
@@ -198,8 +199,9 @@ def test_the_config_is_checked():
     for weight in (-1.0, math.inf):
         with pytest.raises(ConfigError, match="slot_position_weight must be"):
             small(extractor="slot_attention", slot_position_weight=weight)
-    with pytest.raises(ConfigError, match="masks 'attention' needs"):
-        small(masks="attention")
+    for masks in ("attention", "gaussian"):
+        with pytest.raises(ConfigError, match=f"masks '{masks}' needs"):
+            small(masks=masks)
     with pytest.raises(ConfigError, match="masks must be"):
         small(extractor="slot_attention", masks="pixels")
     with pytest.raises(ConfigError, match="encoder_positions must be"):
@@ -303,6 +305,26 @@ def test_attention_masks_are_the_extractors_last_attention_resized_to_the_frame(
     for name in ("rgb", "next_masks", "next_rgb", "pred", "mu"):
         torch.testing.assert_close(getattr(out, name), getattr(plain, name), msg=name)
     assert not torch.allclose(out.masks, plain.masks)
+
+
+def test_gaussian_masks_are_one_blob_per_slot_fitted_to_the_extractors_last_attention():
+    model = small(extractor="slot_attention", masks="gaussian").eval()
+    attention_masks = small(extractor="slot_attention", masks="attention").eval()
+    attention_masks.load_state_dict(model.state_dict())
+    clip = video(B=2, T=3)
+    with torch.no_grad(), capture(model) as rec:
+        out = model(clip)
+        plain = attention_masks(clip)
+    weights = rec["extractor.slot_attention"].view(6, SMALL["num_slots"], 8, 8)  # (B*T, K, h, w)
+    blobs = gaussian_log_masks(weights, (16, 16)).exp()
+    torch.testing.assert_close(out.masks.view(6, SMALL["num_slots"], 16, 16), blobs)
+    torch.testing.assert_close(out.recon, (out.masks * out.rgb).sum(2))
+    for name in ("rgb", "next_masks", "slots"):
+        torch.testing.assert_close(getattr(out, name), getattr(plain, name), msg=name)
+    model.train()
+    out = model(clip)
+    (out.masks * torch.randn_like(out.masks)).sum().backward()  # the masks alone
+    assert model.extractor.slot_attention.k_proj.weight.grad.abs().sum() > 0
 
 
 def test_attention_masks_train_the_extractor_through_the_reconstruction():

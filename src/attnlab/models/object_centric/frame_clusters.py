@@ -16,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from attnlab.layers.kmeans import kmeans
+from attnlab.layers.pos_embed import cell_centres
 from attnlab.models.object_centric.colour import chromaticity
 
 
@@ -37,8 +38,7 @@ def frame_clusters(
     frames = F.interpolate(video.flatten(0, 1), size=grid, mode="area")  # (B*T, 3, h, w)
     if colour == "chromaticity":
         frames = chromaticity(frames)
-    ys, xs = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
-    where = position_weight * torch.stack([ys, xs], -1).view(1, 1, h * w, 2).to(frames)  # (1, 1, N, 2)
+    where = position_weight * cell_centres(h, w).to(frames)[None, None]  # (1, 1, N, 2)
     colours = frames.flatten(2).transpose(1, 2).view(B, T, h * w, 3)  # (B, T, N, 3)
     points = torch.cat([colours, where.expand(B, T, -1, -1)], dim=-1)  # (B, T, N, 5)
     assigned, centres = [], None

@@ -88,6 +88,7 @@ from attnlab.models.object_centric._slot_vae import (
 )
 from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.object_centric.frame_clusters import frame_clusters
+from attnlab.models.object_centric.gaussian_masks import gaussian_log_masks
 from attnlab.models.outputs import ObjectCentricModel, ObjectCentricOutput
 
 
@@ -152,7 +153,10 @@ class SFAConfig:
     # attention over slots, resized to the frame, as MONet mixes with its attention network's
     # masks; the decoder's masks then serve the prediction alone. With the mixture likelihood
     # this is what made slots hold whole sprites on a CPU (docs/object_centric.md, a1)
-    masks: Literal["decoder", "attention"] = "decoder"
+    # "gaussian" (slot_attention only; ours): one Gaussian blob per slot in (y, x), the attention-
+    # weighted mean and variance of the token cells, so that a slot over two objects apart also
+    # covers the floor between them (models/object_centric/gaussian_masks.py)
+    masks: Literal["decoder", "attention", "gaussian"] = "decoder"
     # The prediction z_pred = Linear(z) from z without its gradient: the prediction loss then
     # trains the transition and the decoder but not the slots (docs/object_centric.md, a7: it
     # does not keep the slots apart under the per-pixel mixture; task.pred_weight 0 does)
@@ -223,7 +227,8 @@ def _check_kmeans(c: SFAConfig) -> None:
 
 def _extractor(c: SFAConfig, grid: tuple[int, int]) -> nn.Module:
     """The Object Extractor the config names: tokens (B, T, N, dim) -> slots (B, T, K, dim)."""
-    check_masks(c.masks)
+    if c.masks != "gaussian":
+        check_masks(c.masks)
     _check_kmeans(c)
     if c.extractor == "slot_attention":
         if c.slot_iterations < 1:
@@ -251,9 +256,9 @@ def _extractor(c: SFAConfig, grid: tuple[int, int]) -> nn.Module:
             "slot_bilevel and slot_position_weight need extractor 'slot_attention' "
             "(the cross-attention does not iterate)"
         )
-    if c.masks == "attention":
+    if c.masks != "decoder":
         raise ConfigError(
-            "masks 'attention' needs extractor 'slot_attention' (the cross-attention's weights are "
+            f"masks {c.masks!r} needs extractor 'slot_attention' (the cross-attention's weights are "
             "normalised over tokens, not slots: they are no segmentation)"
         )
     return QueryObjectExtractor(
@@ -327,8 +332,10 @@ class SFA(ObjectCentricModel):
         if c.masks == "decoder":
             return slots, None
         grid = attention.view(B * T, -1, *self.encoder.grid)  # (B*T, K, h, w)
-        # bilinear weights sum to 1, so the resized masks still sum to 1 over slots
-        masks = F.interpolate(grid, size=video.shape[-2:], mode="bilinear", align_corners=False)
+        if c.masks == "gaussian":
+            masks = gaussian_log_masks(grid, video.shape[-2:]).exp()  # (B*T, K, H, W)
+        else:  # bilinear weights sum to 1, so the resized masks still sum to 1 over slots
+            masks = F.interpolate(grid, size=video.shape[-2:], mode="bilinear", align_corners=False)
         return slots, masks.view(B, T, *masks.shape[1:])  # (B, T, K, H, W)
 
     def attend(self, slots: torch.Tensor) -> torch.Tensor:
