@@ -9,7 +9,7 @@ from attnlab.layers.pos_embed import cell_centres
 from attnlab.models.object_centric.gaussian_masks import gaussian_log_masks
 
 
-def masks64(attention: torch.Tensor, H: int, W: int) -> torch.Tensor:
+def masks64(attention: torch.Tensor, H: int, W: int, power: float = 1.0) -> torch.Tensor:
     """The masks from the formula, a slot and a pixel at a time, in float64."""
     N, K, h, w = attention.shape
     a = attention.double()
@@ -23,7 +23,8 @@ def masks64(attention: torch.Tensor, H: int, W: int) -> torch.Tensor:
                     total = float(a[n, k].sum())
                     ys = [(r + 0.5) / h for r in range(h) for _ in range(w)]
                     xs = [(c + 0.5) / w for _ in range(h) for c in range(w)]
-                    wts = [float(v) / total for v in a[n, k].flatten()]
+                    sharp = [float(v) ** power for v in a[n, k].flatten()]
+                    wts = [v / sum(sharp) for v in sharp]
                     score = math.log(total / (h * w))
                     for axis, coords, cell in ((0, ys, 1 / h), (1, xs, 1 / w)):
                         mean = sum(wt * c for wt, c in zip(wts, coords, strict=True))
@@ -39,10 +40,20 @@ def masks64(attention: torch.Tensor, H: int, W: int) -> torch.Tensor:
 
 def test_equals_a_float64_loop_at_the_grid_and_at_a_finer_frame():
     attention = torch.rand(2, 3, 3, 4).softmax(dim=1)  # (N, K, h, w), sums to 1 over slots
-    for size in ((3, 4), (6, 8)):
-        got = gaussian_log_masks(attention, size).exp()
-        torch.testing.assert_close(got.double(), masks64(attention, *size), rtol=1e-4, atol=1e-5)
+    for size, power in (((3, 4), 1.0), ((6, 8), 1.0), ((6, 8), 3.0)):
+        got = gaussian_log_masks(attention, size, power).exp()
+        torch.testing.assert_close(got.double(), masks64(attention, *size, power), rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(got.sum(1), torch.ones(2, *size))
+
+
+def test_a_power_keeps_the_attentions_tails_from_spreading_the_blob():
+    # an object on one cell at 0.9 and 1 % of every other cell: the tails pull the plain blob away
+    attention = torch.full((8, 8), 0.01)
+    attention[1, 1] = 0.9
+    attention = torch.stack([attention, 1 - attention])[None]  # (1, 2, 8, 8)
+    plain = gaussian_log_masks(attention, (8, 8)).exp()
+    sharp = gaussian_log_masks(attention, (8, 8), power=4.0).exp()
+    assert plain[0, 0, 1, 1] < 0.1 < 0.4 < sharp[0, 0, 1, 1]
 
 
 def objects(cells: list[tuple[int, int]], size: int = 8) -> torch.Tensor:

@@ -199,6 +199,9 @@ def test_the_config_is_checked():
     for weight in (-1.0, math.inf):
         with pytest.raises(ConfigError, match="slot_position_weight must be"):
             small(extractor="slot_attention", slot_position_weight=weight)
+    for power in (0.5, math.inf):
+        with pytest.raises(ConfigError, match="gaussian_power must be"):
+            small(extractor="slot_attention", masks="gaussian", gaussian_power=power)
     for masks in ("attention", "gaussian"):
         with pytest.raises(ConfigError, match=f"masks '{masks}' needs"):
             small(masks=masks)
@@ -307,8 +310,9 @@ def test_attention_masks_are_the_extractors_last_attention_resized_to_the_frame(
     assert not torch.allclose(out.masks, plain.masks)
 
 
-def test_gaussian_masks_are_one_blob_per_slot_fitted_to_the_extractors_last_attention():
-    model = small(extractor="slot_attention", masks="gaussian").eval()
+@pytest.mark.parametrize("power", [1.0, 4.0])
+def test_gaussian_masks_are_one_blob_per_slot_fitted_to_the_extractors_last_attention(power):
+    model = small(extractor="slot_attention", masks="gaussian", gaussian_power=power).eval()
     attention_masks = small(extractor="slot_attention", masks="attention").eval()
     attention_masks.load_state_dict(model.state_dict())
     clip = video(B=2, T=3)
@@ -316,7 +320,7 @@ def test_gaussian_masks_are_one_blob_per_slot_fitted_to_the_extractors_last_atte
         out = model(clip)
         plain = attention_masks(clip)
     weights = rec["extractor.slot_attention"].view(6, SMALL["num_slots"], 8, 8)  # (B*T, K, h, w)
-    blobs = gaussian_log_masks(weights, (16, 16)).exp()
+    blobs = gaussian_log_masks(weights, (16, 16), power).exp()
     torch.testing.assert_close(out.masks.view(6, SMALL["num_slots"], 16, 16), blobs)
     torch.testing.assert_close(out.recon, (out.masks * out.rgb).sum(2))
     for name in ("rgb", "next_masks", "slots"):

@@ -18,17 +18,20 @@ import torch
 from attnlab.layers.pos_embed import cell_centres
 
 
-def gaussian_log_masks(attention: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def gaussian_log_masks(attention: torch.Tensor, size: tuple[int, int], power: float = 1.0) -> torch.Tensor:
     """Attention over slots on the token grid (N, K, h, w) -> log masks (N, K, H, W) at ``size``,
     summing to 1 over slots after exp. Slot k's blob: mean c_k and variance v_k (per axis) of the
-    cells' centres weighted by its attention, v_k plus a cell's own variance 1 / (12 h^2) (a uniform
-    over a cell of side 1 / h), so that a slot on one cell keeps a blob the size of the cell."""
+    cells' centres weighted by its attention to the ``power``, v_k plus a cell's own variance
+    1 / (12 h^2) (a uniform over a cell of side 1 / h), so that a slot on one cell keeps a blob the
+    size of the cell; times the slot's share of the attention. A power above 1 keeps the soft
+    attention's tails (a slot's 1 % of every floor cell) from pulling its blob over the frame."""
     N, K, h, w = attention.shape
     H, W = size
     cells = cell_centres(h, w).to(attention)  # (h*w, 2)
     mass = attention.flatten(2)  # (N, K, h*w)
     total = mass.sum(-1, keepdim=True)  # (N, K, 1)
-    weights = mass / total.clamp_min(torch.finfo(mass.dtype).tiny)  # (N, K, h*w), a mean over cells
+    sharp = mass if power == 1 else mass**power
+    weights = sharp / sharp.sum(-1, keepdim=True).clamp_min(torch.finfo(mass.dtype).tiny)  # (N, K, h*w)
     centre = weights @ cells  # (N, K, 2)
     spread = weights @ cells**2 - centre**2  # (N, K, 2), E[p^2] - E[p]^2
     var = spread.clamp_min(0) + torch.tensor([1 / (12 * h * h), 1 / (12 * w * w)]).to(attention)

@@ -157,6 +157,8 @@ class SFAConfig:
     # weighted mean and variance of the token cells, so that a slot over two objects apart also
     # covers the floor between them (models/object_centric/gaussian_masks.py)
     masks: Literal["decoder", "attention", "gaussian"] = "decoder"
+    # masks "gaussian": the blobs' moments weight the attention to this power (1 = as it is)
+    gaussian_power: float = 1.0
     # The prediction z_pred = Linear(z) from z without its gradient: the prediction loss then
     # trains the transition and the decoder but not the slots (docs/object_centric.md, a7: it
     # does not keep the slots apart under the per-pixel mixture; task.pred_weight 0 does)
@@ -229,6 +231,8 @@ def _extractor(c: SFAConfig, grid: tuple[int, int]) -> nn.Module:
     """The Object Extractor the config names: tokens (B, T, N, dim) -> slots (B, T, K, dim)."""
     if c.masks != "gaussian":
         check_masks(c.masks)
+    if not math.isfinite(c.gaussian_power) or c.gaussian_power < 1:
+        raise ConfigError(f"gaussian_power must be finite and >= 1, got {c.gaussian_power}")
     _check_kmeans(c)
     if c.extractor == "slot_attention":
         if c.slot_iterations < 1:
@@ -333,7 +337,7 @@ class SFA(ObjectCentricModel):
             return slots, None
         grid = attention.view(B * T, -1, *self.encoder.grid)  # (B*T, K, h, w)
         if c.masks == "gaussian":
-            masks = gaussian_log_masks(grid, video.shape[-2:]).exp()  # (B*T, K, H, W)
+            masks = gaussian_log_masks(grid, video.shape[-2:], c.gaussian_power).exp()  # (B*T, K, H, W)
         else:  # bilinear weights sum to 1, so the resized masks still sum to 1 over slots
             masks = F.interpolate(grid, size=video.shape[-2:], mode="bilinear", align_corners=False)
         return slots, masks.view(B, T, *masks.shape[1:])  # (B, T, K, H, W)
