@@ -284,17 +284,22 @@ def test_slot_attention_competes_over_slots_for_every_token():
     assert len(rec.calls("extractor.slot_attention")) == 3  # one per iteration
 
 
-def test_attention_masks_are_the_extractors_last_attention_resized_to_the_frame():
-    """masks="attention": the reconstruction mixes with the Extractor's attention (an 8x8 token
-    grid here, resized bilinearly to 16x16); the prediction keeps the decoder's masks."""
-    model = small(extractor="slot_attention", masks="attention").eval()
-    decoder_masks = small(extractor="slot_attention").eval()
-    decoder_masks.load_state_dict(model.state_dict())
+def mixed_beside(other: SFA, **changes) -> tuple[ObjectCentricOutput, ObjectCentricOutput, torch.Tensor]:
+    """A slot-attention SFA with ``changes`` and ``other``'s weights, both on one clip (B 2, T 3): the
+    outputs of each and the Extractor's last attention on the 8x8 token grid (B*T, K, h, w)."""
+    model = small(extractor="slot_attention", **changes).eval()
+    model.load_state_dict(other.state_dict())
     clip = video(B=2, T=3)
     with torch.no_grad(), capture(model) as rec:
         out = model(clip)
-        plain = decoder_masks(clip)
-    weights = rec["extractor.slot_attention"].view(6, SMALL["num_slots"], 8, 8)  # (B*T, K, h, w)
+        plain = other.eval()(clip)
+    return out, plain, rec["extractor.slot_attention"].view(6, SMALL["num_slots"], 8, 8)
+
+
+def test_attention_masks_are_the_extractors_last_attention_resized_to_the_frame():
+    """masks="attention": the reconstruction mixes with the Extractor's attention (an 8x8 token
+    grid here, resized bilinearly to 16x16); the prediction keeps the decoder's masks."""
+    out, plain, weights = mixed_beside(small(extractor="slot_attention"), masks="attention")
     # a bilinear resize of 8 -> 16 by hand: each output pixel's centre (i + 0.5) / 2 - 0.5 in the
     # input grid, clamped at the borders, interpolated between its two neighbours on each axis
     pos = ((torch.arange(16) + 0.5) / 2 - 0.5).clamp(0, 7)
@@ -312,21 +317,15 @@ def test_attention_masks_are_the_extractors_last_attention_resized_to_the_frame(
 
 @pytest.mark.parametrize("power", [1.0, 4.0])
 def test_gaussian_masks_are_one_blob_per_slot_fitted_to_the_extractors_last_attention(power):
-    model = small(extractor="slot_attention", masks="gaussian", gaussian_power=power).eval()
-    attention_masks = small(extractor="slot_attention", masks="attention").eval()
-    attention_masks.load_state_dict(model.state_dict())
-    clip = video(B=2, T=3)
-    with torch.no_grad(), capture(model) as rec:
-        out = model(clip)
-        plain = attention_masks(clip)
-    weights = rec["extractor.slot_attention"].view(6, SMALL["num_slots"], 8, 8)  # (B*T, K, h, w)
+    attention_masks = small(extractor="slot_attention", masks="attention")
+    out, plain, weights = mixed_beside(attention_masks, masks="gaussian", gaussian_power=power)
     blobs = gaussian_log_masks(weights, (16, 16), power).exp()
     torch.testing.assert_close(out.masks.view(6, SMALL["num_slots"], 16, 16), blobs)
     torch.testing.assert_close(out.recon, (out.masks * out.rgb).sum(2))
     for name in ("rgb", "next_masks", "slots"):
         torch.testing.assert_close(getattr(out, name), getattr(plain, name), msg=name)
-    model.train()
-    out = model(clip)
+    model = small(extractor="slot_attention", masks="gaussian", gaussian_power=power)
+    out = model(video(T=3))
     (out.masks * torch.randn_like(out.masks)).sum().backward()  # the masks alone
     assert model.extractor.slot_attention.k_proj.weight.grad.abs().sum() > 0
 

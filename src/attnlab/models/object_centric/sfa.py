@@ -155,7 +155,8 @@ class SFAConfig:
     # this is what made slots hold whole sprites on a CPU (docs/object_centric.md, a1)
     # "gaussian" (slot_attention only; ours): one Gaussian blob per slot in (y, x), the attention-
     # weighted mean and variance of the token cells, so that a slot over two objects apart also
-    # covers the floor between them (models/object_centric/gaussian_masks.py)
+    # covers the floor between them (models/object_centric/gaussian_masks.py; on CLEVRER-lite the
+    # slots stay at one: docs/video_reasoning.md)
     masks: Literal["decoder", "attention", "gaussian"] = "decoder"
     # masks "gaussian": the blobs' moments weight the attention to this power (1 = as it is)
     gaussian_power: float = 1.0
