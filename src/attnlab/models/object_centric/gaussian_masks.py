@@ -32,7 +32,7 @@ def gaussian_log_masks(attention: torch.Tensor, size: tuple[int, int], power: fl
     cells = cell_centres(h, w).to(attention)  # (h*w, 2)
     mass = attention.flatten(2)  # (N, K, h*w)
     total = mass.sum(-1, keepdim=True)  # (N, K, 1)
-    sharp = mass if power == 1 else mass**power
+    sharp = mass**power
     weights = sharp / sharp.sum(-1, keepdim=True).clamp_min(torch.finfo(mass.dtype).tiny)  # (N, K, h*w)
     centre = weights @ cells  # (N, K, 2)
     spread = weights @ cells**2 - centre**2  # (N, K, 2), E[p^2] - E[p]^2
