@@ -9,6 +9,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
+from attnlab.data import clevrer_qa
 from attnlab.data._registry import DATAMODULES
 from attnlab.data.clevrer import COLORS, MATERIALS, SHAPES, read_annotation
 from attnlab.data.clevrer_lite import QUESTION_WORDS, annotation_path, generate_video, tokenize, video_path
@@ -21,6 +22,7 @@ from attnlab.errors import ConfigError, InputError
 from attnlab.models._submodel import SubModel
 from attnlab.models.object_centric.sfa import SFA, SFAConfig
 from attnlab.models.video_qa.aloe_slots import object_latents
+from attnlab.models.video_qa.cluster_tokens import CLUSTER_TOKEN_DIM, cluster_tokens
 from attnlab.train.composite import attach_submodels, build_submodel
 
 SIZES = dict(train_size=3, val_size=1, test_size=1)
@@ -159,6 +161,29 @@ def test_slot_latents_are_extracted_once_cached_and_keyed_by_the_run(root, tmp_p
     other = slots(root, sfa_run(tmp_path / "sfa2", seed=2)).dataset("val")
     assert len(sorted((root / ".attnlab-cache").glob("latents-*.safetensors"))) == 2
     assert not torch.allclose(other[0]["objects"], val[0]["objects"])
+
+
+def test_kmeans_items_hold_each_frames_cluster_tokens_made_once_and_keyed_by_the_count(root, monkeypatch):
+    data = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32, encoder_batch_size=2)
+    assert data.input_kind == "objects" and data.object_dim == CLUSTER_TOKEN_DIM and data.submodels() == {}
+    item = data.dataset("val")[0]
+    video = qa(root, encoder="frames", clip_size=32).dataset("val")[0]["video"]  # (T, 3, 32, 32)
+    torch.testing.assert_close(item["objects"], cluster_tokens(video[None], 5)[0])
+    assert item["objects"].shape == (11, 5, CLUSTER_TOKEN_DIM)
+
+    def no_clustering(*args, **kwargs):
+        raise AssertionError("the cache should have been read")
+
+    monkeypatch.setattr(clevrer_qa, "cluster_tokens", no_clustering)
+    again = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32).dataset("val")[0]
+    assert torch.equal(again["objects"], item["objects"])
+    monkeypatch.undo()
+    three = qa(root, encoder="kmeans", kmeans_clusters=3, clip_size=32).dataset("val")[0]["objects"]
+    assert three.shape == (11, 3, CLUSTER_TOKEN_DIM)  # another count, another cache
+    with pytest.raises(ConfigError, match="kmeans_clusters must be >= 1"):
+        qa(root, encoder="kmeans", kmeans_clusters=0)
+    with pytest.raises(ConfigError, match="runs no model"):
+        data.attach("encoder", torch.nn.Linear(2, 2))
 
 
 def test_the_datamodule_runs_the_encoder_the_engine_built_and_reads_no_run_folder(root, tmp_path):

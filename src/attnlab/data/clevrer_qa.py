@@ -12,6 +12,10 @@ from the folder's ``questions.json`` (CLEVRER: ``train.json``, ``validation.json
     (8), material (2) and shape (3), location x, y and inside-camera-view (0/1);
   * ``"frames"``: ``video`` (T, 3, S, S) float32 in [0, 1], for models that encode it
     themselves (``aloe-frames``, ``aloe-slots``);
+  * ``"kmeans"``: ``objects`` (T, K, 9), K = ``kmeans_clusters``: the tokens of each frame's
+    k-means clusters of its pixels' chromaticity and (y, x), the floor of the slot rows
+    (:func:`attnlab.models.video_qa.cluster_tokens.cluster_tokens`), made and cached as the
+    latents below;
   * a finished object-centric run folder (ViMON, AttnViMON, SFA, MONet): ``objects``
     (T, K, D + 3), per slot its posterior mean and its mask's centroid and area
     (:func:`attnlab.models.video_qa.aloe_slots.object_latents`), extracted once per split in
@@ -39,6 +43,7 @@ warning with the counts per reason).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -72,6 +77,7 @@ from attnlab.files import atomic_write
 from attnlab.models._submodel import SubModel, UsesSubModels
 from attnlab.models.outputs import ObjectCentricModel
 from attnlab.models.video_qa.aloe_slots import object_latents, token_dim
+from attnlab.models.video_qa.cluster_tokens import CLUSTER_TOKEN_DIM, cluster_tokens
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +86,7 @@ VOCAB_SIZE = len(QUESTION_WORDS) + 1
 ANSWER_IDS = {answer: i for i, answer in enumerate(ANSWERS)}
 ORACLE_DIM = len(COLORS) + len(MATERIALS) + len(SHAPES) + 3  # + x, y, in view
 CLEVRER_QUESTION_FILES = ("train.json", "validation.json", "test.json")
-KEYWORDS = ("oracle", "frames")
+KEYWORDS = ("oracle", "frames", "kmeans")
 
 
 # ---------------------------------------------------------------- questions
@@ -302,6 +308,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
         max_choices: int = 4,
         skip_broken: bool = False,
         encoder_batch_size: int = 16,
+        kmeans_clusters: int = 7,
         workers: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 64,
@@ -312,8 +319,10 @@ class ClevrerQAData(DataModule, UsesSubModels):
         )
         if encoder_batch_size < 1:
             raise ConfigError(f"data.encoder_batch_size must be >= 1, got {encoder_batch_size}")
+        if kmeans_clusters < 1:
+            raise ConfigError(f"data.kmeans_clusters must be >= 1, got {kmeans_clusters}")
         if not encoder:
-            raise ConfigError("data.encoder is empty: oracle, frames or an object-centric run folder")
+            raise ConfigError("data.encoder is empty: oracle, frames, kmeans or an object-centric run folder")
         self.encoder = encoder
         self._encoder_model: ObjectCentricModel | None = None
         self.source = ClevrerSource(
@@ -332,6 +341,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
             skip_broken,
             encoder_batch_size,
         )
+        self.kmeans_clusters = kmeans_clusters
         self.skipped: dict[Split, Counter[str]] = {}
 
     # -- what the task checks the model against -----------------------------
@@ -350,6 +360,8 @@ class ClevrerQAData(DataModule, UsesSubModels):
             return None
         if self.encoder == "oracle":
             return ORACLE_DIM
+        if self.encoder == "kmeans":
+            return CLUSTER_TOKEN_DIM
         return token_dim(self._slot_encoder().config)
 
     # -- the slot encoder, built by the engine ----------------------------------
@@ -503,19 +515,29 @@ class ClevrerQAData(DataModule, UsesSubModels):
         return cached["objects"], problems
 
     def _latents(self, clips: ClipCache) -> torch.Tensor:
-        """(N, T, K, D + 3) the encoder's object tokens of every clip, extracted once and cached."""
-        encoder = self._slot_encoder()
-        key = self._key("latents", weights_digest(encoder), clips.path.name)
+        """(N, T, K, D + 3) the encoder's object tokens of every clip (with ``kmeans``, its clusters'
+        tokens, :func:`cluster_tokens`), made once and cached."""
+        if self.encoder == "kmeans":
+            name, key = "clusters", self._key("clusters", self.kmeans_clusters, clips.path.name)
+            make = functools.partial(cluster_tokens, clusters=self.kmeans_clusters)
+        else:
+            encoder = self._slot_encoder()
+            name, key = "latents", self._key("latents", weights_digest(encoder), clips.path.name)
+            make = functools.partial(self._encode, encoder)
 
         @torch.no_grad()
         def compute() -> dict[str, torch.Tensor]:
-            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-            encoder.eval().to(device)  # eval: the posterior mean, not a sample
             rows = list(range(len(clips.scenes)))
             parts = []
             for lo in range(0, len(rows), self.encoder_batch_size):
                 video = torch.stack([clips.video(r) for r in rows[lo : lo + self.encoder_batch_size]])
-                parts.append(object_latents(encoder, video.to(device))[0].float().cpu())
+                parts.append(make(video).float().cpu())
             return {"objects": torch.cat(parts).contiguous()}
 
-        return _cached(clips.path.parent / f"latents-{key}.safetensors", compute)["objects"]
+        return _cached(clips.path.parent / f"{name}-{key}.safetensors", compute)["objects"]
+
+    @staticmethod
+    def _encode(encoder: ObjectCentricModel, video: torch.Tensor) -> torch.Tensor:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        encoder.eval().to(device)  # eval: the posterior mean, not a sample
+        return object_latents(encoder, video.to(device))[0]

@@ -1,0 +1,40 @@
+"""Object tokens from each frame's k-means clusters: the clustering floor for Aloe (``data.encoder kmeans``).
+
+The slot encoders trained on CLEVRER-lite clips did not beat a k-means of each pixel's chromaticity and
+(y, x) at separating objects (FG-ARI 0.690; docs/video_reasoning.md). Aloe on that clustering's
+segments is the floor their question-answering rows have to beat: what a video's questions can learn
+from segments that no training made. A cluster's token is what the segment shows, its pixels' mean rgb
+and their spread per channel (a shaded or highlighted surface spreads more), with the centroid and area
+of :func:`attnlab.models.video_qa.aloe.mask_summary`, as the slot tokens have. Frame t's clustering
+starts from frame t-1's centres (:func:`frame_clusters`), so token k follows the same segment.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from attnlab.errors import InputError
+from attnlab.models.object_centric.frame_clusters import frame_clusters
+from attnlab.models.video_qa.aloe import append_mask_summary
+from attnlab.models.video_qa.aloe_slots import SUMMARY_DIM
+
+COLOUR_FEATURES = 6  # mean rgb, standard deviation of rgb
+CLUSTER_TOKEN_DIM = COLOUR_FEATURES + SUMMARY_DIM
+POSITION_WEIGHT = 1.0  # the weight of (y, x) beside the chromaticity at which the floor scores best
+
+
+@torch.no_grad()
+def cluster_tokens(video: torch.Tensor, clusters: int) -> torch.Tensor:
+    """Video (B, T, 3, H, W) in [0, 1] -> (B, T, K, 9) tokens of each frame's K clusters of its pixels."""
+    if video.dim() != 5 or video.shape[2] != 3 or not video.is_floating_point():
+        raise InputError(f"video must be floating (B, T, 3, H, W), got {video.dtype} {tuple(video.shape)}")
+    if clusters < 1:
+        raise InputError(f"clusters must be >= 1, got {clusters}")
+    B, T, _, H, W = video.shape
+    masks = frame_clusters(video, (H, W), clusters, "chromaticity", POSITION_WEIGHT)  # (B, T, K, H*W)
+    pixels = video.flatten(3)  # (B, T, 3, H*W)
+    mass = masks.sum(-1, keepdim=True).clamp_min(1)  # (B, T, K, 1); an empty cluster's token is zeros
+    mean = torch.einsum("btkn,btcn->btkc", masks, pixels) / mass  # (B, T, K, 3)
+    square = torch.einsum("btkn,btcn->btkc", masks, pixels.square()) / mass
+    spread = (square - mean.square()).clamp_min(0).sqrt()
+    return append_mask_summary(torch.cat([mean, spread], -1), masks.view(B, T, clusters, H, W))
