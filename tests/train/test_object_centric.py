@@ -212,6 +212,10 @@ def test_the_compactness_is_a_term_of_its_own():
             want = weight * slot_compactness(out.masks).mean() / (2 * 0.2**2)
             torch.testing.assert_close(got["compact"], want)
             assert got["compact"] > 0
+        everyone = task("vimon", compact_weight=2.0, compact_background=True, sigmas=(0.05, 0.2))
+        want = 2.0 * slot_compactness(out.masks, free_background=False).mean() / (2 * 0.2**2)
+        torch.testing.assert_close(everyone.loss_terms(batch)["compact"], want)
+        assert want > 2.0 * slot_compactness(out.masks).mean() / (2 * 0.2**2)  # the background's counted
     with pytest.raises(ConfigError, match=r"task\.compact_weight must be finite and >= 0"):
         task("vimon", compact_weight=-1.0)
 

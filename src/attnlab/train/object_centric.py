@@ -102,6 +102,10 @@ class ObjectCentricTask(Task):
         # so a slot that holds two objects of one colour apart pays for their distance even where they
         # stand still. 0 = off (every paper's; docs/video_reasoning.md, issue 16 part 3)
         compact_weight: float = 0.0,
+        # with ``compact_weight``: the background's slot pays too, as every cluster of the k-means
+        # floor does (its floor then splits into places). Without the free background nothing can
+        # take the objects that the compact slots give up (docs/video_reasoning.md)
+        compact_background: bool = False,
         # > 0: every slot also pays, times this weight, the spread of its pixels' colour (what the
         # likelihood scores: rgb or chromaticity) around its mean colour, / (2 sigma^2): one colour
         # per slot, k-means' colour term, which the per-pixel mixture lets another slot's paint
@@ -149,6 +153,7 @@ class ObjectCentricTask(Task):
             )
         self.motion_fit = motion_fit
         self.compact_weight = _check_weight("compact_weight", compact_weight)
+        self.compact_background = compact_background
         self.colour_fit_weight = _check_weight("colour_fit_weight", colour_fit_weight)
 
     def reconstruction_target(self, batch: Batch) -> torch.Tensor:
@@ -187,7 +192,8 @@ class ObjectCentricTask(Task):
             spread = slot_motion_spread(out.masks, self.motion_weight * motion)  # (B, steps)
             terms["motion"] = spread.mean() / scale  # as the decoder's fit scores it
         if self.compact_weight:
-            terms["compact"] = self.compact_weight * slot_compactness(out.masks).mean() / scale
+            spread = slot_compactness(out.masks, free_background=not self.compact_background)  # (B, steps)
+            terms["compact"] = self.compact_weight * spread.mean() / scale
         if self.colour_fit_weight:
             colour = video[:, :steps, :3]  # (B, steps, 3, H, W): without any painted motion
             terms["colour_fit"] = (

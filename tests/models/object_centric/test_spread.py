@@ -36,6 +36,15 @@ def test_the_largest_slot_of_each_frame_is_the_one_left_free():
     assert slot_compactness(ends_largest).item() == pytest.approx(0.0)
 
 
+def test_without_the_free_background_every_slot_pays():
+    """The first test's row: the background's middle three pixels are 1/4 from its centre at 1/2, so
+    it adds 2 * (1/4)^2 to the ends' 2 * (1/2)^2 in one slot, and alone when they are apart."""
+    together = row_masks([0, 1, 1, 1, 0], [1, 0, 0, 0, 1], [0, 0, 0, 0, 0])
+    apart = row_masks([0, 1, 1, 1, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 1])
+    assert slot_compactness(together, free_background=False).item() == pytest.approx(0.625)
+    assert slot_compactness(apart, free_background=False).item() == pytest.approx(0.125)
+
+
 def test_the_compactness_matches_a_float64_loop():
     torch.manual_seed(0)
     masks = torch.rand(2, 3, 4, 1, 5, 6).softmax(dim=2)  # (B, T, K, 1, H, W)

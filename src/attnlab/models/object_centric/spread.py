@@ -31,9 +31,10 @@ def slot_spread(masks: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     return torch.einsum("btkhw,btkchw->btk", m, off.square())
 
 
-def slot_compactness(masks: torch.Tensor) -> torch.Tensor:
+def slot_compactness(masks: torch.Tensor, free_background: bool = True) -> torch.Tensor:
     """Masks (B, T, K, 1, H, W) -> (B, T): the spread of each slot's pixels around its centre, (y, x)
-    in [0, 1], summed over the slots but the one with the most mass in the frame.
+    in [0, 1], summed over the slots but the one with the most mass in the frame (over every slot
+    without ``free_background``: k-means' position term, which splits the floor into places too).
 
     The background spans the frame, so it is left free, and every other slot is asked to be one place:
     the split of SPACE (Lin et al. 2020, arXiv:2001.02407), whose foreground objects are local glimpses
@@ -46,5 +47,7 @@ def slot_compactness(masks: torch.Tensor) -> torch.Tensor:
     xs = torch.linspace(0, 1, W, device=masks.device, dtype=masks.dtype)
     grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"))  # (2, H, W)
     spread = slot_spread(masks, grid.expand(B, T, 2, H, W))  # (B, T, K)
+    if not free_background:
+        return spread.sum(dim=2)
     background = masks.sum(dim=(-3, -2, -1)).argmax(dim=2, keepdim=True)  # (B, T, 1)
     return spread.sum(dim=2) - spread.gather(2, background)[..., 0]
