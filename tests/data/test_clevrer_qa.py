@@ -18,11 +18,11 @@ from attnlab.data.clevrer_lite.vocab import ANSWERS
 from attnlab.data.clevrer_lite.writer import write_video
 from attnlab.data.clevrer_lite_data import generator_config
 from attnlab.data.clevrer_qa import ORACLE_DIM, ClevrerQAData
+from attnlab.data.cluster_tokens import CLUSTER_TOKEN_DIM, cluster_tokens
 from attnlab.errors import ConfigError, InputError
 from attnlab.models._submodel import SubModel
 from attnlab.models.object_centric.sfa import SFA, SFAConfig
 from attnlab.models.video_qa.aloe_slots import object_latents
-from attnlab.models.video_qa.cluster_tokens import CLUSTER_TOKEN_DIM, cluster_tokens
 from attnlab.train.composite import attach_submodels, build_submodel
 
 SIZES = dict(train_size=3, val_size=1, test_size=1)

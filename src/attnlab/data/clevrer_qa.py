@@ -14,7 +14,7 @@ from the folder's ``questions.json`` (CLEVRER: ``train.json``, ``validation.json
     themselves (``aloe-frames``, ``aloe-slots``);
   * ``"kmeans"``: ``objects`` (T, K, 9), K = ``kmeans_clusters``: the tokens of each frame's
     k-means clusters of its pixels' chromaticity and (y, x), the floor of the slot rows
-    (:func:`attnlab.models.video_qa.cluster_tokens.cluster_tokens`), made and cached as the
+    (:func:`attnlab.data.cluster_tokens.cluster_tokens`), made and cached as the
     latents below;
   * a finished object-centric run folder (ViMON, AttnViMON, SFA, MONet): ``objects``
     (T, K, D + 3), per slot its posterior mean and its mask's centroid and area
@@ -71,13 +71,13 @@ from attnlab.data.clevrer_lite_data import (
     check_sizes,
     clip_spec,
 )
+from attnlab.data.cluster_tokens import CLUSTER_TOKEN_DIM, cluster_tokens
 from attnlab.data.datamodule import DataModule, Split
 from attnlab.errors import ConfigError, InputError
 from attnlab.files import atomic_write
 from attnlab.models._submodel import SubModel, UsesSubModels
 from attnlab.models.outputs import ObjectCentricModel
 from attnlab.models.video_qa.aloe_slots import object_latents, token_dim
-from attnlab.models.video_qa.cluster_tokens import CLUSTER_TOKEN_DIM, cluster_tokens
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from attnlab.data.cluster_tokens import CLUSTER_TOKEN_DIM, POSITION_WEIGHT, cluster_tokens
 from attnlab.errors import InputError
 from attnlab.models.object_centric.frame_clusters import frame_clusters
-from attnlab.models.video_qa.cluster_tokens import CLUSTER_TOKEN_DIM, POSITION_WEIGHT, cluster_tokens
 
 GREY, RED = (0.5, 0.5, 0.5), (0.8, 0.1, 0.1)
 
