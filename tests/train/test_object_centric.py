@@ -218,6 +218,8 @@ def test_the_compactness_is_a_term_of_its_own():
         assert want > 2.0 * slot_compactness(out.masks).mean() / (2 * 0.2**2)  # the background's counted
     with pytest.raises(ConfigError, match=r"task\.compact_weight must be finite and >= 0"):
         task("vimon", compact_weight=-1.0)
+    with pytest.raises(ConfigError, match=r"task\.compact_background true needs task\.compact_weight > 0"):
+        task("vimon", compact_background=True)
 
 
 @pytest.mark.parametrize("target", ["rgb", "chromaticity"])

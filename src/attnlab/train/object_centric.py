@@ -154,6 +154,8 @@ class ObjectCentricTask(Task):
             )
         self.motion_fit = motion_fit
         self.compact_weight = _check_weight("compact_weight", compact_weight)
+        if compact_background and not self.compact_weight:
+            raise ConfigError("task.compact_background true needs task.compact_weight > 0")
         self.compact_background = compact_background
         self.colour_fit_weight = _check_weight("colour_fit_weight", colour_fit_weight)
 
