@@ -43,7 +43,6 @@ warning with the counts per reason).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -519,11 +518,18 @@ class ClevrerQAData(DataModule, UsesSubModels):
         tokens, :func:`cluster_tokens`), made once and cached."""
         if self.encoder == "kmeans":
             name, key = "clusters", self._key("clusters", self.kmeans_clusters, clips.path.name)
-            make = functools.partial(cluster_tokens, clusters=self.kmeans_clusters)
+
+            def make(video: torch.Tensor) -> torch.Tensor:
+                return cluster_tokens(video, self.kmeans_clusters)
+
         else:
             encoder = self._slot_encoder()
             name, key = "latents", self._key("latents", weights_digest(encoder), clips.path.name)
-            make = functools.partial(self._encode, encoder)
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            encoder.eval().to(device)  # eval: the posterior mean, not a sample; once, not per batch
+
+            def make(video: torch.Tensor) -> torch.Tensor:
+                return object_latents(encoder, video.to(device))[0]
 
         @torch.no_grad()
         def compute() -> dict[str, torch.Tensor]:
@@ -535,9 +541,3 @@ class ClevrerQAData(DataModule, UsesSubModels):
             return {"objects": torch.cat(parts).contiguous()}
 
         return _cached(clips.path.parent / f"{name}-{key}.safetensors", compute)["objects"]
-
-    @staticmethod
-    def _encode(encoder: ObjectCentricModel, video: torch.Tensor) -> torch.Tensor:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        encoder.eval().to(device)  # eval: the posterior mean, not a sample
-        return object_latents(encoder, video.to(device))[0]
