@@ -22,3 +22,42 @@ def test_merged_spread_and_missed_objects_are_counted():
     # every object in a slot of its own: nothing merged, nothing missed
     objects, merged, share, floor = holders(torch.tensor([[0, 0, 0, 1, 1, 2, 3, 3]]), segmentation, 4)
     assert (objects, merged, share, floor) == (3, 0, 3.0, 0)
+
+
+def test_boundary_pixels_by_hand():
+    boundary = runpy.run_path(str(SCRIPT))["boundary"]
+    # a 3x3 object (1) with a 1-pixel object (2) touching its right side, on the background
+    segmentation = torch.tensor(
+        [
+            [0, 0, 0, 0, 0, 0],
+            [0, 1, 1, 1, 0, 0],
+            [0, 1, 1, 1, 2, 0],
+            [0, 1, 1, 1, 0, 0],
+            [0, 0, 0, 0, 0, 0],
+        ]
+    )
+    expected = segmentation > 0
+    expected[2, 2] = False  # the one pixel of object 1 whose 4 neighbours are all object 1
+    assert torch.equal(boundary(segmentation), expected)
+    # the frame's edge is no neighbour: a frame of one object has no boundary; batches keep their shape
+    assert not boundary(torch.ones(2, 3, 4, dtype=torch.int64)).any()
+
+
+def test_boundary_pixels_are_placed_in_their_objects_slot_the_backgrounds_or_another():
+    boundary_places = runpy.run_path(str(SCRIPT))["boundary_places"]
+    # one row: object 1 on pixels 2-4, object 2 on pixels 6-7, background elsewhere; boundary
+    # pixels 2, 4, 6 and 7 (pixel 3's neighbours are both object 1)
+    segmentation = torch.tensor([[0, 0, 1, 1, 1, 0, 2, 2, 0]])
+    # object 1 is held by slot 1, its left edge lies in the background's slot 0; object 2's
+    # pixels tie between slots 2 and 3, so slot 2 (the first) holds it and pixel 7 is in another
+    held_by = torch.tensor([[0, 0, 0, 1, 1, 0, 2, 3, 0]])
+    assert boundary_places(held_by, segmentation, 4) == (2, 1, 1)
+
+
+def test_the_backgrounds_pixels_in_the_slots_that_hold_objects():
+    floor_in_holders = runpy.run_path(str(SCRIPT))["floor_in_holders"]
+    segmentation = torch.tensor([[0, 0, 1, 1, 0, 0, 2, 0]])
+    # slot 1 holds object 1 with one floor pixel on each side; slot 2 holds object 2 alone; slot 0
+    # the rest of the floor (not a holder, so its floor pixels do not count)
+    held_by = torch.tensor([[0, 1, 1, 1, 1, 0, 2, 0]])
+    assert floor_in_holders(held_by, segmentation, 3) == (2, 5)

@@ -25,6 +25,7 @@ from attnlab.metrics.mot import (
     pred_clips_from_masks,
     rle_decode,
     rle_encode,
+    slot_mot_metrics,
 )
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "vimon"
@@ -435,3 +436,30 @@ def test_every_result_says_which_frames_it_scored() -> None:
 def test_frames_of_different_image_sizes_are_rejected() -> None:
     small = MOTFrame(np.ones((1, 8, 8), bool), (7,))
     _one_line_error(lambda: frame_distances(_frame({1: A}), small), "image size")
+
+
+# ----------------------------------------------------------------------------- slot partitions
+def _two_squares(frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A clip (1, T, 8, 8) of two 3x3 objects on a floor: the segmentation (0 the floor), the masks
+    (1, T, 3, 8, 8) with the floor first and the ids (1, 2)."""
+    segmentation = torch.zeros(1, frames, 8, 8, dtype=torch.int64)
+    segmentation[:, :, 0:3, 0:3] = 1
+    segmentation[:, :, 4:7, 4:7] = 2
+    masks = segmentation[:, :, None] == torch.arange(3)[None, None, :, None, None]
+    return segmentation, masks, torch.tensor([[1, 2]])
+
+
+def test_slot_partitions_are_tracks_and_the_floors_slot_is_excluded() -> None:
+    segmentation, masks, ids = _two_squares(4)  # the protocol scores frames 3 and 4
+    slot_ids = torch.tensor([0, 2, 5])[segmentation]  # the floor in slot 0, the objects in 2 and 5
+    m = slot_mot_metrics(slot_ids, masks, ids, num_slots=6)
+    assert (m.num_objects, m.mota, m.num_switches, m.mostly_tracked) == (4, 100.0, 0.0, 100.0)
+    # object 1 moves to slot 3 in the last frame: one switch in 4 object-frames
+    switched = slot_ids.clone()
+    switched[:, 3][segmentation[:, 3] == 1] = 3
+    assert slot_mot_metrics(switched, masks, ids, num_slots=6).num_switches == 25.0
+    # slot 4 takes 8 pixels of floor (IoU with the floor 8 / 46 < 0.2): a false positive a frame
+    split = slot_ids.clone()
+    split[:, :, 7, :] = 4
+    m = slot_mot_metrics(split, masks, ids, num_slots=6)
+    assert (m.num_false_positives, m.mota) == (50.0, 50.0)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from attnlab.errors import ConfigError
+from attnlab.metrics.segmentation import fg_ari, hungarian_miou
 from attnlab.models import create_model
 from attnlab.models.object_centric.motion import slot_motion_spread
 from attnlab.models.object_centric.spread import slot_compactness, slot_spread
@@ -242,3 +243,24 @@ def test_the_colour_fit_is_the_spread_of_the_scored_colour_around_each_slots_mea
     torch.testing.assert_close(got["colour_fit"], want)
     with pytest.raises(ConfigError, match=r"task\.colour_fit_weight must be finite and >= 0"):
         task("vimon", colour_fit_weight=float("nan"))
+
+
+def test_the_metrics_match_the_masks_by_fg_ari_and_by_matched_iou():
+    """The evaluation scores the model's masks of every frame against the segmentation by FG-ARI,
+    which ignores the background's pixels, and by the Hungarian-matched IoU, which counts them."""
+    video = torch.rand(2, 4, 3, 16, 16)
+    segmentation = torch.zeros(2, 4, 16, 16, dtype=torch.int64)
+    segmentation[:, :, 2:7, 3:9] = 1
+    segmentation[:, :, 9:14, 8:15] = 2
+    t = task("vimon")
+
+    class NotTesting:
+        testing = False
+
+    t._trainer = NotTesting()  # type: ignore[assignment]
+    with torch.no_grad():
+        values = t.metrics({"video": video, "segmentation": segmentation})
+        masks = t.model(video).masks[:, :, :, 0]  # (B, T, K, H, W)
+    torch.testing.assert_close(values["fg_ari"], fg_ari(masks, segmentation).mean().float())
+    torch.testing.assert_close(values["miou"], hungarian_miou(masks, segmentation).mean().float())
+    assert 0 < values["miou"] < 1

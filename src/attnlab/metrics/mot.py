@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from attnlab.errors import InputError
 
@@ -557,6 +558,21 @@ def mot_metrics_from_tensors(
         )
     gt_clips = gt_clips_from_masks(gt_masks, gt_ids, num_bg=num_bg)
     return mot_metrics(gt_clips, pred_clips_from_masks(pred_masks), exclude_bg=exclude_bg, protocol=protocol)
+
+
+def slot_mot_metrics(
+    slot_ids: torch.Tensor, gt_masks: torch.Tensor, gt_ids: torch.Tensor, *, num_slots: int
+) -> MOTMetrics:
+    """MOT metrics of a slot model's argmax partitions, as the ViMON benchmark scores them with the
+    background excluded: ``slot_ids`` (B, T, H, W) the argmax slot of each pixel (slot k is track k
+    in every frame), ``gt_masks`` (B, T, 1 + N, H, W) bool with the background first, ``gt_ids``
+    (B, N) the objects' track ids, 0 where there is no object."""
+    pred = F.one_hot(slot_ids.long(), num_slots).permute(0, 1, 4, 2, 3).bool()  # (B, T, K, H, W)
+    objects_then_bg = torch.cat([gt_masks[:, :, 1:], gt_masks[:, :, :1]], dim=2)  # num_bg masks come last
+    track = torch.where(gt_ids > 0, gt_ids, torch.full_like(gt_ids, -1))  # (B, N); -1 = padding
+    ids = torch.cat([track, torch.zeros_like(track[:, :1])], dim=1)  # (B, 1 + N), background id 0
+    ids = ids[:, None].expand(-1, gt_masks.shape[1], -1)  # (B, T, 1 + N)
+    return mot_metrics_from_tensors(pred, objects_then_bg, ids, num_bg=1, exclude_bg=True)
 
 
 # ----------------------------------------------------------------------------- validation

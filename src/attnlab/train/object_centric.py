@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError
-from attnlab.metrics.mot import mot_metrics_from_tensors
-from attnlab.metrics.segmentation import fg_ari
+from attnlab.metrics.mot import slot_mot_metrics
+from attnlab.metrics.segmentation import fg_ari, hungarian_miou
 from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.object_centric.motion import object_motion, slot_motion_spread
 from attnlab.models.object_centric.spread import slot_compactness, slot_spread
@@ -222,6 +222,9 @@ class ObjectCentricTask(Task):
             values["pred_mse"] = (out.pred[:, :-1, :3] - target[:, 1:, :3]).square().mean()
         masks = out.masks[:, :, :, 0]  # (B, T, K, H, W)
         values["fg_ari"] = torch.nanmean(fg_ari(masks, batch["segmentation"])).to(video.dtype)
+        # FG-ARI ignores the background's pixels, so a slot that holds an object with the floor around
+        # it scores as if it held the object alone; the matched IoU counts them (docs/video_reasoning.md)
+        values["miou"] = torch.nanmean(hungarian_miou(masks, batch["segmentation"])).to(video.dtype)
         if self.trainer.testing:
             self._tracking.append(
                 (masks.argmax(2).to(torch.uint8).cpu(), batch["masks"].cpu(), batch["ids"].cpu())
@@ -272,21 +275,11 @@ def _check_weight(name: str, weight: float) -> float:
 def _tracking_metrics(
     parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], *, num_slots: int
 ) -> dict[str, float]:
-    """MOTA/MOTP etc. over the whole test set, background excluded, as the ViMON benchmark, and
-    the first and last frame scored (all test clips have the same length)."""
+    """MOTA/MOTP etc. over the whole test set (:func:`slot_mot_metrics`)."""
     if not parts:
         return {}
-    slot_ids = torch.cat([p[0] for p in parts])  # (N, T, H, W) argmax slot per pixel
-    gt = torch.cat([p[1] for p in parts])  # (N, T, 1 + K, H, W), channel 0 = background
-    ids = torch.cat([p[2] for p in parts])  # (N, K), 0 = no object
-    pred = (
-        torch.nn.functional.one_hot(slot_ids.long(), num_slots).permute(0, 1, 4, 2, 3).bool()
-    )  # (N, T, S, H, W)
-    objects_then_bg = torch.cat([gt[:, :, 1:], gt[:, :, :1]], dim=2)  # background last, as num_bg expects
-    track = torch.where(ids > 0, ids, torch.full_like(ids, -1))  # (N, K); -1 = padding
-    gt_ids = torch.cat([track, torch.full_like(track[:, :1], 0)], dim=1)  # background id 0
-    gt_ids = gt_ids[:, None].expand(-1, gt.shape[1], -1)  # (N, T, 1 + K)
-    result = mot_metrics_from_tensors(pred, objects_then_bg, gt_ids, num_bg=1, exclude_bg=True)
+    slot_ids, gt_masks, ids = (torch.cat(p) for p in zip(*parts, strict=True))
+    result = slot_mot_metrics(slot_ids, gt_masks, ids, num_slots=num_slots)
     metrics = {
         "mota": result.mota,
         "motp": result.motp,
