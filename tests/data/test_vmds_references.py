@@ -77,6 +77,12 @@ def test_kmeans_on_chromaticity_keeps_a_lit_and_shaded_object_whole(one_thread):
     chroma = references(clips, (), 2, (0.0,), "chromaticity")[-1]
     # one object: FG-ARI is 1 when it lies in one cluster, 0 when cut into its two sides
     assert (rgb, chroma) == (pytest.approx(0.0), pytest.approx(1.0))
+    # the matched IoU instead: in rgb the object's best cluster is its shaded half (8 of its 16
+    # pixels, the lit half in the floor's cluster), in chromaticity its own cluster
+    miou = runpy.run_path(str(SCRIPT))["hungarian_miou"]
+    rgb = references(clips, (), 2, (0.0,), "rgb", 0.0, miou)[-1]
+    chroma = references(clips, (), 2, (0.0,), "chromaticity", 0.0, miou)[-1]
+    assert (rgb, chroma) == (pytest.approx(0.5), pytest.approx(1.0))
 
 
 def test_kmeans_with_the_motion_target_parts_two_objects_of_one_colour_that_move_apart(one_thread):
