@@ -12,10 +12,10 @@ It also splits the object pixels into the boundary (a pixel with a 4-neighbour o
 32x32 most of a CLEVRER-lite object's pixels, whose colour the area resize blends with the
 neighbour's) and the interior, and prints the FG-ARI of the interior alone (boundary pixels scored
 as background) and where the boundary pixels go: their object's slot, the background's, or another.
-``--floor`` prints the same for the k-means floor of these clips (each frame's chromaticity and
-(y, x), weight 1, 7 clusters: scripts/vmds_references.py).
+``--floor W ...`` prints the same for the k-means floors of these clips (each frame's chromaticity
+and (y, x) times W, 7 clusters: scripts/vmds_references.py; W = 1 scores FG-ARI 0.690).
 
-    python scripts/object_holders.py runs/motionfit4-s0 runs/colourfit1-compact1-s0 [--floor]
+    python scripts/object_holders.py runs/motionfit4-s0 runs/colourfit1-compact1-s0 [--floor 0.25 0.5 1]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from attnlab.models.object_centric.colour import chromaticity
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling script that defines the floor
 from vmds_references import kmeans_masks
 
-FLOOR_CLUSTERS, FLOOR_POSITION_WEIGHT = 7, 1.0  # the chromaticity-and-position floor's (FG-ARI 0.690)
+FLOOR_CLUSTERS = 7  # the recipe's slots
 
 
 def holders(held_by: torch.Tensor, segmentation: torch.Tensor, num_slots: int) -> tuple[int, int, float, int]:
@@ -86,11 +86,14 @@ def boundary_places(
 
 def floor_in_holders(held_by: torch.Tensor, segmentation: torch.Tensor, num_slots: int) -> tuple[int, int]:
     """One frame (H, W) -> the background's pixels in the slots that hold an object (the slot with
-    most of an object's pixels), and all the pixels of those slots: FG-ARI does not see the first."""
+    most of an object's pixels) other than the background's own slot, and all the pixels of those
+    slots: FG-ARI does not see the first."""
+    floor = torch.bincount(held_by[segmentation == 0], minlength=num_slots).argmax()
     holding = torch.zeros(num_slots, dtype=torch.bool)
     for label in segmentation.unique():
         if label != 0:
             holding[torch.bincount(held_by[segmentation == label], minlength=num_slots).argmax()] = True
+    holding[floor] = False
     in_holders = holding[held_by]  # (H, W)
     return int((in_holders & (segmentation == 0)).sum()), int(in_holders.sum())
 
@@ -120,7 +123,7 @@ def summary(name: str, masks: torch.Tensor, clips: dict[str, torch.Tensor]) -> s
         f"{torch.nanmean(fg_ari(masks, interior)).item():.3f}; boundary pixels "
         f"{edges / int((segmentation > 0).sum()):.2f} of the objects', in their object's slot "
         f"{own / edges:.3f}, the background's {background / edges:.3f}, another {other / edges:.3f}; "
-        f"background in the objects' slots {floor_held / held:.3f}; matched IoU "
+        f"background in the objects' slots but its own {floor_held / held:.3f}; matched IoU "
         f"{torch.nanmean(hungarian_miou(masks, segmentation)).item():.3f}; MOTA {mot.mota:.1f} %, "
         f"mostly tracked {mot.mostly_tracked:.1f} % ({mot.frames})"
     )
@@ -129,7 +132,9 @@ def summary(name: str, masks: torch.Tensor, clips: dict[str, torch.Tensor]) -> s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="finished object-centric run folders")
-    parser.add_argument("--floor", action="store_true", help="also the k-means floor of the clips")
+    parser.add_argument(
+        "--floor", type=float, nargs="*", default=[], help="also k-means floors at these position weights"
+    )
     args = parser.parse_args()
     for i, folder in enumerate(args.runs):
         run = load_run(folder)
@@ -141,12 +146,10 @@ def main() -> None:
             clips.append({key: batch[key][:, :steps] for key in ("video", "segmentation", "masks")})
             clips[-1]["ids"] = batch["ids"]
         together = {key: torch.cat([c[key] for c in clips]) for key in clips[0]}
-        if args.floor and i == 0:
+        for weight in args.floor if i == 0 else []:
             colours = chromaticity(together["video"])  # (N, T, 3, H, W)
-            floor = torch.stack(
-                [kmeans_masks(clip, FLOOR_CLUSTERS, FLOOR_POSITION_WEIGHT) for clip in colours]
-            )
-            print(summary("k-means floor (chromaticity, (y, x) weight 1)", floor, together))
+            floor = torch.stack([kmeans_masks(clip, FLOOR_CLUSTERS, weight) for clip in colours])
+            print(summary(f"k-means floor (chromaticity, (y, x) weight {weight:g})", floor, together))
         print(summary(str(folder), torch.cat(masks), together))
 
 

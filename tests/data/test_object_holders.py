@@ -56,8 +56,8 @@ def test_boundary_pixels_are_placed_in_their_objects_slot_the_backgrounds_or_ano
 
 def test_the_backgrounds_pixels_in_the_slots_that_hold_objects():
     floor_in_holders = runpy.run_path(str(SCRIPT))["floor_in_holders"]
-    segmentation = torch.tensor([[0, 0, 1, 1, 0, 0, 2, 0]])
-    # slot 1 holds object 1 with one floor pixel on each side; slot 2 holds object 2 alone; slot 0
-    # the rest of the floor (not a holder, so its floor pixels do not count)
-    held_by = torch.tensor([[0, 1, 1, 1, 1, 0, 2, 0]])
+    segmentation = torch.tensor([[0, 0, 1, 1, 0, 0, 2, 0, 0, 3]])
+    # slot 1 holds object 1 with one floor pixel on each side; slot 2 holds object 2 alone; slot 0,
+    # the background's, holds the rest of the floor and object 3, and its pixels do not count
+    held_by = torch.tensor([[0, 1, 1, 1, 1, 0, 2, 0, 0, 0]])
     assert floor_in_holders(held_by, segmentation, 3) == (2, 5)
