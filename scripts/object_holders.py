@@ -38,19 +38,27 @@ from vmds_references import kmeans_masks
 FLOOR_CLUSTERS = 7  # the recipe's slots
 
 
+def owners(held_by: torch.Tensor, segmentation: torch.Tensor, num_slots: int) -> tuple[int, dict[int, int]]:
+    """One frame (H, W) -> the background's slot (the one with most of its pixels) and, for each
+    object label, the slot that holds it (the one with most of its pixels; ties to the first)."""
+
+    def holder(label: int) -> int:
+        return int(torch.bincount(held_by[segmentation == label], minlength=num_slots).argmax())
+
+    labels = [int(label) for label in segmentation.unique() if label != 0]
+    return holder(0), {label: holder(label) for label in labels}
+
+
 def holders(held_by: torch.Tensor, segmentation: torch.Tensor, num_slots: int) -> tuple[int, int, float, int]:
     """The slot of each pixel and the segmentation of one frame (H, W), 0 the background -> the
     number of objects, of objects in a slot an earlier object holds, the sum over objects of the
     share of their pixels in their slot, and the number held by the background's slot."""
-    floor = torch.bincount(held_by[segmentation == 0], minlength=num_slots).argmax()
-    owners, share = [], 0.0
-    for label in segmentation.unique():
-        if label == 0:
-            continue
-        counts = torch.bincount(held_by[segmentation == label], minlength=num_slots)
-        owners.append(int(counts.argmax()))
-        share += counts.max().item() / counts.sum().item()
-    return len(owners), len(owners) - len(set(owners)), share, sum(o == floor for o in owners)
+    floor, held = owners(held_by, segmentation, num_slots)
+    share = sum(
+        float((held_by[segmentation == label] == slot).float().mean()) for label, slot in held.items()
+    )
+    slots = list(held.values())
+    return len(slots), len(slots) - len(set(slots)), share, sum(slot == floor for slot in slots)
 
 
 def boundary(segmentation: torch.Tensor) -> torch.Tensor:
@@ -70,13 +78,10 @@ def boundary_places(
 ) -> tuple[int, int, int]:
     """One frame (H, W) -> how many boundary pixels lie in their object's slot (the slot with most of
     the object's pixels), in the background's slot (when that is another), and in any other slot."""
-    floor = torch.bincount(held_by[segmentation == 0], minlength=num_slots).argmax()
+    floor, held = owners(held_by, segmentation, num_slots)
     edge = boundary(segmentation)
     own = background = other = 0
-    for label in segmentation.unique():
-        if label == 0:
-            continue
-        holder = torch.bincount(held_by[segmentation == label], minlength=num_slots).argmax()
+    for label, holder in held.items():
         slots = held_by[(segmentation == label) & edge]
         own += int((slots == holder).sum())
         background += int(((slots == floor) & (slots != holder)).sum())
@@ -88,11 +93,9 @@ def floor_in_holders(held_by: torch.Tensor, segmentation: torch.Tensor, num_slot
     """One frame (H, W) -> the background's pixels in the slots that hold an object (the slot with
     most of an object's pixels) other than the background's own slot, and all the pixels of those
     slots: FG-ARI does not see the first."""
-    floor = torch.bincount(held_by[segmentation == 0], minlength=num_slots).argmax()
+    floor, held = owners(held_by, segmentation, num_slots)
     holding = torch.zeros(num_slots, dtype=torch.bool)
-    for label in segmentation.unique():
-        if label != 0:
-            holding[torch.bincount(held_by[segmentation == label], minlength=num_slots).argmax()] = True
+    holding[list(held.values())] = True
     holding[floor] = False
     in_holders = holding[held_by]  # (H, W)
     return int((in_holders & (segmentation == 0)).sum()), int(in_holders.sum())
