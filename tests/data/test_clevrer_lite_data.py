@@ -1,7 +1,11 @@
 """The clevrer-lite datamodule: generated on first use, split by scene ranges, sprite-style items."""
 
+import contextlib
+import io
 import json
+import multiprocessing
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +15,12 @@ from attnlab.data._registry import DATAMODULES
 from attnlab.data.clevrer import read_annotation
 from attnlab.data.clevrer_lite import generate_video, mask_path, read_masks, video_path
 from attnlab.data.clevrer_lite.writer import write_video
-from attnlab.data.clevrer_lite_data import ClevrerLiteData, generated_root, generator_config
+from attnlab.data.clevrer_lite_data import (
+    ClevrerLiteData,
+    ensure_generated,
+    generated_root,
+    generator_config,
+)
 from attnlab.errors import ConfigError, InputError
 
 SIZES = dict(train_size=4, val_size=2, test_size=2)
@@ -79,6 +88,38 @@ def test_the_generated_folder_is_reused_and_extended(data, cache_dir):
     assert (root / "config.json").stat().st_mtime_ns == stamp  # nothing regenerated
     other_seed = ClevrerLiteData(seed=0, dataset_seed=1, cache_dir=str(cache_dir), **SIZES)
     assert generated_root(other_seed.source.config, 1, cache_dir) != root
+
+
+def _generate_and_report(cache_dir, barrier, queue):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        barrier.wait()
+        root = ensure_generated(generator_config(64, 6), 0, 2, cache_dir, workers=1)
+    queue.put((str(root), out.getvalue()))
+
+
+def test_runs_started_side_by_side_generate_the_folder_once(tmp_path):
+    context = multiprocessing.get_context("fork")
+    barrier, queue = context.Barrier(2), context.Queue()
+    runs = [context.Process(target=_generate_and_report, args=(tmp_path, barrier, queue)) for _ in range(2)]
+    for run in runs:
+        run.start()
+    reports = [queue.get(timeout=120) for _ in runs]
+    for run in runs:
+        run.join(timeout=10)
+    assert [run.exitcode for run in runs] == [0, 0]
+    (root, _), (other, _) = reports
+    assert root == other
+    said = "".join(text for _, text in reports)
+    assert said.count("generating 2 CLEVRER-lite videos") == 1, said  # the other waited, then read it
+    config = json.loads((Path(root) / "config.json").read_text())
+    assert config["num_videos"] == 2 and config["finished"]
+
+
+def test_a_cache_that_cannot_be_written_is_a_one_line_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="cannot write to the CLEVRER-lite cache"):
+        ensure_generated(generator_config(64, 6), 0, 2, tmp_path / "file" / "cache", workers=1)
 
 
 def test_root_reads_an_existing_folder_and_too_short_videos_fail_or_are_skipped(data, tmp_path):

@@ -33,6 +33,7 @@ files' sizes and times, so changed data is decoded again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -42,6 +43,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,7 @@ from typing import Any
 import av
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from torch.utils.data import Dataset
 
 from attnlab.data._registry import register_datamodule
@@ -108,14 +111,37 @@ def _finished_videos(root: Path) -> int:
     return int(meta.get("num_videos", 0)) if done else 0
 
 
+@contextlib.contextmanager
+def _generating(root: Path) -> Iterator[None]:
+    """Hold ``root``'s lock: runs started side by side (one per seed) share the generated folder,
+    so one generates it and the others wait for it."""
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(root.parent / f"{root.name}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            say(f"waiting for another run to finish generating {root}")
+            lock.acquire()
+    except OSError as exc:
+        raise InputError(f"cannot write to the CLEVRER-lite cache {root.parent}: {exc}") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def ensure_generated(
     config: ClevrerLiteConfig, dataset_seed: int, num_videos: int, cache_dir: str | Path, workers: int
 ) -> Path:
     """The generated folder with at least ``num_videos`` videos, made or extended if needed."""
     root = generated_root(config, dataset_seed, cache_dir)
-    if _finished_videos(root) < num_videos:
-        say(f"generating {num_videos} CLEVRER-lite videos into {root} (once; later runs read them)")
-        generate_dataset(config, root, num_videos, dataset_seed, workers, progress=sys.stderr.isatty())
+    if _finished_videos(root) >= num_videos:  # read-only caches stay readable: no lock needed
+        return root
+    with _generating(root):
+        if _finished_videos(root) < num_videos:  # not made by the run this one waited for
+            say(f"generating {num_videos} CLEVRER-lite videos into {root} (once; later runs read them)")
+            generate_dataset(config, root, num_videos, dataset_seed, workers, progress=sys.stderr.isatty())
     return root
 
 
