@@ -174,6 +174,42 @@ def test_the_motion_target_is_scored_beside_the_colour():
         ObjectCentricTask(model=model, optim=OptimConfig(), motion_weight=1.0, motion_fit="slots")
 
 
+def test_the_appearance_is_scored_beside_the_chromaticity_and_before_the_motion():
+    video = torch.rand(2, 4, 3, 16, 16)
+    masks, by_hand = one_pixel_moving()
+    sfa = dict(num_slots=3, latent_dim=4, image_size=16, dim=16, num_heads=2, encoder_channels=(4, 8))
+    batch = {"video": video, "masks": masks}
+    paints = create_model("sfa", **sfa, encoder_strides=(2, 2), use_mean=True, appearance_channels=3)
+    chroma = (video + 1e-3 / 3) / (video.sum(dim=2, keepdim=True) + 1e-3)  # rgb / (r + g + b), eps 1e-3
+    for weight in (0.1, 0.5):
+        t = ObjectCentricTask(
+            model=paints, optim=OptimConfig(), target="chromaticity", appearance_weight=weight
+        )
+        target = t.reconstruction_target(batch)  # (B, T, 6, H, W): chromaticity, then weight * RGB
+        torch.testing.assert_close(target[:, :, :3], chroma)
+        torch.testing.assert_close(target[:, :, 3:], weight * video)
+        with torch.no_grad():
+            raw = sfa_losses(paints(video[:, :-1]), target)
+            torch.testing.assert_close(t.loss_terms(batch)["recon"], raw.recon)
+    both = create_model(
+        "sfa", **sfa, encoder_strides=(2, 2), use_mean=True, appearance_channels=3, motion_channels=2
+    )
+    t = ObjectCentricTask(
+        model=both, optim=OptimConfig(), target="chromaticity", appearance_weight=0.5, motion_weight=2.0
+    )
+    target = t.reconstruction_target(batch)
+    assert target.shape == (2, 4, 8, 16, 16)
+    torch.testing.assert_close(target[:, :, 6:], 2.0 * by_hand)  # the motion comes last
+    with pytest.raises(ConfigError, match="go together"):  # paints the RGB, nothing scores it
+        ObjectCentricTask(model=paints, optim=OptimConfig(), target="chromaticity")
+    with pytest.raises(ConfigError, match="go together"):  # the RGB target already holds the shading
+        ObjectCentricTask(model=paints, optim=OptimConfig(), appearance_weight=0.5)
+    with pytest.raises(ConfigError, match="go together"):
+        task("vimon", target="chromaticity", appearance_weight=0.5)
+    with pytest.raises(ConfigError, match="appearance_weight must be finite and >= 0"):
+        ObjectCentricTask(model=paints, optim=OptimConfig(), target="chromaticity", appearance_weight=-1.0)
+
+
 def test_the_slots_motion_fit_is_a_term_of_its_own():
     """With ``motion_fit="slots"`` the colour terms are those without motion, and the motion term is
     the spread of the weighted motion around each slot's fit over the trained frames, / (2 sigma^2)."""

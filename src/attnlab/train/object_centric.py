@@ -83,6 +83,13 @@ class ObjectCentricTask(Task):
         # whole shaded object need not paint its shading (docs/video_reasoning.md, issue 16 part 3).
         # The reconstruction, its MSE and the pictures are then of the chromaticity.
         target: Literal["rgb", "chromaticity"] = "rgb",
+        # > 0 with the chromaticity target: the likelihood also scores the frame's RGB times this
+        # weight (an RGB sigma of sigma / weight), which the model paints beside the chromaticity
+        # (SFA with ``appearance_channels`` 3): the chromaticity alone leaves the slot latents
+        # the object's colour but not the shading and highlights that tell its shape and material,
+        # which the questions name it by; a small weight keeps the grouping the chromaticity's.
+        # 0 = off (docs/video_reasoning.md, issue 16 part 3)
+        appearance_weight: float = 0.0,
         # > 0: the likelihood also scores each pixel's motion (its object's, from the clip's
         # masks; :mod:`attnlab.models.object_centric.motion`) times this weight, which the model
         # paints beside the colour (SFA with ``motion_channels`` 2): SAVi's flow target, so that two
@@ -141,6 +148,17 @@ class ObjectCentricTask(Task):
         if target not in ("rgb", "chromaticity"):
             raise ConfigError(f"task.target must be 'rgb' or 'chromaticity', got {target!r}")
         self.target = target
+        self.appearance_weight = _check_weight("appearance_weight", appearance_weight)
+        paints_appearance = getattr(model.config, "appearance_channels", 0) > 0  # only SFA's config has it
+        if (appearance_weight > 0) != paints_appearance or (
+            appearance_weight > 0 and target != "chromaticity"
+        ):
+            raise ConfigError(
+                "task.appearance_weight > 0, task.target 'chromaticity' and a model that paints the RGB "
+                "(sfa with model.appearance_channels 3) go together; got task.appearance_weight "
+                f"{appearance_weight}, task.target {target!r} with {type(model).__name__}"
+                f"{' painting the RGB' if paints_appearance else ''}"
+            )
         self.motion_weight = _check_weight("motion_weight", motion_weight)
         if motion_fit not in ("decoder", "slots"):
             raise ConfigError(f"task.motion_fit must be 'decoder' or 'slots', got {motion_fit!r}")
@@ -161,9 +179,12 @@ class ObjectCentricTask(Task):
 
     def reconstruction_target(self, batch: Batch) -> torch.Tensor:
         """What the model reconstructs (B, T, C, H, W): the frames or their chromaticity, then with
-        ``motion_weight`` and the decoder's fit the weighted motion of each pixel's object (C = 5)."""
+        ``appearance_weight`` the weighted frames, then with ``motion_weight`` and the decoder's fit
+        the weighted motion of each pixel's object (C = 3, 5, 6 or 8)."""
         video = batch["video"]
         colour = chromaticity(video) if self.target == "chromaticity" else video
+        if self.appearance_weight:
+            colour = torch.cat([colour, self.appearance_weight * video], dim=2)
         if not self.motion_weight or self.motion_fit == "slots":
             return colour
         motion = object_motion(batch["masks"]).to(video.dtype)  # (B, T, 2, H, W)
@@ -198,7 +219,9 @@ class ObjectCentricTask(Task):
             spread = slot_compactness(out.masks, free_background=not self.compact_background)  # (B, steps)
             terms["compact"] = self.compact_weight * spread.mean() / scale
         if self.colour_fit_weight:
-            colour = video[:, :steps, :3]  # (B, steps, 3, H, W): without any painted motion
+            colour = video[
+                :, :steps, :3
+            ]  # (B, steps, 3, H, W): the colour alone, not the RGB or motion painted beside it
             terms["colour_fit"] = (
                 self.colour_fit_weight * slot_spread(out.masks, colour).sum(dim=2).mean() / scale
             )

@@ -520,3 +520,12 @@ def test_motion_channels_paint_two_more_channels_that_the_loss_scores():
         sfa_losses(out, target[:, :, :3])  # the frames alone: the channels disagree
     with pytest.raises(ConfigError, match="motion_channels must be 0 or 2"):
         small(motion_channels=1)
+
+
+def test_appearance_channels_paint_three_more_channels_before_the_motion():
+    model = small(use_mean=True, appearance_channels=3, motion_channels=2)
+    out = model(video(T=3))
+    assert out.rgb.shape == (2, 3, SMALL["num_slots"], 8, 16, 16) and out.recon.shape == (2, 3, 8, 16, 16)
+    torch.testing.assert_close(out.recon, (out.masks * out.rgb).sum(2))
+    with pytest.raises(ConfigError, match="appearance_channels must be 0 or 3"):
+        small(appearance_channels=1)

@@ -167,6 +167,10 @@ class SFAConfig:
     # 2: the decoder also paints each slot's motion (y, x), which the task's motion target
     # (``task.motion_weight``, SAVi's flow targets) scores beside the colour; 0 = colour alone
     motion_channels: Literal[0, 2] = 0
+    # 3: the decoder also paints each slot's RGB beside the chromaticity, which the task's
+    # appearance term (``task.appearance_weight``) scores, so that the slot latents keep the
+    # shading and highlights that tell shape and material; 0 = the colour alone
+    appearance_channels: Literal[0, 3] = 0
 
 
 class FrameEncoder(nn.Module):
@@ -309,7 +313,9 @@ class SFA(ObjectCentricModel):
         self.transition = nn.Linear(c.latent_dim, c.latent_dim)
         if c.motion_channels not in (0, 2):
             raise ConfigError(f"motion_channels must be 0 or 2, got {c.motion_channels}")
-        self.decoder = slot_decoder(c, colour_channels=3 + c.motion_channels)
+        if c.appearance_channels not in (0, 3):
+            raise ConfigError(f"appearance_channels must be 0 or 3, got {c.appearance_channels}")
+        self.decoder = slot_decoder(c, colour_channels=3 + c.appearance_channels + c.motion_channels)
 
     def example_inputs(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         return example_video(self.config, batch_size, frames=2)
