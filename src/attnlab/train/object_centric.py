@@ -87,9 +87,8 @@ class ObjectCentricTask(Task):
         # weight (an RGB sigma of sigma / weight), which the model paints beside the chromaticity
         # (SFA with ``appearance_channels`` 3): the chromaticity alone leaves the slot latents
         # the object's colour but not the shading and highlights that tell its shape and material,
-        # which the questions name it by. Measured on CLEVRER-lite: at 0.1 neither the grouping nor
-        # the latents change; at 1 the shading splits the objects again. 0 = off
-        # (docs/video_reasoning.md, issue 16 part 3)
+        # which the questions name it by. 0 = off (docs/video_reasoning.md, issue 16 part 3, has
+        # what each weight did)
         appearance_weight: float = 0.0,
         # > 0: the likelihood also scores each pixel's motion (its object's, from the clip's
         # masks; :mod:`attnlab.models.object_centric.motion`) times this weight, which the model
