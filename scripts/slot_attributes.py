@@ -16,6 +16,7 @@ docs/video_reasoning.md, issue 16 part 3.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,9 @@ from attnlab.data.clevrer import COLORS, MATERIALS, SHAPES, read_annotation
 from attnlab.explorer.viewers import LoadedRun, load_run
 from attnlab.models.object_centric.colour import chromaticity
 from attnlab.models.video_qa.aloe_slots import object_latents
+
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling script that finds each object's slot
+from object_holders import owners
 
 ATTRIBUTES = ("colour", "shape", "material")
 
@@ -60,12 +64,10 @@ def objects_of(
     held_by = masks.argmax(dim=1)  # (T, H, W)
     found = []
     for t in range(segmentation.shape[0]):
-        for label in segmentation[t].unique().tolist():
-            if label == 0:
-                continue
-            mask = segmentation[t] == label
-            slot = int(torch.bincount(held_by[t][mask], minlength=masks.shape[1]).argmax())
-            found.append((label, tokens[t, slot].tolist(), pixel_features(video[t], mask)))
+        _, held = owners(held_by[t], segmentation[t], masks.shape[1])
+        for label, slot in held.items():
+            pixels = pixel_features(video[t], segmentation[t] == label)
+            found.append((label, tokens[t, slot].tolist(), pixels))
     return found
 
 
