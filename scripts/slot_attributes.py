@@ -4,10 +4,12 @@ colour, shape and material?
 For each object in each frame of a finished object-centric run's clips, the token that Aloe reads
 (:func:`object_latents`: the slot's posterior mean and its mask summary) of the slot that holds the
 object (most of its pixels under the masks' argmax) is labelled with the object's attributes from
-the scene's annotation. A logistic regression fitted on the training split's objects is scored on
-the test split's. Two references are measured the same way: the majority class (the floor), and the
-object's own pixels under the ground-truth segmentation (mean and spread of RGB, chromaticity, area,
-and the height and width of its box: what a frame at this size shows of it, with a perfect segmentation).
+the scene's annotation; a second row per run adds what the frame shows under that slot's mask
+(``data.slot_pixels``: :func:`~attnlab.models.video_qa.mask_pixels.mask_pixels`). A logistic
+regression fitted on the training split's objects is scored on the test split's. Two references
+are measured the same way: the majority class (the floor), and the object's own pixels under the
+ground-truth segmentation (mean and spread of RGB, chromaticity, area, and the height and width of
+its box: what a frame at this size shows of it, with a perfect segmentation).
 docs/video_reasoning.md, issue 16 part 3.
 
     python scripts/slot_attributes.py runs/motionfit4-k3-s0 runs/sfa-small-untrained
@@ -29,7 +31,8 @@ from torch.utils.data import DataLoader
 from attnlab.data.clevrer import COLORS, MATERIALS, SHAPES, read_annotation
 from attnlab.explorer.viewers import LoadedRun, load_run
 from attnlab.models.object_centric.colour import chromaticity
-from attnlab.models.video_qa.aloe_slots import object_latents
+from attnlab.models.video_qa.aloe_slots import SUMMARY_DIM, object_latents
+from attnlab.models.video_qa.mask_pixels import PIXEL_DIM
 
 sys.path.insert(0, str(Path(__file__).parent))  # the sibling script that finds each object's slot
 from object_holders import owners
@@ -72,12 +75,13 @@ def objects_of(
 
 
 def attribute_rows(run: LoadedRun, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The split's objects: slot tokens (N, D), pixel features (N, 12) and labels (N, 3)."""
+    """The split's objects: slot tokens with pixels (N, D + 8 + 3, :func:`object_latents`), pixel
+    features under the ground-truth mask (N, 12) and labels (N, 3)."""
     folder = run.data.source.folder
     tokens, pixels, labels = [], [], []
     for batch in DataLoader(run.data.dataset(split), batch_size=32):
         with torch.no_grad():
-            latents, out = object_latents(run.task.model, batch["video"])
+            latents, out = object_latents(run.task.model, batch["video"], pixels=True)
         steps = latents.shape[1]
         for b, scene in enumerate(batch["scene_index"].tolist()):
             objects = {o.object_id: o for o in read_annotation(folder.annotations[scene]).objects}
@@ -115,6 +119,12 @@ def majority(train_labels: np.ndarray, test_labels: np.ndarray) -> list[float]:
     ]
 
 
+def latent_columns(width: int) -> list[int]:
+    """The columns of the token Aloe reads without ``slot_pixels``: the latent and the mask summary."""
+    latent = width - PIXEL_DIM - SUMMARY_DIM
+    return [*range(latent), *range(latent + PIXEL_DIM, width)]
+
+
 def line(name: str, scores: list[float]) -> str:
     return f"| {name} | " + " | ".join(f"{s:.3f}" for s in scores) + " |"
 
@@ -142,7 +152,15 @@ def main() -> None:
                     probe(train_pixels, train_labels, test_pixels, test_labels),
                 )
             )
-        print(line(str(folder), probe(train_tokens, train_labels, test_tokens, test_labels)))
+        latent = latent_columns(train_tokens.shape[1])
+        plain = probe(train_tokens[:, latent], train_labels, test_tokens[:, latent], test_labels)
+        print(line(str(folder), plain))
+        print(
+            line(
+                f"{folder} + the pixels under its slot's mask",
+                probe(train_tokens, train_labels, test_tokens, test_labels),
+            )
+        )
 
 
 if __name__ == "__main__":

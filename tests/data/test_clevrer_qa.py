@@ -23,6 +23,7 @@ from attnlab.errors import ConfigError, InputError
 from attnlab.models._submodel import SubModel
 from attnlab.models.object_centric.sfa import SFA, SFAConfig
 from attnlab.models.video_qa.aloe_slots import object_latents
+from attnlab.models.video_qa.mask_pixels import mask_pixels
 from attnlab.train.composite import attach_submodels, build_submodel
 
 SIZES = dict(train_size=3, val_size=1, test_size=1)
@@ -161,6 +162,24 @@ def test_slot_latents_are_extracted_once_cached_and_keyed_by_the_run(root, tmp_p
     other = slots(root, sfa_run(tmp_path / "sfa2", seed=2)).dataset("val")
     assert len(sorted((root / ".attnlab-cache").glob("latents-*.safetensors"))) == 2
     assert not torch.allclose(other[0]["objects"], val[0]["objects"])
+
+
+def test_slot_pixels_put_the_frames_pixels_under_each_mask_between_latent_and_summary(root, tmp_path):
+    run = sfa_run(tmp_path / "sfa", seed=1)
+    plain = slots(root, run).dataset("val")[0]["objects"]  # (T, K, 4 + 3)
+    data = slots(root, run, slot_pixels=True)
+    assert data.object_dim == 4 + 8 + 3
+    objects = data.dataset("val")[0]["objects"]  # (T, K, 4 + 8 + 3)
+    video = qa(root, encoder="frames").dataset("val")[0]["video"]  # (T, 3, S, S)
+    encoder = build_submodel(SubModel(init_from=str(run)), "encoder").eval()
+    with torch.no_grad():
+        masks = encoder(video[None]).masks  # (1, T, K, 1, S, S)
+    torch.testing.assert_close(objects[..., 4:12], mask_pixels(video[None], masks)[0], atol=1e-5, rtol=1e-4)
+    assert torch.equal(objects[..., :4], plain[..., :4]) and torch.equal(objects[..., 12:], plain[..., 4:])
+    assert len(sorted((root / ".attnlab-cache").glob("latents-pixels-*.safetensors"))) == 1  # its own cache
+    for keyword in ("oracle", "frames", "kmeans"):
+        with pytest.raises(ConfigError, match="slot_pixels needs a slot encoder"):
+            qa(root, encoder=keyword, slot_pixels=True)
 
 
 def test_kmeans_items_hold_each_frames_cluster_tokens_made_once_and_keyed_by_the_count(root, monkeypatch):

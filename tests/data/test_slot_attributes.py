@@ -47,3 +47,8 @@ def test_the_majority_floor_answers_the_training_split_s_most_common_value():
     train = np.array([[0, 1, 0], [0, 2, 1], [3, 2, 1]])
     test = np.array([[0, 2, 0], [1, 2, 1], [0, 0, 1], [0, 2, 1]])
     assert SCRIPT["majority"](train, test) == pytest.approx([0.75, 0.75, 0.75])
+
+
+def test_the_latent_row_drops_exactly_the_pixel_columns():
+    # a token with pixels: latent (4), pixels (8), mask summary (3) -> the plain token is 0-3 and 12-14
+    assert SCRIPT["latent_columns"](15) == [0, 1, 2, 3, 12, 13, 14]

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from attnlab.errors import ConfigError, InputError
 from attnlab.models._submodel import SubModel, as_submodel
 from attnlab.models.object_centric.sfa import SFA, SFAConfig
-from attnlab.models.video_qa.aloe_slots import AloeSlots, AloeSlotsConfig
+from attnlab.models.video_qa.aloe_slots import AloeSlots, AloeSlotsConfig, object_latents
 from attnlab.recipes import recipe_path
 from attnlab.runs.spec import resolve
 from attnlab.train.composite import build_model, build_submodel
@@ -84,6 +84,29 @@ def test_the_engine_builds_the_encoder_of_a_run_with_its_exact_weights(sfa_run, 
     else:
         assert all(p.requires_grad for p in model.encoder.parameters()) and changed
     assert any(not torch.equal(v, aloe_before[n]) for n, v in model.aloe.state_dict().items())
+
+
+def test_slot_pixels_give_aloe_the_extracted_tokens_and_need_their_object_dim(sfa_run, monkeypatch):
+    run, _ = sfa_run
+    sized = TINY_ALOE | {"object_dim": 4 + 8 + 3}
+    model = build_model("aloe-slots", AloeSlotsConfig(encoder=run, slot_pixels=True, **sized)).eval()
+    assert isinstance(model, AloeSlots)
+    seen, aloe = [], model.aloe.forward
+
+    def recording(objects, *args, **kwargs):
+        seen.append(objects)
+        return aloe(objects, *args, **kwargs)
+
+    monkeypatch.setattr(model.aloe, "forward", recording)
+    inputs = model.example_inputs(batch_size=2)
+    with torch.no_grad():
+        model(inputs["video"], inputs["question"])
+    with torch.no_grad():
+        expected = object_latents(model.encoder, inputs["video"], pixels=True)[0]
+    assert seen[0].shape[-1] == 15
+    torch.testing.assert_close(seen[0], expected)
+    with pytest.raises(ConfigError, match=r"object_dim must be 15 for this encoder \(latent_dim \+ 8 \+ 3\)"):
+        build_model("aloe-slots", AloeSlotsConfig(encoder=run, slot_pixels=True, **TINY_ALOE))
 
 
 def test_the_recipe_syntax_names_the_sub_model(sfa_run):

@@ -18,7 +18,9 @@ from the folder's ``questions.json`` (CLEVRER: ``train.json``, ``validation.json
     latents below;
   * a finished object-centric run folder (ViMON, AttnViMON, SFA, MONet): ``objects``
     (T, K, D + 3), per slot its posterior mean and its mask's centroid and area
-    (:func:`attnlab.models.video_qa.aloe_slots.object_latents`), extracted once per split in
+    (:func:`attnlab.models.video_qa.aloe_slots.object_latents`; with ``slot_pixels``
+    (T, K, D + 11): the mean and spread of the frame's rgb under each slot's mask and the mask's
+    extent between them, :func:`attnlab.models.video_qa.mask_pixels.mask_pixels`), extracted once per split in
     batches under ``torch.no_grad`` and cached in ``latents-<key>.safetensors`` next to
     the data; the key covers the encoder's weights, so another run extracts again. The
     datamodule never reads the run folder: it names it (:meth:`ClevrerQAData.submodels`),
@@ -308,6 +310,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
         skip_broken: bool = False,
         encoder_batch_size: int = 16,
         kmeans_clusters: int = 7,
+        slot_pixels: bool = False,
         workers: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 64,
@@ -322,7 +325,11 @@ class ClevrerQAData(DataModule, UsesSubModels):
             raise ConfigError(f"data.kmeans_clusters must be >= 1, got {kmeans_clusters}")
         if not encoder:
             raise ConfigError("data.encoder is empty: oracle, frames, kmeans or an object-centric run folder")
-        self.encoder = encoder
+        if slot_pixels and encoder in KEYWORDS:
+            raise ConfigError(
+                f"data.slot_pixels needs a slot encoder's run folder as data.encoder, not {encoder}"
+            )
+        self.encoder, self.slot_pixels = encoder, slot_pixels
         self._encoder_model: ObjectCentricModel | None = None
         self.source = ClevrerSource(
             root=root,
@@ -361,7 +368,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
             return ORACLE_DIM
         if self.encoder == "kmeans":
             return CLUSTER_TOKEN_DIM
-        return token_dim(self._slot_encoder().config)
+        return token_dim(self._slot_encoder().config, pixels=self.slot_pixels)
 
     # -- the slot encoder, built by the engine ----------------------------------
     def submodels(self) -> dict[str, SubModel]:
@@ -524,12 +531,13 @@ class ClevrerQAData(DataModule, UsesSubModels):
 
         else:
             encoder = self._slot_encoder()
-            name, key = "latents", self._key("latents", weights_digest(encoder), clips.path.name)
+            name = "latents-pixels" if self.slot_pixels else "latents"
+            key = self._key(name, weights_digest(encoder), clips.path.name)
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
             encoder.eval().to(device)  # eval: the posterior mean, not a sample; once, not per batch
 
             def make(video: torch.Tensor) -> torch.Tensor:
-                return object_latents(encoder, video.to(device))[0]
+                return object_latents(encoder, video.to(device), pixels=self.slot_pixels)[0]
 
         @torch.no_grad()
         def compute() -> dict[str, torch.Tensor]:

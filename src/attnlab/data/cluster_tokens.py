@@ -19,9 +19,9 @@ from attnlab.errors import InputError
 from attnlab.models.object_centric.frame_clusters import frame_clusters
 from attnlab.models.video_qa.aloe import append_mask_summary
 from attnlab.models.video_qa.aloe_slots import SUMMARY_DIM
+from attnlab.models.video_qa.mask_pixels import COLOUR_DIM, mask_colour
 
-COLOUR_FEATURES = 6  # mean rgb, standard deviation of rgb
-CLUSTER_TOKEN_DIM = COLOUR_FEATURES + SUMMARY_DIM
+CLUSTER_TOKEN_DIM = COLOUR_DIM + SUMMARY_DIM
 POSITION_WEIGHT = 1.0  # the weight of (y, x) beside the chromaticity at which the floor scores best
 
 
@@ -34,9 +34,5 @@ def cluster_tokens(video: torch.Tensor, clusters: int) -> torch.Tensor:
         raise InputError(f"clusters must be >= 1, got {clusters}")
     B, T, _, H, W = video.shape
     masks = frame_clusters(video, (H, W), clusters, "chromaticity", POSITION_WEIGHT)  # (B, T, K, H*W)
-    pixels = video.flatten(3)  # (B, T, 3, H*W)
-    mass = masks.sum(-1, keepdim=True).clamp_min(1)  # (B, T, K, 1); an empty cluster's token is zeros
-    mean = torch.einsum("btkn,btcn->btkc", masks, pixels) / mass  # (B, T, K, 3)
-    square = torch.einsum("btkn,btcn->btkc", masks, pixels.square()) / mass
-    spread = (square - mean.square()).clamp_min(0).sqrt()
-    return append_mask_summary(torch.cat([mean, spread], -1), masks.view(B, T, clusters, H, W))
+    masks = masks.view(B, T, clusters, H, W)
+    return append_mask_summary(mask_colour(video, masks), masks)  # an empty cluster's colour is zeros

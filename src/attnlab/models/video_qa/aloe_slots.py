@@ -10,7 +10,10 @@ through the posterior means and the decoded masks) unless it is frozen.
 
 Per frame and slot the object token is the posterior mean ``mu`` (D) with the slot's
 decoded-mask centroid and area appended (:func:`attnlab.models.video_qa.aloe.append_mask_summary`),
-D + 3 numbers: the same tokens as the extracted latents, so weights carry over.
+D + 3 numbers: the same tokens as the extracted latents, so weights carry over. ``slot_pixels``
+(as ``data.slot_pixels``) puts 8 numbers of what the frame shows under the slot's mask between
+them (:func:`attnlab.models.video_qa.mask_pixels.mask_pixels`; not in the paper, whose MONet
+latents were trained on full RGB).
 
 ``config.encoder`` is a :class:`~attnlab.models._submodel.SubModel` the engine builds and
 passes in: ``init_from`` a finished object-centric run folder (its config.yaml gives the
@@ -54,6 +57,7 @@ from attnlab.models.video_qa.aloe import (
     append_mask_summary,
     video_example_inputs,
 )
+from attnlab.models.video_qa.mask_pixels import PIXEL_DIM, mask_pixels
 from attnlab.state_dicts import load_state
 
 SUMMARY_DIM = 3  # mask centroid x, y and area
@@ -63,16 +67,23 @@ SUMMARY_DIM = 3  # mask centroid x, y and area
 
 
 def object_latents(
-    encoder: ObjectCentricModel, video: torch.Tensor
+    encoder: ObjectCentricModel, video: torch.Tensor, *, pixels: bool = False
 ) -> tuple[torch.Tensor, ObjectCentricOutput]:
-    """Object tokens (B, T, K, D + 3) of ``video`` (B, T, 3, S, S) and the encoder's full output."""
+    """Object tokens (B, T, K, D [+ 8] + 3) of ``video`` (B, T, 3, S, S) and the encoder's full output.
+
+    With ``pixels``, :func:`~attnlab.models.video_qa.mask_pixels.mask_pixels` of each slot's mask
+    (what the frame shows under it) sits between the latent and the mask summary."""
     out = encoder(video)
-    return append_mask_summary(out.mu, out.masks), out
+    objects = out.mu
+    if pixels:
+        frames = video[:, : out.masks.shape[1]].to(out.masks.dtype)  # (B, T, 3, S, S) the frames decoded
+        objects = torch.cat([objects, mask_pixels(frames, out.masks).to(objects.dtype)], dim=-1)
+    return append_mask_summary(objects, out.masks), out
 
 
-def token_dim(encoder_config: Any) -> int:
-    """D + 3: the size of :func:`object_latents`' tokens for an encoder of this config."""
-    return int(encoder_config.latent_dim) + SUMMARY_DIM
+def token_dim(encoder_config: Any, *, pixels: bool = False) -> int:
+    """D [+ 8] + 3: the size of :func:`object_latents`' tokens for an encoder of this config."""
+    return int(encoder_config.latent_dim) + (PIXEL_DIM if pixels else 0) + SUMMARY_DIM
 
 
 def repeated_clips(video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,7 +100,8 @@ def repeated_clips(video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class AloeSlotsConfig(AloeConfig):
-    """Aloe's sizes plus the encoder; ``object_dim`` must be the encoder's latent_dim + 3.
+    """Aloe's sizes plus the encoder; ``object_dim`` must be the encoder's latent_dim + 3 (+ 8 with
+    ``slot_pixels``: :func:`object_latents`' tokens).
 
     ``encoder``: the object-centric model (a finished run folder as ``init_from``, or a preset
     ``name`` for a fresh encoder); ``aloe_init``: a finished ``aloe`` run whose weights start
@@ -100,6 +112,7 @@ class AloeSlotsConfig(AloeConfig):
     object_dim: int = 16 + SUMMARY_DIM
     encoder: SubModel | str = field(default_factory=lambda: SubModel(name="sfa"))
     aloe_init: SubModel | str | None = None
+    slot_pixels: bool = False
 
     def __post_init__(self) -> None:
         self.encoder = as_submodel(self.encoder, "model.encoder")
@@ -147,10 +160,11 @@ class AloeSlots(AloeModel):
             )
         if encoder_spec.frozen:
             freeze(self.encoder)  # the engine froze it already; a module passed by hand too
-        dim = token_dim(self.encoder.config)
+        dim = token_dim(self.encoder.config, pixels=config.slot_pixels)
         if config.object_dim != dim:
+            parts = "latent_dim + 8 + 3" if config.slot_pixels else "latent_dim + 3"
             raise ConfigError(
-                f"model.object_dim must be {dim} for this encoder (latent_dim + 3), got {config.object_dim}"
+                f"model.object_dim must be {dim} for this encoder ({parts}), got {config.object_dim}"
             )
         self.aloe = Aloe(aloe_fields(config))
         if config.aloe_init is not None:
@@ -178,9 +192,9 @@ class AloeSlots(AloeModel):
         generator: torch.Generator | None = None,
     ) -> AloeSlotsOutput:
         unique, inverse = repeated_clips(video)  # (U, T, 3, S, S), (B,)
-        objects, enc = object_latents(self.encoder, unique)  # (U, T, K, D + 3)
+        objects, enc = object_latents(self.encoder, unique, pixels=self.config.slot_pixels)  # (U, T, K, D')
         out = self.aloe(
-            objects[inverse],  # (B, T, K, D + 3)
+            objects[inverse],  # (B, T, K, D')
             question,
             choices=choices,
             object_mask=object_mask,
