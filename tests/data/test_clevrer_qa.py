@@ -177,8 +177,8 @@ def test_slot_pixels_put_the_frames_pixels_under_each_mask_between_latent_and_su
     torch.testing.assert_close(objects[..., 4:12], mask_pixels(video[None], masks)[0], atol=1e-5, rtol=1e-4)
     assert torch.equal(objects[..., :4], plain[..., :4]) and torch.equal(objects[..., 12:], plain[..., 4:])
     assert len(sorted((root / ".attnlab-cache").glob("latents-pixels-*.safetensors"))) == 1  # its own cache
-    for keyword in ("oracle", "frames", "kmeans"):
-        with pytest.raises(ConfigError, match="slot_pixels needs a slot encoder"):
+    for keyword in ("oracle", "frames"):
+        with pytest.raises(ConfigError, match="slot_pixels needs a slot encoder's run folder or kmeans"):
             qa(root, encoder=keyword, slot_pixels=True)
 
 
@@ -199,6 +199,12 @@ def test_kmeans_items_hold_each_frames_cluster_tokens_made_once_and_keyed_by_the
     monkeypatch.undo()
     three = qa(root, encoder="kmeans", kmeans_clusters=3, clip_size=32).dataset("val")[0]["objects"]
     assert three.shape == (11, 3, CLUSTER_TOKEN_DIM)  # another count, another cache
+    extent = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32, slot_pixels=True)
+    assert extent.object_dim == CLUSTER_TOKEN_DIM + 2
+    with_extent = extent.dataset("val")[0]["objects"]  # its own cache: the colour, the extent, the summary
+    torch.testing.assert_close(with_extent, cluster_tokens(video[None], 5, extent=True)[0])
+    assert torch.equal(with_extent[..., :6], item["objects"][..., :6])
+    assert torch.equal(with_extent[..., 8:], item["objects"][..., 6:])
     with pytest.raises(ConfigError, match="kmeans_clusters must be >= 1"):
         qa(root, encoder="kmeans", kmeans_clusters=0)
     with pytest.raises(ConfigError, match="runs no model"):

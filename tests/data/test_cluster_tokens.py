@@ -30,6 +30,7 @@ def test_the_tokens_equal_a_float64_loop_over_the_clusters():
     torch.manual_seed(0)
     video = torch.rand(2, 3, 3, 6, 6)
     tokens = cluster_tokens(video, 4).double()
+    extent = cluster_tokens(video, 4, extent=True).double()  # (B, T, K, 11)
     masks = frame_clusters(video, (6, 6), 4, "chromaticity", POSITION_WEIGHT)  # (B, T, K, 36)
     pixels = video.double().flatten(3)  # (B, T, 3, 36)
     ys, xs = torch.meshgrid((torch.arange(6.0) + 0.5) / 6, (torch.arange(6.0) + 0.5) / 6, indexing="ij")
@@ -38,7 +39,7 @@ def test_the_tokens_equal_a_float64_loop_over_the_clusters():
             for k in range(4):
                 where = masks[b, t, k].bool()
                 if not where.any():
-                    assert not tokens[b, t, k, :6].any()
+                    assert not tokens[b, t, k, :6].any() and not extent[b, t, k, :8].any()
                     continue
                 chosen = pixels[b, t][:, where]  # (3, n)
                 want = [
@@ -49,6 +50,9 @@ def test_the_tokens_equal_a_float64_loop_over_the_clusters():
                     where.double().mean(),
                 ]
                 torch.testing.assert_close(tokens[b, t, k], torch.stack(want), atol=1e-6, rtol=1e-5)
+                spread = [c.flatten().double()[where].std(unbiased=False) for c in (ys, xs)]
+                with_extent = torch.stack([*want[:6], *spread, *want[6:]])
+                torch.testing.assert_close(extent[b, t, k], with_extent, atol=1e-6, rtol=1e-5)
 
 
 def test_a_cluster_follows_its_square_from_frame_to_frame():

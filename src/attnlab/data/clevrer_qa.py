@@ -14,8 +14,8 @@ from the folder's ``questions.json`` (CLEVRER: ``train.json``, ``validation.json
     themselves (``aloe-frames``, ``aloe-slots``);
   * ``"kmeans"``: ``objects`` (T, K, 9), K = ``kmeans_clusters``: the tokens of each frame's
     k-means clusters of its pixels' chromaticity and (y, x), the floor of the slot rows
-    (:func:`attnlab.data.cluster_tokens.cluster_tokens`), made and cached as the
-    latents below;
+    (:func:`attnlab.data.cluster_tokens.cluster_tokens`; with ``slot_pixels`` (T, K, 11), the
+    clusters' extent too), made and cached as the latents below;
   * a finished object-centric run folder (ViMON, AttnViMON, SFA, MONet): ``objects``
     (T, K, D + 3), per slot its posterior mean and its mask's centroid and area
     (:func:`attnlab.models.video_qa.aloe_slots.object_latents`; with ``slot_pixels``
@@ -79,6 +79,7 @@ from attnlab.files import atomic_write
 from attnlab.models._submodel import SubModel, UsesSubModels
 from attnlab.models.outputs import ObjectCentricModel
 from attnlab.models.video_qa.aloe_slots import object_latents, token_dim
+from attnlab.models.video_qa.mask_pixels import COLOUR_DIM, PIXEL_DIM
 
 log = logging.getLogger(__name__)
 
@@ -325,9 +326,9 @@ class ClevrerQAData(DataModule, UsesSubModels):
             raise ConfigError(f"data.kmeans_clusters must be >= 1, got {kmeans_clusters}")
         if not encoder:
             raise ConfigError("data.encoder is empty: oracle, frames, kmeans or an object-centric run folder")
-        if slot_pixels and encoder in KEYWORDS:
+        if slot_pixels and encoder in ("oracle", "frames"):
             raise ConfigError(
-                f"data.slot_pixels needs a slot encoder's run folder as data.encoder, not {encoder}"
+                f"data.slot_pixels needs a slot encoder's run folder or kmeans as data.encoder, not {encoder}"
             )
         self.encoder, self.slot_pixels = encoder, slot_pixels
         self._encoder_model: ObjectCentricModel | None = None
@@ -367,7 +368,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
         if self.encoder == "oracle":
             return ORACLE_DIM
         if self.encoder == "kmeans":
-            return CLUSTER_TOKEN_DIM
+            return CLUSTER_TOKEN_DIM + (PIXEL_DIM - COLOUR_DIM if self.slot_pixels else 0)
         return token_dim(self._slot_encoder().config, pixels=self.slot_pixels)
 
     # -- the slot encoder, built by the engine ----------------------------------
@@ -524,10 +525,11 @@ class ClevrerQAData(DataModule, UsesSubModels):
         """(N, T, K, D + 3) the encoder's object tokens of every clip (with ``kmeans``, its clusters'
         tokens, :func:`cluster_tokens`), made once and cached."""
         if self.encoder == "kmeans":
-            name, key = "clusters", self._key("clusters", self.kmeans_clusters, clips.path.name)
+            name = "clusters-extent" if self.slot_pixels else "clusters"
+            key = self._key(name, self.kmeans_clusters, clips.path.name)
 
             def make(video: torch.Tensor) -> torch.Tensor:
-                return cluster_tokens(video, self.kmeans_clusters)
+                return cluster_tokens(video, self.kmeans_clusters, extent=self.slot_pixels)
 
         else:
             encoder = self._slot_encoder()

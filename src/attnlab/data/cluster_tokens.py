@@ -19,15 +19,17 @@ from attnlab.errors import InputError
 from attnlab.models.object_centric.frame_clusters import frame_clusters
 from attnlab.models.video_qa.aloe import append_mask_summary
 from attnlab.models.video_qa.aloe_slots import SUMMARY_DIM
-from attnlab.models.video_qa.mask_pixels import COLOUR_DIM, mask_colour
+from attnlab.models.video_qa.mask_pixels import COLOUR_DIM, mask_colour, mask_pixels
 
 CLUSTER_TOKEN_DIM = COLOUR_DIM + SUMMARY_DIM
 POSITION_WEIGHT = 1.0  # the weight of (y, x) beside the chromaticity at which the floor scores best
 
 
 @torch.no_grad()
-def cluster_tokens(video: torch.Tensor, clusters: int) -> torch.Tensor:
-    """Video (B, T, 3, H, W) in [0, 1] -> (B, T, K, 9) tokens of each frame's K clusters of its pixels."""
+def cluster_tokens(video: torch.Tensor, clusters: int, *, extent: bool = False) -> torch.Tensor:
+    """Video (B, T, 3, H, W) in [0, 1] -> (B, T, K, 9) tokens of each frame's K clusters of its pixels;
+    with ``extent`` (B, T, K, 11): the spread of y and x too, all of
+    :func:`~attnlab.models.video_qa.mask_pixels.mask_pixels`, the floor of the ``slot_pixels`` rows."""
     if video.dim() != 5 or video.shape[2] != 3 or not video.is_floating_point():
         raise InputError(f"video must be floating (B, T, 3, H, W), got {video.dtype} {tuple(video.shape)}")
     if clusters < 1:
@@ -35,4 +37,5 @@ def cluster_tokens(video: torch.Tensor, clusters: int) -> torch.Tensor:
     B, T, _, H, W = video.shape
     masks = frame_clusters(video, (H, W), clusters, "chromaticity", POSITION_WEIGHT)  # (B, T, K, H*W)
     masks = masks.view(B, T, clusters, H, W)
-    return append_mask_summary(mask_colour(video, masks), masks)  # an empty cluster's colour is zeros
+    shown = mask_pixels(video, masks) if extent else mask_colour(video, masks)  # zeros for an empty cluster
+    return append_mask_summary(shown, masks)

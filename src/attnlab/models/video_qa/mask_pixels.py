@@ -6,7 +6,7 @@ tokens hold"). These features read the frame itself under the slot's mask instea
 highlights and a rubber's flat shading spread its pixels differently, and a cube, a sphere and a
 cylinder fill boxes of different heights and widths. ``data.slot_pixels`` (and the ``aloe-slots``
 model's ``slot_pixels``) append them to the slot tokens; the k-means floor
-(:mod:`attnlab.data.cluster_tokens`) uses the colour part.
+(:mod:`attnlab.data.cluster_tokens`) uses the colour part, and all of them with ``data.slot_pixels``.
 """
 
 from __future__ import annotations
