@@ -182,6 +182,22 @@ def test_slot_pixels_put_the_frames_pixels_under_each_mask_between_latent_and_su
             qa(root, encoder=keyword, slot_pixels=True)
 
 
+def test_standardize_scales_every_split_by_the_training_split_s_mean_and_spread(root):
+    raw = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32)
+    data = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32, standardize=True)
+    val = data.dataset("val").objects  # built first: the training split's scale is measured for it
+    train = raw.dataset("train").objects.flatten(0, 2).double()  # (N * T * K, D)
+    mean, std = train.mean(0), train.std(0, correction=0)
+    expected = (raw.dataset("val").objects.double() - mean) / std
+    torch.testing.assert_close(val.double(), expected, atol=1e-5, rtol=1e-5)
+    scaled = data.dataset("train").objects.flatten(0, 2).double()
+    zeros = torch.zeros(CLUSTER_TOKEN_DIM, dtype=torch.float64)
+    torch.testing.assert_close(scaled.mean(0), zeros, atol=1e-5, rtol=0)
+    torch.testing.assert_close(scaled.std(0, correction=0), zeros + 1)
+    with pytest.raises(ConfigError, match=r"data\.encoder frames gives none"):
+        qa(root, encoder="frames", standardize=True)
+
+
 def test_kmeans_items_hold_each_frames_cluster_tokens_made_once_and_keyed_by_the_count(root, monkeypatch):
     data = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32, encoder_batch_size=2)
     assert data.input_kind == "objects" and data.object_dim == CLUSTER_TOKEN_DIM and data.submodels() == {}
