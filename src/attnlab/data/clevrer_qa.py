@@ -19,13 +19,14 @@ from the folder's ``questions.json`` (CLEVRER: ``train.json``, ``validation.json
   * a finished object-centric run folder (ViMON, AttnViMON, SFA, MONet): ``objects``
     (T, K, D + 3), per slot its posterior mean and its mask's centroid and area
     (:func:`attnlab.models.video_qa.aloe_slots.object_latents`; with ``slot_pixels``
-    (T, K, D + 11): the mean and spread of the frame's rgb under each slot's mask and the mask's
-    extent between them, :func:`attnlab.models.video_qa.mask_pixels.mask_pixels`), extracted once per split in
-    batches under ``torch.no_grad`` and cached in ``latents-<key>.safetensors`` next to
-    the data; the key covers the encoder's weights, so another run extracts again. The
-    datamodule never reads the run folder: it names it (:meth:`ClevrerQAData.submodels`),
-    the engine builds the encoder (:func:`attnlab.train.composite.attach_submodels`,
-    frozen) and :meth:`ClevrerQAData.attach` hands it over;
+    (T, K, D + 11): the mean and spread of the frame's rgb under each slot's mask and the
+    mask's extent between them, :func:`attnlab.models.video_qa.mask_pixels.mask_pixels`),
+    extracted once per split in batches under ``torch.no_grad`` and cached in
+    ``latents-<key>.safetensors`` next to the data; the key covers the encoder's weights, so
+    another run extracts again. The datamodule never reads the run folder: it names it
+    (:meth:`ClevrerQAData.submodels`), the engine builds the encoder
+    (:func:`attnlab.train.composite.attach_submodels`, frozen) and
+    :meth:`ClevrerQAData.attach` hands it over;
 
   With ``standardize``, every kind of ``objects`` is scaled per feature by the training split's
   mean and standard deviation (:meth:`ClevrerQAData._standardized`).
