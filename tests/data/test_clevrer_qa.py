@@ -22,9 +22,11 @@ from attnlab.data.cluster_tokens import CLUSTER_TOKEN_DIM, cluster_tokens
 from attnlab.errors import ConfigError, InputError
 from attnlab.models._submodel import SubModel
 from attnlab.models.object_centric.sfa import SFA, SFAConfig
+from attnlab.models.video_qa.aloe import Aloe, AloeConfig
 from attnlab.models.video_qa.aloe_slots import object_latents
 from attnlab.models.video_qa.mask_pixels import mask_pixels
 from attnlab.train.composite import attach_submodels, build_submodel
+from attnlab.train.video_qa import fit_token_scale
 
 SIZES = dict(train_size=3, val_size=1, test_size=1)
 TINY_SFA = dict(
@@ -182,20 +184,27 @@ def test_slot_pixels_put_the_frames_pixels_under_each_mask_between_latent_and_su
             qa(root, encoder=keyword, slot_pixels=True)
 
 
-def test_standardize_scales_every_split_by_the_training_split_s_mean_and_spread(root):
-    raw = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32)
-    data = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32, standardize=True)
-    val = data.dataset("val").objects  # built first: the training split's scale is measured for it
-    train = raw.dataset("train").objects.flatten(0, 2).double()  # (N * T * K, D)
-    mean, std = train.mean(0), train.std(0, correction=0)
-    expected = (raw.dataset("val").objects.double() - mean) / std
-    torch.testing.assert_close(val.double(), expected, atol=1e-5, rtol=1e-5)
-    scaled = data.dataset("train").objects.flatten(0, 2).double()
-    zeros = torch.zeros(CLUSTER_TOKEN_DIM, dtype=torch.float64)
-    torch.testing.assert_close(scaled.mean(0), zeros, atol=1e-5, rtol=0)
-    torch.testing.assert_close(scaled.std(0, correction=0), zeros + 1)
-    with pytest.raises(ConfigError, match=r"data\.encoder frames gives none"):
-        qa(root, encoder="frames", standardize=True)
+def test_the_task_fits_aloe_s_token_scale_on_the_training_split_once(root):
+    data = qa(root, encoder="kmeans", kmeans_clusters=5, clip_size=32)
+    model = Aloe(AloeConfig(object_dim=CLUSTER_TOKEN_DIM, standardize=True))
+    fit_token_scale(data, model)
+    train = data.tokens("train").flatten(0, 2).double()  # (N * T * K, D) every token of the split
+    assert train.shape[0] == SIZES["train_size"] * 11 * 5  # 11 frames of 5 clusters per video
+    scale = model.token_scale
+    torch.testing.assert_close(scale.mean.double(), train.mean(0), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(scale.std.double(), train.std(0, correction=0), atol=1e-6, rtol=1e-6)
+    scaled = scale(data.tokens("val")).double()
+    by_hand = (data.tokens("val").double() - train.mean(0)) / train.std(0, correction=0)
+    torch.testing.assert_close(scaled, by_hand, atol=1e-5, rtol=1e-5)
+    scale.mean.fill_(7.0)  # fitted already (as weights from model.aloe_init are): kept
+    fit_token_scale(data, model)
+    assert (scale.mean == 7.0).all()
+    with pytest.raises(
+        ConfigError, match="this data gives video: in aloe-slots, start Aloe from an aloe run"
+    ):
+        fit_token_scale(qa(root, encoder="frames"), Aloe(AloeConfig(object_dim=8, standardize=True)))
+    with pytest.raises(ConfigError, match=r"data\.encoder frames gives no object tokens"):
+        qa(root, encoder="frames").tokens("train")
 
 
 def test_kmeans_items_hold_each_frames_cluster_tokens_made_once_and_keyed_by_the_count(root, monkeypatch):

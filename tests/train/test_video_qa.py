@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 import attnlab.data.clevrer_lite_data
 import attnlab.data.clevrer_qa
@@ -20,7 +20,7 @@ from attnlab.data.clevrer import ClevrerAnnotation, ClevrerObject, Collision
 from attnlab.errors import ConfigError, InputError
 from attnlab.models.video_qa.aloe import Aloe, AloeConfig
 from attnlab.models.video_qa.aloe_frames import AloeFrames, AloeFramesConfig
-from attnlab.models.video_qa.aloe_slots import AloeSlots, AloeSlotsConfig, repeated_clips
+from attnlab.models.video_qa.aloe_slots import AloeSlots, AloeSlotsConfig, object_latents, repeated_clips
 from attnlab.runs.config import OptimConfig
 from attnlab.train.composite import build_model
 from attnlab.train.video_qa import METRICS, VideoQATask, accuracies, check_data_fits_model, qa_counts
@@ -157,15 +157,17 @@ def test_slot_recipe_on_a_trained_sfa_run_and_end_to_end(tmp_path, cache, capsys
     assert {"test/fg_ari", "test/mota", "test/recon_mse"} <= set(
         json.loads((sfa / "metrics.json").read_text())
     )
-    slots = ["--data.encoder", str(sfa), "--model.object_dim", "7", *TINY_ALOE]
+    slots = ["--data.encoder", str(sfa), "--model.object_dim", "7", "--model.standardize", "true", *TINY_ALOE]
     metrics = run("aloe-sfa-clevrer_lite", tmp_path / "aloe_sfa", *cache, *slots)
     assert 0 <= metrics["test/acc"] <= 1
+    weights = load_file(tmp_path / "aloe_sfa" / "model.safetensors")  # the scale the task fitted, saved
+    assert weights["token_scale.fitted"] and not torch.equal(weights["token_scale.std"], torch.ones(7))
     root = Path(cache[1])
     assert len(list(root.glob("*/.attnlab-cache/latents-*.safetensors"))) == 3  # one per split
     # end to end: the encoder inside the model, trained by the question loss
     e2e = ["--model.name", "aloe-slots", "--model.encoder", str(sfa), "--data.encoder", "frames"]
     run("aloe-sfa-clevrer_lite", tmp_path / "e2e", *cache, *TINY_ALOE, "--model.object_dim", "7", *e2e)
-    # fine-tuning: Aloe starts from the run trained on the frozen latents
+    # fine-tuning: Aloe starts from the run trained on the frozen latents, its token scale too
     tuned = run(
         "aloe-sfa-clevrer_lite",
         tmp_path / "tuned",
@@ -225,6 +227,29 @@ def test_aloe_slots_starts_from_an_aloe_run(tmp_path):
         build_model("aloe-slots", AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path / "missing")))
     with pytest.raises(ConfigError, match=r"model\.aloe_init\.init_from is loaded by the engine"):
         AloeSlots(AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **sizes))
+
+
+def test_aloe_slots_brings_the_aloe_run_s_token_scale_along(tmp_path):
+    sizes = {"width": 16, "depth": 1, "num_heads": 2, "head_hidden": 16}
+    torch.manual_seed(0)
+    trained = Aloe(AloeConfig(object_dim=19, standardize=True, **sizes)).eval()
+    trained.token_scale.fit(torch.randn(50, 19) * 3 + 1)
+    config = {"task": {"name": "video-qa"}, "data": {"name": "clevrer-qa"}}
+    config["model"] = {"name": "aloe", "object_dim": 19, "standardize": True, **sizes}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    save_file(trained.state_dict(), tmp_path / "model.safetensors")
+    tuned = AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), standardize=True, **sizes)
+    model = build_model("aloe-slots", tuned).eval()
+    inputs = model.example_inputs(batch_size=2)
+    with torch.no_grad():
+        tokens, _ = object_latents(model.encoder, inputs["video"])  # (B, T, K, 19) unscaled
+        expected = trained(tokens, inputs["question"]).answer_logits  # the aloe run on the extracted tokens
+        out = model(inputs["video"], inputs["question"]).answer_logits
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match=r"trained with standardize true: set --model\.standardize true"):
+        build_model("aloe-slots", AloeSlotsConfig(encoder="sfa", aloe_init=str(tmp_path), **sizes))
+    with pytest.raises(ConfigError, match=r"aloe-slots takes the token scale from model\.aloe_init"):
+        AloeSlots(AloeSlotsConfig(encoder="sfa", standardize=True, **sizes))
 
 
 def test_aloe_slots_trains_the_encoder(tmp_path):

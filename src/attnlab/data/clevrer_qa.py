@@ -28,8 +28,8 @@ from the folder's ``questions.json`` (CLEVRER: ``train.json``, ``validation.json
     (:func:`attnlab.train.composite.attach_submodels`, frozen) and
     :meth:`ClevrerQAData.attach` hands it over;
 
-  With ``standardize``, every kind of ``objects`` is scaled per feature by the training split's
-  mean and standard deviation (:meth:`ClevrerQAData._standardized`).
+  the tokens are given as they are; ``model.standardize`` scales them inside Aloe
+  (:class:`attnlab.layers.feature_scale.FeatureScale`, fitted on the training split's tokens).
 - ``question`` (L,) int64: word ids of :func:`attnlab.data.clevrer_lite.vocab.tokenize`
   (1 + index in ``QUESTION_WORDS``, 0 padding), L = ``max_question_len``;
 - ``answer`` () int64: index in ``ANSWERS`` (descriptive), -1 for multiple choice;
@@ -315,7 +315,6 @@ class ClevrerQAData(DataModule, UsesSubModels):
         encoder_batch_size: int = 16,
         kmeans_clusters: int = 7,
         slot_pixels: bool = False,
-        standardize: bool = False,
         workers: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 64,
@@ -334,10 +333,7 @@ class ClevrerQAData(DataModule, UsesSubModels):
             raise ConfigError(
                 f"data.slot_pixels needs a slot encoder's run folder or kmeans as data.encoder, not {encoder}"
             )
-        if standardize and encoder == "frames":
-            raise ConfigError("data.standardize scales object tokens; data.encoder frames gives none")
-        self.encoder, self.slot_pixels, self.standardize = encoder, slot_pixels, standardize
-        self._scale: tuple[torch.Tensor, torch.Tensor] | None = None  # the training split's mean and std
+        self.encoder, self.slot_pixels = encoder, slot_pixels
         self._encoder_model: ObjectCentricModel | None = None
         self.source = ClevrerSource(
             root=root,
@@ -424,8 +420,6 @@ class ClevrerQAData(DataModule, UsesSubModels):
             clips = ClipCache(folder, scenes, self.spec)
             problems = clips.problems
             inputs = {"clips": clips} if self.encoder == "frames" else {"objects": self._latents(clips)}
-        if self.standardize:
-            inputs["objects"] = self._standardized(split, inputs["objects"])
         row_of = {scene: row for row, scene in enumerate(scenes)}
         kept = []
         for e in encoded:
@@ -440,17 +434,12 @@ class ClevrerQAData(DataModule, UsesSubModels):
         rows = torch.tensor([row_of[e["scene_index"]] for e in kept], dtype=torch.int64)
         return ClevrerQuestions(_stack(kept), rows, **inputs)
 
-    def _standardized(self, split: Split, objects: torch.Tensor) -> torch.Tensor:
-        """(N, T, K, D) tokens minus the training split's mean, over its standard deviation, per feature
-        (over every video, frame and slot): features of very different sizes reach Aloe at one scale."""
-        if split == "train":
-            flat = objects.flatten(0, -2).double()  # (N * T * K, D)
-            self._scale = flat.mean(0).float(), flat.std(0, correction=0).clamp_min(1e-6).float()
-        elif self._scale is None:
-            self.dataset("train")  # measures the scale
-        assert self._scale is not None
-        mean, std = self._scale
-        return (objects - mean) / std
+    def tokens(self, split: Split) -> torch.Tensor:
+        """(N, T, K, D) the object tokens of every video of ``split``, as the items give them."""
+        data = self.dataset(split)
+        if not isinstance(data, ClevrerQuestions) or data.objects is None:
+            raise ConfigError(f"data.encoder {self.encoder} gives no object tokens")
+        return data.objects
 
     def _broken(self, broken: Broken, skipped: Counter[str]) -> None:
         if not self.skip_broken:

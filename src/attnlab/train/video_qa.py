@@ -178,6 +178,8 @@ class VideoQATask(Task):
     # -- checks ----------------------------------------------------------------
     def setup(self, stage: str) -> None:
         check_data_fits_model(self.trainer.datamodule, self.model, self.input_kind)
+        if stage == "fit":
+            fit_token_scale(self.trainer.datamodule, self.model)
 
     # -- forward ---------------------------------------------------------------
     def outputs(self, batch: Batch) -> tuple[AloeOutput | None, AloeOutput | None]:
@@ -280,6 +282,21 @@ class VideoQATask(Task):
             return {}
         path = plot_accuracies(self.test_accuracies, out_dir / "accuracy_per_type.png", self.test_counts)
         return {"Test accuracy per question type (per question; per option for multiple choice)": path}
+
+
+def fit_token_scale(data: ClevrerQAData, model: nn.Module) -> None:
+    """Fit Aloe's token standardisation (``model.standardize``) on every token of the training split,
+    once: statistics that came with loaded weights (``model.aloe_init``) are kept, and a resumed run's
+    are restored from its checkpoint after this."""
+    scale = _aloe_of(model).token_scale
+    if scale is None or bool(scale.fitted):
+        return
+    if data.input_kind != "objects":
+        raise ConfigError(
+            "model.standardize is fitted on the data's object tokens, and this data gives video: "
+            "in aloe-slots, start Aloe from an aloe run trained with it (model.aloe_init)"
+        )
+    scale.fit(data.tokens("train"))
 
 
 def check_data_fits_model(data: Any, model: nn.Module, input_kind: str) -> None:

@@ -154,6 +154,24 @@ def test_masked_predictions_point_at_the_masked_objects():
     assert torch.equal(mc.masked_targets.view(B, C, -1, TINY.object_dim)[:, 1], objects[mask].view(B, -1, 6))
 
 
+def test_standardize_feeds_aloe_the_scaled_tokens_and_predicts_them():
+    objects, question, choices = inputs()
+    objects = objects * torch.linspace(0.01, 5.0, TINY.object_dim) + 3.0  # features of unlike sizes
+    model = tiny_model(standardize=True)
+    model.token_scale.fit(objects)
+    plain = tiny_model()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("token_scale.")})
+    flat = objects.flatten(0, 2).double()  # (B * T * K, D) the scale by hand, in float64
+    scaled = ((objects.double() - flat.mean(0)) / flat.std(0, correction=0)).float()
+    mask = sample_object_mask(B, T, K, 0.4, generator=torch.Generator().manual_seed(3))
+    out, reference = model(objects, question, object_mask=mask), plain(scaled, question, object_mask=mask)
+    torch.testing.assert_close(out.answer_logits, reference.answer_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.masked_targets, scaled[mask], rtol=1e-5, atol=1e-5)
+    mc, mc_reference = model(objects, question, choices=choices), plain(scaled, question, choices=choices)
+    torch.testing.assert_close(mc.choice_logits, mc_reference.choice_logits, rtol=1e-5, atol=1e-5)
+    assert "token_scale.mean" not in plain.state_dict()  # off by default: the weights of old runs load
+
+
 def test_masking_defaults_to_the_config_in_training_and_off_in_eval():
     model = tiny_model()
     objects, question, _ = inputs()

@@ -39,6 +39,11 @@ Implementation details and deviations:
   embedding); ``mask_ratio = 1/8`` with 8 slots is one object per frame, the scheme
   of the public PyTorch reimplementation (pairlab/SlotFormer ``clevrer_vqa``).
   Predictions are ``Linear(width, D_obj)`` of the final (normed) output.
+- ``standardize`` (off by default; not in the paper) scales each token feature by the
+  training split's mean and standard deviation (:class:`~attnlab.layers.feature_scale.FeatureScale`,
+  fitted by the video-qa task before training) before everything else, the masked-object
+  targets included: a slot latent's coordinates and a mask's pixel spreads differ in size by
+  a factor of ten, and Aloe trained on both at their own scale reads only the larger.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import torch
 from torch import nn
 
 from attnlab.errors import ConfigError, InputError
+from attnlab.layers.feature_scale import FeatureScale
 from attnlab.layers.transformer import TransformerBlock
 from attnlab.models._registry import register_model
 
@@ -84,6 +90,9 @@ class AloeConfig:
     max_frames: int = 25
     head_hidden: int = 128
     mask_ratio: float = 0.125  # fraction of each frame's objects masked in training (>= 1 if > 0)
+    # each token feature scaled by the training split's mean and std (not in the paper, whose MONet
+    # latents share one scale): fitted by the video-qa task before training, saved with the weights
+    standardize: bool = False
 
 
 def aloe_fields(config: AloeConfig) -> AloeConfig:
@@ -344,6 +353,7 @@ class Aloe(AloeModel):
             nn.Linear(c.width, c.head_hidden), nn.ReLU(), nn.Linear(c.head_hidden, c.answer_vocab_size + 1)
         )
         self.object_predictor = nn.Linear(c.width, c.object_dim)
+        self.token_scale = FeatureScale(c.object_dim) if c.standardize else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -466,6 +476,8 @@ class Aloe(AloeModel):
         0 in eval) drawn from ``generator`` (which must live on ``objects``' device).
         """
         self._check(objects, question, choices, object_mask)
+        if self.token_scale is not None:
+            objects = self.token_scale(objects)  # the masked-object targets are the scaled tokens too
         object_mask = self._object_mask(objects, object_mask, mask_ratio, generator)
         B, T, K, _ = objects.shape
         obj = self._embed_objects(objects, object_mask)  # (B, T * K, W)

@@ -28,7 +28,8 @@ gradients, eval mode). With raw frames::
 ``config.aloe_init`` fine-tunes instead of starting Aloe afresh: a finished ``aloe`` run
 trained on ``RUN``'s extracted latents (its tokens are the ones this model makes, its
 sizes this config's) gives Aloe's starting weights, so encoder and Aloe continue together
-from the frozen pipeline.
+from the frozen pipeline. An aloe run trained with ``standardize`` brings its token scale
+along (``--model.standardize true`` here too); aloe-slots cannot fit one itself.
 
 Deviations: the encoder runs in training mode in training unless frozen (sampled latents
 for its masks; the tokens use the mean either way), and it gets no loss of its own (no
@@ -167,9 +168,20 @@ class AloeSlots(AloeModel):
                 f"model.object_dim must be {dim} for this encoder ({parts}), got {config.object_dim}"
             )
         self.aloe = Aloe(aloe_fields(config))
+        if config.aloe_init is None and config.standardize:
+            raise ConfigError(
+                "model.standardize: aloe-slots takes the token scale from model.aloe_init "
+                "(an aloe run trained with --model.standardize true)"
+            )
         if config.aloe_init is not None:
             aloe_spec = as_submodel(config.aloe_init, "model.aloe_init")
             source = built_or_preset(aloe_init, aloe_spec, "model.aloe_init")
+            trained = source.aloe_core.config.standardize if isinstance(source, AloeModel) else None
+            if trained is not None and trained != config.standardize:
+                raise ConfigError(
+                    f"model.aloe_init was trained with standardize {str(trained).lower()}: "
+                    f"set --model.standardize {str(trained).lower()}"
+                )
             load_state(self.aloe, source.state_dict(), "model.aloe_init (an aloe run's weights)")
             if aloe_spec.frozen:
                 freeze(self.aloe)
