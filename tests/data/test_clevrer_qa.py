@@ -199,9 +199,7 @@ def test_the_task_fits_aloe_s_token_scale_on_the_training_split_once(root):
     scale.mean.fill_(7.0)  # fitted already (as weights from model.aloe_init are): kept
     fit_token_scale(data, model)
     assert (scale.mean == 7.0).all()
-    with pytest.raises(
-        ConfigError, match="this data gives video: in aloe-slots, start Aloe from an aloe run"
-    ):
+    with pytest.raises(ConfigError, match=r"this data gives video: set --model\.standardize false"):
         fit_token_scale(qa(root, encoder="frames"), Aloe(AloeConfig(object_dim=8, standardize=True)))
     with pytest.raises(ConfigError, match=r"data\.encoder frames gives no object tokens"):
         qa(root, encoder="frames").tokens("train")

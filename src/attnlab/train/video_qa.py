@@ -292,9 +292,9 @@ def fit_token_scale(data: ClevrerQAData, model: nn.Module) -> None:
     if scale is None or bool(scale.fitted):
         return
     if data.input_kind != "objects":
-        raise ConfigError(
-            "model.standardize is fitted on the data's object tokens, and this data gives video: "
-            "in aloe-slots, start Aloe from an aloe run trained with it (model.aloe_init)"
+        raise ConfigError(  # aloe-frames; aloe-slots has its scale from model.aloe_init or stops earlier
+            "model.standardize is fitted on object tokens from the data, and this data gives video: "
+            "set --model.standardize false"
         )
     scale.fit(data.tokens("train"))
 
