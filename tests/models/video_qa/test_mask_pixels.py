@@ -1,11 +1,11 @@
 """What a soft mask shows of its frame (:mod:`attnlab.models.video_qa.mask_pixels`): by hand on a
-built frame, against a float64 loop, and the errors."""
+built frame, against a float64 loop, finite gradients on a flat frame, and the errors."""
 
 import pytest
 import torch
 
 from attnlab.errors import InputError
-from attnlab.models.video_qa.mask_pixels import COLOUR_DIM, PIXEL_DIM, mask_colour, mask_pixels
+from attnlab.models.video_qa.mask_pixels import COLOUR_DIM, PIXEL_DIM, _sqrt_or_zero, mask_colour, mask_pixels
 
 
 def test_a_red_bar_on_grey_gives_its_colour_and_extent_by_hand():
@@ -55,3 +55,22 @@ def test_an_empty_mask_gives_zeros_and_bad_shapes_one_line():
         mask_pixels(video[:, :, :2], masks)
     with pytest.raises(InputError, match="masks must be floating"):
         mask_colour(video, masks.long())
+
+
+def test_a_flat_frame_gives_zero_spread_and_finite_gradients():
+    # aloe-slots trains the encoder through these features; a flat region's variance is 0 or rounds
+    # below it, where sqrt's derivative is infinite: the gradient must stay finite (it was NaN)
+    torch.manual_seed(0)
+    video = torch.full((1, 2, 3, 4, 4), 0.3)
+    logits = torch.randn(1, 2, 3, 4, 4, requires_grad=True)
+    masks = logits.softmax(2)  # (1, 2, 3, 4, 4) soft masks over 3 slots
+    out = mask_pixels(video, masks)
+    # no colour spread: E[x^2] - E[x]^2 leaves float32 rounding, ~1e-8, whose square root is ~1e-4
+    assert out[..., 3:6].abs().max() < 1e-3
+    out.sum().backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0  # the extent still trains
+    # where the variance is positive, the values and gradients are sqrt's own
+    var = torch.tensor([0.25, 0.0, -1e-9], requires_grad=True)
+    std = _sqrt_or_zero(var)
+    std.sum().backward()
+    assert std.tolist() == [0.5, 0.0, 0.0] and var.grad.tolist() == [1.0, 0.0, 0.0]

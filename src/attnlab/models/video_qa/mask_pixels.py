@@ -38,7 +38,15 @@ def _moments(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     mass = masks.sum(-1, keepdim=True).clamp_min(1e-6)  # (B, T, K, 1)
     mean = torch.einsum("btkn,btcn->btkc", masks, values) / mass  # (B, T, K, C)
     square = torch.einsum("btkn,btcn->btkc", masks, values.square()) / mass
-    return torch.cat([mean, (square - mean.square()).clamp_min(0).sqrt()], dim=-1)
+    return torch.cat([mean, _sqrt_or_zero(square - mean.square())], dim=-1)
+
+
+def _sqrt_or_zero(var: torch.Tensor) -> torch.Tensor:
+    """sqrt(var) where var > 0, else 0, with a zero gradient there. A flat region's variance is 0 or
+    rounds below it, and ``var.clamp_min(0).sqrt()`` then back-propagates 0 * inf = NaN into the
+    encoder (``aloe-slots`` trains it through these features)."""
+    positive = var > 0
+    return torch.where(positive, var.where(positive, 1.0).sqrt(), 0.0)
 
 
 def mask_colour(video: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
